@@ -1,0 +1,103 @@
+"""The Redis key layout: the one place every service (and every Lua script, via ARGV) takes names from.
+
+Hash tags make the layout ready for Redis Cluster:
+- ``{<p>:idg}``  the identity graph. One slot, so identity resolution and merges are one atomic script.
+- ``{<p>:c:<cid>}`` everything about one customer (journey, summary, detector state, open alerts),
+  so per-customer writes are single-slot.
+- ``{<p>:det}`` / ``{<p>:alerts}`` detector-wide indexes (timer wheel, recent alerts).
+On a single Redis (the supported deployment today) batch scripts may span tags; on Cluster the
+adapters group a batch by slot. Values are versioned JSON (orjson), never pickle.
+Identifier keys are ``<type>:<hex HMAC-SHA256(secret, "<type>:<normalised value>")>``: no raw
+e-mail or phone ever appears in a key or a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "jr"
+
+    # -- identity graph (owner: stitcher) ------------------------------------------------------
+    @property
+    def idg(self) -> str:
+        """Common hash-tagged stem of the identity graph."""
+        return f"{self.prefix}:{{{self.prefix}:idg}}"
+
+    def identifier(self, id_key: str) -> str:
+        """STRING id_key -> customer_id."""
+        return f"{self.idg}:id:{id_key}"
+
+    def customer(self, cid: str) -> str:
+        """HASH first_seen_ms, created_ms, n:<type> (identifier counts per type)."""
+        return f"{self.idg}:cust:{cid}"
+
+    def customer_ids(self, cid: str) -> str:
+        """SET of the id_keys linked to a customer."""
+        return f"{self.idg}:ids:{cid}"
+
+    def alias(self, cid: str) -> str:
+        """STRING loser customer_id -> survivor customer_id (merged away)."""
+        return f"{self.idg}:alias:{cid}"
+
+    def aliases_of(self, cid: str) -> str:
+        """SET of customer ids merged into cid (for erase and the API's 'aliases')."""
+        return f"{self.idg}:aliases:{cid}"
+
+    # -- one customer's journey (owner: stitcher journey writer) --------------------------------
+    def cust_tag(self, cid: str) -> str:
+        return f"{self.prefix}:{{{self.prefix}:c:{cid}}}"
+
+    def timeline(self, cid: str) -> str:
+        """ZSET member event_id, score occurred_at_ms: event-time order, ties by event_id."""
+        return f"{self.cust_tag(cid)}:tl"
+
+    def touchpoints(self, cid: str) -> str:
+        """HASH event_id -> touchpoint JSON."""
+        return f"{self.cust_tag(cid)}:ev"
+
+    def summary(self, cid: str) -> str:
+        """HASH of the journey summary (counters and last-by-event-time fields)."""
+        return f"{self.cust_tag(cid)}:sum"
+
+    def masked(self, cid: str) -> str:
+        """HASH id_key -> masked display value."""
+        return f"{self.cust_tag(cid)}:mask"
+
+    # -- per-customer detector state (owner: gap detector) --------------------------------------
+    def detector_state(self, cid: str) -> str:
+        """HASH detector state per journey type / intent (JSON values)."""
+        return f"{self.cust_tag(cid)}:det"
+
+    def open_alerts(self, cid: str) -> str:
+        """HASH alert_id -> gap_alert JSON, the alerts still open for this customer."""
+        return f"{self.cust_tag(cid)}:alerts"
+
+    # -- detector-wide (owner: gap detector) ----------------------------------------------------
+    @property
+    def timers(self) -> str:
+        """ZSET member '<cid>|<journey_type>', score deadline in event-time ms."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:timers"
+
+    @property
+    def watermark(self) -> str:
+        """STRING the detector's event-time watermark (ms)."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:wm"
+
+    @property
+    def recent_alerts(self) -> str:
+        """ZSET alert_id by detected_at ms (bounded), for GET /api/v1/alerts."""
+        return f"{self.prefix}:{{{self.prefix}:alerts}}:recent"
+
+    @property
+    def alerts_by_id(self) -> str:
+        """HASH alert_id -> gap_alert JSON for the recent alerts."""
+        return f"{self.prefix}:{{{self.prefix}:alerts}}:byid"
+
+    # -- audit (owner: API) ---------------------------------------------------------------------
+    @property
+    def erasure_audit(self) -> str:
+        """STREAM of erasure records (customer id, time, counts; no PII)."""
+        return f"{self.prefix}:audit:erasures"

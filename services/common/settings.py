@@ -1,0 +1,88 @@
+"""Settings shared by every service, read from environment variables (pydantic-settings).
+
+Each service extends ``CommonSettings`` with its own fields. Every field names its environment
+variable (``validation_alias``) and carries a description, so ``--help`` and the README table are
+generated from one place (``env_table``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-insecure-secret"  # noqa: S105 - only ever accepted when JOURNEYS_ENV=dev
+
+
+def env(name: str, description: str, **kw: object) -> object:
+    """A settings field bound to exactly one environment variable."""
+    return Field(validation_alias=AliasChoices(name), description=description, **kw)  # type: ignore[call-overload]
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, frozen=True)
+
+    kafka_bootstrap_servers: str = env(
+        "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, comma separated.", default="127.0.0.1:39092"
+    )
+    redis_url: str = env("REDIS_URL", "Redis URL (redis://host:port/db).", default="redis://127.0.0.1:36379/0")
+    key_prefix: str = env(
+        "JOURNEYS_KEY_PREFIX", "Prefix of every Redis key, so deployments and tests never collide.", default="jr"
+    )
+    environment: Literal["dev", "prod"] = env(
+        "JOURNEYS_ENV", "dev or prod. prod refuses to start without JOURNEYS_HMAC_SECRET.", default="dev"
+    )
+    hmac_secret: SecretStr | None = env(
+        "JOURNEYS_HMAC_SECRET", "Secret key for identifier pseudonymisation (HMAC-SHA256).", default=None
+    )
+    phone_region: str = env(
+        "JOURNEYS_PHONE_REGION", "Default region for phone numbers without a country code (ISO 3166).",
+        default="GB",
+    )
+    topic_channel_events: str = env("JOURNEYS_TOPIC_CHANNEL_EVENTS", "Input topic of raw channel events.",
+                                    default="channel-events")
+    topic_dlq: str = env("JOURNEYS_TOPIC_DLQ", "Dead-letter topic for bad channel events.",
+                         default="channel-events-dlq")
+    topic_stitched_events: str = env("JOURNEYS_TOPIC_STITCHED_EVENTS", "Stitched events, keyed by customer_id.",
+                                     default="stitched-events")
+    topic_identity_merges: str = env("JOURNEYS_TOPIC_IDENTITY_MERGES", "Audit trail of merges and conflicts.",
+                                     default="identity-merges")
+    topic_gap_alerts: str = env("JOURNEYS_TOPIC_GAP_ALERTS", "Gap alerts.", default="gap-alerts")
+    topic_partitions: int = env("JOURNEYS_TOPIC_PARTITIONS", "Partitions of topics the services create.",
+                                default=4)
+    log_level: str = env("JOURNEYS_LOG_LEVEL", "Log level (DEBUG, INFO, WARNING, ERROR).", default="INFO")
+
+    @model_validator(mode="after")
+    def _secret_required_outside_dev(self) -> CommonSettings:
+        if self.environment != "dev" and self.hmac_secret is None:
+            raise ValueError("JOURNEYS_HMAC_SECRET must be set when JOURNEYS_ENV is not 'dev'")
+        return self
+
+    def secret_bytes(self) -> bytes:
+        """The pseudonymisation key; the well-known dev key only in dev mode."""
+        if self.hmac_secret is not None:
+            return self.hmac_secret.get_secret_value().encode()
+        return DEV_SECRET.encode()
+
+
+def env_table(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every field of a settings class."""
+    rows = []
+    for field in cls.model_fields.values():
+        alias = field.validation_alias
+        name = alias.choices[0] if isinstance(alias, AliasChoices) else str(alias)
+        default = "" if field.default is None else str(field.default)
+        rows.append((str(name), default, field.description or ""))
+    return rows
+
+
+def env_help(*classes: type[BaseSettings]) -> str:
+    """An argparse epilog naming the environment variables a command reads."""
+    seen: dict[str, tuple[str, str]] = {}
+    for cls in classes:
+        for name, default, desc in env_table(cls):
+            seen.setdefault(name, (default, desc))
+    lines = ["environment variables:"]
+    lines += [f"  {n:<34} {d} (default: {dflt or 'unset'})" for n, (dflt, d) in seen.items()]
+    return "\n".join(lines)
