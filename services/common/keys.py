@@ -101,3 +101,9 @@ class Keys:
     def erasure_audit(self) -> str:
         """STREAM of erasure records (customer id, time, counts; no PII)."""
         return f"{self.prefix}:audit:erasures"
+
+    # -- everything of one customer, for erasure ------------------------------------------------
+    def customer_scoped(self, cid: str) -> list[str]:
+        """Every per-customer key (hash tag {<p>:c:<cid>}). A service adding one adds it here too."""
+        return [self.timeline(cid), self.touchpoints(cid), self.summary(cid), self.masked(cid),
+                self.detector_state(cid), self.open_alerts(cid)]
