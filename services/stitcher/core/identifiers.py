@@ -1,0 +1,136 @@
+"""Identifier normalisation, junk denylist, keyed pseudonymisation and masking.
+
+Pure functions shared by the stitcher (on every event) and the API (for lookups). Only the keyed
+hash (``id_key``) and the masked display value ever leave this module; the raw value never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import phonenumbers
+
+if TYPE_CHECKING:
+    from services.common.settings import CommonSettings
+
+IDENTIFIER_TYPES: tuple[str, ...] = (
+    "customer_id", "account_id", "email", "phone", "device_id", "cookie_id", "loyalty_id", "social_handle",
+)
+# Strongest first: a customer id is minted from the strongest identifier of its first event.
+STRENGTH: tuple[str, ...] = (
+    "customer_id", "account_id", "email", "phone", "loyalty_id", "social_handle", "device_id", "cookie_id",
+)
+DEFAULT_JUNK: frozenset[str] = frozenset({
+    "", "null", "nil", "undefined", "none", "0", "unknown", "n/a", "na", "-", "test", "anonymous", "guest",
+    "00000000-0000-0000-0000-000000000000",
+})
+# Placeholder mailboxes that many customers share: test@…, noreply@…, x@example.invalid etc.
+_JUNK_EMAIL = re.compile(
+    r"^(test|tests|testing|noreply|no-reply|donotreply|do-not-reply|none|null|unknown|nobody|a|x)@"
+    r"|@(test|invalid|localhost)$|@[^@]*\.(test|invalid|localhost)$"
+)
+
+
+@dataclass(frozen=True)
+class Denylist:
+    """Values never used for stitching. ``values`` apply to every type (compared case-insensitively)."""
+
+    values: frozenset[str] = DEFAULT_JUNK
+    email_pattern: re.Pattern[str] = field(default=_JUNK_EMAIL)
+
+    @classmethod
+    def with_extra(cls, extra: str | None) -> Denylist:
+        """The default denylist plus comma-separated extra values (JOURNEYS_JUNK_IDENTIFIERS)."""
+        more = {v.strip().lower() for v in (extra or "").split(",") if v.strip()}
+        return cls(values=DEFAULT_JUNK | more)
+
+    @classmethod
+    def from_settings(cls, settings: object) -> Denylist:
+        # Only the stitcher's settings declare the extra list; the API shares it when both read the env.
+        return cls.with_extra(getattr(settings, "junk_identifiers", None))
+
+
+DEFAULT_DENYLIST = Denylist()
+
+
+def normalise(id_type: str, raw: str, *, phone_region: str) -> str | None:
+    """The canonical form of an identifier, or None when unusable (unknown type, bad phone, no '@')."""
+    value = raw.strip()
+    if id_type == "email":
+        value = value.lower()
+        usable = value.count("@") == 1 and not value.startswith("@") and not value.endswith("@")
+        return value if usable else None
+    if id_type == "phone":
+        return _normalise_phone(value, phone_region)
+    if id_type == "social_handle":
+        # Handles are case-insensitive on every major network; '@ana' and 'ana' are the same handle.
+        return value.lstrip("@").lower()
+    if id_type not in IDENTIFIER_TYPES:
+        return None
+    return value
+
+
+def _normalise_phone(value: str, region: str) -> str | None:
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_junk(id_type: str, normalised: str, denylist: Denylist = DEFAULT_DENYLIST) -> bool:
+    """True for placeholders that many customers share; they are never stitched on."""
+    if normalised.lower() in denylist.values:
+        return True
+    if id_type == "email":
+        return bool(denylist.email_pattern.search(normalised))
+    if id_type == "phone":
+        digits = normalised.lstrip("+")
+        if normalised.startswith("+"):
+            digits = str(phonenumbers.parse(normalised).national_number)
+        national = digits
+        return len(set(national)) <= 1 or national in ("123456789", "1234567890", "0123456789")
+    return False
+
+
+def id_key(secret: bytes, id_type: str, normalised: str) -> str:
+    """``<type>:<hex HMAC-SHA256(secret, '<type>:<normalised>')>`` — the only stored form of an identifier."""
+    digest = hmac.new(secret, f"{id_type}:{normalised}".encode(), hashlib.sha256).hexdigest()
+    return f"{id_type}:{digest}"
+
+
+def mask(id_type: str, normalised: str) -> str:
+    """A display value that lets an agent confirm an identifier without revealing it."""
+    if id_type == "phone":
+        return f"•••• {normalised[-4:]}"
+    if id_type == "email":
+        local, _, domain = normalised.partition("@")
+        return f"{local[:1]}***@{domain}"
+    shown = 4 if len(normalised) > 6 else 1
+    return f"{normalised[:shown]}…"
+
+
+def lookup_key(settings: CommonSettings, id_type: str, raw: str) -> str | None:
+    """The id_key to look a raw identifier up by, or None when it is unusable or junk (API lookups)."""
+    if id_type not in IDENTIFIER_TYPES:
+        return None
+    value = normalise(id_type, raw, phone_region=settings.phone_region)
+    if value is None or is_junk(id_type, value, Denylist.from_settings(settings)):
+        return None
+    return id_key(settings.secret_bytes(), id_type, value)
+
+
+def mint_customer_id(strongest_id_key: str) -> str:
+    """``c_`` + 16 hex, derived from the minting event's strongest identifier, so replays mint the same id."""
+    return "c_" + hashlib.sha256(strongest_id_key.encode()).hexdigest()[:16]
+
+
+def strongest(id_keys: list[str]) -> str:
+    """The identifier a new customer id is minted from: strongest type, then the smallest key."""
+    return min(id_keys, key=lambda k: (STRENGTH.index(k.split(":", 1)[0]), k))
