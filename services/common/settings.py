@@ -7,7 +7,7 @@ generated from one place (``env_table``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,9 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET = "dev-only-insecure-secret"  # noqa: S105 - only ever accepted when JOURNEYS_ENV=dev
 
 
-def env(name: str, description: str, **kw: object) -> object:
-    """A settings field bound to exactly one environment variable."""
-    return Field(validation_alias=AliasChoices(name), description=description, **kw)  # type: ignore[call-overload]
+def env(name: str, description: str, **kw: Any) -> Any:
+    """A settings field bound to exactly one environment variable (Any: fields keep their own type)."""
+    return Field(validation_alias=AliasChoices(name), description=description, **kw)
 
 
 class CommonSettings(BaseSettings):
