@@ -1,0 +1,130 @@
+"""Per-customer stateful logic in the style of bytewax's StatefulLogic: ``on_item`` for an event,
+``on_notify`` for a due stall timer. No I/O: the adapter loads the state, calls these and persists
+what they return (alerts, closed alert ids, timer deadlines in ``state.timers``, drop-off counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.gap_detector.core import rules
+from services.gap_detector.core.alerts import stall_alert
+from services.gap_detector.core.definitions import Definitions
+from services.gap_detector.core.dropoff import cell_key, minute_of
+from services.gap_detector.core.model import Entry
+from services.gap_detector.core.state import CustomerState, Fold, Mark, fold, open_alert_meta
+
+LIVE, EVENT = "live", "event"
+
+
+def watermark(max_event_ms: int | None, lateness_ms: int, clock: str, now_ms: int) -> int | None:
+    """RULES.md: max event time seen minus lateness; in live mode at least wall clock minus lateness."""
+    wm = None if max_event_ms is None else max_event_ms - lateness_ms
+    if clock == LIVE:
+        wm = max(wm if wm is not None else now_ms - lateness_ms, now_ms - lateness_ms)
+    return wm
+
+
+@dataclass(slots=True)
+class Step:
+    """What one call produced. ``cells`` are drop-off count increments: (cell key, minute) -> [volume,
+    drop-offs]."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+    def count(self, key: str, minute: int, volume: int, dropoffs: int) -> None:
+        acc = self.cells.setdefault((key, minute), [0, 0])
+        acc[0] += volume
+        acc[1] += dropoffs
+
+
+class DetectorLogic:
+    def __init__(self, defs: Definitions, max_buffer_events: int = 200) -> None:
+        self.defs = defs
+        self.max_buffer_events = max_buffer_events
+        every = [defs.defaults, *(j.thresholds for j in defs.journeys.values())]
+        # The buffer must reach back as far as the widest window any rule looks at.
+        self.max_age_ms = max(max(t.channel_switch_window_ms, t.device_switch_window_ms, t.handoff_window_ms,
+                                  t.repeat_contact_window_ms) for t in every)
+
+    # -- events ----------------------------------------------------------------------------------
+    def on_item(self, cid: str, state: CustomerState, entry: Entry, now_ms: int) -> Step:
+        step = Step()
+        if state.find(entry.id) or any(m.id == entry.id for m in state.marks.values()):
+            return step  # redelivered: everything it caused is already stored
+        idx = state.insert(entry)
+        self._evaluate_from(cid, state, idx, now_ms, step)
+        if entry.journey and entry.stage:
+            self._progress(state, entry, step)
+            step.count(cell_key(entry.journey, entry.stage, entry.channel), minute_of(entry.t), 1,
+                       int(entry.outcome == "abandoned"))
+        state.trim(self.max_buffer_events, self.max_age_ms)
+        return step
+
+    def _evaluate_from(self, cid: str, state: CustomerState, idx: int, now_ms: int, step: Step) -> None:
+        """Evaluate the entry at ``idx`` and every later one (a late arrival can be their new predecessor
+        or repeat-contact member); entries remember what they raised, so nothing alerts twice."""
+        for i in range(idx, len(state.buffer)):
+            for alert in rules.evaluate(cid, state.buffer, i, self.defs, now_ms):
+                step.alerts.append(alert)
+                state.open_alerts[alert["alert_id"]] = open_alert_meta(alert)
+
+    def _progress(self, state: CustomerState, entry: Entry, step: Step) -> None:
+        journey, stage = entry.journey, entry.stage
+        assert journey is not None and stage is not None
+        mark = state.marks.get(journey)
+        if mark is not None and entry.order <= mark.order:
+            return  # a late event older than X does not move the stall clock
+        terminal = self.defs.is_terminal(journey, stage)
+        sla = self.defs.sla_ms(journey, stage)
+        deadline = None if terminal else entry.t + sla
+        state.marks[journey] = Mark(entry.t, entry.id, stage, entry.channel, deadline, sla)
+        if deadline is None:
+            state.timers.pop(journey, None)
+        else:
+            state.timers[journey] = deadline
+        # Progress closes the journey's open stall alerts; a terminal stage closes all its alerts.
+        self._close(state, step, lambda m: m.journey == journey and (terminal or m.type == "stall"))
+
+    @staticmethod
+    def _close(state: CustomerState, step: Step, match: Callable[[Any], bool]) -> None:
+        for aid in [a for a, m in state.open_alerts.items() if match(m)]:
+            del state.open_alerts[aid]
+            step.closed.append(aid)
+
+    # -- timers ----------------------------------------------------------------------------------
+    def on_notify(self, cid: str, state: CustomerState, journey: str, wm: int, now_ms: int) -> Step:
+        """A claimed stall timer of ``journey`` is due by watermark ``wm``: fire when X still stalls."""
+        step = Step()
+        mark = state.marks.get(journey)
+        state.timers.pop(journey, None)
+        if mark is None or mark.deadline is None or mark.deadline > wm:
+            return step
+        st = self.defs.stage(journey, mark.stage)
+        severity = "high" if st is not None and st.importance >= 3 else "medium"
+        alert = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline, mark.sla_ms, severity, now_ms)
+        step.alerts.append(alert)
+        state.open_alerts[alert["alert_id"]] = open_alert_meta(alert)
+        step.count(cell_key(journey, mark.stage, mark.channel), minute_of(mark.t), 0, 1)
+        return step
+
+    # -- merges ----------------------------------------------------------------------------------
+    def on_fold(self, cid: str, survivor: CustomerState, loser: CustomerState, now_ms: int) -> Step:
+        """Fold a merged-away customer in, then judge the events whose predecessors may have changed."""
+        step = Step()
+        result: Fold = fold(survivor, loser)
+        if result.first_new_t is not None:
+            start = next(i for i, e in enumerate(survivor.buffer) if e.t >= result.first_new_t)
+            self._evaluate_from(cid, survivor, start, now_ms, step)
+        survivor.trim(self.max_buffer_events, self.max_age_ms)
+        return step
+
+    def expire(self, state: CustomerState, now_ms: int, ttl_ms: int) -> list[str]:
+        """Open alerts older than ``ttl_ms`` (wall clock) leave the open set."""
+        step = Step()
+        self._close(state, step, lambda m: now_ms - m.detected_ms > ttl_ms)
+        return step.closed

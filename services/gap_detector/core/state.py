@@ -1,0 +1,146 @@
+"""One customer's detector state: the bounded event buffer, the latest event per journey type (for
+stalls), the pending stall timers and the open alerts, with the Redis hash encoding and the fold of a
+merged-away customer into its survivor.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from services.common.timeutil import parse_rfc3339_ms
+from services.gap_detector.core.model import Entry
+
+STATE_VERSION = b"1"
+
+
+@dataclass(slots=True)
+class Mark:
+    """The latest event X of one journey type, and its stall deadline (None: terminal stage)."""
+
+    t: int
+    id: str
+    stage: str
+    channel: str
+    deadline: int | None
+    sla_ms: int
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.t, self.id)
+
+    def to_json(self) -> list[Any]:
+        return [self.t, self.id, self.stage, self.channel, self.deadline, self.sla_ms]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> Mark:
+        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5])
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlert:
+    """What closing needs to know about an open alert (the full JSON stays in Redis)."""
+
+    type: str
+    journey: str | None
+    detected_ms: int
+
+
+@dataclass(slots=True)
+class CustomerState:
+    buffer: list[Entry] = field(default_factory=list)
+    marks: dict[str, Mark] = field(default_factory=dict)
+    timers: dict[str, int] = field(default_factory=dict)  # journey type -> pending deadline (from the ZSET)
+    open_alerts: dict[str, OpenAlert] = field(default_factory=dict)
+
+    def find(self, event_id: str) -> bool:
+        return any(e.id == event_id for e in self.buffer)
+
+    def insert(self, entry: Entry) -> int:
+        """Place ``entry`` by event time; returns its index."""
+        keys = [e.order for e in self.buffer]
+        idx = bisect.bisect_left(keys, entry.order)
+        self.buffer.insert(idx, entry)
+        return idx
+
+    def trim(self, max_events: int, max_age_ms: int) -> None:
+        """Bound the buffer: at most ``max_events``, none older than the newest minus ``max_age_ms``."""
+        if not self.buffer:
+            return
+        newest = self.buffer[-1].t
+        start = max(0, len(self.buffer) - max_events)
+        while start < len(self.buffer) and self.buffer[start].t < newest - max_age_ms:
+            start += 1
+        if start:
+            del self.buffer[:start]
+
+
+def encode_state(state: CustomerState) -> dict[bytes, bytes]:
+    """The hash fields of Keys.detector_state: ``v``, ``buf`` and one ``j:<journey>`` per mark."""
+    fields = {b"v": STATE_VERSION, b"buf": orjson.dumps([e.to_json() for e in state.buffer])}
+    for journey, mark in state.marks.items():
+        fields[b"j:" + journey.encode()] = orjson.dumps(mark.to_json())
+    return fields
+
+
+def decode_state(fields: dict[bytes, bytes], timers: dict[str, int],
+                 open_alerts: dict[bytes, bytes]) -> CustomerState:
+    """The state from its hash fields, the pending timer deadlines and the open-alert hash."""
+    state = CustomerState(timers=dict(timers))
+    raw_buf = fields.get(b"buf")
+    if raw_buf:
+        state.buffer = [Entry.from_json(r) for r in orjson.loads(raw_buf)]
+    for name, value in fields.items():
+        if name.startswith(b"j:"):
+            state.marks[name[2:].decode()] = Mark.from_json(orjson.loads(value))
+    for aid, doc in open_alerts.items():
+        state.open_alerts[aid.decode()] = open_alert_meta(orjson.loads(doc))
+    return state
+
+
+def open_alert_meta(doc: dict[str, Any]) -> OpenAlert:
+    journey = doc["journey"].get("type") if isinstance(doc.get("journey"), dict) else None
+    try:
+        detected = parse_rfc3339_ms(str(doc.get("detected_at", "")))
+    except ValueError:
+        detected = 0
+    return OpenAlert(str(doc.get("type", "")), journey, detected)
+
+
+@dataclass(slots=True)
+class Fold:
+    """What folding a loser changed: timers to move (member journey types) and alerts to move."""
+
+    moved_timers: dict[str, int] = field(default_factory=dict)
+    first_new_t: int | None = None
+
+
+def fold(survivor: CustomerState, loser: CustomerState) -> Fold:
+    """Fold a merged-away customer's state into the survivor. Idempotent: folding the same events
+    again changes nothing. A loser's pending timer moves only when its mark wins."""
+    out = Fold()
+    known = {e.id: e for e in survivor.buffer}
+    for entry in loser.buffer:
+        mine = known.get(entry.id)
+        if mine is not None:
+            mine.alerted = sorted(set(mine.alerted) | set(entry.alerted))
+            continue
+        survivor.insert(entry)
+        out.first_new_t = entry.t if out.first_new_t is None else min(out.first_new_t, entry.t)
+    for journey, mark in loser.marks.items():
+        current = survivor.marks.get(journey)
+        if current is not None and current.order >= mark.order:
+            continue
+        survivor.marks[journey] = mark
+        if journey in loser.timers:
+            survivor.timers[journey] = loser.timers[journey]
+            out.moved_timers[journey] = loser.timers[journey]
+        else:
+            # The loser's stall already fired (or its stage was terminal): nothing pending.
+            survivor.timers.pop(journey, None)
+    for aid, meta in loser.open_alerts.items():
+        survivor.open_alerts.setdefault(aid, meta)
+    return out

@@ -1,0 +1,146 @@
+"""Stalls (timers on absence, by the watermark), merges moving timers, drop-off judgement."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common import contracts
+from services.gap_detector.core.alerts import alert_id
+from services.gap_detector.core.definitions import Definitions
+from services.gap_detector.core.dropoff import cell_key, judge, minute_of
+from services.gap_detector.core.logic import DetectorLogic, watermark
+from services.gap_detector.core.state import CustomerState, decode_state, encode_state
+from tests.unit.gap_detector.conftest import CID, MIN, T0, entry
+
+pytestmark = pytest.mark.unit
+
+HOUR = 60 * MIN
+PAY = {"type": "purchase", "stage": "payment"}  # sla 1h, importance 3
+
+
+def test_non_terminal_stage_arms_a_timer_and_fires_at_the_deadline(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, "web", journey=PAY), T0)
+    assert st.timers == {"purchase": T0 + HOUR}
+    assert logic.on_notify(CID, st, "purchase", T0 + HOUR - 1, T0).alerts == []  # not yet due
+    st.timers["purchase"] = T0 + HOUR
+    step = logic.on_notify(CID, st, "purchase", T0 + HOUR, T0)  # exactly at the deadline
+    [alert] = step.alerts
+    assert contracts.first_error(contracts.GAP_ALERT, alert) is None
+    assert alert["severity"] == "high" and alert["evidence"]["event_ids"] == ["x"]
+    assert alert["alert_id"] == alert_id("stall", CID, "purchase", "x")
+    assert alert["evidence"]["sla_seconds"] == 3600 and alert["occurred_at"] == alert["evidence"]["deadline"]
+    assert step.cells == {(cell_key("purchase", "payment", "web"), minute_of(T0)): [0, 1]}
+    assert "purchase" not in st.timers and alert["alert_id"] in st.open_alerts
+
+
+def test_progress_rearms_and_terminal_cancels(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("a", T0, journey={"type": "purchase", "stage": "cart"}), T0)
+    logic.on_item(CID, st, entry("b", T0 + MIN, journey=PAY), T0)
+    assert st.timers == {"purchase": T0 + MIN + HOUR}
+    logic.on_item(CID, st, entry("c", T0 + 2 * MIN, journey={"type": "purchase", "stage": "converted"}), T0)
+    assert st.timers == {}
+    assert logic.on_notify(CID, st, "purchase", T0 + 10 * HOUR, T0).alerts == []
+
+
+def test_late_older_event_does_not_move_the_stall_clock(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, journey=PAY), T0)
+    logic.on_item(CID, st, entry("old", T0 - MIN, journey={"type": "purchase", "stage": "converted"}), T0)
+    assert st.timers == {"purchase": T0 + HOUR}
+
+
+def test_late_event_after_a_stall_fired(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, journey=PAY), T0)
+    [stall] = logic.on_notify(CID, st, "purchase", T0 + HOUR, T0).alerts
+    # A late event from before X changes nothing: no timer, no new alert, the stall stays open.
+    step = logic.on_item(CID, st, entry("late", T0 - MIN, journey={"type": "purchase", "stage": "cart"}), T0)
+    assert step.alerts == [] and step.closed == [] and st.timers == {}
+    # A newer J-event is progress: it closes the stall alert and arms a new timer.
+    step = logic.on_item(CID, st, entry("y", T0 + 2 * HOUR, journey=PAY), T0)
+    assert step.closed == [stall["alert_id"]] and st.timers == {"purchase": T0 + 3 * HOUR}
+
+
+def test_redelivered_x_does_not_rearm_a_fired_stall(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, journey=PAY), T0)
+    logic.on_notify(CID, st, "purchase", T0 + HOUR, T0)
+    logic.on_item(CID, st, entry("x", T0, journey=PAY), T0)
+    assert st.timers == {}
+
+
+def test_unknown_stage_uses_default_sla(logic: DetectorLogic, defs: Definitions) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, journey={"type": "loyalty", "stage": "enrol"}), T0)
+    assert st.timers == {"loyalty": T0 + defs.defaults.default_stall_sla_ms}
+
+
+def test_merge_moves_a_pending_timer_and_finds_cross_customer_switch(logic: DetectorLogic) -> None:
+    loser, survivor = CustomerState(), CustomerState()
+    logic.on_item(
+        "c_00000000000000bb", loser, entry("app", T0, "mobile_app", journey=PAY, outcome="failure"), T0
+    )
+    logic.on_item(CID, survivor, entry("call", T0 + 5 * MIN, "phone", intent="billing"), T0)
+    assert loser.timers == {"purchase": T0 + HOUR} and survivor.timers == {}
+    logic.on_item(CID, survivor, entry("call2", T0 + 6 * MIN, "phone", journey=PAY), T0)
+    step = logic.on_fold(CID, survivor, loser, T0)
+    # The survivor's own J-event is newer: its timer stands, the loser's is dropped.
+    assert survivor.timers == {"purchase": T0 + 6 * MIN + HOUR}
+    assert [a["evidence"]["event_ids"] for a in step.alerts if a["type"] == "channel_switch"] == [
+        ["app", "call2"]
+    ]
+    assert logic.on_fold(CID, survivor, loser, T0).alerts == []  # idempotent
+
+
+def test_merge_moves_the_loser_timer_when_its_mark_is_newer(logic: DetectorLogic) -> None:
+    loser, survivor = CustomerState(), CustomerState()
+    logic.on_item(CID, survivor, entry("s", T0, journey={"type": "purchase", "stage": "cart"}), T0)
+    logic.on_item("c_00000000000000bb", loser, entry("l", T0 + MIN, journey=PAY), T0)
+    logic.on_fold(CID, survivor, loser, T0)
+    assert survivor.timers == {"purchase": T0 + MIN + HOUR}
+    assert survivor.marks["purchase"].id == "l"
+
+
+def test_state_round_trips_through_the_hash_encoding(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("a", T0, "web", intent="x", device_key="d"), T0)
+    logic.on_item(CID, st, entry("b", T0 + MIN, "phone", intent="x", journey=PAY), T0)
+    back = decode_state(encode_state(st), dict(st.timers), {})
+    assert back.buffer == st.buffer and back.marks == st.marks and back.timers == st.timers
+
+
+def test_buffer_is_bounded(defs: Definitions) -> None:
+    small = DetectorLogic(defs, max_buffer_events=5)
+    st = CustomerState()
+    for i in range(20):
+        small.on_item(CID, st, entry(f"e{i}", T0 + i, intent="x"), T0)
+    assert [e.id for e in st.buffer] == [f"e{i}" for i in range(15, 20)]
+
+
+def test_watermark_event_and_live_clock() -> None:
+    assert watermark(T0, 5 * MIN, "event", T0 + HOUR) == T0 - 5 * MIN
+    assert watermark(None, 5 * MIN, "event", T0) is None
+    assert watermark(T0, 5 * MIN, "live", T0 + HOUR) == T0 + HOUR - 5 * MIN
+    assert watermark(T0 + 2 * HOUR, 0, "live", T0) == T0 + 2 * HOUR
+
+
+def test_dropoff_spike_against_the_baseline(defs: Definitions) -> None:
+    key = cell_key("purchase", "payment", "web")
+    history = [(100, 5)] * 30  # baseline 5 %
+    quiet = judge(key, T0, 40, 4, history, defs, T0)
+    assert quiet.alert is None and quiet.rate == 0.1 and quiet.baseline == 0.05  # exactly 2x: not above
+    spike = judge(key, T0, 40, 5, history, defs, T0)
+    assert spike.alert is not None and spike.alert["severity"] == "high"
+    assert contracts.first_error(contracts.GAP_ALERT, spike.alert) is None
+    assert judge(key, T0, 40, 20, history, defs, T0).alert["severity"] == "critical"  # type: ignore[index]
+    assert judge(key, T0, 19, 19, history, defs, T0).alert is None  # below the minimum volume
+    # An empty history floors the baseline at 1 %.
+    assert judge(key, T0, 20, 1, [], defs, T0).alert is not None
+
+
+def test_abandoned_outcomes_count_as_dropoffs(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    step = logic.on_item(CID, st, entry("x", T0 + 5, "web", journey=PAY, outcome="abandoned"), T0)
+    assert step.cells == {(cell_key("purchase", "payment", "web"), T0): [1, 1]}
