@@ -1,0 +1,139 @@
+"""Identity resolution rules, as a pure in-memory graph.
+
+``identity.lua`` implements exactly these steps atomically in Redis; this model is what the unit and
+property tests exercise and what the Lua path is checked against. Per event:
+
+1. an already recorded outcome (the event merged or conflicted before) is replayed, so a redelivery
+   produces the same merge records instead of silently losing them;
+2. the customers its identifiers point to are ordered by (first_seen_ms, id); the first survives;
+3. each other customer is merged into it unless the two together would break a per-type limit, in which
+   case a conflict is recorded and nothing merges;
+4. unseen identifiers are linked to the survivor while its per-type count allows;
+5. an event with only unseen identifiers mints ``mint_cid`` (derived from its strongest identifier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from services.stitcher.core.identifiers import IDENTIFIER_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One merge or conflict decided while resolving an event."""
+
+    kind: str  # merge | conflict
+    survivor: str
+    loser: str
+    identifier_types: tuple[str, ...]
+    limit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    customer_id: str
+    conflict_types: tuple[str, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
+
+
+@dataclass
+class Customer:
+    first_seen_ms: int
+    ids: set[str] = field(default_factory=set)
+
+    def count(self, id_type: str) -> int:
+        return sum(1 for k in self.ids if k.startswith(id_type + ":"))
+
+
+def id_type_of(key: str) -> str:
+    return key.split(":", 1)[0]
+
+
+def over_limit(a: Customer, b: Customer, limits: Mapping[str, int]) -> str | None:
+    """The first identifier type whose limit the union of a and b would break."""
+    for id_type in IDENTIFIER_TYPES:
+        if a.count(id_type) + b.count(id_type) > limits[id_type]:
+            return id_type
+    return None
+
+
+class IdentityGraph:
+    """identifier -> customer, customers with their identifiers, aliases of merged-away customers."""
+
+    def __init__(self, limits: Mapping[str, int]) -> None:
+        self.limits = dict(limits)
+        self.ids: dict[str, str] = {}
+        self.customers: dict[str, Customer] = {}
+        self.alias: dict[str, str] = {}
+        self.aliases_of: dict[str, set[str]] = {}
+        self.recorded: dict[str, Resolution] = {}
+
+    def canonical(self, cid: str) -> str:
+        while cid in self.alias:
+            cid = self.alias[cid]
+        return cid
+
+    def resolve(self, event_id: str, occurred_ms: int, keys: list[str], mint_cid: str) -> Resolution:
+        if event_id in self.recorded:
+            old = self.recorded[event_id]
+            return Resolution(self.canonical(old.customer_id), old.conflict_types, old.outcomes)
+        linked: dict[str, list[str]] = {}
+        unseen: list[str] = []
+        for key in keys:
+            if key in self.ids:
+                linked.setdefault(self.canonical(self.ids[key]), []).append(id_type_of(key))
+            else:
+                unseen.append(key)
+        outcomes: list[Outcome] = []
+        conflicts: list[str] = []
+        if not linked:
+            cid = self.canonical(mint_cid)
+            self.customers.setdefault(cid, Customer(occurred_ms))
+        else:
+            order = sorted(linked, key=lambda c: (self.customers[c].first_seen_ms, c))
+            cid = order[0]
+            for other in order[1:]:
+                types = _types(linked[cid] + linked[other])
+                limit = over_limit(self.customers[cid], self.customers[other], self.limits)
+                if limit is not None:
+                    outcomes.append(Outcome("conflict", cid, other, types, limit))
+                    conflicts.append(limit)
+                    continue
+                self._merge(other, cid)
+                outcomes.append(Outcome("merge", cid, other, types))
+        survivor = self.customers[cid]
+        for key in unseen:
+            id_type = id_type_of(key)
+            if survivor.count(id_type) + 1 > self.limits[id_type]:
+                conflicts.append(id_type)
+                continue
+            self.ids[key] = cid
+            survivor.ids.add(key)
+        survivor.first_seen_ms = min(survivor.first_seen_ms, occurred_ms)
+        result = Resolution(cid, tuple(conflicts), tuple(outcomes))
+        if outcomes:
+            self.recorded[event_id] = result
+        return result
+
+    def _merge(self, loser: str, survivor: str) -> None:
+        gone = self.customers.pop(loser)
+        kept = self.customers[survivor]
+        for key in gone.ids:
+            self.ids[key] = survivor
+        kept.ids |= gone.ids
+        kept.first_seen_ms = min(kept.first_seen_ms, gone.first_seen_ms)
+        # Chains stay compressed: everything merged into the loser now points straight at the survivor.
+        moved = {loser} | self.aliases_of.pop(loser, set())
+        for cid in moved:
+            self.alias[cid] = survivor
+        self.aliases_of.setdefault(survivor, set()).update(moved)
+
+    def partition(self) -> set[frozenset[str]]:
+        """The identifiers grouped by customer: the identity graph without the customer-id labels."""
+        return {frozenset(c.ids) for c in self.customers.values()}
+
+
+def _types(found: list[str]) -> tuple[str, ...]:
+    return tuple(t for t in IDENTIFIER_TYPES if t in found)

@@ -1,0 +1,127 @@
+"""Journey assembly rules, as a pure in-memory store.
+
+``journey.lua`` implements exactly these steps in Redis (same field names, same string values); the
+property tests use this model and an integration test checks the two agree. Per stitched event:
+
+- the customer id is resolved through the alias map (events in flight during a merge are keyed by the
+  loser) and every customer merged into it is folded in first (its touchpoints re-added, its keys gone);
+- a present event_id is a duplicate and changes nothing;
+- a full timeline drops its oldest touchpoint (by occurred_at_ms, then event_id), and an event older
+  than the oldest kept is not added; either way the summary is marked ``truncated``;
+- the summary is a commutative function of the kept touchpoints, so any arrival order gives the same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+WRITTEN, DUPLICATE, CAPPED = 1, 0, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the summary needs from a touchpoint ('' when absent), the same six values the Lua receives."""
+
+    channel: str
+    department: str
+    journey_type: str
+    stage: str
+    nps: str
+    direction: str
+
+    @classmethod
+    def of(cls, tp: Mapping[str, Any]) -> Facts:
+        journey = tp.get("journey") or {}
+        nps = tp.get("nps")
+        return cls(tp["channel"], tp.get("department", ""), journey.get("type", ""), journey.get("stage", ""),
+                   "" if nps is None else str(nps), "out" if tp.get("direction") == "outbound" else "in")
+
+
+@dataclass
+class Journey:
+    timeline: dict[str, int] = field(default_factory=dict)
+    touchpoints: dict[str, bytes] = field(default_factory=dict)
+    summary: dict[str, str] = field(default_factory=dict)
+    masked: dict[str, str] = field(default_factory=dict)
+
+
+class JourneyStore:
+    def __init__(self, max_touchpoints: int) -> None:
+        self.max_touchpoints = max_touchpoints
+        self.journeys: dict[str, Journey] = {}
+
+    def write(self, alias: Mapping[str, str], aliases_of: Mapping[str, set[str]], cid: str, event_id: str,
+              occurred_ms: int, tp_json: bytes, masked: Mapping[str, str]) -> int:
+        """Store one touchpoint for (the survivor of) cid; returns WRITTEN, DUPLICATE or CAPPED."""
+        cid = alias.get(cid, cid)
+        self.fold(cid, aliases_of.get(cid, set()))
+        journey = self.journeys.setdefault(cid, Journey())
+        journey.masked.update(masked)
+        return self._add(journey, event_id, occurred_ms, tp_json)
+
+    def fold(self, cid: str, merged: set[str]) -> None:
+        for loser in sorted(merged):
+            gone = self.journeys.pop(loser, None)
+            if gone is None:
+                continue
+            journey = self.journeys.setdefault(cid, Journey())
+            for event_id, score in gone.timeline.items():
+                self._add(journey, event_id, score, gone.touchpoints[event_id])
+            journey.masked.update(gone.masked)
+            if gone.summary.get("truncated") == "1":
+                journey.summary["truncated"] = "1"
+
+    def _add(self, j: Journey, event_id: str, score: int, tp_json: bytes) -> int:
+        if event_id in j.touchpoints:
+            return DUPLICATE
+        dropped = False
+        if len(j.timeline) >= self.max_touchpoints:
+            oldest = min(j.timeline.items(), key=lambda kv: (kv[1], kv[0]))
+            j.summary["truncated"] = "1"
+            if (score, event_id) < (oldest[1], oldest[0]):
+                return CAPPED
+            del j.timeline[oldest[0]]
+            _count(j.summary, Facts.of(orjson.loads(j.touchpoints.pop(oldest[0]))), -1)
+            dropped = True
+        j.timeline[event_id] = score
+        j.touchpoints[event_id] = tp_json
+        facts = Facts.of(orjson.loads(tp_json))
+        _count(j.summary, facts, 1)
+        _latest(j.summary, facts, score, event_id)
+        s = j.summary
+        s["v"] = "1"
+        if dropped:
+            s["first_ms"] = str(min(j.timeline.values()))
+        elif "first_ms" not in s or score < int(s["first_ms"]):
+            s["first_ms"] = str(score)
+        return WRITTEN
+
+
+def _count(s: dict[str, str], f: Facts, by: int) -> None:
+    fields = ["count", f.direction, "ch:" + f.channel] + (["dept:" + f.department] if f.department else [])
+    for name in fields:
+        value = int(s.get(name, "0")) + by
+        if value > 0:
+            s[name] = str(value)
+        else:
+            s.pop(name, None)  # absent, not "0": the summary must not depend on what came and went
+
+
+def _later(s: dict[str, str], ms_field: str, id_field: str, score: int, event_id: str) -> bool:
+    if ms_field not in s:
+        return True
+    return (score, event_id) > (int(s[ms_field]), s[id_field])
+
+
+def _latest(s: dict[str, str], f: Facts, score: int, event_id: str) -> None:
+    if _later(s, "last_ms", "last_id", score, event_id):
+        s.update({"last_ms": str(score), "last_id": event_id, "last_channel": f.channel})
+    jt = f.journey_type
+    if jt and _later(s, "stage_ms:" + jt, "stage_id:" + jt, score, event_id):
+        s.update({"stage:" + jt: f.stage, "stage_ms:" + jt: str(score), "stage_id:" + jt: event_id})
+    if f.nps and _later(s, "nps_ms", "nps_id", score, event_id):
+        s.update({"nps": f.nps, "nps_ms": str(score), "nps_id": event_id})

@@ -1,0 +1,79 @@
+"""Decoding, CloudEvents mapping and the dead-letter reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services.stitcher.core.decode import Decoded, DecodePolicy, Rejected, decode
+
+pytestmark = pytest.mark.unit
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples" / "channel_event.v1"
+NOW = 1_793_700_000_000 + 80 * 60_000  # 2026-11-03T11:20Z
+EVENT = {"event_id": "e1", "occurred_at": "2026-11-03T10:00:00Z", "channel": "web", "touchpoint": "login",
+         "identifiers": {"email": "secret.person@example.com"}}
+
+
+def reason(value: bytes | None, headers: dict[str, bytes] | None = None, **policy: int) -> str:
+    out = decode(value, headers or {}, NOW, DecodePolicy(**policy))
+    assert isinstance(out, Rejected)
+    return out.reason
+
+
+def test_a_valid_event_decodes_with_its_event_time() -> None:
+    out = decode(orjson.dumps(EVENT), {}, NOW)
+    assert isinstance(out, Decoded)
+    assert out.occurred_ms == 1_793_700_000_000
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("missing_event_id", "schema_violation"), ("no_identifiers", "no_identifier"),
+    ("nps_eleven", "schema_violation"), ("sentiment_out_of_range", "schema_violation"),
+    ("timestamp_without_offset", "bad_timestamp"), ("unknown_channel", "schema_violation"),
+    ("unknown_identifier_type", "schema_violation"),
+])
+def test_invalid_examples_get_their_reason(name: str, expected: str) -> None:
+    assert reason((EXAMPLES / "invalid" / f"{name}.json").read_bytes()) == expected
+
+
+def test_malformed_oversized_and_tombstones() -> None:
+    assert reason(b"{not json") == "malformed_json"
+    assert reason(None) == "malformed_json"
+    assert reason(b"[1, 2]") == "schema_violation"
+    assert reason(orjson.dumps(EVENT), max_bytes=50) == "oversized"
+
+
+def test_timestamps_beyond_the_skew_or_too_old_are_bad() -> None:
+    future = dict(EVENT, occurred_at="2026-11-03T11:26:00Z")
+    assert reason(orjson.dumps(future)) == "bad_timestamp"
+    assert isinstance(decode(orjson.dumps(dict(EVENT, occurred_at="2026-11-03T11:24:00Z")), {}, NOW), Decoded)
+    assert reason(orjson.dumps(dict(EVENT, occurred_at="2024-01-01T00:00:00Z"))) == "bad_timestamp"
+
+
+def test_details_never_quote_an_identifier() -> None:
+    bad = dict(EVENT, identifiers={"email": "secret.person@example.com" * 20})
+    out = decode(orjson.dumps(bad), {}, NOW)
+    assert isinstance(out, Rejected) and out.reason == "schema_violation"
+    assert "secret" not in out.detail and "identifiers/email" in out.detail
+
+
+def test_structured_cloudevent_maps_id_time_source() -> None:
+    data = {k: v for k, v in EVENT.items() if k not in ("event_id", "occurred_at")}
+    body = {"specversion": "1.0", "id": "ce-9", "source": "crm", "type": "x", "time": EVENT["occurred_at"],
+            "data": data}
+    out = decode(orjson.dumps(body), {"content-type": b"application/cloudevents+json"}, NOW)
+    assert isinstance(out, Decoded)
+    assert (out.event["event_id"], out.event["source"]) == ("ce-9", "crm")
+
+
+def test_binary_cloudevent_headers_fill_missing_fields_only() -> None:
+    body = {k: v for k, v in EVENT.items() if k != "event_id"}
+    headers = {"ce_id": b"ce-10", "ce_time": b"2020-01-01T00:00:00Z", "ce_source": b"ivr"}
+    out = decode(orjson.dumps(body), headers, NOW)
+    assert isinstance(out, Decoded)
+    assert out.event["event_id"] == "ce-10"
+    assert out.event["occurred_at"] == EVENT["occurred_at"]  # the body wins
+    assert out.event["source"] == "ivr"
