@@ -82,6 +82,22 @@ class Keys:
         return f"{self.prefix}:{{{self.prefix}:det}}:timers"
 
     @property
+    def timers_inflight(self) -> str:
+        """ZSET member '<cid>|<journey_type>', score lease expiry (wall ms): claimed timers being fired;
+        an expired lease goes back to ``timers``, so a worker dying mid-fire loses no stall."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:timers:inflight"
+
+    def dropoff_minute(self, minute_ms: int) -> str:
+        """HASH of one event-time minute: '<journey>|<stage>|<channel>' -> volume, '<cell>|d' -> drop-offs,
+        '!a|<cell>' -> set once a dropoff_spike was raised for that cell-minute."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:drop:{minute_ms}"
+
+    @property
+    def dropoff_judged(self) -> str:
+        """STRING the last event-time minute (ms) whose drop-off cells were judged."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:drop:judged"
+
+    @property
     def watermark(self) -> str:
         """STRING the detector's event-time watermark (ms)."""
         return f"{self.prefix}:{{{self.prefix}:det}}:wm"
