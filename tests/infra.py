@@ -1,18 +1,88 @@
-"""Where integration tests get Kafka and Redis from (see tests/conftest.py)."""
+"""Where integration tests get Kafka and Redis from (see tests/conftest.py).
+
+In order: ``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL`` when set; else testcontainers when a Docker
+engine answers; else the project's local stack (``journeys up --infra-only``), started once per
+test session. A healthy local stack that is already running is reused, and at the end the fixture
+stops only what it started itself.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from tests.conftest import Infra
+
+KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"  # Apache Kafka 3.9, as the local stack
+REDIS_IMAGE = "redis:7.4-alpine"
 
 
 @contextmanager
 def provide_infra() -> Iterator[Infra]:
-    bootstrap, redis_url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("REDIS_URL")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None
+    redis_url = os.environ.get("REDIS_URL") or None
     if bootstrap and redis_url:
         yield Infra(bootstrap, redis_url)
         return
-    raise RuntimeError("set KAFKA_BOOTSTRAP_SERVERS and REDIS_URL (local stack fallback not built yet)")
+    with ExitStack() as stack:
+        if docker_engine_answers():
+            bootstrap = bootstrap or stack.enter_context(_kafka_container())
+            redis_url = redis_url or stack.enter_context(_redis_container())
+        else:
+            bootstrap, redis_url = stack.enter_context(_local_stack())
+        yield Infra(bootstrap, redis_url)
+
+
+def docker_engine_answers(timeout_s: float = 3.0) -> bool:
+    """A Docker engine (not merely the client) replies to a ping within ``timeout_s``."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=int(timeout_s))
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # no socket, no permission, no engine: all mean "no Docker"
+        return False
+
+
+@contextmanager
+def _kafka_container() -> Iterator[str]:
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+    except ImportError:
+        from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
+        yield kafka.get_bootstrap_server()
+
+
+@contextmanager
+def _redis_container() -> Iterator[str]:
+    try:
+        from testcontainers.community.redis import RedisContainer
+    except ImportError:
+        from testcontainers.redis import RedisContainer
+
+    with RedisContainer(REDIS_IMAGE) as redis:
+        yield f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+
+
+@contextmanager
+def _local_stack() -> Iterator[tuple[str, str]]:
+    """The local stack's Kafka and Redis (either may be external when its variable is set)."""
+    from services.stack import kafka_broker, redis_server, stack
+    from services.stack.settings import StackSettings
+
+    settings = StackSettings()
+    if kafka_broker.healthy(settings.bootstrap) and redis_server.healthy(settings.redis):
+        # Someone's stack (ours or another clone's) already serves these ports: share it, never stop it.
+        yield settings.bootstrap, settings.redis
+        return
+    result = stack.up(settings, infra_only=True)
+    try:
+        yield result.bootstrap_servers, result.redis_url
+    finally:
+        stack.stop_started(settings, result.started)

@@ -1,0 +1,65 @@
+"""The project's own services as the local stack runs them: `journeys stitcher|detector|api`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from services.stack.settings import StackSettings
+
+
+@dataclass(frozen=True)
+class App:
+    name: str         # process name in stack.json and status
+    command: str      # `journeys <command>`
+    health_url: str
+
+
+def apps(settings: StackSettings) -> list[App]:
+    return [
+        App("stitcher", "stitcher", f"http://127.0.0.1:{settings.stitcher_metrics_port}/metrics"),
+        App("detector", "detector", f"http://127.0.0.1:{settings.detector_metrics_port}/metrics"),
+        App("api", "api", f"{settings.api_base_url}/healthz"),
+    ]
+
+
+def registered_commands() -> set[str]:
+    """Sub-commands the `journeys` parser knows today (areas land one by one)."""
+    from services.cli.main import build_parser
+
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def command(app: App) -> list[str]:
+    # The interpreter that runs us, so the services get the same venv without relying on PATH.
+    return [sys.executable, "-m", "services.cli.main", app.command]
+
+
+def app_env(settings: StackSettings, bootstrap: str, redis_url: str) -> dict[str, str]:
+    """The caller's environment (e.g. JOURNEYS_TIMER_CLOCK from the demo) plus the stack's endpoints."""
+    env = dict(os.environ)
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "REDIS_URL": redis_url,
+        "JOURNEYS_STITCHER_METRICS_PORT": str(settings.stitcher_metrics_port),
+        "JOURNEYS_DETECTOR_METRICS_PORT": str(settings.detector_metrics_port),
+        "JOURNEYS_API_HOST": settings.api_host,
+        "JOURNEYS_API_PORT": str(settings.api_port),
+    })
+    return env
+
+
+def http_healthy(url: str, timeout_s: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # loopback URLs we built
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False

@@ -1,0 +1,91 @@
+"""Settings of the local stack (``journeys setup|up|down|status``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from services.common.settings import CommonSettings, env
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+KAFKA_VERSION = "3.9.1"
+
+
+class StackSettings(CommonSettings):
+    state_dir: str = env(
+        "JOURNEYS_STATE_DIR",
+        "Folder of the local stack's pid files, logs and data (default: <project>/.journeys).",
+        default="",
+    )
+    cache_dir: str = env(
+        "JOURNEYS_CACHE_DIR",
+        "Cache of the Kafka jars, shared by clones (default: $XDG_CACHE_HOME/journeys).",
+        default="",
+    )
+    kafka_port: int = env("JOURNEYS_KAFKA_PORT", "Port of the local stack's Kafka broker.", default=39092)
+    kafka_controller_port: int = env(
+        "JOURNEYS_KAFKA_CONTROLLER_PORT", "Port of the local stack's KRaft controller listener.",
+        default=39093,
+    )
+    kafka_heap: str = env("JOURNEYS_KAFKA_HEAP", "JVM heap of the local Kafka broker (-Xmx).", default="512m")
+    redis_port: int = env(
+        "JOURNEYS_REDIS_PORT", "Port of the local stack's redis-server (when REDIS_URL is not set).",
+        default=36379,
+    )
+    stack_timeout_s: float = env(
+        "JOURNEYS_STACK_TIMEOUT", "Seconds each start-up or shut-down wait of the local stack may take.",
+        default=90.0,
+    )
+    stitcher_metrics_port: int = env(
+        "JOURNEYS_STITCHER_METRICS_PORT", "Port of the stitcher's /metrics.", default=9101
+    )
+    detector_metrics_port: int = env(
+        "JOURNEYS_DETECTOR_METRICS_PORT", "Port of the gap detector's /metrics.", default=9102
+    )
+    api_host: str = env("JOURNEYS_API_HOST", "Interface the HTTP API listens on.", default="127.0.0.1")
+    api_port: int = env("JOURNEYS_API_PORT", "Port of the HTTP API (and its /metrics).", default=8088)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir) if self.state_dir else PROJECT_ROOT / ".journeys"
+
+    @property
+    def kafka_libs(self) -> Path:
+        """Where the broker's jars live; one folder per Kafka version, reused across clones."""
+        base = Path(self.cache_dir) if self.cache_dir else _xdg_cache() / "journeys"
+        return base / f"kafka-{KAFKA_VERSION}" / "libs"
+
+    @property
+    def external_kafka(self) -> bool:
+        """KAFKA_BOOTSTRAP_SERVERS given explicitly: use that broker, start none."""
+        return "kafka_bootstrap_servers" in self.model_fields_set and bool(self.kafka_bootstrap_servers)
+
+    @property
+    def external_redis(self) -> bool:
+        """REDIS_URL given explicitly: use that Redis, start none."""
+        return "redis_url" in self.model_fields_set and bool(self.redis_url)
+
+    @property
+    def local_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def local_redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap_servers if self.external_kafka else self.local_bootstrap
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url if self.external_redis else self.local_redis_url
+
+    @property
+    def api_base_url(self) -> str:
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+
+def _xdg_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

@@ -1,0 +1,188 @@
+"""`up`, `down` and `status` of the local stack, as functions (the CLI, test fixtures and demo call them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.stack import apps, kafka_broker, procs, redis_server, state
+from services.stack.settings import StackSettings
+from services.stack.state import StackState
+
+Say = Callable[[str], None]
+INFRA = ("kafka", "redis")
+
+
+@dataclass
+class UpResult:
+    bootstrap_servers: str
+    redis_url: str
+    started: list[str] = field(default_factory=list)   # processes this call started
+    skipped: list[str] = field(default_factory=list)   # services whose command is not built yet
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def up(settings: StackSettings, *, infra_only: bool = False, say: Say = _quiet) -> UpResult:
+    """Start what is not running yet; on failure stop what this call started and raise UserError."""
+    with state.locked(settings.state_path, settings.stack_timeout_s):
+        st = state.load(settings.state_path)
+        if st is None or not any(p.alive() for p in st.procs.values()):
+            st = StackState(settings.bootstrap, settings.redis, settings.api_base_url)
+        result = UpResult(st.bootstrap_servers, st.redis_url)
+        try:
+            _up_infra(settings, st, result, say)
+            if not infra_only:
+                _up_apps(settings, st, result, say)
+        except BaseException:
+            _stop_names(settings, st, result.started, say)
+            raise
+        return result
+
+
+def _start(settings: StackSettings, st: StackState, result: UpResult, name: str,
+           starter: Callable[[], procs.Proc], say: Say) -> None:
+    running = st.procs.get(name)
+    if running is not None and running.alive():
+        say(f"{name}: already running (pid {running.pid})")
+        return
+    state.forget(settings.state_path, st, name)
+    proc = starter()
+    st.procs[name] = proc
+    result.started.append(name)
+    state.save(settings.state_path, st)  # recorded at once, so `down` can stop it even if `up` fails later
+    say(f"{name}: started (pid {proc.pid}, log {proc.log})")
+
+
+def _abort_if_dead(st: StackState, name: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        proc = st.procs.get(name)
+        if proc is None or proc.alive():
+            return None
+        return f"{name} exited; last log lines: {procs.tail(proc.log)}"
+    return check
+
+
+def _up_infra(settings: StackSettings, st: StackState, result: UpResult, say: Say) -> None:
+    if settings.external_kafka:
+        say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={st.bootstrap_servers}")
+    else:
+        _start(settings, st, result, "kafka", lambda: kafka_broker.start(settings), say)
+    if settings.external_redis:
+        say("redis: using REDIS_URL")
+    else:
+        _start(settings, st, result, "redis", lambda: redis_server.start(settings), say)
+    timeout = settings.stack_timeout_s
+    procs.wait_until(lambda: redis_server.healthy(st.redis_url), timeout=timeout,
+                     what=f"Redis at {_safe_url(st.redis_url)}", abort=_abort_if_dead(st, "redis"))
+    procs.wait_until(lambda: kafka_broker.healthy(st.bootstrap_servers), timeout=timeout, interval=0.25,
+                     what=f"Kafka broker at {st.bootstrap_servers}", abort=_abort_if_dead(st, "kafka"))
+    kafka_broker.create_topics(st.bootstrap_servers, _topics(settings), settings.topic_partitions)
+    say(f"kafka: ready at {st.bootstrap_servers}; redis: ready at {_safe_url(st.redis_url)}")
+
+
+def _topics(settings: StackSettings) -> list[str]:
+    return [settings.topic_channel_events, settings.topic_dlq, settings.topic_stitched_events,
+            settings.topic_identity_merges, settings.topic_gap_alerts]
+
+
+def _up_apps(settings: StackSettings, st: StackState, result: UpResult, say: Say) -> None:
+    known = apps.registered_commands()
+    env = apps.app_env(settings, st.bootstrap_servers, st.redis_url)
+    log_dir = settings.state_path / "logs"
+    wanted = []
+    for app in apps.apps(settings):
+        if app.command not in known:
+            result.skipped.append(app.name)
+            say(f"{app.name}: skipped (`journeys {app.command}` is not built yet)")
+            continue
+        wanted.append(app)
+        st.health[app.name] = app.health_url
+        _start(settings, st, result, app.name,
+               lambda a=app: procs.spawn(a.name, apps.command(a), log_dir / f"{a.name}.log", env=env), say)  # type: ignore[misc]
+    for app in wanted:
+        url = app.health_url
+        procs.wait_until(lambda u=url: apps.http_healthy(u), timeout=settings.stack_timeout_s,  # type: ignore[misc]
+                         interval=0.25, what=f"{app.name} at {url}", abort=_abort_if_dead(st, app.name))
+        say(f"{app.name}: healthy at {app.health_url}")
+
+
+def stop_started(settings: StackSettings, names: list[str], say: Say = _quiet) -> list[str]:
+    """Stop just ``names`` (e.g. what a test session started itself); returns those it stopped."""
+    with state.locked(settings.state_path, settings.stack_timeout_s):
+        st = state.load(settings.state_path)
+        if st is None:
+            return []
+        return _stop_names(settings, st, names, say)
+
+
+def down(settings: StackSettings, say: Say = _quiet) -> list[str]:
+    """Stop everything `up` started (services first, the broker last), nothing else."""
+    with state.locked(settings.state_path, settings.stack_timeout_s):
+        st = state.load(settings.state_path)
+        if st is None:
+            say("nothing to stop (no stack.json)")
+            return []
+        return _stop_names(settings, st, list(st.procs), say)
+
+
+def _stop_names(settings: StackSettings, st: StackState, names: list[str], say: Say) -> list[str]:
+    # Reverse start order: services before the infrastructure they drain into.
+    order = [n for n in st.procs if n not in INFRA] + [n for n in INFRA if n in st.procs]
+    stopped = []
+    for name in order:
+        if name not in names:
+            continue
+        proc = st.procs[name]
+        if procs.stop(proc, timeout=settings.stack_timeout_s / 3):
+            stopped.append(name)
+            say(f"{name}: stopped (pid {proc.pid})")
+        else:
+            say(f"{name}: was not running")
+        state.forget(settings.state_path, st, name)
+    if st.procs:
+        state.save(settings.state_path, st)
+    else:
+        state.state_file(settings.state_path).unlink(missing_ok=True)
+    return stopped
+
+
+def status(settings: StackSettings) -> dict[str, Any]:
+    """Endpoints in use and the health of every process `up` started (JSON-ready)."""
+    st = state.load(settings.state_path)
+    if st is None:
+        st = StackState(settings.bootstrap, settings.redis, settings.api_base_url)
+    kafka_ok = kafka_broker.healthy(st.bootstrap_servers, timeout_s=1.0)
+    redis_ok = redis_server.healthy(st.redis_url)
+    rows = []
+    for name, proc in st.procs.items():
+        alive = proc.alive()
+        if name == "kafka":
+            ok = alive and kafka_ok
+        elif name == "redis":
+            ok = alive and redis_ok
+        else:
+            ok = alive and apps.http_healthy(st.health.get(name, ""))
+        rows.append({"name": name, "pid": proc.pid if alive else None, "healthy": ok, "log": proc.log})
+    pid_of = {r["name"]: r["pid"] for r in rows}
+    return {
+        "kafka": {"bootstrap_servers": st.bootstrap_servers, "pid": pid_of.get("kafka"), "healthy": kafka_ok},
+        "redis": {"url": _safe_url(st.redis_url), "pid": pid_of.get("redis"), "healthy": redis_ok},
+        "api": {"base_url": st.api_base_url},
+        "processes": rows,
+    }
+
+
+def _safe_url(url: str) -> str:
+    """A Redis URL without its password, for output."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
