@@ -46,6 +46,10 @@ class Keys:
         """SET of customer ids merged into cid (for erase and the API's 'aliases')."""
         return f"{self.idg}:aliases:{cid}"
 
+    def merge_outcome(self, event_id: str) -> str:
+        """STRING (TTL) the merges/conflicts an event caused, replayed on redelivery so no record is lost."""
+        return f"{self.idg}:out:{event_id}"
+
     # -- one customer's journey (owner: stitcher journey writer) --------------------------------
     def cust_tag(self, cid: str) -> str:
         return f"{self.prefix}:{{{self.prefix}:c:{cid}}}"
