@@ -1,10 +1,55 @@
-"""Sub-commands of this area (placeholder until the area lands)."""
+"""``journeys detector``: run one gap detector worker in the foreground until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
+
+from pydantic import ValidationError
+
+from services.common.errors import UserError
+from services.common.settings import env_help
+from services.gap_detector.settings import GapDetectorSettings
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's commands to ``journeys``."""
+    p = sub.add_parser(
+        "detector", help="run a gap detector worker (stitched-events -> gap-alerts)",
+        description="Run one gap detector worker: channel switches, device switches, hand-offs, repeat "
+                    "contacts, stalls (timers in Redis) and drop-off spikes, as gap_alert.v1 records.",
+        epilog=env_help(GapDetectorSettings), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=run)
+
+
+def load_settings() -> GapDetectorSettings:
+    try:
+        return GapDetectorSettings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise UserError(f"bad setting {where}: {err['msg']}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import faust  # heavy; only when the worker really starts
+
+    from services.gap_detector.app import create_app
+    from services.gap_detector.metrics import DetectorMetrics
+
+    settings = load_settings()
+    logging.getLogger().setLevel(settings.log_level.upper())
+    metrics = DetectorMetrics()
+    app = create_app(settings, metrics)
+    try:
+        metrics.serve(settings.metrics_port)
+    except OSError as exc:
+        raise UserError(f"metrics port {settings.metrics_port} is busy ({exc.strerror}); "
+                        "set JOURNEYS_DETECTOR_METRICS_PORT") from None
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -101,9 +101,9 @@ class DetectorLogic:
         """A claimed stall timer of ``journey`` is due by watermark ``wm``: fire when X still stalls."""
         step = Step()
         mark = state.marks.get(journey)
-        state.timers.pop(journey, None)
         if mark is None or mark.deadline is None or mark.deadline > wm:
-            return step
+            return step  # progress re-armed it meanwhile (that timer is still pending), or terminal
+        state.timers.pop(journey, None)
         st = self.defs.stage(journey, mark.stage)
         severity = "high" if st is not None and st.importance >= 3 else "medium"
         alert = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline, mark.sla_ms, severity, now_ms)

@@ -1,0 +1,44 @@
+"""The gap detector's Prometheus metrics (names and labels from docs/METRICS.md)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+
+
+class DetectorMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.alerts = Counter("journeys_alerts_total", "Gap alerts raised.", ["type", "severity"], registry=r)
+        self.pending_timers = Gauge("journeys_pending_timers", "Stall timers armed in Redis.", registry=r)
+        self.fire_delay = Histogram("journeys_timer_fire_delay_seconds",
+                                    "Stall deadline to firing, by the watermark clock.",
+                                    buckets=DELAY_BUCKETS, registry=r)
+        self.watermark_lag = Gauge("journeys_watermark_lag_seconds", "Wall clock minus the watermark.",
+                                   registry=r)
+        self.dropoff_rate = Gauge("journeys_dropoff_rate", "Drop-off rate of the last judged minute.",
+                                  ["journey", "stage", "channel"], registry=r)
+        self.dropoff_baseline = Gauge("journeys_dropoff_baseline", "Rolling drop-off baseline.",
+                                      ["journey", "stage", "channel"], registry=r)
+        self.webhook = Counter("journeys_webhook_deliveries_total", "Webhook deliveries for dropoff_spike.",
+                               ["outcome"], registry=r)
+        self.e2e = Histogram("journeys_end_to_end_latency_seconds",
+                             "Kafka record timestamp of the incoming event to this step.", ["step"],
+                             buckets=LATENCY_BUCKETS, registry=r)
+        self.stage = Histogram("journeys_stage_latency_seconds", "Time a batch spends in a stage.", ["stage"],
+                               buckets=LATENCY_BUCKETS, registry=r)
+        self.batch = Histogram("journeys_batch_size", "Events per batch.", ["stage"], buckets=BATCH_BUCKETS,
+                               registry=r)
+        self.retries = Counter("journeys_retries_total", "Retried transient faults.", ["target"], registry=r)
+        self.lag = Gauge("journeys_consumer_lag_messages", "Messages behind the head, per topic.", ["topic"],
+                         registry=r)
+        self.dead_lettered = Counter("journeys_events_dead_lettered_total",
+                                     "Unusable stitched events / merge records dead-lettered.", ["reason"],
+                                     registry=r)
+
+    def serve(self, port: int) -> None:
+        start_http_server(port, registry=self.registry)

@@ -1,0 +1,242 @@
+"""Feeds batches into the pure core and persists what it returns: the bridge between the faust agents
+and Redis. Order per batch: load (one script call) -> core -> publish alerts -> save (one pipeline), so
+a crash before the save replays the batch and re-publishes the same alert ids (at-least-once out).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from services.common import contracts
+from services.common.timeutil import now_ms
+from services.gap_detector.core.dropoff import judge
+from services.gap_detector.core.logic import DetectorLogic, Step, watermark
+from services.gap_detector.core.model import Entry, Invalid, entry_from_event
+from services.gap_detector.metrics import DetectorMetrics
+from services.gap_detector.settings import GapDetectorSettings
+from services.gap_detector.store import DetectorStore, Loaded, Save
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[list[dict[str, Any]]], Awaitable[None]]
+DeadLetter = Callable[["Record", str, str], Awaitable[None]]
+TIMER_LEASE_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record: what the processor needs of it."""
+
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None = None
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+
+
+def decode_stitched(record: Record) -> tuple[str, Entry] | Invalid:
+    try:
+        doc = orjson.loads(record.value)
+    except orjson.JSONDecodeError as exc:
+        return Invalid("malformed_json", str(exc)[:200])
+    problem = contracts.first_error(contracts.STITCHED_EVENT, doc)
+    if problem is not None:
+        return Invalid("schema_violation", problem[:200])
+    entry = entry_from_event(doc)
+    return entry if isinstance(entry, Invalid) else (doc["customer_id"], entry)
+
+
+class DetectorProcessor:
+    def __init__(self, settings: GapDetectorSettings, logic: DetectorLogic, store: DetectorStore,
+                 metrics: DetectorMetrics, publish: Publish, dead_letter: DeadLetter) -> None:
+        self.s, self.logic, self.store, self.m = settings, logic, store, metrics
+        self.publish, self.dead_letter = publish, dead_letter
+        self.wm: int | None = None
+
+    def effective_wm(self, stored: int | None, now: int) -> int | None:
+        # The stored value is already max event time minus lateness; live mode adds the wall clock.
+        return watermark(None if stored is None else stored + self.s.lateness_ms, self.s.lateness_ms,
+                         self.s.timer_clock, now)
+
+    # -- stitched events ---------------------------------------------------------------------------
+    async def on_events(self, records: Sequence[Record]) -> int:
+        """Process one batch of stitched events; returns the number of alerts raised."""
+        t0 = time.perf_counter()
+        good: list[tuple[str, Entry, Record]] = []
+        for rec in records:
+            decoded = decode_stitched(rec)
+            if isinstance(decoded, Invalid):
+                self.m.dead_lettered.labels(decoded.reason).inc()
+                await self.dead_letter(rec, decoded.reason, decoded.detail)
+                continue
+            good.append((*decoded, rec))
+        self.m.stage.labels("decode").observe(time.perf_counter() - t0)
+        self.m.batch.labels("rules").observe(len(records))
+        if not good:
+            return 0
+        newest = max(e.t for _, e, _ in good)
+        asked = list(dict.fromkeys(cid for cid, _, _ in good))
+        t1 = time.perf_counter()
+        stored_wm, loaded = await self.store.load([(c, "") for c in asked], newest - self.s.lateness_ms)
+        now = now_ms()
+        save = Save()
+        self._fold_all(loaded.values(), save, now)
+        for cid, entry, _ in good:
+            target = loaded[cid]
+            save.write_state.add(target.cid)
+            self._absorb(save, target.cid, self.logic.on_item(target.cid, target.state, entry, now))
+        for target in {id(v): v for v in loaded.values()}.values():
+            self._absorb(save, target.cid, Step(closed=self.logic.expire(target.state, now,
+                                                                        self.s.open_alert_ttl_ms)))
+        self.m.stage.labels("rules").observe(time.perf_counter() - t1)
+        alerts = await self._publish_and_save(save, now)
+        self.wm = self.effective_wm(stored_wm, now)
+        done = time.time()
+        for _, _, rec in good:
+            if rec.timestamp_ms:
+                self.m.e2e.labels("alert").observe(max(0.0, done - rec.timestamp_ms / 1000))
+        return alerts
+
+    def _fold_all(self, targets: Any, save: Save, now: int) -> None:
+        seen: set[str] = set()
+        for target in targets:
+            if target.cid in seen:
+                continue
+            seen.add(target.cid)
+            save.customers.append(target)
+            for _, lstate, _ in target.losers:
+                self._absorb(save, target.cid, self.logic.on_fold(target.cid, target.state, lstate, now))
+
+    @staticmethod
+    def _absorb(save: Save, cid: str, step: Step) -> None:
+        if step.alerts:
+            save.new_alerts.setdefault(cid, []).extend(step.alerts)
+        if step.closed:
+            save.closed.setdefault(cid, []).extend(step.closed)
+        save.add_cells(step.cells)
+
+    async def _publish_and_save(self, save: Save, now: int) -> int:
+        alerts = [a for group in save.new_alerts.values() for a in group] + save.aggregate_alerts
+        if alerts:
+            await self.publish(alerts)
+            for a in alerts:
+                self.m.alerts.labels(a["type"], a["severity"]).inc()
+        t = time.perf_counter()
+        await self.store.save(save, now)
+        self.m.stage.labels("journey_write").observe(time.perf_counter() - t)
+        return len(alerts)
+
+    # -- identity merges ---------------------------------------------------------------------------
+    async def on_merges(self, records: Sequence[Record]) -> int:
+        """Fold each merge record's loser into its survivor (idempotent: a folded loser has no state)."""
+        pairs: list[tuple[str, str]] = []
+        for rec in records:
+            try:
+                doc = orjson.loads(rec.value)
+            except orjson.JSONDecodeError as exc:
+                self.m.dead_lettered.labels("malformed_json").inc()
+                await self.dead_letter(rec, "malformed_json", str(exc)[:200])
+                continue
+            problem = contracts.first_error(contracts.IDENTITY_MERGE, doc)
+            if problem is not None:
+                self.m.dead_lettered.labels("schema_violation").inc()
+                await self.dead_letter(rec, "schema_violation", problem[:200])
+                continue
+            if doc["kind"] == "merge":
+                pairs.append((doc["survivor"], doc["loser"]))
+        if not pairs:
+            return 0
+        _, loaded = await self.store.load(pairs, None)
+        save, now = Save(), now_ms()
+        self._fold_all(loaded.values(), save, now)
+        return await self._publish_and_save(save, now)
+
+    # -- timers and drop-off minutes ---------------------------------------------------------------
+    async def on_tick(self) -> int:
+        """Fire due stall timers and judge closed drop-off minutes; returns alerts raised."""
+        now = now_ms()
+        wm = self.effective_wm(await self.store.watermark(), now)
+        self.wm = wm
+        if wm is None:
+            return 0
+        self.m.watermark_lag.set(max(0.0, (now - wm) / 1000))
+        raised = 0
+        while True:
+            claimed = await self.store.claim_timers(wm, now, TIMER_LEASE_MS, self.s.timers_per_tick)
+            if not claimed:
+                break
+            raised += await self._fire(claimed, wm, now)
+            if len(claimed) < self.s.timers_per_tick:
+                break
+        raised += await self._judge_minutes(wm, now)
+        return raised
+
+    async def _fire(self, claimed: list[tuple[str, str, int]], wm: int, now: int) -> int:
+        t = time.perf_counter()
+        asked = dict.fromkeys(c for c, _, _ in claimed)
+        _, loaded = await self.store.load([(cid, "") for cid in asked], None)
+        save = Save(finished_timers=[f"{c}|{j}" for c, j, _ in claimed])
+        self._fold_all(loaded.values(), save, now)
+        for cid, journey, deadline in claimed:
+            target: Loaded = loaded[cid]
+            step = self.logic.on_notify(target.cid, target.state, journey, wm, now)
+            if step.alerts:
+                self.m.fire_delay.observe(max(0.0, (wm - deadline) / 1000))
+            self._absorb(save, target.cid, step)
+        raised = await self._publish_and_save(save, now)
+        self.m.stage.labels("timers").observe(time.perf_counter() - t)
+        late_cells = sorted({k for k in save.cells})
+        if late_cells:
+            raised += await self._judge_cells(late_cells, now, only_closed=True)
+        return raised
+
+    async def _judge_minutes(self, wm: int, now: int) -> int:
+        newest = (wm // 60_000) * 60_000 - 60_000  # the last minute wholly below the watermark
+        minutes = await self.store.claim_minutes(newest, 60)
+        if not minutes:
+            return 0
+        hashes = await self.store.cell_history(minutes)
+        cells = [(f.decode(), m) for m, h in hashes.items() for f in h
+                 if not f.endswith(b"|d") and not f.startswith(b"!")]
+        return await self._judge_cells(cells, now, only_closed=False)
+
+    async def _judge_cells(self, cells: list[tuple[str, int]], now: int, *, only_closed: bool) -> int:
+        """Judge cell-minutes against their baselines; a spike is raised once per cell-minute."""
+        judged_upto = await self.store.r.get(self.store.keys.dropoff_judged)
+        if only_closed:
+            limit = int(judged_upto) if judged_upto else -1
+            cells = [c for c in cells if c[1] <= limit]
+        if not cells:
+            return 0
+        span = max(self.logic.defs.thresholds(c.split("|", 1)[0]).dropoff_baseline_minutes for c, _ in cells)
+        minutes = sorted({m - i * 60_000 for _, m in cells for i in range(span + 1)})
+        hashes = await self.store.cell_history(minutes)
+        spikes = []
+        for cell, minute in cells:
+            h = hashes[minute]
+            base_n = self.logic.defs.thresholds(cell.split("|", 1)[0]).dropoff_baseline_minutes
+            history = [_counts(hashes[minute - i * 60_000], cell) for i in range(1, base_n + 1)]
+            volume, drops = _counts(h, cell)
+            j = judge(cell, minute, volume, drops, history, self.logic.defs, now)
+            self.m.dropoff_rate.labels(j.journey, j.stage, j.channel).set(j.rate)
+            self.m.dropoff_baseline.labels(j.journey, j.stage, j.channel).set(j.baseline)
+            if j.alert is not None:
+                spikes.append(((cell, minute), j.alert))
+        if not spikes:
+            return 0
+        fresh = await self.store.mark_dropoff_alerted([c for c, _ in spikes])
+        save = Save(aggregate_alerts=[a for (_, a), new in zip(spikes, fresh, strict=True) if new])
+        if not save.aggregate_alerts:
+            return 0
+        return await self._publish_and_save(save, now)
+
+
+def _counts(h: dict[bytes, bytes], cell: str) -> tuple[int, int]:
+    return int(h.get(cell.encode(), 0)), int(h.get(cell.encode() + b"|d", 0))

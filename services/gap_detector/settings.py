@@ -1,0 +1,74 @@
+"""Settings of the gap detector worker (environment variables; see ``journeys detector --help``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import field_validator
+
+from services.common.settings import CommonSettings, env
+from services.common.timeutil import parse_duration_ms
+
+
+class GapDetectorSettings(CommonSettings):
+    metrics_port: int = env("JOURNEYS_DETECTOR_METRICS_PORT", "Port of the detector's Prometheus /metrics.",
+                            default=9102)
+    group_id: str = env("JOURNEYS_DETECTOR_GROUP", "Kafka consumer group (faust app id) of the gap detector.",
+                        default="journeys-gap-detector")
+    definitions: str | None = env("JOURNEYS_DEFINITIONS",
+                                  "Journey definitions file (YAML/JSON); unset: the bundled defaults.",
+                                  default=None)
+    timer_clock: Literal["event", "live"] = env(
+        "JOURNEYS_TIMER_CLOCK",
+        "What drives stall timers: event (event-time watermark only; replays) or live (also the wall clock).",
+        default="live")
+    watermark_lateness: str = env("JOURNEYS_WATERMARK_LATENESS",
+                                  "The watermark trails the newest event time by this much.", default="5m")
+    retention: str = env("JOURNEYS_RETENTION", "TTL of every per-customer key, refreshed on write.",
+                         default="90d")
+    open_alert_ttl: str = env("JOURNEYS_OPEN_ALERT_TTL",
+                              "Open alerts expire from a customer's open set after this long.", default="7d")
+    recent_alerts: int = env("JOURNEYS_RECENT_ALERTS", "How many recent alerts Redis keeps for the API.",
+                             default=10_000)
+    buffer_events: int = env("JOURNEYS_DETECTOR_BUFFER_EVENTS",
+                             "Most recent events kept per customer to judge late arrivals by event time.",
+                             default=200)
+    batch_size: int = env("JOURNEYS_DETECTOR_BATCH_SIZE", "Most events per Redis round trip.", default=1000)
+    batch_window: str = env("JOURNEYS_DETECTOR_BATCH_WINDOW", "Longest wait to fill a batch.", default="10ms")
+    tick: str = env("JOURNEYS_DETECTOR_TICK", "How often due stall timers are claimed.", default="250ms")
+    timers_per_tick: int = env("JOURNEYS_DETECTOR_TIMERS_PER_TICK", "Most timers one claim takes.",
+                               default=2000)
+    webhook_url: str | None = env("JOURNEYS_ALERT_WEBHOOK_URL",
+                                  "Webhook for dropoff_spike alerts (unset: none).", default=None)
+    webhook_format: Literal["alertmanager", "slack"] = env(
+        "JOURNEYS_ALERT_WEBHOOK_FORMAT", "Webhook body: alertmanager (list of alerts) or slack ({text}).",
+        default="alertmanager")
+    webhook_queue: int = env("JOURNEYS_ALERT_WEBHOOK_QUEUE",
+                             "Most webhook deliveries waiting; more are dropped and counted.", default=1000)
+    webhook_retries: int = env("JOURNEYS_ALERT_WEBHOOK_RETRIES", "Attempts per webhook delivery.", default=5)
+
+    @field_validator("watermark_lateness", "retention", "open_alert_ttl", "batch_window", "tick")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration_ms(value)
+        return value
+
+    @property
+    def lateness_ms(self) -> int:
+        return parse_duration_ms(self.watermark_lateness)
+
+    @property
+    def retention_ms(self) -> int:
+        return parse_duration_ms(self.retention)
+
+    @property
+    def open_alert_ttl_ms(self) -> int:
+        return parse_duration_ms(self.open_alert_ttl)
+
+    @property
+    def batch_window_s(self) -> float:
+        return parse_duration_ms(self.batch_window) / 1000
+
+    @property
+    def tick_s(self) -> float:
+        return parse_duration_ms(self.tick) / 1000

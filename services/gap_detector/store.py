@@ -1,0 +1,189 @@
+"""The detector's Redis adapter: one script call to load a batch of customers (aliases resolved, unfolded
+losers included, watermark advanced), one pipeline to save it, and the claim scripts for timers and
+drop-off minutes. No rule logic here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from services.common.keys import Keys
+from services.gap_detector.core.state import CustomerState, decode_state, encode_state
+
+PLACEHOLDER = "@CID@"
+DROPOFF_TTL_S = 3 * 86_400  # stalls land in a cell up to an SLA after its minute
+
+
+def _lua(name: str) -> str:
+    return resources.files("services.gap_detector").joinpath(f"lua/{name}.lua").read_text()
+
+
+def _pairs(flat: Any) -> dict[bytes, bytes]:
+    """An HGETALL reply as cjson encoded it (a flat list; an empty one arrives as {})."""
+    if not isinstance(flat, list):
+        return {}
+    return {str(flat[i]).encode(): str(flat[i + 1]).encode() for i in range(0, len(flat), 2)}
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A customer as loaded: the survivor's state, unfolded losers, and what was stored (for diffs)."""
+
+    cid: str
+    state: CustomerState
+    losers: list[tuple[str, CustomerState, dict[bytes, bytes]]] = field(default_factory=list)
+    stored_timers: dict[str, int] = field(default_factory=dict)
+    open_docs: dict[bytes, bytes] = field(default_factory=dict)
+
+
+def _snapshot(raw: dict[str, Any]) -> tuple[CustomerState, dict[str, int], dict[bytes, bytes]]:
+    timers = {k: int(v) for k, v in raw["timers"].items()} if isinstance(raw["timers"], dict) else {}
+    open_docs = _pairs(raw["open"])
+    return decode_state(_pairs(raw["det"]), timers, open_docs), timers, open_docs
+
+
+@dataclass(slots=True)
+class Save:
+    """Everything one batch writes, applied in one MULTI/EXEC pipeline."""
+
+    customers: list[Loaded] = field(default_factory=list)
+    write_state: set[str] = field(default_factory=set)  # customers whose det hash changed
+    new_alerts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cid -> alerts
+    aggregate_alerts: list[dict[str, Any]] = field(default_factory=list)
+    closed: dict[str, list[str]] = field(default_factory=dict)
+    cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    finished_timers: list[str] = field(default_factory=list)  # in-flight members done with
+
+    def add_cells(self, cells: dict[tuple[str, int], list[int]]) -> None:
+        for k, (v, d) in cells.items():
+            acc = self.cells.setdefault(k, [0, 0])
+            acc[0] += v
+            acc[1] += d
+
+
+class DetectorStore:
+    def __init__(self, client: aioredis.Redis, keys: Keys, retention_ms: int, recent_max: int) -> None:
+        self.r, self.keys = client, keys
+        self.retention_s = max(1, retention_ms // 1000)
+        self.recent_max = recent_max
+        self._load = client.register_script(_lua("load"))
+        self._claim_timers = client.register_script(_lua("claim_timers"))
+        self._claim_minutes = client.register_script(_lua("claim_minutes"))
+        self._trim = client.register_script(_lua("trim_recent"))
+        self._templates = [keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER),
+                           keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)]
+
+    async def load(self, cids: list[tuple[str, str]], candidate_wm: int | None) -> tuple[int | None,
+                                                                                         dict[str, Loaded]]:
+        """Load (customer id, extra loser or '') pairs. Returns the watermark and, per asked id, the
+        survivor's Loaded (several asked ids can share one survivor)."""
+        args: list[Any] = [*self._templates, "" if candidate_wm is None else str(candidate_wm)]
+        for cid, extra in cids:
+            args += [cid, extra]
+        raw = orjson.loads(await self._load(keys=[self.keys.watermark, self.keys.timers], args=args))
+        by_survivor: dict[str, Loaded] = {}
+        by_asked: dict[str, Loaded] = {}
+        for item in raw["customers"]:
+            loaded = by_survivor.get(item["cid"])
+            if loaded is None:
+                state, timers, open_docs = _snapshot(item)
+                loaded = Loaded(item["cid"], state, [], timers, open_docs)
+                by_survivor[item["cid"]] = loaded
+                for lraw in item["losers"] if isinstance(item["losers"], list) else []:
+                    lstate, _, lopen = _snapshot(lraw)
+                    loaded.losers.append((lraw["cid"], lstate, lopen))
+            by_asked[item["asked"]] = loaded
+        wm = raw["wm"]
+        return (int(wm) if wm is not False else None), by_asked
+
+    async def save(self, batch: Save, now_ms: int) -> None:
+        k = self.keys
+        pipe = self.r.pipeline(transaction=True)
+        for loaded in batch.customers:
+            self._save_customer(pipe, loaded, batch)
+        for alerts in [*batch.new_alerts.values(), batch.aggregate_alerts]:
+            for alert in alerts:
+                pipe.zadd(k.recent_alerts, {alert["alert_id"]: now_ms})
+                pipe.hset(k.alerts_by_id, alert["alert_id"], orjson.dumps(alert))
+        if batch.new_alerts or batch.aggregate_alerts:
+            await self._trim(keys=[k.recent_alerts, k.alerts_by_id], args=[self.recent_max], client=pipe)
+        for (cell, minute), (volume, drops) in batch.cells.items():
+            mkey = k.dropoff_minute(minute)
+            if volume:
+                pipe.hincrby(mkey, cell, volume)
+            if drops:
+                pipe.hincrby(mkey, cell + "|d", drops)
+            pipe.expire(mkey, DROPOFF_TTL_S)
+        if batch.finished_timers:
+            pipe.zrem(k.timers_inflight, *batch.finished_timers)
+        await pipe.execute()
+
+    def _save_customer(self, pipe: Any, loaded: Loaded, batch: Save) -> None:
+        k, cid, state = self.keys, loaded.cid, loaded.state
+        det, opened = k.detector_state(cid), k.open_alerts(cid)
+        for loser, lstate, lopen in loaded.losers:
+            pipe.delete(k.detector_state(loser), k.open_alerts(loser))
+            if lstate.marks:
+                pipe.zrem(k.timers, *(f"{loser}|{j}" for j in lstate.marks))
+            moved = {aid: doc for aid, doc in lopen.items() if aid.decode() in state.open_alerts}
+            if moved:
+                pipe.hset(opened, mapping=moved)
+        if cid in batch.write_state or loaded.losers:
+            pipe.hset(det, mapping=encode_state(state))
+            pipe.expire(det, self.retention_s)
+        for journey, deadline in state.timers.items():
+            if loaded.stored_timers.get(journey) != deadline:
+                pipe.zadd(k.timers, {f"{cid}|{journey}": deadline})
+        gone = [f"{cid}|{j}" for j in loaded.stored_timers if j not in state.timers]
+        if gone and cid in batch.write_state:
+            pipe.zrem(k.timers, *gone)
+        alerts = batch.new_alerts.get(cid, [])
+        if alerts:
+            pipe.hset(opened, mapping={a["alert_id"]: orjson.dumps(a) for a in alerts})
+        closed = batch.closed.get(cid, [])
+        if closed:
+            pipe.hdel(opened, *closed)
+        if alerts or loaded.losers:
+            pipe.expire(opened, self.retention_s)
+
+    async def claim_timers(self, wm: int, now_ms: int, lease_ms: int,
+                           limit: int) -> list[tuple[str, str, int]]:
+        """Due timers as (customer id, journey type, deadline), now leased to this worker."""
+        flat = await self._claim_timers(keys=[self.keys.timers, self.keys.timers_inflight],
+                                        args=[wm, now_ms, lease_ms, limit])
+        out = []
+        for i in range(0, len(flat), 2):
+            member = flat[i].decode() if isinstance(flat[i], bytes) else str(flat[i])
+            cid, _, journey = member.partition("|")
+            out.append((cid, journey, int(float(flat[i + 1]))))
+        return out
+
+    async def claim_minutes(self, newest: int, limit: int) -> list[int]:
+        got = await self._claim_minutes(keys=[self.keys.dropoff_judged], args=[newest, limit])
+        return [int(m) for m in got]
+
+    async def cell_history(self, minutes: list[int]) -> dict[int, dict[bytes, bytes]]:
+        """HGETALL of each drop-off minute hash, in one pipeline."""
+        pipe = self.r.pipeline(transaction=False)
+        for m in minutes:
+            pipe.hgetall(self.keys.dropoff_minute(m))
+        return dict(zip(minutes, await pipe.execute(), strict=True))
+
+    async def mark_dropoff_alerted(self, cells: list[tuple[str, int]]) -> list[bool]:
+        """HSETNX '!a|<cell>': True for the cells whose spike was not raised before."""
+        pipe = self.r.pipeline(transaction=False)
+        for cell, minute in cells:
+            pipe.hsetnx(self.keys.dropoff_minute(minute), "!a|" + cell, 1)
+        return [bool(x) for x in await pipe.execute()]
+
+    async def watermark(self) -> int | None:
+        raw = await self.r.get(self.keys.watermark)
+        return int(raw) if raw is not None else None
+
+    async def pending_timers(self) -> int:
+        return int(await self.r.zcard(self.keys.timers))
