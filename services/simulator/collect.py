@@ -1,0 +1,138 @@
+"""Reading back what the pipeline produced: topics from the beginning until idle, aliases from Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from services.common.errors import UserError
+from services.common.keys import Keys
+
+
+def _consumer(bootstrap: str) -> Any:
+    from kafka import KafkaConsumer
+    from kafka.errors import NoBrokersAvailable
+
+    try:
+        return KafkaConsumer(
+            bootstrap_servers=bootstrap.split(","),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=200,
+        )
+    except NoBrokersAvailable:
+        raise UserError(f"no Kafka broker answers at {bootstrap}") from None
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    idle_s: float = 3.0,
+    max_wait_s: float = 120.0,
+    on_record: Callable[[], None] | None = None,
+) -> list[bytes]:
+    """Every value on ``topic`` from the beginning, stopping once the end is reached and nothing new came
+    for ``idle_s`` (or after ``max_wait_s`` in total). A topic that never appears reads as empty."""
+    from kafka import TopicPartition
+
+    consumer = _consumer(bootstrap)
+    values: list[bytes] = []
+    try:
+        deadline = time.monotonic() + max_wait_s
+        appear_by = time.monotonic() + min(max_wait_s, max(idle_s, 5.0))
+        parts = None
+        while time.monotonic() < appear_by:
+            consumer.topics()  # refresh metadata
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                break
+            time.sleep(0.2)  # polling for the topic to appear
+        if not parts:
+            return values
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=300, max_records=5000)
+            got = [r.value for recs in batch.values() for r in recs]
+            values.extend(got)
+            if on_record is not None:
+                for _ in got:
+                    on_record()
+            now = time.monotonic()
+            if got:
+                last = now
+                continue
+            ends = consumer.end_offsets(tps)
+            at_end = all(consumer.position(tp) >= ends[tp] for tp in tps)
+            if at_end and now - last >= idle_s:
+                break
+    finally:
+        consumer.close()
+    return values
+
+
+def count_topic(bootstrap: str, topic: str) -> int:
+    """Records currently on a topic (end minus beginning offsets), 0 when it does not exist."""
+    from kafka import TopicPartition
+
+    consumer = _consumer(bootstrap)
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            return 0
+        tps = [TopicPartition(topic, p) for p in parts]
+        ends, begins = consumer.end_offsets(tps), consumer.beginning_offsets(tps)
+        return sum(ends[tp] - begins[tp] for tp in tps)
+    finally:
+        consumer.close()
+
+
+def decode_all(values: Iterable[bytes]) -> list[dict[str, Any]]:
+    out = []
+    for v in values:
+        try:
+            doc = orjson.loads(v)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(doc, dict):
+            out.append(doc)
+    return out
+
+
+def resolve_aliases(
+    redis_client: Any, keys: Keys, customer_ids: Iterable[str], max_hops: int = 16
+) -> dict[str, str]:
+    """customer id -> final survivor, following Keys.alias chains (one pipeline round trip per hop)."""
+    final = {c: c for c in set(customer_ids)}
+    pending = list(final)
+    for _ in range(max_hops):
+        if not pending:
+            break
+        pipe = redis_client.pipeline(transaction=False)
+        current = [final[c] for c in pending]
+        for cid in current:
+            pipe.get(keys.alias(cid))
+        nxt = []
+        for cid, target in zip(pending, pipe.execute(), strict=True):
+            if target:
+                final[cid] = target.decode() if isinstance(target, bytes) else str(target)
+                nxt.append(cid)
+        pending = nxt
+    return final
+
+
+def stitched_customers(stitched: Iterable[dict[str, Any]], redis_client: Any, keys: Keys) -> dict[str, str]:
+    """event_id -> final customer id, from stitched events and the alias chains in Redis."""
+    first: dict[str, str] = {}
+    for ev in stitched:
+        if "event_id" in ev and "customer_id" in ev:
+            first.setdefault(ev["event_id"], ev["customer_id"])
+    final = resolve_aliases(redis_client, keys, first.values())
+    return {e: final[c] for e, c in first.items()}

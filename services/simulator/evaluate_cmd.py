@@ -1,0 +1,119 @@
+"""``journeys evaluate``: read gap-alerts and stitched-events back, resolve aliases, score them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from services.common.keys import Keys
+from services.common.settings import CommonSettings
+from services.simulator import collect
+from services.simulator import truth as truth_mod
+from services.simulator.evaluate import Report, evaluate
+
+
+def register(sub: argparse._SubParsersAction[Any], epilog: str) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score the pipeline's alerts and stitching against a ground truth",
+        description="Read gap-alerts and stitched-events from the beginning until idle, "
+        "resolve merged customer ids through Redis and compare with the ground "
+        "truth of `journeys simulate`. Exits 1 below a threshold.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--truth", type=Path, required=True, help="ground-truth file written by `journeys simulate`"
+    )
+    p.add_argument(
+        "--idle", type=float, default=5.0, help="stop reading a topic after this many idle seconds"
+    )
+    p.add_argument(
+        "--max-wait", type=float, default=180.0, help="give up reading a topic after this many seconds"
+    )
+    p.add_argument("--min-precision", type=float, default=0.0, help="fail when any type's precision is lower")
+    p.add_argument("--min-recall", type=float, default=0.0, help="fail when any type's recall is lower")
+    p.add_argument("--max-false-merges", type=int, default=None, help="fail above this many false merges")
+    p.add_argument("--min-accuracy", type=float, default=0.0, help="fail below this stitching accuracy")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    p.set_defaults(func=run)
+
+
+def collect_report(truth: dict[str, Any], settings: CommonSettings, idle: float, max_wait: float) -> Report:
+    import redis
+
+    bootstrap = settings.kafka_bootstrap_servers
+    alerts = collect.decode_all(
+        collect.read_topic(bootstrap, settings.topic_gap_alerts, idle_s=idle, max_wait_s=max_wait)
+    )
+    stitched = collect.decode_all(
+        collect.read_topic(bootstrap, settings.topic_stitched_events, idle_s=idle, max_wait_s=max_wait)
+    )
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        final = collect.stitched_customers(stitched, client, Keys(settings.key_prefix))
+    except redis.RedisError as exc:
+        from services.common.errors import UserError
+
+        raise UserError(f"cannot read aliases from Redis at {settings.redis_url}: {exc}") from None
+    finally:
+        client.close()
+    return evaluate(truth, alerts, final)
+
+
+def render(report: Report, console: Console) -> None:
+    table = Table(title="Gap alerts vs ground truth")
+    for col in ("type", "expected", "raised", "matched", "precision", "recall"):
+        table.add_column(col, justify="left" if col == "type" else "right")
+    for s in report.types.values():
+        style = "" if min(s.precision, s.recall) >= 0.99 else "red"
+        table.add_row(
+            s.type,
+            str(s.expected),
+            str(s.raised),
+            str(s.matched_expected),
+            f"{s.precision:.4f}",
+            f"{s.recall:.4f}",
+            style=style,
+        )
+    console.print(table)
+    st = report.stitching
+    t2 = Table(title="Stitching")
+    for col in ("events", "seen", "accuracy", "false merges", "missed merges", "true customers", "found"):
+        t2.add_column(col, justify="right")
+    t2.add_row(
+        str(st.events),
+        str(st.seen),
+        f"{st.accuracy:.4f}",
+        str(st.false_merges),
+        str(st.missed_merges),
+        str(st.customers_true),
+        str(st.customers_found),
+    )
+    console.print(t2)
+    for s in report.types.values():
+        if s.missed:
+            console.print(f"[yellow]{s.type}: missed e.g. {', '.join(s.missed[:5])}")
+        if s.unexpected:
+            console.print(f"[yellow]{s.type}: unexpected e.g. {', '.join(s.unexpected[:5])}")
+
+
+def run(args: argparse.Namespace) -> int:
+    truth = truth_mod.load(args.truth)
+    console = Console()
+    with console.status("reading gap-alerts and stitched-events until idle…"):
+        report = collect_report(truth, CommonSettings(), args.idle, args.max_wait)
+    max_fm = args.max_false_merges if args.max_false_merges is not None else 1 << 62
+    failures = report.failures(args.min_precision, args.min_recall, max_fm, args.min_accuracy)
+    if args.json:
+        print(orjson.dumps({**report.to_json(), "failures": failures}, option=orjson.OPT_INDENT_2).decode())
+    else:
+        render(report, console)
+        for f in failures:
+            console.print(f"[red]below threshold: {f}")
+    return 1 if failures else 0
