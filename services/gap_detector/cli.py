@@ -32,6 +32,22 @@ def load_settings() -> GapDetectorSettings:
         raise UserError(f"bad setting {where}: {err['msg']}") from None
 
 
+def ensure_topics(settings: GapDetectorSettings) -> None:
+    """Create the detector's topics when missing, so it can start before the stitcher (faust does not
+    create source topics and would ignore them until the next rebalance)."""
+    from services.stack.kafka_broker import create_topics
+
+    names = [settings.topic_stitched_events, settings.topic_identity_merges, settings.topic_gap_alerts,
+             settings.topic_dlq]
+    try:
+        create_topics(settings.kafka_bootstrap_servers, names, settings.topic_partitions)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({exc}); "
+                        "start it with `journeys up` or set KAFKA_BOOTSTRAP_SERVERS") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import faust  # heavy; only when the worker really starts
 
@@ -42,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(settings.log_level.upper())
     metrics = DetectorMetrics()
     app = create_app(settings, metrics)
+    ensure_topics(settings)
     try:
         metrics.serve(settings.metrics_port)
     except OSError as exc:

@@ -1,0 +1,140 @@
+"""Helpers for the detector's integration tests: run `journeys detector` workers as subprocesses,
+produce stitched events with kafka-python, read gap-alerts."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services.common import contracts
+from tests.conftest import Infra, Topics
+from tests.helpers import poll
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Worker:
+    """One `journeys detector` subprocess with its log file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.out = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        env = {**env, "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port())}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "detector"],
+            env=env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def ready() -> bool:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            return b"Worker]: Ready" in self.log.read_bytes()
+
+        poll(ready, timeout=timeout, interval=0.2, what=f"detector worker ready ({self.log})")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.out.close()
+        return int(self.proc.returncode)
+
+
+def detector_env(service_env: dict[str, str], key_prefix: str, **extra: str) -> dict[str, str]:
+    return {
+        **service_env,
+        "JOURNEYS_TIMER_CLOCK": "event",
+        "JOURNEYS_DETECTOR_GROUP": f"det-{key_prefix}",
+        "JOURNEYS_TOPIC_PARTITIONS": "4",
+        "JOURNEYS_DETECTOR_TICK": "100ms",
+        **extra,
+    }
+
+
+def create_topics(infra: Infra, topics: Topics) -> None:
+    from services.stack.kafka_broker import create_topics as create
+
+    create(
+        infra.bootstrap_servers,
+        [topics.stitched_events, topics.identity_merges, topics.gap_alerts, topics.dlq],
+        4,
+    )
+
+
+def stitched(eid: str, cid: str, t: int, channel: str = "web", **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "schema_version": "1.0",
+        "event_id": eid,
+        "occurred_at": "2026-11-23T00:00:00Z",
+        "occurred_at_ms": t,
+        "channel": channel,
+        "touchpoint": "tp",
+        "direction": "inbound",
+        "visibility": "onstage",
+        "customer_id": cid,
+        "identity_keys": [],
+        "stitched_at_ms": t,
+        **extra,
+    }
+    assert contracts.first_error(contracts.STITCHED_EVENT, doc) is None, doc
+    return doc
+
+
+def produce(infra: Infra, topic: str, docs: Iterable[dict[str, Any]], key_field: str = "customer_id") -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=infra.bootstrap_servers, linger_ms=5)
+    for doc in docs:
+        producer.send(topic, key=str(doc[key_field]).encode(), value=orjson.dumps(doc))
+    producer.flush(timeout=30)
+    producer.close()
+
+
+class AlertReader:
+    """Reads gap-alerts from the beginning and keeps every record (duplicates included)."""
+
+    def __init__(self, infra: Infra, topic: str) -> None:
+        from kafka import KafkaConsumer
+
+        self.consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=infra.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=200,
+        )
+        self.alerts: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        for batch in self.consumer.poll(timeout_ms=200).values():
+            for rec in batch:
+                alert = orjson.loads(rec.value)
+                assert contracts.first_error(contracts.GAP_ALERT, alert) is None, alert
+                self.alerts.append(alert)
+        return self.alerts
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [a for a in self.read() if a["type"] == kind]
+
+    def close(self) -> None:
+        self.consumer.close()
