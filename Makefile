@@ -1,27 +1,52 @@
-# The README's two commands: `make demo` (main job) and `make test` (the test suite). Each sets itself up.
+# The README's two commands: `make demo` (the main job) and `make test` (the whole test suite).
+# Each sets itself up: venv, Python dependencies, Kafka jars (Maven Central), Debian packages.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
 
-.PHONY: setup test unit lint demo
+.PHONY: setup test unit integration lint demo up down status env-table
 
-$(BIN)/journeys: pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e ".[test]"
-	touch $@
+# Reinstall only when the dependencies change.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]"
+	@touch $@
 
-setup: $(BIN)/journeys
+# Idempotent: Kafka jars into ~/.cache/journeys, apt-get only for binaries that are missing.
+setup: $(STAMP)
+	$(BIN)/journeys setup
 
-unit: setup
-	$(BIN)/pytest -m unit -q
-
-lint: setup
-	$(BIN)/ruff check services tests bench
-	$(BIN)/mypy
-
+# Unit and integration tests against a real Kafka and Redis: KAFKA_BOOTSTRAP_SERVERS/REDIS_URL when
+# set, else a Docker engine (testcontainers), else the local stack, started and stopped by the tests.
 test: setup
 	$(BIN)/pytest -q
 
+unit: $(STAMP)
+	$(BIN)/pytest -q -m unit
+
+integration: setup
+	$(BIN)/pytest -q -m "not unit"
+
+lint: $(STAMP)
+	$(BIN)/ruff check services tests bench
+	$(BIN)/mypy
+
+# The simulator's live demo; before it existed this brought the stack up and printed the endpoints.
 demo: setup
-	$(BIN)/journeys demo
+	@if $(BIN)/journeys demo --help >/dev/null 2>&1; then $(BIN)/journeys demo --no-setup; \
+	else $(BIN)/journeys up && $(BIN)/journeys status; fi
+
+up: setup
+	$(BIN)/journeys up
+
+down: $(STAMP)
+	$(BIN)/journeys down
+
+status: $(STAMP)
+	$(BIN)/journeys status
+
+# Regenerate the README's configuration table from the settings classes.
+env-table: $(STAMP)
+	$(BIN)/python -m services.stack.readme_table
