@@ -1,0 +1,96 @@
+"""The HTTP API as an aiohttp application, built by ``create_app(settings)``.
+
+Middlewares give every response the same shape: bearer-token auth, JSON errors (400 with a reason,
+401, 404, 503 when Redis is away; never a 500 for bad input) and request metrics by route template.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from redis.asyncio import Redis
+
+from services.api import routes
+from services.api.core.queries import BadRequest
+from services.api.metrics import ApiMetrics
+from services.api.responses import METRICS, SETTINGS, STORE, error_response
+from services.api.settings import ApiSettings
+from services.api.store import TRANSIENT, JourneyStore, StorageUnavailable
+from services.common.keys import Keys
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Open to anyone: liveness/readiness probes and the agent page shell (its API calls carry the token).
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/agent", "/favicon.ico")
+
+
+def _route_label(request: web.Request) -> str:
+    # The template, never the concrete path: customer ids must not become label values.
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        resp = await handler(request)
+    except BadRequest as exc:
+        resp = error_response(400, str(exc))
+    except web.HTTPException as exc:
+        resp = error_response(exc.status, exc.reason) if exc.status >= 400 else exc
+    except (StorageUnavailable, *TRANSIENT):
+        log.warning("storage unavailable for %s", _route_label(request))
+        resp = error_response(503, "storage unavailable, retry shortly")
+    request.app[METRICS].http_requests.labels(
+        route=_route_label(request), method=request.method, status=str(resp.status)).inc()
+    return resp
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    path = request.path
+    public = path.startswith(PUBLIC_PREFIXES) or (path == "/metrics" and not settings.api_protect_metrics)
+    if not public:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        expected = settings.token().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+            return error_response(401, "missing or wrong bearer token")
+    return await handler(request)
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access log without the query string: lookups carry phone numbers and e-mail addresses there."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.1fms", request.method, request.path, response.status, time * 1000)
+
+
+def create_app(settings: ApiSettings, *, redis: Redis | None = None) -> web.Application:
+    """The API application. ``redis`` lets tests and benchmarks share a client; else one is opened."""
+    app = web.Application(middlewares=[errors_and_metrics, bearer_auth], client_max_size=64 * 1024)
+    metrics = ApiMetrics()
+    app[SETTINGS], app[METRICS] = settings, metrics
+    own_client = redis is None
+    client = redis or Redis.from_url(settings.redis_url, socket_timeout=settings.api_redis_timeout_s,
+                                     socket_connect_timeout=settings.api_redis_timeout_s)
+    app[STORE] = JourneyStore(
+        client, Keys(settings.key_prefix), metrics, retries=settings.api_redis_retries,
+        max_touchpoints=settings.api_max_touchpoints, alerts_scan=settings.api_alerts_scan,
+    )
+
+    async def close_client(_: web.Application) -> None:
+        if own_client:
+            await client.aclose()
+
+    app.on_cleanup.append(close_client)
+    routes.add_routes(app, STATIC_DIR)
+    return app
+

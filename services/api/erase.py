@@ -1,0 +1,82 @@
+"""Erasure of one customer (DELETE /api/v1/customers/{id}): everything of it and of the ids merged
+into it goes in one MULTI/EXEC, followed by an audit record without PII."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from services.api.core.alerts import belongs_to, timer_belongs_to
+from services.api.core.erase import customer_keys, existence_probes
+from services.api.store import JourneyStore
+from services.common.timeutil import format_ms
+
+# Deletes an identifier key only while it still points at one of the erased ids: an identifier the
+# stitcher re-linked to someone else in the meantime is not ours to delete. Key names come in KEYS.
+DELETE_IF_OWNED = """
+local n = 0
+for _, key in ipairs(KEYS) do
+  local owner = redis.call('GET', key)
+  if owner then
+    for i = 1, #ARGV do
+      if owner == ARGV[i] then redis.call('DEL', key); n = n + 1; break end
+    end
+  end
+end
+return n
+"""
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    customer_id: str
+    aliases: int
+    identifiers: int
+    keys: int
+    timers: int
+    alerts: int
+    erased_at: str
+
+
+async def erase_customer(store: JourneyStore, cid: str, now_ms: int) -> ErasureReport | None:
+    """Erase ``cid`` (resolved to its survivor) with all its aliases; None when nothing is known of it."""
+    r, k = store.redis, store.keys
+    survivor = await store.survivor(cid)
+    cids = await store.related_ids(survivor) | {cid}
+    probes = existence_probes(k, cids)
+    if not await store.call(lambda: r.exists(*probes)):
+        return None
+
+    async def linked_ids() -> set[bytes]:
+        pipe = r.pipeline(transaction=False)
+        for c in sorted(cids):
+            pipe.smembers(k.customer_ids(c))
+        return {m for ms in await pipe.execute() for m in ms}
+
+    id_keys = sorted(k.identifier(m.decode()) for m in await store.call(linked_ids))
+    timers: list[bytes] = []
+    for c in sorted(cids):  # members are '<cid>|<journey_type>'; erasure is rare, a scan is fine
+        timers += [m async for m, _ in r.zscan_iter(k.timers, match=f"{c}|*") if timer_belongs_to(m, cids)]
+    alert_ids = [a async for a, raw in r.hscan_iter(k.alerts_by_id) if belongs_to(raw, cids)]
+    plan = customer_keys(k, cids)
+
+    def transaction() -> Any:
+        pipe = r.pipeline(transaction=True)
+        pipe.delete(*plan)
+        if id_keys:
+            pipe.eval(DELETE_IF_OWNED, len(id_keys), *id_keys, *sorted(cids))
+        if timers:
+            pipe.zrem(k.timers, *timers)
+        if alert_ids:
+            pipe.hdel(k.alerts_by_id, *alert_ids)
+            pipe.zrem(k.recent_alerts, *alert_ids)
+        return pipe.execute()
+
+    results = await store.call(transaction)
+    deleted = int(results[0]) + (int(results[1]) if id_keys else 0)
+    report = ErasureReport(survivor, len(cids) - 1, len(id_keys), deleted, len(timers), len(alert_ids),
+                           format_ms(now_ms))
+    # Audited after the fact, so the record states what was removed. Counts and the pseudonymous id only.
+    fields: dict[Any, Any] = {n: str(v) for n, v in asdict(report).items()}
+    await store.call(lambda: r.xadd(k.erasure_audit, fields))
+    return report

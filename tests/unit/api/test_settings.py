@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from services.api.settings import DEV_API_TOKEN, ApiSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_dev_has_the_documented_token_and_defaults() -> None:
+    s = ApiSettings.model_validate({"JOURNEYS_ENV": "dev"})
+    assert (s.token(), s.api_host, s.api_port) == (DEV_API_TOKEN, "127.0.0.1", 8088)
+
+
+def test_prod_refuses_to_start_without_a_token() -> None:
+    with pytest.raises(ValidationError, match="JOURNEYS_API_TOKEN"):
+        ApiSettings.model_validate({"JOURNEYS_ENV": "prod", "JOURNEYS_HMAC_SECRET": "s"})
+    assert ApiSettings.model_validate(
+        {"JOURNEYS_ENV": "prod", "JOURNEYS_HMAC_SECRET": "s", "JOURNEYS_API_TOKEN": "t"}).token() == "t"
