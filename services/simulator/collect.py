@@ -14,7 +14,7 @@ from services.common.keys import Keys
 
 def _consumer(bootstrap: str) -> Any:
     from kafka import KafkaConsumer
-    from kafka.errors import NoBrokersAvailable
+    from kafka.errors import KafkaError
 
     try:
         return KafkaConsumer(
@@ -24,8 +24,8 @@ def _consumer(bootstrap: str) -> Any:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=200,
         )
-    except NoBrokersAvailable:
-        raise UserError(f"no Kafka broker answers at {bootstrap}") from None
+    except KafkaError as exc:
+        raise UserError(f"no Kafka broker answers at {bootstrap}: {exc}") from None
 
 
 def read_topic(

@@ -183,26 +183,20 @@ class Oracle:
         out: list[Expected] = []
         by_intent: dict[str, list[OEvent]] = defaultdict(list)
         for e in evs:
-            if not (e.contact and e.intent and e.channel in self.defs.assisted):
-                continue
-            seen = by_intent[e.intent]
-            seen.append(e)
-            th = self.defs.thresholds(e.journey_type)
-            first = bisect.bisect_left([c.t for c in seen], e.t - th.repeat_contact_window_ms)
-            window = seen[first:]
-            if len(window) >= th.repeat_contact_count:
-                sev = "medium" if len(window) == th.repeat_contact_count else "high"
-                out.append(
-                    Expected(
-                        "repeat_contact",
-                        e.customer,
-                        tuple(c.event_id for c in window),
-                        sev,
-                        e.t,
-                        e.journey_type,
-                        e.stage,
-                    )
-                )
+            if e.contact and e.intent and e.channel in self.defs.assisted:
+                by_intent[e.intent].append(e)
+        for contacts in by_intent.values():
+            times = [c.t for c in contacts]
+            for e in contacts:
+                th = self.defs.thresholds(e.journey_type)
+                # t <= E.t includes other contacts at exactly E's time (RULES.md); E itself goes last.
+                lo = bisect.bisect_left(times, e.t - th.repeat_contact_window_ms)
+                hi = bisect.bisect_right(times, e.t)
+                window = [c for c in contacts[lo:hi] if c is not e] + [e]
+                if len(window) >= th.repeat_contact_count:
+                    sev = "medium" if len(window) == th.repeat_contact_count else "high"
+                    ids = tuple(c.event_id for c in window[-50:])
+                    out.append(Expected("repeat_contact", e.customer, ids, sev, e.t, e.journey_type, e.stage))
         return out
 
     def _stalls(self, evs: list[OEvent], final_wm: int) -> list[Expected]:

@@ -98,7 +98,7 @@ def read_lines(path: str | Path, report: ReadReport) -> Iterator[Line]:
 
 def make_producer(bootstrap: str) -> Any:
     from kafka import KafkaProducer
-    from kafka.errors import NoBrokersAvailable
+    from kafka.errors import KafkaError
 
     try:
         return KafkaProducer(
@@ -110,8 +110,8 @@ def make_producer(bootstrap: str) -> Any:
             request_timeout_ms=30_000,
             max_in_flight_requests_per_connection=1,
         )
-    except NoBrokersAvailable:
-        raise UserError(f"no Kafka broker answers at {bootstrap} (start one with `journeys up`)") from None
+    except KafkaError as exc:
+        raise UserError(f"no Kafka broker answers at {bootstrap} (`journeys up` starts one): {exc}") from None
 
 
 def send_all(

@@ -165,3 +165,13 @@ def test_dropoff_spike_needs_volume_and_a_rate_above_the_baseline() -> None:
         for i in range(20)
     ]
     assert ORACLE.spikes(burst + before, []) == []
+
+
+def test_repeat_contact_counts_contacts_at_exactly_the_same_time() -> None:
+    evs = [
+        ev(1, 0, "phone", intent="bill"),
+        ev(2, HOUR, "chat", intent="bill"),
+        ev(3, HOUR, "email", intent="bill"),
+    ]
+    got = alerts(evs, "repeat_contact")
+    assert sorted(a.event_ids for a in got) == [("e001", "e002", "e003"), ("e001", "e003", "e002")]
