@@ -10,7 +10,7 @@ from services.common.settings import CommonSettings, env_table
 
 
 def settings_classes() -> list[type[CommonSettings]]:
-    """CommonSettings and its subclasses found in ``services.*.settings`` modules (import order)."""
+    """CommonSettings and its subclasses found in ``services.*.settings`` modules."""
     for mod in pkgutil.walk_packages(services.__path__, prefix="services."):
         if mod.name.endswith(".settings") or mod.name.endswith("_settings"):
             importlib.import_module(mod.name)
@@ -21,7 +21,13 @@ def settings_classes() -> list[type[CommonSettings]]:
         if cls not in found:
             found.append(cls)
             todo.extend(cls.__subclasses__())
-    return found
+    # A stable order whatever was imported first: common, then each service, the stack (which repeats the
+    # services' port variables to probe them) last, so a variable is credited to the service that owns it.
+    return [CommonSettings, *sorted(found[1:], key=_order)]
+
+
+def _order(cls: type[CommonSettings]) -> tuple[bool, str, str]:
+    return (cls.__module__.startswith("services.stack"), cls.__module__, cls.__qualname__)
 
 
 def rows() -> list[tuple[str, str, str, str]]:
