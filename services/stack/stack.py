@@ -100,9 +100,10 @@ def _up_apps(settings: StackSettings, st: StackState, result: UpResult, say: Say
             say(f"{app.name}: skipped (`journeys {app.command}` is not built yet)")
             continue
         wanted.append(app)
-        st.health[app.name] = app.health_url
         _start(settings, st, result, app.name,
                lambda a=app: procs.spawn(a.name, apps.command(a), log_dir / f"{a.name}.log", env=env), say)  # type: ignore[misc]
+        st.health[app.name] = app.health_url
+        state.save(settings.state_path, st)
     for app in wanted:
         url = app.health_url
         procs.wait_until(lambda u=url: apps.http_healthy(u), timeout=settings.stack_timeout_s,  # type: ignore[misc]

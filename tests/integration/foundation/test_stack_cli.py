@@ -90,6 +90,25 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
     assert procs.start_ticks(report["redis"]["pid"]) is None
 
 
+def test_up_runs_the_services_and_down_stops_them(stack_env: dict[str, str]) -> None:
+    ports = {"JOURNEYS_STITCHER_METRICS_PORT": free_port(), "JOURNEYS_DETECTOR_METRICS_PORT": free_port(),
+             "JOURNEYS_API_PORT": free_port()}
+    stack_env.update({k: str(v) for k, v in ports.items()})
+    up = journeys(stack_env, "up")
+    assert up.returncode == 0, up.stderr
+    rc, report = status(stack_env)
+    by_name = {p["name"]: p for p in report["processes"]}
+    built = sorted(set(by_name) - {"kafka", "redis"})
+    assert rc == 0, report
+    assert built, "no service command is registered yet"
+    assert all(by_name[name]["healthy"] for name in built)
+    assert report["api"]["base_url"] == f"http://127.0.0.1:{ports['JOURNEYS_API_PORT']}"
+
+    assert journeys(stack_env, "down").returncode == 0
+    assert all(procs.start_ticks(p["pid"]) is None for p in report["processes"])
+    assert all(procs.port_free(port) for port in ports.values())
+
+
 def test_port_in_use_fails_in_one_line_and_stops_what_it_started(stack_env: dict[str, str]) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", int(stack_env["JOURNEYS_REDIS_PORT"])))
