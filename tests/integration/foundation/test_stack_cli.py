@@ -17,15 +17,10 @@ from services.stack import procs
 from services.stack.procs import Proc
 from services.stack.settings import StackSettings
 from services.stack.stack import down
+from tests.integration.foundation.ports import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
