@@ -36,6 +36,8 @@ def create_app(settings: StitcherSettings) -> faust.App:
         stream_buffer_maxsize=settings.batch_size * 4,
         producer_linger_ms=2,
         producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     store = RedisStitchStore(aioredis.Redis.from_url(settings.redis_url), Keys(settings.key_prefix),
                              settings.limits, settings.max_touchpoints, settings.retention_ms)

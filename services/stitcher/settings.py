@@ -62,10 +62,13 @@ class StitcherSettings(CommonSettings):
                                 default="")
     batch_size: int = env("JOURNEYS_STITCHER_BATCH_SIZE", "Most events per Redis script call.", default=1000)
     batch_window: str = env("JOURNEYS_STITCHER_BATCH_WINDOW", "Longest wait to fill a batch.", default="10ms")
+    session_timeout: str = env("JOURNEYS_STITCHER_SESSION_TIMEOUT",
+                               "Kafka consumer session timeout: how soon a dead worker's partitions move.",
+                               default="30s")
     identifier_cache: int = env("JOURNEYS_IDENTIFIER_CACHE",
                                 "In-process cache entries of normalised+hashed identifiers.", default=500_000)
 
-    @field_validator("max_future_skew", "max_event_age", "retention", "batch_window")
+    @field_validator("max_future_skew", "max_event_age", "retention", "batch_window", "session_timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration_ms(value)
@@ -100,6 +103,10 @@ class StitcherSettings(CommonSettings):
     @property
     def retention_ms(self) -> int:
         return parse_duration_ms(self.retention)
+
+    @property
+    def session_timeout_s(self) -> float:
+        return parse_duration_ms(self.session_timeout) / 1000
 
     @property
     def batch_window_s(self) -> float:
