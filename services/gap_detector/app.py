@@ -100,7 +100,7 @@ def create_app(settings: GapDetectorSettings, metrics: DetectorMetrics | None = 
                    "dlq_source_offset": str(rec.offset).encode(), "dlq_at_ms": str(now_ms()).encode()}
         await (await dlq.send(key=rec.key, value=rec.value, headers=headers))
 
-    logic = DetectorLogic(defs, settings.buffer_events)
+    logic = DetectorLogic(defs, settings.buffer_events, settings.lateness_ms)
     proc = DetectorProcessor(settings, logic, store, m, publish, dead_letter)
 
     @app.agent(stitched)

@@ -16,7 +16,7 @@ import orjson
 from services.common import contracts
 from services.common.timeutil import now_ms
 from services.gap_detector.core.dropoff import judge
-from services.gap_detector.core.logic import DetectorLogic, Step, watermark
+from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded, watermark
 from services.gap_detector.core.model import Entry, Invalid, entry_from_event
 from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.settings import GapDetectorSettings
@@ -86,18 +86,19 @@ class DetectorProcessor:
         t1 = time.perf_counter()
         stored_wm, loaded = await self.store.load([(c, "") for c in asked], newest - self.s.lateness_ms)
         now = now_ms()
+        wm = self.effective_wm(stored_wm, now)
         save = Save()
         self._fold_all(loaded.values(), save, now)
         for cid, entry, _ in good:
             target = loaded[cid]
             save.write_state.add(target.cid)
-            self._absorb(save, target.cid, self.logic.on_item(target.cid, target.state, entry, now))
+            self._absorb(save, target.cid, self.logic.on_item(target.cid, target.state, entry, now, wm))
         for target in {id(v): v for v in loaded.values()}.values():
             self._absorb(save, target.cid, Step(closed=self.logic.expire(target.state, now,
                                                                         self.s.open_alert_ttl_ms)))
         self.m.stage.labels("rules").observe(time.perf_counter() - t1)
         alerts = await self._publish_and_save(save, now)
-        self.wm = self.effective_wm(stored_wm, now)
+        self.wm = wm
         done = time.time()
         for _, _, rec in good:
             if rec.timestamp_ms:
@@ -121,13 +122,16 @@ class DetectorProcessor:
         if step.closed:
             save.closed.setdefault(cid, []).extend(step.closed)
         save.add_cells(step.cells)
+        for suffix, deadline in step.extra_timers.items():
+            save.extra_timers[f"{cid}|{suffix}"] = deadline
 
     async def _publish_and_save(self, save: Save, now: int) -> int:
         alerts = [a for group in save.new_alerts.values() for a in group] + save.aggregate_alerts
         if alerts:
             await self.publish(alerts)
             for a in alerts:
-                self.m.alerts.labels(a["type"], a["severity"]).inc()
+                if a["status"] == "open":  # not retractions
+                    self.m.alerts.labels(a["type"], a["severity"]).inc()
         t = time.perf_counter()
         await self.store.save(save, now)
         self.m.stage.labels("journey_write").observe(time.perf_counter() - t)
@@ -180,16 +184,20 @@ class DetectorProcessor:
 
     async def _fire(self, claimed: list[tuple[str, str, int]], wm: int, now: int) -> int:
         t = time.perf_counter()
-        asked = dict.fromkeys(c for c, _, _ in claimed)
-        _, loaded = await self.store.load([(cid, "") for cid in asked], None)
+        asked = dict.fromkeys(c for c, j, _ in claimed if not is_superseded(j))
+        _, loaded = await self.store.load([(cid, "") for cid in asked], None) if asked else (None, {})
         save = Save(finished_timers=[f"{c}|{j}" for c, j, _ in claimed])
         self._fold_all(loaded.values(), save, now)
         for cid, journey, deadline in claimed:
-            target: Loaded = loaded[cid]
-            step = self.logic.on_notify(target.cid, target.state, journey, wm, now)
+            if is_superseded(journey):
+                step = self.logic.on_notify_superseded(cid, journey, now)
+            else:
+                target: Loaded = loaded[cid]
+                step = self.logic.on_notify(target.cid, target.state, journey, wm, now)
+                cid = target.cid
             if step.alerts:
                 self.m.fire_delay.observe(max(0.0, (wm - deadline) / 1000))
-            self._absorb(save, target.cid, step)
+            self._absorb(save, cid, step)
         raised = await self._publish_and_save(save, now)
         self.m.stage.labels("timers").observe(time.perf_counter() - t)
         late_cells = sorted({k for k in save.cells})

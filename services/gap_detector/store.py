@@ -58,6 +58,7 @@ class Save:
     closed: dict[str, list[str]] = field(default_factory=dict)
     cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     finished_timers: list[str] = field(default_factory=list)  # in-flight members done with
+    extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall members -> deadline
 
     def add_cells(self, cells: dict[tuple[str, int], list[int]]) -> None:
         for k, (v, d) in cells.items():
@@ -119,6 +120,8 @@ class DetectorStore:
             if drops:
                 pipe.hincrby(mkey, cell + "|d", drops)
             pipe.expire(mkey, DROPOFF_TTL_S)
+        if batch.extra_timers:
+            pipe.zadd(k.timers, batch.extra_timers)
         if batch.finished_timers:
             pipe.zrem(k.timers_inflight, *batch.finished_timers)
         await pipe.execute()
@@ -142,7 +145,7 @@ class DetectorStore:
         gone = [f"{cid}|{j}" for j in loaded.stored_timers if j not in state.timers]
         if gone and cid in batch.write_state:
             pipe.zrem(k.timers, *gone)
-        alerts = batch.new_alerts.get(cid, [])
+        alerts = [a for a in batch.new_alerts.get(cid, []) if a["status"] == "open"]
         if alerts:
             pipe.hset(opened, mapping={a["alert_id"]: orjson.dumps(a) for a in alerts})
         closed = batch.closed.get(cid, [])

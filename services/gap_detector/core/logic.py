@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from services.gap_detector.core import rules
 from services.gap_detector.core.alerts import stall_alert
 from services.gap_detector.core.definitions import Definitions
@@ -34,6 +36,7 @@ class Step:
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
+    extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall member suffix -> deadline
     cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
     def count(self, key: str, minute: int, volume: int, dropoffs: int) -> None:
@@ -42,24 +45,46 @@ class Step:
         acc[1] += dropoffs
 
 
+def superseded_member(journey: str, mark: Mark) -> str:
+    """The timer member suffix of a superseded X: self-contained, so firing it needs no state."""
+    return orjson.dumps([journey, *mark.to_json()]).decode()
+
+
+def parse_superseded(suffix: str) -> tuple[str, Mark]:
+    raw = orjson.loads(suffix)
+    return raw[0], Mark.from_json(raw[1:])
+
+
+def is_superseded(suffix: str) -> bool:
+    return suffix.startswith("[")
+
+
 class DetectorLogic:
-    def __init__(self, defs: Definitions, max_buffer_events: int = 200) -> None:
+    def __init__(self, defs: Definitions, max_buffer_events: int = 200, lateness_ms: int = 300_000) -> None:
         self.defs = defs
         self.max_buffer_events = max_buffer_events
         every = [defs.defaults, *(j.thresholds for j in defs.journeys.values())]
-        # The buffer must reach back as far as the widest window any rule looks at.
-        self.max_age_ms = max(max(t.channel_switch_window_ms, t.device_switch_window_ms, t.handoff_window_ms,
-                                  t.repeat_contact_window_ms) for t in every)
+        # The buffer must reach back as far as the widest window any rule looks at, measured from an
+        # event that may arrive up to the lateness after the newest one.
+        self.max_age_ms = lateness_ms + max(
+            max(t.channel_switch_window_ms, t.device_switch_window_ms, t.handoff_window_ms,
+                t.repeat_contact_window_ms) for t in every)
 
     # -- events ----------------------------------------------------------------------------------
-    def on_item(self, cid: str, state: CustomerState, entry: Entry, now_ms: int) -> Step:
+    def on_item(self, cid: str, state: CustomerState, entry: Entry, now_ms: int,
+                wm: int | None = None) -> Step:
+        """Apply one event; ``wm`` is the watermark this batch runs under (None: not known yet)."""
         step = Step()
         if state.find(entry.id) or any(m.id == entry.id for m in state.marks.values()):
             return step  # redelivered: everything it caused is already stored
+        if entry.t <= state.horizon:
+            return step  # older than the buffer reaches (beyond the lateness): cannot be judged fairly
         idx = state.insert(entry)
+        while idx > 0 and state.buffer[idx - 1].t == entry.t:
+            idx -= 1  # repeat_contact counts contacts at exactly E's time: same-time entries change too
         self._evaluate_from(cid, state, idx, now_ms, step)
         if entry.journey and entry.stage:
-            self._progress(state, entry, step)
+            self._progress(cid, state, entry, now_ms, wm, step)
             step.count(cell_key(entry.journey, entry.stage, entry.channel), minute_of(entry.t), 1,
                        int(entry.outcome == "abandoned"))
         state.trim(self.max_buffer_events, self.max_age_ms)
@@ -67,18 +92,32 @@ class DetectorLogic:
 
     def _evaluate_from(self, cid: str, state: CustomerState, idx: int, now_ms: int, step: Step) -> None:
         """Evaluate the entry at ``idx`` and every later one (a late arrival can be their new predecessor
-        or repeat-contact member); entries remember what they raised, so nothing alerts twice."""
+        or repeat-contact member): new alerts, severity updates and retractions (status closed), each
+        under the trigger's deterministic alert id; entries remember what they raised."""
         for i in range(idx, len(state.buffer)):
             for alert in rules.evaluate(cid, state.buffer, i, self.defs, now_ms):
                 step.alerts.append(alert)
-                state.open_alerts[alert["alert_id"]] = open_alert_meta(alert)
+                if alert["status"] == "open":
+                    state.open_alerts[alert["alert_id"]] = open_alert_meta(alert)
+                elif state.open_alerts.pop(alert["alert_id"], None) is not None:
+                    step.closed.append(alert["alert_id"])
 
-    def _progress(self, state: CustomerState, entry: Entry, step: Step) -> None:
+    def _progress(self, cid: str, state: CustomerState, entry: Entry, now_ms: int, wm: int | None,
+                  step: Step) -> None:
         journey, stage = entry.journey, entry.stage
         assert journey is not None and stage is not None
         mark = state.marks.get(journey)
         if mark is not None and entry.order <= mark.order:
             return  # a late event older than X does not move the stall clock
+        if (mark is not None and mark.deadline is not None and state.timers.get(journey) == mark.deadline
+                and entry.t > mark.deadline):
+            # X is superseded by an event past its deadline before its timer fired (a big replay batch,
+            # or the next event within the lateness): no J-event came in (X.t, deadline], so X stalls
+            # once the watermark reaches the deadline - now, or by its own timer that needs no state.
+            if wm is not None and mark.deadline <= wm:
+                self._fire(cid, state, journey, mark, now_ms, step)
+            else:
+                step.extra_timers[superseded_member(journey, mark)] = mark.deadline
         terminal = self.defs.is_terminal(journey, stage)
         sla = self.defs.sla_ms(journey, stage)
         deadline = None if terminal else entry.t + sla
@@ -103,6 +142,19 @@ class DetectorLogic:
         mark = state.marks.get(journey)
         if mark is None or mark.deadline is None or mark.deadline > wm:
             return step  # progress re-armed it meanwhile (that timer is still pending), or terminal
+        self._fire(cid, state, journey, mark, now_ms, step)
+        return step
+
+    def on_notify_superseded(self, cid: str, suffix: str, now_ms: int) -> Step:
+        """A due timer of a superseded X (see ``_progress``): it stalls, its details are in the member."""
+        step = Step()
+        journey, mark = parse_superseded(suffix)
+        self._fire(cid, CustomerState(), journey, mark, now_ms, step)
+        return step
+
+    def _fire(self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int,
+              step: Step) -> None:
+        assert mark.deadline is not None
         state.timers.pop(journey, None)
         st = self.defs.stage(journey, mark.stage)
         severity = "high" if st is not None and st.importance >= 3 else "medium"
@@ -110,7 +162,6 @@ class DetectorLogic:
         step.alerts.append(alert)
         state.open_alerts[alert["alert_id"]] = open_alert_meta(alert)
         step.count(cell_key(journey, mark.stage, mark.channel), minute_of(mark.t), 0, 1)
-        return step
 
     # -- merges ----------------------------------------------------------------------------------
     def on_fold(self, cid: str, survivor: CustomerState, loser: CustomerState, now_ms: int) -> Step:

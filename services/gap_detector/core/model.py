@@ -11,7 +11,7 @@ from typing import Any
 
 @dataclass(slots=True)
 class Entry:
-    """One event of a customer as the rules see it. ``alerted`` holds the alert types it triggered."""
+    """One event of a customer as the rules see it. ``alerted``: '<type>:<severity>' it raised."""
 
     t: int
     id: str

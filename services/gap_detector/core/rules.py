@@ -89,7 +89,7 @@ def repeat_contact(cid: str, buffer: Sequence[Entry], idx: int, defs: Definition
         return None
     th = defs.thresholds(e.journey)
     lo = e.t - th.repeat_contact_window_ms
-    # t <= E.t includes later-sorted entries with the same time (ties); E itself goes last.
+    # t <= E.t includes other contacts at exactly E's time (RULES.md); E itself goes last.
     group = [x for x in buffer if x is not e and lo <= x.t <= e.t and x.is_contact and x.intent == e.intent
              and x.channel in defs.assisted]
     group.append(e)
@@ -112,14 +112,28 @@ EVENT_RULES: tuple[tuple[str, Callable[[str, Sequence[Entry], int, Definitions, 
 
 
 def evaluate(cid: str, buffer: Sequence[Entry], idx: int, defs: Definitions, now: int) -> list[Alert]:
-    """Alerts ``buffer[idx]`` triggers that it has not triggered before (marks them on the entry)."""
+    """What ``buffer[idx]`` raises now, against what it raised before (``alerted`` holds
+    '<type>:<severity>'): new alerts, changed severities re-published with the same id, and alerts a late
+    arrival made untrue re-published with status ``closed`` (a retraction)."""
     e = buffer[idx]
+    before = dict(a.split(":", 1) for a in e.alerted)
+    raised: dict[str, str] = {}
     out = []
     for kind, rule in EVENT_RULES:
-        if kind in e.alerted:
-            continue
         alert = rule(cid, buffer, idx, defs, now)
         if alert is not None:
-            e.alerted.append(kind)
-            out.append(alert)
+            raised[kind] = alert["severity"]
+            if before.get(kind) != alert["severity"]:
+                out.append(alert)
+        elif kind in before:
+            out.append(retraction(cid, e, kind, now))
+    e.alerted = [f"{kind}:{severity}" for kind, severity in raised.items()]
     return out
+
+
+def retraction(cid: str, trigger: Entry, kind: str, now: int) -> Alert:
+    """The closed form of an alert a late event made untrue (its predecessor changed)."""
+    title = f"Retracted: an earlier event arrived late and {trigger.id} is no {kind} after all"
+    doc = customer_alert(kind, "low", cid, trigger, {"event_ids": [trigger.id]}, title, now)
+    doc["status"] = "closed"
+    return doc

@@ -55,6 +55,7 @@ class CustomerState:
     marks: dict[str, Mark] = field(default_factory=dict)
     timers: dict[str, int] = field(default_factory=dict)  # journey type -> pending deadline (from the ZSET)
     open_alerts: dict[str, OpenAlert] = field(default_factory=dict)
+    horizon: int = -1  # newest event time trimmed away: older arrivals cannot be judged any more
 
     def find(self, event_id: str) -> bool:
         return any(e.id == event_id for e in self.buffer)
@@ -75,12 +76,14 @@ class CustomerState:
         while start < len(self.buffer) and self.buffer[start].t < newest - max_age_ms:
             start += 1
         if start:
+            self.horizon = max(self.horizon, self.buffer[start - 1].t)
             del self.buffer[:start]
 
 
 def encode_state(state: CustomerState) -> dict[bytes, bytes]:
     """The hash fields of Keys.detector_state: ``v``, ``buf`` and one ``j:<journey>`` per mark."""
-    fields = {b"v": STATE_VERSION, b"buf": orjson.dumps([e.to_json() for e in state.buffer])}
+    fields = {b"v": STATE_VERSION, b"buf": orjson.dumps([e.to_json() for e in state.buffer]),
+              b"h": str(state.horizon).encode()}
     for journey, mark in state.marks.items():
         fields[b"j:" + journey.encode()] = orjson.dumps(mark.to_json())
     return fields
@@ -90,6 +93,7 @@ def decode_state(fields: dict[bytes, bytes], timers: dict[str, int],
                  open_alerts: dict[bytes, bytes]) -> CustomerState:
     """The state from its hash fields, the pending timer deadlines and the open-alert hash."""
     state = CustomerState(timers=dict(timers))
+    state.horizon = int(fields.get(b"h", b"-1"))
     raw_buf = fields.get(b"buf")
     if raw_buf:
         state.buffer = [Entry.from_json(r) for r in orjson.loads(raw_buf)]
@@ -122,6 +126,7 @@ def fold(survivor: CustomerState, loser: CustomerState) -> Fold:
     """Fold a merged-away customer's state into the survivor. Idempotent: folding the same events
     again changes nothing. A loser's pending timer moves only when its mark wins."""
     out = Fold()
+    survivor.horizon = max(survivor.horizon, loser.horizon)
     known = {e.id: e for e in survivor.buffer}
     for entry in loser.buffer:
         mine = known.get(entry.id)

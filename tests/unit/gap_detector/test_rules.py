@@ -8,6 +8,7 @@ import pytest
 
 from services.common import contracts
 from services.gap_detector.core.alerts import alert_id
+from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.core.state import CustomerState
 from tests.unit.gap_detector.conftest import CID, MIN, T0, entry
@@ -101,8 +102,35 @@ def test_late_arrival_is_judged_by_event_time(logic: DetectorLogic) -> None:
     )
     assert [a["evidence"]["event_ids"] for a in of(first, "channel_switch")] == [["w", "p"]]
     late = run(logic, entry("c", T0 + 10 * MIN, "chat", intent="x"), state=st)
-    # chat's own switch (web -> chat) alerts; phone already alerted and does not alert twice.
-    assert [a["evidence"]["event_ids"] for a in of(late, "channel_switch")] == [["w", "c"]]
+    # chat's own switch (web -> chat) alerts; phone's alert is re-published under the same id with its
+    # new predecessor and severity (chat -> phone is assisted -> assisted: medium).
+    switches = of(late, "channel_switch")
+    assert [a["evidence"]["event_ids"] for a in switches] == [["w", "c"], ["c", "p"]]
+    assert switches[1]["alert_id"] == of(first, "channel_switch")[0]["alert_id"]
+    assert [a["severity"] for a in switches] == ["high", "medium"]
+
+
+def test_late_arrival_retracts_an_alert_that_is_no_longer_true(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    first = run(
+        logic, entry("w", T0, "web", intent="x"), entry("p", T0 + 20 * MIN, "phone", intent="x"), state=st
+    )
+    [raised] = of(first, "channel_switch")
+    assert raised["alert_id"] in st.open_alerts
+    # A late phone call at minute 10 becomes p's predecessor: phone -> phone is no switch any more.
+    late = run(logic, entry("p0", T0 + 10 * MIN, "phone", intent="x"), state=st)
+    retracted = [a for a in late if a["alert_id"] == raised["alert_id"]]
+    assert [a["status"] for a in retracted] == ["closed"]
+    assert raised["alert_id"] not in st.open_alerts
+
+
+def test_event_older_than_the_buffer_horizon_is_ignored(defs: Definitions) -> None:
+    small = DetectorLogic(defs, max_buffer_events=2)
+    st = CustomerState()
+    for i in range(4):
+        small.on_item(CID, st, entry(f"e{i}", T0 + i * MIN, "web", intent="x"), T0)
+    step = small.on_item(CID, st, entry("old", T0 + 30_000, "phone", intent="x"), T0)
+    assert step.alerts == [] and not st.find("old")
 
 
 def test_redelivered_event_changes_nothing(logic: DetectorLogic) -> None:

@@ -144,3 +144,35 @@ def test_abandoned_outcomes_count_as_dropoffs(logic: DetectorLogic) -> None:
     st = CustomerState()
     step = logic.on_item(CID, st, entry("x", T0 + 5, "web", journey=PAY, outcome="abandoned"), T0)
     assert step.cells == {(cell_key("purchase", "payment", "web"), T0): [1, 1]}
+
+
+def test_x_superseded_past_its_deadline_stalls_at_once_when_the_watermark_is_there(
+    logic: DetectorLogic,
+) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, journey=PAY), T0)
+    # One replay batch carries both the event that moved the watermark and X's successor.
+    step = logic.on_item(CID, st, entry("y", T0 + 2 * HOUR, journey=PAY), T0, wm=T0 + 2 * HOUR - 5 * MIN)
+    [stall] = step.alerts
+    assert stall["evidence"]["event_ids"] == ["x"] and st.timers == {"purchase": T0 + 3 * HOUR}
+
+
+def test_x_superseded_just_past_its_deadline_waits_for_the_watermark(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, journey=PAY), T0)
+    step = logic.on_item(CID, st, entry("y", T0 + HOUR + 1000, journey=PAY), T0, wm=T0 + HOUR - 4 * MIN)
+    assert step.alerts == [] and list(step.extra_timers.values()) == [T0 + HOUR]
+    [suffix] = step.extra_timers
+    [stall] = logic.on_notify_superseded(CID, suffix, T0).alerts
+    assert stall["evidence"]["event_ids"] == ["x"] and stall["alert_id"] == alert_id(
+        "stall", CID, "purchase", "x"
+    )
+
+
+def test_x_followed_within_its_sla_does_not_stall(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, journey=PAY), T0)
+    step = logic.on_item(
+        CID, st, entry("y", T0 + HOUR, journey=PAY), T0, wm=T0 + 2 * HOUR
+    )  # exactly at deadline
+    assert step.alerts == [] and step.extra_timers == {}
