@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -57,7 +58,7 @@ def decode(value: bytes | None, headers: Mapping[str, bytes], now_ms: int,
     event = from_cloudevent(body, headers)
     if not validator(CHANNEL_EVENT).is_valid(event):
         return _classify_violation(event)
-    ms = parse_rfc3339_ms(event["occurred_at"])
+    ms = event_time_ms(event["occurred_at"])
     if ms > now_ms + policy.max_future_skew_ms:
         return Rejected("bad_timestamp", f"occurred_at {ms - now_ms} ms in the future")
     if ms < now_ms - policy.max_event_age_ms:
@@ -65,15 +66,31 @@ def decode(value: bytes | None, headers: Mapping[str, bytes], now_ms: int,
     return Decoded(event, ms)
 
 
+def event_time_ms(text: str) -> int:
+    """parse_rfc3339_ms, with the C-speed fromisoformat first (the schema already checked the format)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_rfc3339_ms(text)
+    if parsed.tzinfo is None:
+        return parse_rfc3339_ms(text)  # raises: an offset is required
+    return int(parsed.timestamp() * 1000)
+
+
 def from_cloudevent(body: dict[str, Any], headers: Mapping[str, bytes]) -> dict[str, Any]:
     """The channel event inside a structured or binary-mode CloudEvent (a plain event is returned as is)."""
-    content_type = headers.get("content-type", b"").decode(errors="replace").split(";")[0].strip().lower()
-    if content_type == CLOUDEVENTS_JSON or ("specversion" in body and isinstance(body.get("data"), dict)):
+    structured = "specversion" in body and isinstance(body.get("data"), dict)
+    if not structured and "content-type" in headers:
+        content_type = headers["content-type"].decode(errors="replace").split(";")[0].strip().lower()
+        structured = content_type == CLOUDEVENTS_JSON
+    if structured:
         event = dict(body["data"]) if isinstance(body.get("data"), dict) else {}
         for attr, field in (("id", "event_id"), ("time", "occurred_at"), ("source", "source")):
             if attr in body:
                 event[field] = body[attr]
         return event
+    if not headers:
+        return body
     for header, field in (("ce_id", "event_id"), ("ce_time", "occurred_at"), ("ce_source", "source")):
         if field not in body and header in headers:
             body[field] = headers[header].decode(errors="replace")

@@ -91,12 +91,19 @@ def is_junk(id_type: str, normalised: str, denylist: Denylist = DEFAULT_DENYLIST
     if id_type == "email":
         return bool(denylist.email_pattern.search(normalised))
     if id_type == "phone":
-        digits = normalised.lstrip("+")
-        if normalised.startswith("+"):
-            digits = str(phonenumbers.parse(normalised).national_number)
-        national = digits
+        national = _national_digits(normalised)
         return len(set(national)) <= 1 or national in ("123456789", "1234567890", "0123456789")
     return False
+
+
+def _national_digits(e164: str) -> str:
+    digits = e164.lstrip("+")
+    if e164.startswith("+"):
+        # Country calling codes are prefix-free, so the first known one is the code (no re-parse).
+        for size in (1, 2, 3):
+            if int(digits[:size] or "0") in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                return digits[size:]
+    return digits
 
 
 def id_key(secret: bytes, id_type: str, normalised: str) -> str:

@@ -15,13 +15,13 @@ from typing import Any
 from services.stitcher.core.identifiers import (
     DEFAULT_DENYLIST,
     IDENTIFIER_TYPES,
+    STRENGTH,
     Denylist,
     id_key,
     is_junk,
     mask,
     mint_customer_id,
     normalise,
-    strongest,
 )
 
 SCHEMA_VERSION = "1.0"
@@ -37,6 +37,7 @@ class Ident:
     id_type: str
     key: str
     masked: str
+    rank: int = 0  # position in STRENGTH: the minting order, precomputed off the hot path
 
 
 class IdentifierHasher:
@@ -55,7 +56,8 @@ class IdentifierHasher:
         value = normalise(id_type, raw, phone_region=self._region)
         ident = None
         if value is not None and not is_junk(id_type, value, self._deny):
-            ident = Ident(id_type, id_key(self._secret, id_type, value), mask(id_type, value))
+            ident = Ident(id_type, id_key(self._secret, id_type, value), mask(id_type, value),
+                          STRENGTH.index(id_type))
         self._cache[ck] = ident
         if len(self._cache) > self._size:
             self._cache.popitem(last=False)
@@ -72,16 +74,20 @@ class IdentifierHasher:
 
 
 def mint_for(idents: list[Ident]) -> str:
-    """The customer id a first-seen event mints."""
-    return mint_customer_id(strongest([i.key for i in idents]))
+    """The customer id a first-seen event mints (same choice as identifiers.strongest)."""
+    return mint_customer_id(min(idents, key=lambda i: (i.rank, i.key)).key)
 
 
 def device_key(idents: list[Ident]) -> str | None:
-    for wanted in ("device_id", "cookie_id"):
-        for ident in idents:
-            if ident.id_type == wanted:
-                return ident.key.split(":", 1)[1][:32]
-    return None
+    """Keyed hash of the device (else the cookie): the id_key's digest, shortened."""
+    best = None
+    for ident in idents:
+        if ident.id_type == "device_id":
+            best = ident
+            break
+        if ident.id_type == "cookie_id":
+            best = ident
+    return None if best is None else best.key[len(best.id_type) + 1:len(best.id_type) + 33]
 
 
 def stitched_event(event: Mapping[str, Any], occurred_ms: int, customer_id: str, idents: list[Ident],
