@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ from services.common.timeutil import parse_duration_ms, parse_rfc3339_ms
 from services.simulator.generator import DEFAULT_START, SimConfig
 
 RAW = argparse.RawDescriptionHelpFormatter
+
+
+def quiet_kafka() -> None:
+    """kafka-python logs every connection at INFO; our commands show progress bars instead."""
+    logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
 def _duration(text: str) -> int:
@@ -148,6 +154,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def _simulate(args: argparse.Namespace) -> int:
     from services.simulator.run import simulate_to_file, simulate_to_kafka
 
+    quiet_kafka()
     cfg = config_from(args)
     if args.out is not None:
         truth_path = args.truth or args.out.with_name(args.out.name.removesuffix(".jsonl") + ".truth.json")
@@ -164,6 +171,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from services.simulator.run import replay_file
 
+    quiet_kafka()
     report = replay_file(args.file, CommonSettings(), args.topic, args.rate)
     if report.bad_lines:
         shown = ", ".join(str(n) for n in report.bad_lines[:20])

@@ -94,11 +94,13 @@ def _consume(bootstrap: str, topics: dict[str, str], stats: LiveStats, stop: Sto
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.simulator.cli import quiet_kafka
     from services.simulator.run import build
     from services.simulator.streaming import Pacer, make_producer, send_all
     from services.stack import stack
     from services.stack.settings import StackSettings
 
+    quiet_kafka()
     console = Console()
     stop = Stopper()
     stop.install()

@@ -104,6 +104,9 @@ def render(report: Report, console: Console) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.simulator.cli import quiet_kafka
+
+    quiet_kafka()
     truth = truth_mod.load(args.truth)
     console = Console()
     with console.status("reading gap-alerts and stitched-events until idle…"):

@@ -91,14 +91,24 @@ def _incident_pins(cfg: SimConfig, defs: Definitions, rng: random.Random) -> lis
 
 def _connect(sim: CustomerSim) -> None:
     """Make the customer's identity graph connected, as real systems eventually do (a login, a verified
-    call): each island of identifiers without the account id gets it on one of its events."""
+    call), such that no rule ever depends on a link the stitcher cannot see yet (linking.link_on_arrival);
+    anonymous islands left over get the account id on one of their events — a merge."""
+    window = max(
+        [sim.defs.defaults.device_switch_window_ms]
+        + [j.thresholds.device_switch_window_ms for j in sim.defs.journeys.values()]
+    )
+    linking.link_on_arrival(sim.events, sim.ident.account_id, window, _time)
     account = linking.canon("account_id", sim.ident.account_id)
     for group in linking.components(sim.events):
         if account in group:
             continue
         members = [e for e in sim.events if set(linking.id_keys(e)) & group]
-        target = members[0] if sim.rng.random() < 0.5 else sim.rng.choice(members)
+        target = members[-1] if sim.rng.random() < 0.5 else sim.rng.choice(members)
         target["identifiers"]["account_id"] = sim.ident.account_id
+
+
+def _time(ev: dict[str, Any]) -> int:
+    return parse_rfc3339_ms(ev["occurred_at"])
 
 
 def _add_junk(sim: CustomerSim) -> int:
@@ -172,33 +182,24 @@ def generate(cfg: SimConfig, defs: Definitions) -> Population:
     records: list[Record] = []
     max_delay = cfg.lateness_ms - MIN
     for cust in sorted(events):
+        # One key per customer (as a channel system keys by its account): one partition, one order.
+        key = f"k{zlib.crc32(f'{cfg.namespace}{cfg.seed}:{cust}'.encode()):08x}"
+        links = linking.linking_events(events[cust], _time)
         for ev in events[cust]:
-            t = parse_rfc3339_ms(ev["occurred_at"])
+            t = _time(ev)
             arrival = t
-            if noise.random() < cfg.late and max_delay > 30_000:
+            if noise.random() < cfg.late and max_delay > 30_000 and ev["event_id"] not in links:
                 arrival += noise.randrange(30_000, max_delay)
                 counts["late"] += 1
-            records.append(Record(arrival, len(records), ev["event_id"], value=ev))
+            records.append(Record(arrival, len(records), key, value=ev))
             if noise.random() < cfg.duplicates:
-                records.append(
-                    Record(
-                        t + noise.randrange(1000, max(2000, max_delay)),
-                        len(records),
-                        ev["event_id"],
-                        value=ev,
-                    )
-                )
+                dup_at = t + noise.randrange(1000, max(2000, max_delay))
+                records.append(Record(max(dup_at, arrival + 1), len(records), key, value=ev))
                 counts["duplicates"] += 1
             if noise.random() < cfg.malformed:
                 counts["malformed"] += 1
-                records.append(
-                    Record(
-                        t + noise.randrange(1000, 60_000),
-                        len(records),
-                        f"bad-{counts['malformed']:06d}",
-                        raw=_corrupt(ev, counts["malformed"], noise),
-                    )
-                )
+                bad = _corrupt(ev, counts["malformed"], noise)
+                records.append(Record(t + noise.randrange(1000, 60_000), len(records), key, raw=bad))
     records.sort(key=lambda r: (r.arrival_ms, r.seq))
     identifiers = {
         s.true_id: _used_identifiers(s.ident.as_truth(), events[s.true_id])

@@ -103,7 +103,7 @@ PHONE_POOL = len(_UK_BLOCKS) * 1000 + len(_US_AREAS) * 100
 
 # Values real systems are full of and that must never join two strangers.
 JUNK = {
-    "email": ("test@test.com", "noemail@example.com", "none@none.com"),
+    "email": ("test@test.com", "noreply@example.com", "none@none.com"),
     "phone": ("0000000000", "1234567890", "+44 0000 000000"),
     "account_id": ("null", "unknown", "N/A"),
     "loyalty_id": ("0", "unknown", "none"),

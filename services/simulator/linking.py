@@ -95,3 +95,68 @@ def expected_merges(arrivals: Iterable[tuple[Mapping[str, Any], str]]) -> list[d
             seen.add(k)
             uf.union(keys[0], k)
     return merges
+
+
+def _device_key(ev: Mapping[str, Any]) -> str | None:
+    ids = ev.get("identifiers") or {}
+    return ids.get("device_id") or ids.get("cookie_id")
+
+
+def _relevant(ev: Mapping[str, Any]) -> bool:
+    """Events the per-key rules and stalls read: they must be stitched to the customer on arrival."""
+    return bool(ev.get("journey") or ev.get("intent") or ev.get("department"))
+
+
+def link_on_arrival(
+    events: list[dict[str, Any]], account_id: str, device_window_ms: int, time_of: Any
+) -> None:
+    """Add the account id to the events that need it so that a stitcher reading them in time order can
+    already see every link a rule depends on: events with a journey key or department join the account's
+    group on arrival, and so does any device switch within the window. What is left separate is
+    anonymous browsing, which merges later (a real merge) without any rule having looked at it alone.
+
+    Without this, the oracle (which sees final identities) and any online detector would disagree by
+    construction, e.g. a stall firing under a phone number that only days later proves to be the
+    customer who had long moved on."""
+    account = canon("account_id", account_id)
+    assert account is not None
+    uf = UnionFind()
+    last_device: dict[str, Any] | None = None
+    for ev in sorted(events, key=time_of):
+        keys = id_keys(ev)
+        for k in keys[1:]:
+            uf.union(keys[0], k)
+        dk = _device_key(ev)
+        need = _relevant(ev)
+        if (
+            dk is not None
+            and last_device is not None
+            and _device_key(last_device) != dk
+            and time_of(ev) - time_of(last_device) <= device_window_ms
+            and uf.find(id_keys(last_device)[0]) != uf.find(keys[0])
+        ):
+            # A device switch the rules will look at: both ends must be the customer's already.
+            last_device["identifiers"]["account_id"] = account_id
+            uf.union(id_keys(last_device)[0], account)
+            need = True
+        if need and uf.find(keys[0]) != uf.find(account):
+            ev["identifiers"]["account_id"] = account_id
+            uf.union(keys[0], account)
+        if dk is not None:
+            last_device = ev
+
+
+def linking_events(events: list[dict[str, Any]], time_of: Any) -> set[str]:
+    """Events that introduce an identifier or join two groups (in time order). Delivering one of them
+    late would change who later events belong to on arrival, so the noise never delays them."""
+    uf = UnionFind()
+    seen: set[str] = set()
+    out: set[str] = set()
+    for ev in sorted(events, key=time_of):
+        keys = id_keys(ev)
+        if any(k not in seen for k in keys) or len({uf.find(k) for k in keys}) > 1:
+            out.add(ev["event_id"])
+        for k in keys:
+            seen.add(k)
+            uf.union(keys[0], k)
+    return out

@@ -72,7 +72,7 @@ def alert_json(a: Expected) -> dict[str, Any]:
 def build_truth(pop: Population, cfg: SimConfig, defs: Definitions) -> dict[str, Any]:
     alerts, spikes, final_wm = expected_alerts(pop.events, defs, cfg.lateness_ms)
     owner = {e["event_id"]: c for c, evs in pop.events.items() for e in evs}
-    arrivals = [(r.value, owner[r.key]) for r in pop.records if r.value is not None]
+    arrivals = [(r.value, owner[r.value["event_id"]]) for r in pop.records if r.value is not None]
     alerts.sort(key=lambda a: (a.type, a.occurred_at_ms, a.trigger))
     return {
         "format": FORMAT,

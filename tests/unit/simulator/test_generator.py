@@ -85,7 +85,7 @@ def test_duplicates_repeat_the_same_event_within_the_lateness() -> None:
     by_id: dict[str, list[Any]] = defaultdict(list)
     for rec in pop.records:
         if rec.value is not None:
-            by_id[rec.key].append(rec)
+            by_id[rec.value["event_id"]].append(rec)
     dups = {k: v for k, v in by_id.items() if len(v) > 1}
     assert len(dups) == truth["counts"]["duplicates"] > 0
     for recs in dups.values():
@@ -166,3 +166,53 @@ def test_event_ids_and_device_identifiers_per_event() -> None:
             assert not ("device_id" in ids and "cookie_id" in ids)  # the oracle's device_key relies on it
     ids = [e["event_id"] for evs in pop.events.values() for e in evs]
     assert len(ids) == len(set(ids))
+
+
+def test_rules_never_depend_on_a_link_the_stitcher_has_not_seen_yet() -> None:
+    """In arrival order, every event a per-key rule or a stall reads is already linked to its customer's
+    account, and both ends of every expected device switch are linked: the oracle's final view and an
+    online detector can agree."""
+    pop, truth = population()
+    owner = {e: c for c, info in truth["customers"].items() for e in info["events"]}
+    accounts = {
+        c: linking.canon("account_id", info["identifiers"]["account_id"][0])
+        for c, info in truth["customers"].items()
+    }
+    uf = linking.UnionFind()
+    arrived: set[str] = set()
+    for rec in pop.records:
+        if rec.value is None or rec.value["event_id"] in arrived:
+            continue
+        ev = rec.value
+        arrived.add(ev["event_id"])
+        keys = linking.id_keys(ev)
+        for k in keys[1:]:
+            uf.union(keys[0], k)
+        if ev.get("journey") or ev.get("intent") or ev.get("department"):
+            assert uf.find(keys[0]) == uf.find(accounts[owner[ev["event_id"]]] or ""), ev
+    by_id = {e["event_id"]: e for evs in pop.events.values() for e in evs}
+    for a in truth["alerts"]:
+        if a["type"] == "device_switch":
+            p, e = (linking.id_keys(by_id[i])[0] for i in a["event_ids"])
+            assert uf.find(p) == uf.find(e)
+
+
+def test_one_key_per_customer() -> None:
+    pop, truth = population()
+    owner = {e: c for c, info in truth["customers"].items() for e in info["events"]}
+    keys: dict[str, set[str]] = defaultdict(set)
+    for rec in pop.records:
+        if rec.value is not None:
+            keys[owner[rec.value["event_id"]]].add(rec.key)
+    assert all(len(k) == 1 for k in keys.values())
+    assert len({next(iter(k)) for k in keys.values()}) == len(keys)
+
+
+def test_junk_values_are_junk_for_the_stitcher() -> None:
+    # The simulator's junk must be what the stitcher ignores, or strangers really would merge.
+    from services.stitcher.core.identifiers import is_junk, normalise
+
+    for id_type, values in JUNK.items():
+        for raw in values:
+            value = normalise(id_type, raw, phone_region="GB")
+            assert value is None or is_junk(id_type, value), (id_type, raw)
