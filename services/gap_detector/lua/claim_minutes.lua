@@ -5,8 +5,9 @@ local last = redis.call('GET', KEYS[1])
 local target = tonumber(ARGV[1])
 if last and tonumber(last) >= target then return {} end
 redis.call('SET', KEYS[1], ARGV[1])
-local first = target
-if last then first = math.max(tonumber(last) + 60000, target - 60000 * (tonumber(ARGV[2]) - 1)) end
+-- The first claim (nothing judged yet) looks back as far as one claim may reach.
+local first = target - 60000 * (tonumber(ARGV[2]) - 1)
+if last then first = math.max(tonumber(last) + 60000, first) end
 local out = {}
 for m = first, target, 60000 do table.insert(out, tostring(m)) end
 return out

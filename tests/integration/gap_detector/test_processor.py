@@ -1,0 +1,117 @@
+"""The processor against a real Redis (alerts collected instead of produced, so no broker is needed):
+drop-off spikes judged once per cell-minute with their gauges, late stalls counted into old cells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from services.common.keys import Keys
+from services.common.timeutil import format_ms
+from services.gap_detector.core.definitions import load_definitions
+from services.gap_detector.core.logic import DetectorLogic
+from services.gap_detector.metrics import DetectorMetrics
+from services.gap_detector.processor import DetectorProcessor, Record
+from services.gap_detector.settings import GapDetectorSettings
+from services.gap_detector.store import DetectorStore
+from tests.conftest import Infra
+from tests.integration.gap_detector.harness import stitched
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_793_599_980_000  # a minute boundary
+MIN = 60_000
+
+
+class Harness:
+    def __init__(self, infra: Infra, key_prefix: str) -> None:
+        env = {
+            "REDIS_URL": infra.redis_url,
+            "JOURNEYS_KEY_PREFIX": key_prefix,
+            "JOURNEYS_TIMER_CLOCK": "event",
+        }
+        self.settings = GapDetectorSettings.model_validate(env)
+        self.client = aioredis.Redis.from_url(infra.redis_url)
+        self.metrics = DetectorMetrics()
+        self.published: list[dict[str, Any]] = []
+        self.dead: list[tuple[bytes, str]] = []
+        store = DetectorStore(self.client, Keys(key_prefix), self.settings.retention_ms, 100)
+        logic = DetectorLogic(load_definitions(), lateness_ms=self.settings.lateness_ms)
+        self.proc = DetectorProcessor(self.settings, logic, store, self.metrics, self._publish, self._dead)
+
+    async def _publish(self, alerts: list[dict[str, Any]]) -> None:
+        self.published.extend(alerts)
+
+    async def _dead(self, rec: Record, reason: str, detail: str) -> None:
+        self.dead.append((rec.value, reason))
+
+    async def feed(self, docs: list[dict[str, Any]]) -> None:
+        await self.proc.on_events([Record(d["customer_id"].encode(), orjson.dumps(d)) for d in docs])
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [a for a in self.published if a["type"] == kind]
+
+
+def minute_events(minute: int, n: int, abandoned: int) -> list[dict[str, Any]]:
+    t = T0 + minute * MIN
+    return [
+        stitched(
+            f"m{minute}-{i}",
+            f"c_{minute:08x}{i:08x}",
+            t + i,
+            "web",
+            journey={"type": "purchase", "stage": "payment"},
+            **({"outcome": "abandoned"} if i < abandoned else {}),
+        )
+        for i in range(n)
+    ]
+
+
+async def test_dropoff_spike_is_raised_once_with_gauges(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
+    h = Harness(infra, key_prefix)
+    for minute in range(30):  # the baseline: 5 % of 20 per minute
+        await h.feed(minute_events(minute, 20, 1))
+    await h.feed(minute_events(30, 20, 10))  # 50 %: a spike
+    await h.feed([stitched("adv", "c_ffffffffffffffff", T0 + 37 * MIN, "web")])  # watermark past minute 31
+    await h.proc.on_tick()
+    await h.proc.on_tick()
+    # Minute 0 has no history (baseline floored at 1 %: 5 % is a spike too); minutes 1-29 are quiet.
+    spikes = {a["evidence"]["minute"]: a for a in h.of("dropoff_spike")}
+    assert len(spikes) == len(h.of("dropoff_spike")) == 2
+    spike = spikes[format_ms(T0 + 30 * MIN)]
+    assert spike["journey"] == {"type": "purchase", "stage": "payment"} and spike["severity"] == "critical"
+    assert spike["evidence"]["minute"].startswith("2026-") and spike["evidence"]["volume"] == 20
+    assert spike["evidence"]["rate"] == 0.5 and spike["evidence"]["baseline"] == 0.05
+    rate = h.metrics.registry.get_sample_value(
+        "journeys_dropoff_rate", {"journey": "purchase", "stage": "payment", "channel": "web"}
+    )
+    assert rate is not None
+    keys = Keys(key_prefix)
+    assert await h.client.hexists(keys.alerts_by_id, spike["alert_id"])
+    await h.client.aclose()
+
+
+async def test_bad_records_are_dead_lettered_and_the_batch_goes_on(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
+    h = Harness(infra, key_prefix)
+    good = [
+        stitched("a", "c_00000000000000a1", T0, "web", intent="x"),
+        stitched("b", "c_00000000000000a1", T0 + MIN, "phone", intent="x"),
+    ]
+    records = [Record(b"k", b"{oops"), Record(b"k", orjson.dumps({"event_id": "x"}))]
+    records += [Record(b"c", orjson.dumps(d)) for d in good]
+    assert await h.proc.on_events(records) == 1
+    assert [r for _, r in h.dead] == ["malformed_json", "schema_violation"]
+    assert (
+        h.metrics.registry.get_sample_value(
+            "journeys_events_dead_lettered_total", {"reason": "schema_violation"}
+        )
+        == 1
+    )
+    await h.client.aclose()
