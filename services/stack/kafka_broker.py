@@ -15,6 +15,7 @@ from services.stack.kafka_jars import ensure_kafka_jars, require_java
 from services.stack.settings import PROJECT_ROOT, StackSettings
 
 LOG4J = PROJECT_ROOT / "deploy" / "kafka" / "log4j.properties"
+FORMAT_TIMEOUT_S = 120  # a one-off JVM run, seconds even on a loaded machine
 
 
 def server_properties(data_dir: Path, port: int, controller_port: int, partitions: int) -> dict[str, str]:
@@ -65,10 +66,9 @@ def format_storage(settings: StackSettings, props_file: Path, data_dir: Path) ->
     cmd = _java_cmd(settings, "kafka.tools.StorageTool", "format", "--ignore-formatted",
                     "-t", id_file.read_text().strip(), "-c", str(props_file))
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=settings.stack_timeout_s,
-                              check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise UserError(f"formatting Kafka storage took over {settings.stack_timeout_s:.0f} s") from exc
+        raise UserError(f"formatting Kafka storage took over {FORMAT_TIMEOUT_S} s") from exc
     if done.returncode != 0:
         out = (done.stderr or done.stdout).strip().splitlines()
         raise UserError(f"formatting Kafka storage failed: {out[-1] if out else done.returncode}")

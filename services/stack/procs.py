@@ -143,8 +143,9 @@ def tail(log: Path | str, lines: int = 5) -> str:
 
 
 def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.1,
-               abort: Callable[[], str | None] | None = None) -> T:
-    """Poll ``check`` until truthy; UserError after ``timeout`` s or as soon as ``abort`` returns a reason."""
+               abort: Callable[[], str | None] | None = None, log: str | Path | None = None) -> T:
+    """Poll ``check`` until truthy; UserError after ``timeout`` s (with the tail of ``log``) or as soon
+    as ``abort`` returns a reason."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -153,5 +154,6 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, inte
         if abort is not None and (reason := abort()):
             raise UserError(f"{what}: {reason}")
         if time.monotonic() >= deadline:
-            raise UserError(f"{what}: not ready after {timeout:.0f} s")
+            hint = f"; last log lines: {tail(log)}" if log is not None else ""
+            raise UserError(f"{what}: not ready after {timeout:.0f} s{hint}")
         time.sleep(interval)

@@ -66,6 +66,11 @@ def _abort_if_dead(st: StackState, name: str) -> Callable[[], str | None]:
     return check
 
 
+def _log_of(st: StackState, name: str) -> str | None:
+    proc = st.procs.get(name)
+    return proc.log if proc is not None else None
+
+
 def _up_infra(settings: StackSettings, st: StackState, result: UpResult, say: Say) -> None:
     if settings.external_kafka:
         say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={st.bootstrap_servers}")
@@ -77,9 +82,11 @@ def _up_infra(settings: StackSettings, st: StackState, result: UpResult, say: Sa
         _start(settings, st, result, "redis", lambda: redis_server.start(settings), say)
     timeout = settings.stack_timeout_s
     procs.wait_until(lambda: redis_server.healthy(st.redis_url), timeout=timeout,
-                     what=f"Redis at {_safe_url(st.redis_url)}", abort=_abort_if_dead(st, "redis"))
+                     what=f"Redis at {_safe_url(st.redis_url)}", abort=_abort_if_dead(st, "redis"),
+                     log=_log_of(st, "redis"))
     procs.wait_until(lambda: kafka_broker.healthy(st.bootstrap_servers), timeout=timeout, interval=0.25,
-                     what=f"Kafka broker at {st.bootstrap_servers}", abort=_abort_if_dead(st, "kafka"))
+                     what=f"Kafka broker at {st.bootstrap_servers}", abort=_abort_if_dead(st, "kafka"),
+                     log=_log_of(st, "kafka"))
     kafka_broker.create_topics(st.bootstrap_servers, _topics(settings), settings.topic_partitions)
     say(f"kafka: ready at {st.bootstrap_servers}; redis: ready at {_safe_url(st.redis_url)}")
 
@@ -107,7 +114,8 @@ def _up_apps(settings: StackSettings, st: StackState, result: UpResult, say: Say
     for app in wanted:
         url = app.health_url
         procs.wait_until(lambda u=url: apps.http_healthy(u), timeout=settings.stack_timeout_s,  # type: ignore[misc]
-                         interval=0.25, what=f"{app.name} at {url}", abort=_abort_if_dead(st, app.name))
+                         interval=0.25, what=f"{app.name} at {url}", abort=_abort_if_dead(st, app.name),
+                         log=_log_of(st, app.name))
         say(f"{app.name}: healthy at {app.health_url}")
 
 

@@ -130,3 +130,12 @@ def test_down_leaves_a_recycled_pid_alone(tmp_path: Path) -> None:
     assert down(settings) == []
     assert procs.start_ticks(me) is not None
     assert not state.state_file(tmp_path).exists()
+
+
+def test_a_start_past_its_timeout_says_so_with_the_log_and_cleans_up(stack_env: dict[str, str]) -> None:
+    stack_env["JOURNEYS_STACK_TIMEOUT"] = "0.3"  # shorter than any JVM start
+    up = journeys(stack_env, "up", "--infra-only")
+    assert up.returncode == 2
+    error = up.stderr.strip().splitlines()[-1]
+    assert error.startswith("journeys: error: ") and ": not ready after 0 s; last log lines: " in error
+    assert status(stack_env)[1]["processes"] == []

@@ -23,3 +23,13 @@ def test_redis_password_never_shown() -> None:
     assert _safe_url("redis://:s3cret@host:6379/0") == "redis://:***@host:6379/0"
     assert _safe_url("redis://user:s3cret@host/0") == "redis://user:***@host/0"
     assert _safe_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_a_wait_that_times_out_names_what_and_how_long() -> None:
+    from services.common.errors import UserError
+    from services.stack.procs import wait_until
+
+    with pytest.raises(UserError, match=r"^Kafka broker at x: not ready after 0 s$"):
+        wait_until(lambda: False, timeout=0, what="Kafka broker at x")
+    with pytest.raises(UserError, match=r"^redis: redis exited$"):
+        wait_until(lambda: False, timeout=60, what="redis", abort=lambda: "redis exited")
