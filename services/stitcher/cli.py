@@ -55,5 +55,8 @@ def run(args: argparse.Namespace) -> int:
     log.info("stitcher: agents %s, metrics on :%d", ",".join(sorted(settings.agent_names)),
              settings.metrics_port)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
+    # faust's terminal spinner turns the root logger to DEBUG at WARNING level: every library debug
+    # record is then built and dropped, which costs more than stitching. No spinner, no DEBUG.
+    worker.spinner = None
     worker.execute_from_commandline()  # returns by SystemExit once a signal stopped the worker
     return 0
