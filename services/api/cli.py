@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from typing import Any
 
@@ -38,6 +39,15 @@ def load_settings(host: str | None = None, port: int | None = None) -> Any:
     return settings.model_copy(update=overrides) if overrides else settings
 
 
+def _event_loop() -> asyncio.AbstractEventLoop:
+    # uvloop roughly halves the per-request overhead of aiohttp and redis-py; plain asyncio otherwise.
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -49,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("API on http://%s:%d (agent page /agent, metrics /metrics)",
              settings.api_host, settings.api_port)
     try:
-        web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port,
+        web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port, loop=_event_loop(),
                     access_log_class=PathOnlyAccessLogger, print=None, shutdown_timeout=5)
     except OSError as exc:
         raise UserError(f"cannot listen on {settings.api_host}:{settings.api_port}: {exc.strerror}") from None
