@@ -2,8 +2,8 @@
 
 In order: ``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL`` when set; else testcontainers when a Docker
 engine answers; else the project's local stack (``journeys up --infra-only``), started once per
-test session. A healthy local stack that is already running is reused, and at the end the fixture
-stops only what it started itself.
+test session. A healthy local stack that is already running is reused; what test sessions started
+is stopped by the last session to finish (services/stack/leases.py), never a stack a person started.
 """
 
 from __future__ import annotations
@@ -73,16 +73,12 @@ def _redis_container() -> Iterator[str]:
 @contextmanager
 def _local_stack() -> Iterator[tuple[str, str]]:
     """The local stack's Kafka and Redis (either may be external when its variable is set)."""
-    from services.stack import kafka_broker, redis_server, stack
+    from services.stack import leases
     from services.stack.settings import StackSettings
 
     settings = StackSettings()
-    if kafka_broker.healthy(settings.bootstrap) and redis_server.healthy(settings.redis):
-        # Someone's stack (ours or another clone's) already serves these ports: share it, never stop it.
-        yield settings.bootstrap, settings.redis
-        return
-    result = stack.up(settings, infra_only=True)
+    lease = leases.acquire(settings)
     try:
-        yield result.bootstrap_servers, result.redis_url
+        yield lease.bootstrap_servers, lease.redis_url
     finally:
-        stack.stop_started(settings, result.started)
+        leases.release(settings, lease)

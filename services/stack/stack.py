@@ -29,18 +29,23 @@ def _quiet(_: str) -> None:
 def up(settings: StackSettings, *, infra_only: bool = False, say: Say = _quiet) -> UpResult:
     """Start what is not running yet; on failure stop what this call started and raise UserError."""
     with state.locked(settings.state_path, settings.stack_timeout_s):
-        st = state.load(settings.state_path)
-        if st is None or not any(p.alive() for p in st.procs.values()):
-            st = StackState(settings.bootstrap, settings.redis, settings.api_base_url)
-        result = UpResult(st.bootstrap_servers, st.redis_url)
-        try:
-            _up_infra(settings, st, result, say)
-            if not infra_only:
-                _up_apps(settings, st, result, say)
-        except BaseException:
-            _stop_names(settings, st, result.started, say)
-            raise
-        return result
+        return up_locked(settings, infra_only=infra_only, say=say)
+
+
+def up_locked(settings: StackSettings, *, infra_only: bool = False, say: Say = _quiet) -> UpResult:
+    """`up` for a caller that already holds the state folder's lock."""
+    st = state.load(settings.state_path)
+    if st is None or not any(p.alive() for p in st.procs.values()):
+        st = StackState(settings.bootstrap, settings.redis, settings.api_base_url)
+    result = UpResult(st.bootstrap_servers, st.redis_url)
+    try:
+        _up_infra(settings, st, result, say)
+        if not infra_only:
+            _up_apps(settings, st, result, say)
+    except BaseException:
+        _stop_names(settings, st, result.started, say)
+        raise
+    return result
 
 
 def _start(settings: StackSettings, st: StackState, result: UpResult, name: str,
@@ -122,10 +127,15 @@ def _up_apps(settings: StackSettings, st: StackState, result: UpResult, say: Say
 def stop_started(settings: StackSettings, names: list[str], say: Say = _quiet) -> list[str]:
     """Stop just ``names`` (e.g. what a test session started itself); returns those it stopped."""
     with state.locked(settings.state_path, settings.stack_timeout_s):
-        st = state.load(settings.state_path)
-        if st is None:
-            return []
-        return _stop_names(settings, st, names, say)
+        return stop_started_locked(settings, names, say)
+
+
+def stop_started_locked(settings: StackSettings, names: list[str], say: Say = _quiet) -> list[str]:
+    """`stop_started` for a caller that already holds the state folder's lock."""
+    st = state.load(settings.state_path)
+    if st is None:
+        return []
+    return _stop_names(settings, st, names, say)
 
 
 def down(settings: StackSettings, say: Say = _quiet) -> list[str]:

@@ -76,6 +76,7 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
     again = journeys(stack_env, "up", "--infra-only")
     assert again.returncode == 0 and "already running" in again.stderr
     assert status(stack_env)[1]["kafka"]["pid"] == report["kafka"]["pid"]
+    assert_tests_never_stop_it(stack_env)
 
     stopped = journeys(stack_env, "down")
     assert stopped.returncode == 0, stopped.stderr
@@ -83,6 +84,16 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
     assert rc == 1 and after["kafka"]["healthy"] is False and after["processes"] == []
     assert procs.start_ticks(report["kafka"]["pid"]) is None
     assert procs.start_ticks(report["redis"]["pid"]) is None
+
+
+def assert_tests_never_stop_it(env: dict[str, str]) -> None:
+    """A test session that finds this stack running shares it and leaves it running."""
+    code = ("from services.stack import leases; from services.stack.settings import StackSettings; "
+            "s = StackSettings(); print(leases.release(s, leases.acquire(s)))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout.strip() == "[]", done.stderr
+    assert status(env)[0] == 0
 
 
 def test_up_runs_the_services_and_down_stops_them(stack_env: dict[str, str]) -> None:
