@@ -12,11 +12,12 @@ import redis.asyncio as aioredis
 from faust.types import EventT
 
 from services.common.keys import Keys
+from services.stitcher.adapters.kafka_batch import BatchSender
 from services.stitcher.adapters.redis_store import RedisStitchStore
 from services.stitcher.core.batch import Raw
 from services.stitcher.metrics import CONSUMER_LAG
 from services.stitcher.settings import StitcherSettings
-from services.stitcher.worker import BatchHandlers, Header
+from services.stitcher.worker import BatchHandlers
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,9 @@ def create_app(settings: StitcherSettings) -> faust.App:
     store = RedisStitchStore(aioredis.Redis.from_url(settings.redis_url), Keys(settings.key_prefix),
                              settings.limits, settings.max_touchpoints, settings.retention_ms)
 
-    async def send(topic: str, key: bytes | None, value: bytes | None, ts: float | None,
-                   headers: list[Header]) -> Any:
-        return await app.producer.send(topic, key, value, None, ts, headers)
-
-    handlers = BatchHandlers(settings, store, send)
+    # faust's own (started, configured) aiokafka producer; faust has no public accessor for it.
+    sender = BatchSender(lambda: app.producer._ensure_producer())  # type: ignore[attr-defined]
+    handlers = BatchHandlers(settings, store, sender)
     n, within = settings.batch_size, settings.batch_window_s
     topics = []
 

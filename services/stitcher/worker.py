@@ -16,15 +16,15 @@ Redis is written before the offset commit, never after, so nothing is lost and n
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from services.common.timeutil import format_ms, now_ms
+from services.stitcher.adapters.kafka_batch import BatchSender, Header, OutRecord
 from services.stitcher.adapters.redis_store import RedisStitchStore
 from services.stitcher.adapters.retry import with_retry
 from services.stitcher.core.batch import Raw, outputs, prepare
@@ -48,9 +48,6 @@ from services.stitcher.metrics import (
 from services.stitcher.settings import StitcherSettings
 
 log = logging.getLogger(__name__)
-Header = tuple[str, bytes]
-# (topic, key, value, timestamp seconds, headers) -> awaitable that resolves once the broker acked.
-Send = Callable[[str, bytes | None, bytes | None, float | None, list[Header]], Awaitable[Awaitable[Any]]]
 
 
 def ce_headers(ce_type: str, ce_id: str, ce_time: str) -> list[Header]:
@@ -67,8 +64,8 @@ def dlq_headers(raw: Raw, rejected: Rejected, at_ms: int) -> list[Header]:
 
 
 class BatchHandlers:
-    def __init__(self, settings: StitcherSettings, store: RedisStitchStore, send: Send) -> None:
-        self.s, self.store, self.send = settings, store, send
+    def __init__(self, settings: StitcherSettings, store: RedisStitchStore, sender: BatchSender) -> None:
+        self.s, self.store, self.sender = settings, store, sender
         self.hasher = IdentifierHasher(settings.secret_bytes(), settings.phone_region,
                                        Denylist.from_settings(settings), settings.identifier_cache)
         self.policy = DecodePolicy(settings.max_event_bytes, settings.max_future_skew_ms,
@@ -80,25 +77,20 @@ class BatchHandlers:
         now = now_ms()
         split = prepare(raws, self.hasher, now, self.policy)
         t1 = time.perf_counter()
-        pending: list[tuple[str, bytes | None, bytes | None, float | None, list[Header]]] = []
+        pending: list[OutRecord] = []
         for raw, rejected in split.rejected:
             EVENTS_INVALID.labels(reason=rejected.reason).inc()
             DEAD_LETTERED.labels(reason=rejected.reason).inc()
-            pending.append((self.s.topic_dlq, raw.key, raw.value, None, dlq_headers(raw, rejected, now)))
+            pending.append(OutRecord(self.s.topic_dlq, raw.key, raw.value, None,
+                                     dlq_headers(raw, rejected, now)))
         resolutions = await with_retry(lambda: self.store.resolve(split.ready, now), "redis")
         t2 = time.perf_counter()
         out = outputs(split.ready, resolutions, now)
         for prep, st in zip(split.ready, out.stitched, strict=True):
             EVENTS_IN.labels(channel=st["channel"]).inc()
-            # The stitched record keeps the channel event's Kafka timestamp: end-to-end latency downstream.
-            pending.append((self.s.topic_stitched_events, st["customer_id"].encode(), orjson.dumps(st),
-                            prep.raw.timestamp_ms / 1000 or None,
-                            ce_headers("dev.journeys.stitched_event.v1", st["event_id"], st["occurred_at"])))
-        for rec in out.merges:
-            pending.append((self.s.topic_identity_merges, rec["survivor"].encode(), orjson.dumps(rec), None,
-                            ce_headers("dev.journeys.identity_merge.v1", rec["record_id"],
-                                       format_ms(rec["recorded_at_ms"]))))
-        await with_retry(lambda: self._produce_all(pending), "kafka")
+            pending.append(self._stitched_record(st, prep.raw.timestamp_ms))
+        pending += [self._merge_record(rec) for rec in out.merges]
+        await with_retry(lambda: self.sender.send_all(pending), "kafka")
         t3 = time.perf_counter()
         STITCHED.inc(len(out.stitched))
         MERGES.inc(out.merge_count)
@@ -112,6 +104,17 @@ class BatchHandlers:
         _stage("identity", t2 - t1)
         _stage("produce", t3 - t2)
         BATCH_SIZE.labels(stage="identity").observe(len(raws))
+
+    def _stitched_record(self, st: dict[str, Any], source_ts_ms: int) -> OutRecord:
+        # It keeps the channel event's Kafka timestamp: end-to-end latency is measurable downstream.
+        return OutRecord(self.s.topic_stitched_events, st["customer_id"].encode(), orjson.dumps(st),
+                         source_ts_ms or None,
+                         ce_headers("dev.journeys.stitched_event.v1", st["event_id"], st["occurred_at"]))
+
+    def _merge_record(self, rec: dict[str, Any]) -> OutRecord:
+        return OutRecord(self.s.topic_identity_merges, rec["survivor"].encode(), orjson.dumps(rec), None,
+                         ce_headers("dev.journeys.identity_merge.v1", rec["record_id"],
+                                    format_ms(rec["recorded_at_ms"])))
 
     async def journey_batch(self, values: Sequence[bytes | None], timestamps_ms: Sequence[int]) -> None:
         """stitched-events -> one journey script call. Offsets are committed after it returns (see top)."""
@@ -134,12 +137,6 @@ class BatchHandlers:
                 E2E_LATENCY.labels(step="journey").observe(max(0.0, wall - ts / 1000))
         _stage("journey_write", time.perf_counter() - t0)
         BATCH_SIZE.labels(stage="journey_write").observe(len(values))
-
-    async def _produce_all(self, pending: Sequence[tuple[str, bytes | None, bytes | None, float | None,
-                                                          list[Header]]]) -> None:
-        # Queue everything first (the producer batches), then wait for every broker ack.
-        futures = [await self.send(*item) for item in pending]
-        await asyncio.gather(*futures)
 
 
 def _stage(stage: str, seconds: float) -> None:

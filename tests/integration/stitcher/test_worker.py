@@ -9,7 +9,9 @@ from typing import Any
 import orjson
 import pytest
 import redis
+from aiokafka.partitioner import DefaultPartitioner
 
+from services.common.contracts import IDENTITY_MERGE, STITCHED_EVENT, first_error
 from services.common.keys import Keys
 from services.common.timeutil import now_ms
 from tests.conftest import Infra, Topics
@@ -164,3 +166,8 @@ def test_a_merge_beyond_a_limit_is_a_conflict_and_nothing_merges(
     assert redis_client.get(keys.alias(c2)) is None
     u3 = next(orjson.loads(r.value) for r in stitched if orjson.loads(r.value)["event_id"] == "u3")
     assert u3["customer_id"] == c1 and u3["merge_conflict"] is True
+    for r in stitched:  # contract, CloudEvents headers, and keyed like any Kafka client would key them
+        assert first_error(STITCHED_EVENT, orjson.loads(r.value)) is None
+        assert dict(r.headers)["ce_type"] == b"dev.journeys.stitched_event.v1"
+        assert r.partition == DefaultPartitioner()(r.key, [0, 1, 2, 3], [0, 1, 2, 3])
+    assert first_error(IDENTITY_MERGE, record) is None

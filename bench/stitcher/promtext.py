@@ -1,0 +1,46 @@
+"""Read a Prometheus /metrics page and estimate quantiles from histogram bucket deltas."""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+from collections.abc import Mapping, Sequence
+
+from prometheus_client.parser import text_string_to_metric_families
+
+Sample = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def read_metrics(port: int) -> dict[Sample, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[Sample, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def histogram_quantiles(before: Mapping[Sample, float], after: Mapping[Sample, float], name: str,
+                        labels: Mapping[str, str], qs: Sequence[float]) -> list[float]:
+    """Quantiles of the observations made between two scrapes (linear within a bucket)."""
+    buckets: list[tuple[float, float]] = []
+    for (sample, lab), value in after.items():
+        d = dict(lab)
+        if sample == f"{name}_bucket" and all(d.get(k) == v for k, v in labels.items()):
+            le = math.inf if d["le"] == "+Inf" else float(d["le"])
+            buckets.append((le, value - before.get((sample, lab), 0.0)))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0.0
+    result = []
+    for q in qs:
+        rank, lower, prev = q * total, 0.0, 0.0
+        value = math.nan
+        for le, cum in buckets:
+            if cum >= rank and total > 0:
+                width = (le - lower) if math.isfinite(le) else 0.0
+                value = lower + width * ((rank - prev) / max(cum - prev, 1e-9))
+                break
+            lower, prev = le, cum
+        result.append(value)
+    return result
