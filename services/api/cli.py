@@ -34,7 +34,8 @@ def load_settings(host: str | None = None, port: int | None = None) -> Any:
         settings = ApiSettings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise UserError(f"bad API setting: {first['msg']}") from None
+        where = ".".join(str(part) for part in first["loc"]) or "API settings"
+        raise UserError(f"{where}: {first['msg']}") from None
     overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
     return settings.model_copy(update=overrides) if overrides else settings
 
