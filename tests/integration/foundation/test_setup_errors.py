@@ -38,3 +38,21 @@ def test_up_without_jars_or_java_starts_nothing(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("journeys: error: Java is missing")
     assert not (tmp_path / "state" / "stack.json").exists()
+
+
+def test_an_apt_failure_is_one_line_naming_the_command() -> None:
+    import shutil
+
+    from services.common.errors import UserError
+    from services.stack.install import apt_install
+
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip("needs apt-get as root")
+    said: list[str] = []
+    with pytest.raises(UserError) as failure:
+        apt_install(["journeys-no-such-package"], said.append)
+    message = str(failure.value)
+    assert "\n" not in message
+    install = "`apt-get install -y --no-install-recommends journeys-no-such-package` failed: E:"
+    assert message.startswith((install, "`apt-get update` failed: "))
+    assert said[0] == "apt-get update"
