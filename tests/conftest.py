@@ -1,7 +1,8 @@
 """Shared fixtures. Integration tests get a real Kafka and Redis, unique topics and a Redis key prefix.
 
 Where the infrastructure comes from, in order: ``KAFKA_BOOTSTRAP_SERVERS``/``REDIS_URL`` when set;
-testcontainers when a Docker engine answers; otherwise the project's local stack (started once).
+testcontainers when a Docker engine answers; otherwise the project's local stack, started once per
+session and shared with overlapping sessions (tests/infra.py).
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def unique() -> str:
 
 @pytest.fixture
 def topics(unique: str) -> Topics:
-    return Topics(*(f"t{unique}-{n}" for n in
-                    ("channel-events", "channel-events-dlq", "stitched-events", "identity-merges", "gap-alerts")))
+    names = ("channel-events", "channel-events-dlq", "stitched-events", "identity-merges", "gap-alerts")
+    return Topics(*(f"t{unique}-{n}" for n in names))
 
 
 @pytest.fixture
