@@ -18,7 +18,7 @@ RAW = argparse.RawDescriptionHelpFormatter
 
 def quiet_kafka() -> None:
     """kafka-python logs every connection at INFO; our commands show progress bars instead."""
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.ERROR)
 
 
 def _duration(text: str) -> int:

@@ -95,8 +95,6 @@ def _consume(bootstrap: str, topics: dict[str, str], stats: LiveStats, stop: Sto
 
 def run(args: argparse.Namespace) -> int:
     from services.simulator.cli import quiet_kafka
-    from services.simulator.run import build
-    from services.simulator.streaming import Pacer, make_producer, send_all
     from services.stack import stack
     from services.stack.settings import StackSettings
 
@@ -110,63 +108,84 @@ def run(args: argparse.Namespace) -> int:
         _setup()
     with console.status("starting the local stack and the services…") as status:
         result = stack.up(settings, say=lambda line: status.update(line))
-    started = result.started
+    urls = [
+        ("agent page", f"{settings.api_base_url}/agent"),
+        ("api metrics", f"{settings.api_base_url}/metrics"),
+        ("stitcher", f"http://127.0.0.1:{settings.stitcher_metrics_port}/metrics"),
+        ("detector", f"http://127.0.0.1:{settings.detector_metrics_port}/metrics"),
+    ]
+    stream: Stream | None = None
     try:
-        seed = args.seed if args.seed is not None else now_ms() % 1_000_000
-        span = int(args.span_days * DAY_MS)
-        # Simulated time ends now, so no event is in the future (the stitcher rejects those).
-        cfg = SimConfig(
-            customers=args.customers, seed=seed, start_ms=now_ms() - span, span_ms=span, namespace=f"d{seed}"
-        )
-        with console.status(
-            f"simulating {args.customers} customers over {args.span_days:g} days (seed {seed})…"
-        ):
-            pop, _ = build(cfg, None)
-        stats = LiveStats(total=len(pop.records))
-        topics = {
-            settings.topic_stitched_events: "stitched",
-            settings.topic_identity_merges: "merges",
-            settings.topic_gap_alerts: "alerts",
-        }
-        threading.Thread(
-            target=_consume, args=(result.bootstrap_servers, topics, stats, stop), daemon=True
-        ).start()
-        producer = make_producer(result.bootstrap_servers)
-
-        def produce() -> None:
-            items = ((r.key.encode(), r.payload(), r.arrival_ms) for r in pop.records)
-
-            def one() -> None:
-                stats.sent += 1
-
-            send_all(
-                producer, settings.topic_channel_events, items, Pacer(args.rate, args.compression), one, stop
-            )
-
-        sender = threading.Thread(target=produce, daemon=True)
-        sender.start()
-        urls = [
-            ("agent page", f"{settings.api_base_url}/agent"),
-            ("api metrics", f"{settings.api_base_url}/metrics"),
-            ("stitcher", f"http://127.0.0.1:{settings.stitcher_metrics_port}/metrics"),
-            ("detector", f"http://127.0.0.1:{settings.detector_metrics_port}/metrics"),
-        ]
-        _watch(args, console, stats, urls, sender, stop)
-        producer.close(timeout=5)
-        console.print(summary_line(stats))
+        stream = Stream(args, settings, result.bootstrap_servers, stop, console)
+        _watch(args, console, stream.stats, urls, stream.sender, stop)
+        stream.close()
+        console.print(summary_line(stream.stats))
         for name, url in urls:
             console.print(f"{name}: {url}")
     except KeyboardInterrupt:
         console.print("interrupted")
     finally:
         stop.event.set()
+        if stream is not None:
+            stream.close()
         if args.keep_running:
             console.print("leaving the stack running (`journeys down` stops it)")
-        elif started:
+        elif result.started:
             with console.status("stopping what the demo started…"):
-                stack.stop_started(settings, started)
-            console.print(f"stopped: {', '.join(started)}")
+                stack.stop_started(settings, result.started)
+            console.print(f"stopped: {', '.join(result.started)}")
     return 0
+
+
+class Stream:
+    """The simulated population, sent by one thread and followed on the output topics by another."""
+
+    def __init__(
+        self, args: argparse.Namespace, settings: Any, bootstrap: str, stop: Stopper, console: Console
+    ) -> None:
+        from services.simulator.run import build
+        from services.simulator.streaming import Pacer, make_producer, send_all
+
+        seed = args.seed if args.seed is not None else now_ms() % 1_000_000
+        span = int(args.span_days * DAY_MS)
+        # Simulated time ends now, so no event is in the future (the stitcher rejects those); the
+        # namespace keeps this run's identifiers apart from earlier runs in the same Redis.
+        cfg = SimConfig(
+            customers=args.customers, seed=seed, start_ms=now_ms() - span, span_ms=span, namespace=f"d{seed}"
+        )
+        with console.status(f"simulating {args.customers} customers over {args.span_days:g} days…"):
+            pop, _ = build(cfg, None)
+        self.stats = LiveStats(total=len(pop.records))
+        topics = {
+            settings.topic_stitched_events: "stitched",
+            settings.topic_identity_merges: "merges",
+            settings.topic_gap_alerts: "alerts",
+        }
+        threading.Thread(target=_consume, args=(bootstrap, topics, self.stats, stop), daemon=True).start()
+        self.producer = make_producer(bootstrap)
+        items = ((r.key.encode(), r.payload(), r.arrival_ms) for r in pop.records)
+
+        def one() -> None:
+            self.stats.sent += 1
+
+        pacer = Pacer(args.rate, args.compression)
+        self.sender = threading.Thread(
+            target=send_all,
+            args=(self.producer, settings.topic_channel_events, items, pacer, one, stop),
+            daemon=True,
+        )
+        self.sender.start()
+        self._stop = stop
+        self._closed = False
+
+    def close(self) -> None:
+        """Stop sending, then close the producer (never under the sender's feet)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.event.set()
+        self.sender.join(timeout=10)
+        self.producer.close(timeout=5)
 
 
 def _watch(
