@@ -38,3 +38,8 @@ def test_compose_runs_every_service_with_the_shared_ports() -> None:
     assert services["gap_detector"]["environment"]["JOURNEYS_DETECTOR_METRICS_PORT"] == "9102"
     assert services["api"]["environment"]["JOURNEYS_API_PORT"] == "8088"
     assert (ROOT / "deploy" / "Dockerfile").is_file()
+    mounts = services["prometheus"]["volumes"] + services["grafana"]["volumes"]
+    assert "./deploy/prometheus/prometheus.compose.yml:/etc/prometheus/prometheus.yml:ro" in mounts
+    assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in mounts
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in mounts
