@@ -76,6 +76,7 @@
       return;
     }
     if (resp.ok) {
+      document.querySelector(".token").open = false;
       render(await resp.json());
       return;
     }

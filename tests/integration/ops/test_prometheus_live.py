@@ -16,6 +16,7 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from services.common.contracts import JOURNEY, errors
 from services.common.keys import Keys
 from services.common.timeutil import format_ms, now_ms
 from services.stack.kafka_broker import create_topics
@@ -99,7 +100,12 @@ def push_traffic(infra: Infra, topics: Topics, api: str, redis_client: Any, pref
     poll(lambda: b"channel_switch" in http_get(f"{api}/api/v1/alerts", auth)[1], timeout=60,
          what="the detector's channel_switch alert")
     _, body = http_get(f"{api}/api/v1/journeys/lookup?phone=%2B447700900111", auth)
-    cid = orjson.loads(body)["customer_id"]
+    journey = orjson.loads(body)  # what the real stitcher and detector wrote, read back by the API
+    assert list(errors(JOURNEY, journey)) == []
+    assert {"ops-1", "ops-2", "ops-3", "ops-6"} <= {t["event_id"] for t in journey["touchpoints"]}
+    assert journey["identifiers"]["phone"] == ["•••• 0111"]
+    assert "channel_switch" in {a["type"] for a in journey["open_alerts"]}
+    cid = journey["customer_id"]
     assert http_get(f"{api}/api/v1/journeys/lookup?cookie_id=ck_ops_7", auth)[0] == 200
     assert http_get(f"{api}/api/v1/journeys/lookup?phone=garbage", auth)[0] == 400
     assert http_get(f"{api}/api/v1/customers/{cid}", auth, method="DELETE")[0] == 200
