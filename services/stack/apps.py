@@ -8,7 +8,9 @@ import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
+from services.stack.procs import Proc, require_free, spawn
 from services.stack.settings import StackSettings
 
 
@@ -17,14 +19,23 @@ class App:
     name: str         # process name in stack.json and status
     command: str      # `journeys <command>`
     health_url: str
+    port: int         # must be free before the start, or the health probe would ask someone else
+    port_variable: str
 
 
 def apps(settings: StackSettings) -> list[App]:
     return [
-        App("stitcher", "stitcher", f"http://127.0.0.1:{settings.stitcher_metrics_port}/metrics"),
-        App("detector", "detector", f"http://127.0.0.1:{settings.detector_metrics_port}/metrics"),
-        App("api", "api", f"{settings.api_base_url}/healthz"),
+        App("stitcher", "stitcher", f"http://127.0.0.1:{settings.stitcher_metrics_port}/metrics",
+            settings.stitcher_metrics_port, "JOURNEYS_STITCHER_METRICS_PORT"),
+        App("detector", "detector", f"http://127.0.0.1:{settings.detector_metrics_port}/metrics",
+            settings.detector_metrics_port, "JOURNEYS_DETECTOR_METRICS_PORT"),
+        App("api", "api", f"{settings.api_base_url}/healthz", settings.api_port, "JOURNEYS_API_PORT"),
     ]
+
+
+def start(app: App, log: Path, env: dict[str, str]) -> Proc:
+    require_free(app.port, app.name, app.port_variable)
+    return spawn(app.name, command(app), log, env=env)
 
 
 def registered_commands() -> set[str]:

@@ -38,6 +38,8 @@ def up_locked(settings: StackSettings, *, infra_only: bool = False, say: Say = _
     if st is None or not any(p.alive() for p in st.procs.values()):
         st = StackState(settings.bootstrap, settings.redis, settings.api_base_url)
     result = UpResult(st.bootstrap_servers, st.redis_url)
+    if not infra_only:
+        _preflight_apps(settings, st)
     try:
         _up_infra(settings, st, result, say)
         if not infra_only:
@@ -101,6 +103,14 @@ def _topics(settings: StackSettings) -> list[str]:
             settings.topic_identity_merges, settings.topic_gap_alerts]
 
 
+def _preflight_apps(settings: StackSettings, st: StackState) -> None:
+    """Fail before the broker's slow start when a service could not bind its port anyway."""
+    for app in apps.apps(settings):
+        running = st.procs.get(app.name)
+        if running is None or not running.alive():
+            procs.require_free(app.port, app.name, app.port_variable)
+
+
 def _up_apps(settings: StackSettings, st: StackState, result: UpResult, say: Say) -> None:
     known = apps.registered_commands()
     env = apps.app_env(settings, st.bootstrap_servers, st.redis_url)
@@ -113,7 +123,7 @@ def _up_apps(settings: StackSettings, st: StackState, result: UpResult, say: Say
             continue
         wanted.append(app)
         _start(settings, st, result, app.name,
-               lambda a=app: procs.spawn(a.name, apps.command(a), log_dir / f"{a.name}.log", env=env), say)  # type: ignore[misc]
+               lambda a=app: apps.start(a, log_dir / f"{a.name}.log", env), say)  # type: ignore[misc]
         st.health[app.name] = app.health_url
         state.save(settings.state_path, st)
     for app in wanted:

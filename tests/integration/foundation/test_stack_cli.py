@@ -150,3 +150,15 @@ def test_a_start_past_its_timeout_says_so_with_the_log_and_cleans_up(stack_env: 
     error = up.stderr.strip().splitlines()[-1]
     assert error.startswith("journeys: error: ") and ": not ready after 0 s; last log lines: " in error
     assert status(stack_env)[1]["processes"] == []
+
+
+def test_a_service_port_in_use_is_refused_before_the_service_starts(stack_env: dict[str, str]) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        stack_env["JOURNEYS_STITCHER_METRICS_PORT"] = str(squatter.getsockname()[1])
+        up = journeys(stack_env, "up")
+    assert up.returncode == 2
+    assert up.stderr.strip().splitlines()[-1].startswith(
+        f"journeys: error: port {stack_env['JOURNEYS_STITCHER_METRICS_PORT']} (stitcher) is in use")
+    assert status(stack_env)[1]["processes"] == []
