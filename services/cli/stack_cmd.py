@@ -74,9 +74,10 @@ def cmd_setup(args: argparse.Namespace) -> int:
             _say(f"{tool.binary}: {shutil.which(tool.binary)}")
     if missing:
         names = ", ".join(f"{t.binary} ({t.why})" for t in missing)
-        _say(f"missing: {names} -> installing Debian packages {' '.join(t.package for t in missing)}")
+        packages = [p for t in missing for p in t.packages]
+        _say(f"missing: {names} -> installing Debian packages {' '.join(packages)}")
         with _err.status("apt-get ..."):
-            install.apt_install([t.package for t in missing], _say)
+            install.apt_install(packages, _say)
     _say("setup: done")
     return 0
 

@@ -15,23 +15,24 @@ APT_TIMEOUT_S = 1800
 
 @dataclass(frozen=True)
 class Tool:
-    binary: str     # looked up on PATH
-    package: str    # Debian package providing it
+    binary: str                 # looked up on PATH
+    packages: tuple[str, ...]   # Debian packages providing it
     why: str
 
 
 TOOLS = (
-    Tool("redis-server", "redis-server", "Redis of the local stack"),
-    Tool("promtool", "prometheus", "checks the Prometheus alert rules in the tests"),
-    Tool("chromium", "chromium", "headless browser tests of the agent page"),
+    Tool("redis-server", ("redis-server",), "Redis of the local stack"),
+    Tool("promtool", ("prometheus",), "checks the Prometheus alert rules in the tests"),
+    # Installed without recommends, so bring a font along: pages must render text in screenshots.
+    Tool("chromium", ("chromium", "fonts-liberation"), "headless browser tests of the agent page"),
 )
 
 
 def missing_tools() -> list[Tool]:
     tools = [t for t in TOOLS if shutil.which(t.binary) is None]
     if shutil.which("docker") is not None and not compose_available():
-        tools.append(Tool("docker-compose", "docker-compose", "validates docker-compose.yml (docker client "
-                                                              "without the compose plugin)"))
+        why = "validates docker-compose.yml (docker client without the compose plugin)"
+        tools.append(Tool("docker-compose", ("docker-compose",), why))
     return tools
 
 
