@@ -9,6 +9,7 @@ is stopped by the last session to finish (services/stack/leases.py), never a sta
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -26,12 +27,25 @@ def provide_infra() -> Iterator[Infra]:
         yield Infra(bootstrap, redis_url)
         return
     with ExitStack() as stack:
-        if docker_engine_answers():
-            bootstrap = bootstrap or stack.enter_context(_kafka_container())
-            redis_url = redis_url or stack.enter_context(_redis_container())
-        else:
-            bootstrap, redis_url = stack.enter_context(_local_stack())
-        yield Infra(bootstrap, redis_url)
+        found = _containers(stack, bootstrap, redis_url) if docker_engine_answers() else None
+        if found is None:
+            found = stack.enter_context(_local_stack())
+        yield Infra(*found)
+
+
+def _containers(stack: ExitStack, bootstrap: str | None, redis_url: str | None) -> tuple[str, str] | None:
+    """Kafka and Redis containers for what is not given; None (nothing left running) if they fail."""
+    inner = ExitStack()
+    try:
+        bootstrap = bootstrap or inner.enter_context(_kafka_container())
+        redis_url = redis_url or inner.enter_context(_redis_container())
+    except Exception as exc:
+        inner.close()
+        # An engine without the images or the network: the local stack still gives a real broker.
+        warnings.warn(f"testcontainers failed ({exc}); using the local stack instead", stacklevel=2)
+        return None
+    stack.enter_context(inner)
+    return bootstrap, redis_url
 
 
 def docker_engine_answers(timeout_s: float = 3.0) -> bool:
