@@ -56,27 +56,27 @@ def produce(bootstrap: str, topic: str, values: list[bytes], label: str) -> floa
     return time.perf_counter() - t0
 
 
-async def bare_loop(bootstrap: str, topic: str, partitions: int, n: int) -> float:
-    """The ceiling: consume every record and orjson-decode it, nothing else."""
+async def bare_loop(bootstrap: str, topic: str, partitions: int, n: int) -> tuple[float, float]:
+    """The ceiling: consume every record and orjson-decode it, nothing else. (wall s, CPU s)"""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
-    seen, t0 = 0, None
+    seen, t0, cpu0 = 0, None, 0.0
     try:
         while seen < n:
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             if t0 is None and batches:
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.process_time()
             for records in batches.values():
                 for record in records:
                     orjson.loads(record.value)
                 seen += len(records)
     finally:
         await consumer.stop()
-    return time.perf_counter() - (t0 or time.perf_counter())
+    return time.perf_counter() - (t0 or time.perf_counter()), time.process_time() - cpu0
 
 
 def counter(port: int, name: str) -> float:
@@ -114,9 +114,11 @@ def main() -> None:
     produce_s = produce(bootstrap, names["channel-events"], values, "producing")
     console.print(f"produced {len(values):,} events of {size:.0f} bytes avg in {produce_s:.1f}s")
 
-    bare_s = asyncio.run(bare_loop(bootstrap, names["channel-events"], args.partitions, len(values)))
-    bare_rate = len(values) / bare_s
-    console.print(f"bare aiokafka+orjson loop: {bare_rate:,.0f} events/s")
+    topic = names["channel-events"]
+    bare_s, bare_cpu = asyncio.run(bare_loop(bootstrap, topic, args.partitions, len(values)))
+    bare_rate, bare_cpu_rate = len(values) / bare_s, len(values) / bare_cpu
+    console.print(f"bare aiokafka+orjson loop: {bare_rate:,.0f} events/s "
+                  f"({bare_cpu_rate:,.0f} per CPU-second)")
 
     port = _free_port()
     env = dict(os.environ, JOURNEYS_KEY_PREFIX=run, JOURNEYS_STITCHER_GROUP=run,
@@ -134,6 +136,7 @@ def main() -> None:
         wait_for(lambda: _up(port) and counter(port, "journeys_touchpoints_written_total") > 0,
                  "the first stitched batch", 120)
         t0, first = time.perf_counter(), counter(port, "journeys_touchpoints_written_total")
+        cpu0 = _cpu_seconds(worker.pid)
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("stitching", total=len(values))
             while (done := counter(port, "journeys_touchpoints_written_total")) < len(values):
@@ -142,8 +145,10 @@ def main() -> None:
                     raise SystemExit(f"worker died, see {log}")
                 time.sleep(0.2)
         stitched_rate = (len(values) - first) / (time.perf_counter() - t0)
+        stitched_cpu_rate = (len(values) - first) / max(_cpu_seconds(worker.pid) - cpu0, 1e-9)
         merges = counter(port, "journeys_merges_total")
-        console.print(f"stitched: {stitched_rate:,.0f} events/s ({merges:,.0f} merges)")
+        console.print(f"stitched: {stitched_rate:,.0f} events/s "
+                      f"({stitched_cpu_rate:,.0f} per worker CPU-second, {merges:,.0f} merges)")
 
         before = read_metrics(port)
         _steady(bootstrap, names["channel-events"], args.rate, args.seconds, args.customers)
@@ -167,6 +172,10 @@ def main() -> None:
     table.add_row("stitched throughput", f"{stitched_rate:,.0f} events/s", ">= 50,000/s")
     table.add_row("bare consume+decode", f"{bare_rate:,.0f} events/s", "")
     table.add_row("ratio", f"{stitched_rate / bare_rate:.1%}", ">= 50%")
+    table.add_row("stitched per worker CPU-second", f"{stitched_cpu_rate:,.0f} events", "")
+    table.add_row("bare per CPU-second", f"{bare_cpu_rate:,.0f} events", "")
+    table.add_row("ratio per CPU-second", f"{stitched_cpu_rate / bare_cpu_rate:.1%}", "")
+    table.add_row("load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", "")
     table.add_row(f"latency p50 @ {args.rate}/s", f"{p50 * 1000:.1f} ms", "")
     table.add_row(f"latency p99 @ {args.rate}/s", f"{p99 * 1000:.1f} ms", "< 50 ms")
     console.print(table)
@@ -188,6 +197,12 @@ def _steady(bootstrap: str, topic: str, rate: int, seconds: int, customers: int)
                 time.sleep(delay)  # pacing the producer, not synchronisation
     producer.flush()
     producer.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), so a busy shared box can be accounted for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _up(port: int) -> bool:
