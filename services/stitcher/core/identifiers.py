@@ -30,7 +30,7 @@ DEFAULT_JUNK: frozenset[str] = frozenset({
 })
 # Placeholder mailboxes that many customers share: test@…, noreply@…, x@example.invalid etc.
 _JUNK_EMAIL = re.compile(
-    r"^(test|tests|testing|noreply|no-reply|donotreply|do-not-reply|none|null|unknown|nobody|a|x)@"
+    r"^(test|tests|testing|noreply|no-reply|donotreply|do-not-reply|none|null|unknown|nobody)@"
     r"|@(test|invalid|localhost)$|@[^@]*\.(test|invalid|localhost)$"
 )
 
