@@ -49,7 +49,7 @@ def _snapshot(raw: dict[str, Any]) -> tuple[CustomerState, dict[str, int], dict[
 
 @dataclass(slots=True)
 class Save:
-    """Everything one batch writes, applied in one MULTI/EXEC pipeline."""
+    """Everything one batch writes, applied by one ``apply.lua`` call."""
 
     customers: list[Loaded] = field(default_factory=list)
     write_state: set[str] = field(default_factory=set)  # customers whose det hash changed
@@ -75,7 +75,7 @@ class DetectorStore:
         self._load = client.register_script(_lua("load"))
         self._claim_timers = client.register_script(_lua("claim_timers"))
         self._claim_minutes = client.register_script(_lua("claim_minutes"))
-        self._trim = client.register_script(_lua("trim_recent"))
+        self._apply = client.register_script(_lua("apply"))
         self._templates = [keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER),
                            keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)]
 
@@ -103,56 +103,58 @@ class DetectorStore:
         return (int(wm) if wm is not False else None), by_asked
 
     async def save(self, batch: Save, now_ms: int) -> None:
+        """Every write of a batch as one ``apply.lua`` call: atomic and a single round trip."""
         k = self.keys
-        pipe = self.r.pipeline(transaction=True)
+        ops: list[list[Any]] = []
         for loaded in batch.customers:
-            self._save_customer(pipe, loaded, batch)
+            self._save_customer(ops, loaded, batch)
         for alerts in [*batch.new_alerts.values(), batch.aggregate_alerts]:
             for alert in alerts:
-                pipe.zadd(k.recent_alerts, {alert["alert_id"]: now_ms})
-                pipe.hset(k.alerts_by_id, alert["alert_id"], orjson.dumps(alert))
-        if batch.new_alerts or batch.aggregate_alerts:
-            await self._trim(keys=[k.recent_alerts, k.alerts_by_id], args=[self.recent_max], client=pipe)
+                ops.append(["ZADD", k.recent_alerts, now_ms, alert["alert_id"]])
+                ops.append(["HSET", k.alerts_by_id, alert["alert_id"], orjson.dumps(alert).decode()])
         for (cell, minute), (volume, drops) in batch.cells.items():
             mkey = k.dropoff_minute(minute)
             if volume:
-                pipe.hincrby(mkey, cell, volume)
+                ops.append(["HINCRBY", mkey, cell, volume])
             if drops:
-                pipe.hincrby(mkey, cell + "|d", drops)
-            pipe.expire(mkey, DROPOFF_TTL_S)
-        if batch.extra_timers:
-            pipe.zadd(k.timers, batch.extra_timers)
+                ops.append(["HINCRBY", mkey, cell + "|d", drops])
+            ops.append(["EXPIRE", mkey, DROPOFF_TTL_S])
+        for member, deadline in batch.extra_timers.items():
+            ops.append(["ZADD", k.timers, deadline, member])
         if batch.finished_timers:
-            pipe.zrem(k.timers_inflight, *batch.finished_timers)
-        await pipe.execute()
+            ops.append(["ZREM", k.timers_inflight, *batch.finished_timers])
+        if ops:
+            await self._apply(args=[orjson.dumps(ops), k.recent_alerts, k.alerts_by_id, self.recent_max])
 
-    def _save_customer(self, pipe: Any, loaded: Loaded, batch: Save) -> None:
+    def _save_customer(self, ops: list[list[Any]], loaded: Loaded, batch: Save) -> None:
         k, cid, state = self.keys, loaded.cid, loaded.state
         det, opened = k.detector_state(cid), k.open_alerts(cid)
         for loser, lstate, lopen in loaded.losers:
-            pipe.delete(k.detector_state(loser), k.open_alerts(loser))
+            ops.append(["DEL", k.detector_state(loser), k.open_alerts(loser)])
             if lstate.marks:
-                pipe.zrem(k.timers, *(f"{loser}|{j}" for j in lstate.marks))
-            moved = {aid: doc for aid, doc in lopen.items() if aid.decode() in state.open_alerts}
+                ops.append(["ZREM", k.timers, *(f"{loser}|{j}" for j in lstate.marks)])
+            moved = [x for aid, doc in lopen.items() if aid.decode() in state.open_alerts
+                     for x in (aid.decode(), doc.decode())]
             if moved:
-                pipe.hset(opened, mapping=moved)
+                ops.append(["HSET", opened, *moved])
         if cid in batch.write_state or loaded.losers:
-            pipe.hset(det, mapping=encode_state(state))
-            pipe.expire(det, self.retention_s)
+            ops.append(["HSET", det, *(x.decode() for kv in encode_state(state).items() for x in kv)])
+            ops.append(["EXPIRE", det, self.retention_s])
         for journey, deadline in state.timers.items():
             if loaded.stored_timers.get(journey) != deadline:
-                pipe.zadd(k.timers, {f"{cid}|{journey}": deadline})
+                ops.append(["ZADD", k.timers, deadline, f"{cid}|{journey}"])
         gone = [f"{cid}|{j}" for j in loaded.stored_timers if j not in state.timers]
         if gone and cid in batch.write_state:
-            pipe.zrem(k.timers, *gone)
+            ops.append(["ZREM", k.timers, *gone])
         alerts = [a for a in batch.new_alerts.get(cid, []) if a["status"] == "open"]
         if alerts:
-            pipe.hset(opened, mapping={a["alert_id"]: orjson.dumps(a) for a in alerts})
+            docs = [x for a in alerts for x in (a["alert_id"], orjson.dumps(a).decode())]
+            ops.append(["HSET", opened, *docs])
         closed = batch.closed.get(cid, [])
         if closed:
-            pipe.hdel(opened, *closed)
+            ops.append(["HDEL", opened, *closed])
         if alerts or loaded.losers:
-            pipe.expire(opened, self.retention_s)
+            ops.append(["EXPIRE", opened, self.retention_s])
 
     async def claim_timers(self, wm: int, now_ms: int, lease_ms: int,
                            limit: int) -> list[tuple[str, str, int]]:
