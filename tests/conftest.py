@@ -68,13 +68,15 @@ def service_env(infra: Infra, topics: Topics, key_prefix: str) -> dict[str, str]
     """Environment for a service subprocess wired to this test's topics and key prefix."""
     env = dict(os.environ)
     env.update(topics.env())
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-        "REDIS_URL": infra.redis_url,
-        "JOURNEYS_KEY_PREFIX": key_prefix,
-        "JOURNEYS_ENV": "dev",
-        "JOURNEYS_HMAC_SECRET": "test-secret",
-    })
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+            "REDIS_URL": infra.redis_url,
+            "JOURNEYS_KEY_PREFIX": key_prefix,
+            "JOURNEYS_ENV": "dev",
+            "JOURNEYS_HMAC_SECRET": "test-secret",
+        }
+    )
     return env
 
 

@@ -21,9 +21,15 @@ def smoke_key(prefix: str, event_id: str) -> str:
 
 def create_app(bootstrap: str, redis_url: str, topic: str, prefix: str, datadir: str) -> faust.App:
     app = faust.App(
-        f"smoke-{prefix}", broker=f"kafka://{bootstrap}", datadir=datadir, web_enabled=False,
-        autodiscover=False, store="memory://", topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest", broker_commit_every=1,
+        f"smoke-{prefix}",
+        broker=f"kafka://{bootstrap}",
+        datadir=datadir,
+        web_enabled=False,
+        autodiscover=False,
+        store="memory://",
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=1,
     )
     source = app.topic(topic, value_serializer="raw")
     store = aioredis.Redis.from_url(redis_url)
@@ -40,8 +46,13 @@ def create_app(bootstrap: str, redis_url: str, topic: str, prefix: str, datadir:
 
 def main() -> None:
     env = os.environ
-    app = create_app(env["KAFKA_BOOTSTRAP_SERVERS"], env["REDIS_URL"], env["JOURNEYS_TOPIC_CHANNEL_EVENTS"],
-                     env["JOURNEYS_KEY_PREFIX"], env["SMOKE_DATADIR"])
+    app = create_app(
+        env["KAFKA_BOOTSTRAP_SERVERS"],
+        env["REDIS_URL"],
+        env["JOURNEYS_TOPIC_CHANNEL_EVENTS"],
+        env["JOURNEYS_KEY_PREFIX"],
+        env["SMOKE_DATADIR"],
+    )
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
     app.main()
 

@@ -20,8 +20,9 @@ def test_compose_file_is_valid() -> None:
         pytest.skip("no docker client on this machine")
     compose = compose_command()
     assert compose is not None, "docker client without compose: `journeys setup` installs docker-compose"
-    done = subprocess.run([*compose, "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [*compose, "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -31,7 +32,10 @@ def test_compose_runs_every_service_with_the_shared_ports() -> None:
     assert {"kafka", "redis", "stitcher", "gap_detector", "api", "prometheus", "grafana"} <= set(services)
     assert services["kafka"]["image"] == "apache/kafka:3.9.1"
     assert [services[s]["command"] for s in ("stitcher", "gap_detector", "api")] == [
-        ["stitcher"], ["detector"], ["api"]]
+        ["stitcher"],
+        ["detector"],
+        ["api"],
+    ]
     apps = ("stitcher", "gap_detector", "api")
     assert all(services[s]["build"]["dockerfile"] == "deploy/Dockerfile" for s in apps)
     assert services["stitcher"]["environment"]["JOURNEYS_STITCHER_METRICS_PORT"] == "9101"

@@ -15,7 +15,10 @@ def test_given_endpoints_are_used_as_they_are(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.example:9092")
     monkeypatch.setenv("REDIS_URL", "redis://redis.example:6379/3")
     with provide_infra() as infra:
-        assert (infra.bootstrap_servers, infra.redis_url) == ("kafka.example:9092", "redis://redis.example:6379/3")
+        assert (infra.bootstrap_servers, infra.redis_url) == (
+            "kafka.example:9092",
+            "redis://redis.example:6379/3",
+        )
 
 
 def test_failing_containers_fall_back_without_leaving_anything_behind() -> None:

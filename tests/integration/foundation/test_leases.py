@@ -33,8 +33,12 @@ print(",".join(leases.release(settings, lease)), flush=True)
 def private_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
-    env = {"JOURNEYS_STATE_DIR": str(tmp_path / "state"), "JOURNEYS_KAFKA_PORT": str(free_port()),
-           "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()), "JOURNEYS_REDIS_PORT": str(free_port())}
+    env = {
+        "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
+        "JOURNEYS_KAFKA_PORT": str(free_port()),
+        "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "JOURNEYS_REDIS_PORT": str(free_port()),
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield {**os.environ, **env}
@@ -43,8 +47,14 @@ def private_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
 
 def test_the_last_session_out_stops_what_tests_started(private_env: dict[str, str]) -> None:
     settings = StackSettings()
-    other = subprocess.Popen([sys.executable, "-c", SESSION], env=private_env, cwd=ROOT, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    other = subprocess.Popen(
+        [sys.executable, "-c", SESSION],
+        env=private_env,
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert other.stdout is not None and other.stdin is not None
     try:
         assert other.stdout.readline().strip() == settings.bootstrap  # the other session started the stack
@@ -60,4 +70,3 @@ def test_the_last_session_out_stops_what_tests_started(private_env: dict[str, st
     finally:
         other.kill()
     assert not kafka_broker.healthy(settings.bootstrap)
-

@@ -17,20 +17,34 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def run_without_tools(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`journeys ...` with a PATH holding nothing but our interpreter (no java, mvn, redis-server)."""
-    env = {**os.environ, "PATH": str(tmp_path / "empty-bin"), "JOURNEYS_CACHE_DIR": str(tmp_path / "cache"),
-           "JOURNEYS_STATE_DIR": str(tmp_path / "state"), "JOURNEYS_KAFKA_PORT": str(free_port()),
-           "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()), "JOURNEYS_REDIS_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "PATH": str(tmp_path / "empty-bin"),
+        "JOURNEYS_CACHE_DIR": str(tmp_path / "cache"),
+        "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
+        "JOURNEYS_KAFKA_PORT": str(free_port()),
+        "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "JOURNEYS_REDIS_PORT": str(free_port()),
+    }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "services.cli.main", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_setup_without_java_says_so_in_one_line(tmp_path: Path) -> None:
     done = run_without_tools(tmp_path, "setup")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "journeys: error: Java is missing: install a JRE 17+ (apt-get install -y openjdk-17-jre-headless)"]
+        "journeys: error: Java is missing: install a JRE 17+ (apt-get install -y openjdk-17-jre-headless)"
+    ]
 
 
 def test_up_without_jars_or_java_starts_nothing(tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ EXAMPLE = SCHEMA_DIR / "examples" / "channel_event.v1" / "valid" / "web_login.js
 
 
 @pytest.fixture
-def smoke_worker(service_env: dict[str, str], topics: Topics, infra: Infra,
-                 tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def smoke_worker(
+    service_env: dict[str, str], topics: Topics, infra: Infra, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
@@ -33,8 +34,13 @@ def smoke_worker(service_env: dict[str, str], topics: Topics, infra: Infra,
     log = tmp_path / "worker.log"
     env = {**service_env, "SMOKE_DATADIR": str(tmp_path / "faust")}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.integration.foundation.smoke_app"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[3])
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.foundation.smoke_app"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parents[3],
+        )
     try:
         yield proc, log
     finally:
@@ -47,7 +53,10 @@ def smoke_worker(service_env: dict[str, str], topics: Topics, infra: Infra,
 
 
 def test_channel_event_reaches_redis_through_a_faust_agent(
-    smoke_worker: tuple[subprocess.Popen[bytes], Path], infra: Infra, topics: Topics, key_prefix: str,
+    smoke_worker: tuple[subprocess.Popen[bytes], Path],
+    infra: Infra,
+    topics: Topics,
+    key_prefix: str,
     redis_client: Any,
 ) -> None:
     from kafka import KafkaProducer

@@ -27,21 +27,30 @@ ROOT = Path(__file__).resolve().parents[3]
 def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """An environment for a private stack: own ports, own state folder, no external Kafka/Redis."""
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
-    env.update({
-        "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
-        "JOURNEYS_KAFKA_PORT": str(free_port()),
-        "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "JOURNEYS_REDIS_PORT": str(free_port()),
-        "JOURNEYS_TOPIC_PARTITIONS": "2",
-        "JOURNEYS_STACK_TIMEOUT": "60",
-    })
+    env.update(
+        {
+            "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
+            "JOURNEYS_KAFKA_PORT": str(free_port()),
+            "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "JOURNEYS_REDIS_PORT": str(free_port()),
+            "JOURNEYS_TOPIC_PARTITIONS": "2",
+            "JOURNEYS_STACK_TIMEOUT": "60",
+        }
+    )
     yield env
     journeys(env, "down")  # never leave a broker behind, whatever the test did
 
 
 def journeys(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.cli.main", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 def status(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -88,17 +97,29 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
 
 def assert_tests_never_stop_it(env: dict[str, str]) -> None:
     """A test session that finds this stack running shares it and leaves it running."""
-    code = ("from services.stack import leases; from services.stack.settings import StackSettings; "
-            "s = StackSettings(); print(leases.release(s, leases.acquire(s)))")
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)
+    code = (
+        "from services.stack import leases; from services.stack.settings import StackSettings; "
+        "s = StackSettings(); print(leases.release(s, leases.acquire(s)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.stdout.strip() == "[]", done.stderr
     assert status(env)[0] == 0
 
 
 def test_up_runs_the_services_and_down_stops_them(stack_env: dict[str, str]) -> None:
-    ports = {"JOURNEYS_STITCHER_METRICS_PORT": free_port(), "JOURNEYS_DETECTOR_METRICS_PORT": free_port(),
-             "JOURNEYS_API_PORT": free_port()}
+    ports = {
+        "JOURNEYS_STITCHER_METRICS_PORT": free_port(),
+        "JOURNEYS_DETECTOR_METRICS_PORT": free_port(),
+        "JOURNEYS_API_PORT": free_port(),
+    }
     stack_env.update({k: str(v) for k, v in ports.items()})
     up = journeys(stack_env, "up")
     assert up.returncode == 0, up.stderr
@@ -122,8 +143,10 @@ def test_port_in_use_fails_in_one_line_and_stops_what_it_started(stack_env: dict
         up = journeys(stack_env, "up", "--infra-only")
     assert up.returncode == 2
     error = up.stderr.strip().splitlines()[-1]
-    assert error == (f"journeys: error: port {stack_env['JOURNEYS_REDIS_PORT']} (Redis) is in use by another "
-                     "process; stop it or set JOURNEYS_REDIS_PORT")
+    assert error == (
+        f"journeys: error: port {stack_env['JOURNEYS_REDIS_PORT']} (Redis) is in use by another "
+        "process; stop it or set JOURNEYS_REDIS_PORT"
+    )
     # Kafka had started before Redis failed: `up` stopped it again.
     assert "kafka: stopped" in up.stderr
     assert status(stack_env)[1]["processes"] == []
@@ -159,6 +182,11 @@ def test_a_service_port_in_use_is_refused_before_the_service_starts(stack_env: d
         stack_env["JOURNEYS_STITCHER_METRICS_PORT"] = str(squatter.getsockname()[1])
         up = journeys(stack_env, "up")
     assert up.returncode == 2
-    assert up.stderr.strip().splitlines()[-1].startswith(
-        f"journeys: error: port {stack_env['JOURNEYS_STITCHER_METRICS_PORT']} (stitcher) is in use")
+    assert (
+        up.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"journeys: error: port {stack_env['JOURNEYS_STITCHER_METRICS_PORT']} (stitcher) is in use"
+        )
+    )
     assert status(stack_env)[1]["processes"] == []

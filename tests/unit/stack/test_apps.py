@@ -11,8 +11,12 @@ pytestmark = pytest.mark.unit
 
 
 def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> StackSettings:
-    for name in ("JOURNEYS_API_HOST", "JOURNEYS_API_PORT", "JOURNEYS_STITCHER_METRICS_PORT",
-                 "JOURNEYS_DETECTOR_METRICS_PORT"):
+    for name in (
+        "JOURNEYS_API_HOST",
+        "JOURNEYS_API_PORT",
+        "JOURNEYS_STITCHER_METRICS_PORT",
+        "JOURNEYS_DETECTOR_METRICS_PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -37,5 +41,8 @@ def test_services_inherit_the_callers_environment_plus_the_endpoints(monkeypatch
     env = app_env(settings(monkeypatch), "127.0.0.1:1", "redis://127.0.0.1:2/0")
     assert env["JOURNEYS_TIMER_CLOCK"] == "event"
     assert (env["KAFKA_BOOTSTRAP_SERVERS"], env["REDIS_URL"]) == ("127.0.0.1:1", "redis://127.0.0.1:2/0")
-    assert (env["JOURNEYS_STITCHER_METRICS_PORT"], env["JOURNEYS_DETECTOR_METRICS_PORT"],
-            env["JOURNEYS_API_PORT"]) == ("9101", "9102", "8088")
+    assert (
+        env["JOURNEYS_STITCHER_METRICS_PORT"],
+        env["JOURNEYS_DETECTOR_METRICS_PORT"],
+        env["JOURNEYS_API_PORT"],
+    ) == ("9101", "9102", "8088")

@@ -35,8 +35,10 @@ def test_cluster_id_has_kafkas_shape() -> None:
 
 
 def test_mvn_error_names_the_first_error_line() -> None:
-    out = ("[INFO] Scanning\n[ERROR] Failed to execute goal ... Could not transfer artifact "
-           "org.apache.kafka:kafka_2.13:pom:3.9.1 from/to central: Connection refused\n[ERROR] -> [Help 1]\n")
+    out = (
+        "[INFO] Scanning\n[ERROR] Failed to execute goal ... Could not transfer artifact "
+        "org.apache.kafka:kafka_2.13:pom:3.9.1 from/to central: Connection refused\n[ERROR] -> [Help 1]\n"
+    )
     assert _mvn_error(out).startswith("[ERROR] Failed to execute goal")
     assert _mvn_error("just one line\n") == "just one line"
     assert _mvn_error("") == "mvn failed without output"

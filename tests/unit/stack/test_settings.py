@@ -10,8 +10,15 @@ pytestmark = pytest.mark.unit
 
 
 def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> StackSettings:
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "JOURNEYS_STATE_DIR", "JOURNEYS_CACHE_DIR",
-                 "XDG_CACHE_HOME", "JOURNEYS_API_HOST", "JOURNEYS_API_PORT"):
+    for name in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "REDIS_URL",
+        "JOURNEYS_STATE_DIR",
+        "JOURNEYS_CACHE_DIR",
+        "XDG_CACHE_HOME",
+        "JOURNEYS_API_HOST",
+        "JOURNEYS_API_PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

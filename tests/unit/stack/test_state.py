@@ -10,10 +10,13 @@ pytestmark = pytest.mark.unit
 
 
 def test_state_round_trips_through_json() -> None:
-    st = StackState("127.0.0.1:39092", "redis://127.0.0.1:36379/0", "http://127.0.0.1:8088",
-                    {"kafka": Proc("kafka", 10, 99, "/l/kafka.log"),
-                     "api": Proc("api", 11, 100, "/l/api.log")},
-                    {"api": "http://127.0.0.1:8088/healthz"})
+    st = StackState(
+        "127.0.0.1:39092",
+        "redis://127.0.0.1:36379/0",
+        "http://127.0.0.1:8088",
+        {"kafka": Proc("kafka", 10, 99, "/l/kafka.log"), "api": Proc("api", 11, 100, "/l/api.log")},
+        {"api": "http://127.0.0.1:8088/healthz"},
+    )
     back = StackState.from_json(st.to_json())
     assert back == st
     assert list(back.procs) == ["kafka", "api"]  # start order is kept: `down` reverses it
