@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -23,25 +23,26 @@ def _consumer(bootstrap: str) -> Any:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=200,
+            bootstrap_timeout_ms=10_000,
         )
     except KafkaError as exc:
         raise UserError(f"no Kafka broker answers at {bootstrap}: {exc}") from None
 
 
-def read_topic(
-    bootstrap: str,
-    topic: str,
-    *,
-    idle_s: float = 3.0,
-    max_wait_s: float = 120.0,
-    on_record: Callable[[], None] | None = None,
-) -> list[bytes]:
+def read_topic(bootstrap: str, topic: str, *, idle_s: float = 3.0, max_wait_s: float = 120.0) -> list[bytes]:
     """Every value on ``topic`` from the beginning, stopping once the end is reached and nothing new came
     for ``idle_s`` (or after ``max_wait_s`` in total). A topic that never appears reads as empty."""
+    return [value for _, value in read_records(bootstrap, topic, idle_s=idle_s, max_wait_s=max_wait_s)]
+
+
+def read_records(
+    bootstrap: str, topic: str, *, idle_s: float = 3.0, max_wait_s: float = 120.0
+) -> list[tuple[bytes | None, bytes]]:
+    """(key, value) of every record on ``topic``, read as ``read_topic`` says."""
     from kafka import TopicPartition
 
     consumer = _consumer(bootstrap)
-    values: list[bytes] = []
+    out: list[tuple[bytes | None, bytes]] = []
     try:
         deadline = time.monotonic() + max_wait_s
         appear_by = time.monotonic() + min(max_wait_s, max(idle_s, 5.0))
@@ -53,29 +54,25 @@ def read_topic(
                 break
             time.sleep(0.2)  # polling for the topic to appear
         if not parts:
-            return values
+            return out
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         last = time.monotonic()
         while time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=300, max_records=5000)
-            got = [r.value for recs in batch.values() for r in recs]
-            values.extend(got)
-            if on_record is not None:
-                for _ in got:
-                    on_record()
+            got = [(r.key, r.value) for recs in batch.values() for r in recs]
+            out.extend(got)
             now = time.monotonic()
             if got:
                 last = now
                 continue
             ends = consumer.end_offsets(tps)
-            at_end = all(consumer.position(tp) >= ends[tp] for tp in tps)
-            if at_end and now - last >= idle_s:
+            if all(consumer.position(tp) >= ends[tp] for tp in tps) and now - last >= idle_s:
                 break
     finally:
         consumer.close()
-    return values
+    return out
 
 
 def count_topic(bootstrap: str, topic: str) -> int:

@@ -55,6 +55,8 @@ class Report:
     stitching: StitchScore
     alerts_read: int
     duplicate_alerts: int
+    dead_letters: int | None = None  # records on the DLQ (None: not read)
+    malformed_sent: int | None = None  # malformed records the truth says were sent
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,8 @@ class Report:
             "stitching": {**asdict(self.stitching), "accuracy": round(self.stitching.accuracy, 4)},
             "alerts_read": self.alerts_read,
             "duplicate_alerts": self.duplicate_alerts,
+            "dead_letters": self.dead_letters,
+            "malformed_sent": self.malformed_sent,
         }
 
     def failures(
@@ -185,4 +189,5 @@ def evaluate(
     truth: Mapping[str, Any], alerts: Iterable[Mapping[str, Any]], final_customer: Mapping[str, str]
 ) -> Report:
     types, read, dup = score_alerts(truth, alerts)
-    return Report(types, score_stitching(truth, final_customer), read, dup)
+    malformed = (truth.get("counts") or {}).get("malformed")
+    return Report(types, score_stitching(truth, final_customer), read, dup, malformed_sent=malformed)

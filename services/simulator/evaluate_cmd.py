@@ -63,7 +63,9 @@ def collect_report(truth: dict[str, Any], settings: CommonSettings, idle: float,
         raise UserError(f"cannot read aliases from Redis at {settings.redis_url}: {exc}") from None
     finally:
         client.close()
-    return evaluate(truth, alerts, final)
+    report = evaluate(truth, alerts, final)
+    report.dead_letters = collect.count_topic(bootstrap, settings.topic_dlq)
+    return report
 
 
 def render(report: Report, console: Console) -> None:
@@ -96,6 +98,11 @@ def render(report: Report, console: Console) -> None:
         str(st.customers_found),
     )
     console.print(t2)
+    if report.dead_letters is not None:
+        console.print(
+            f"dead letters on the DLQ: {report.dead_letters} (malformed records sent: "
+            f"{report.malformed_sent if report.malformed_sent is not None else 'unknown'})"
+        )
     for s in report.types.values():
         if s.missed:
             console.print(f"[yellow]{s.type}: missed e.g. {', '.join(s.missed[:5])}")

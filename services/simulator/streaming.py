@@ -109,6 +109,7 @@ def make_producer(bootstrap: str) -> Any:
             retries=10,
             request_timeout_ms=30_000,
             max_in_flight_requests_per_connection=1,
+            bootstrap_timeout_ms=10_000,
         )
     except KafkaError as exc:
         raise UserError(f"no Kafka broker answers at {bootstrap} (`journeys up` starts one): {exc}") from None

@@ -159,5 +159,4 @@ def test_pipeline_matches_the_ground_truth(
     for kind, score in report["types"].items():
         assert score["expected"] > 0, kind  # every rule is exercised, not trivially perfect
     # Every malformed record was dead-lettered, nothing else was.
-    dlq = collect.count_topic(infra.bootstrap_servers, topics.dlq)
-    assert dlq == truth["counts"]["malformed"]
+    assert report["dead_letters"] == report["malformed_sent"] == truth["counts"]["malformed"] > 0

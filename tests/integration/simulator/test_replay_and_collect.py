@@ -40,11 +40,13 @@ def test_replay_keeps_keys_and_bytes_and_reports_bad_lines(
     assert done.returncode == 0, done.stderr
     assert "2 bad line(s) skipped: 4, 11" in done.stderr
 
-    values = collect.read_topic(infra.bootstrap_servers, topics.channel_events, idle_s=1.0, max_wait_s=60)
+    records = collect.read_records(infra.bootstrap_servers, topics.channel_events, idle_s=1.0, max_wait_s=60)
     expected: list[Any] = [orjson.loads(line) for i, line in enumerate(lines) if i not in (3, 10)]
-    assert len(values) == len(expected)
-    sent = sorted((d["raw"].encode() if "raw" in d else orjson.dumps(d["value"])) for d in expected)
-    assert sorted(values) == sent
+    assert len(records) == len(expected)
+    sent = sorted(
+        (d["key"].encode(), d["raw"].encode() if "raw" in d else orjson.dumps(d["value"])) for d in expected
+    )
+    assert sorted((k or b"", v) for k, v in records) == sent  # keys and bytes as in the file
 
 
 def test_simulate_to_kafka_writes_the_truth(
