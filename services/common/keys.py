@@ -102,6 +102,12 @@ class Keys:
         return f"{self.prefix}:{{{self.prefix}:det}}:drop:judged"
 
     @property
+    def watermark_parts(self) -> str:
+        """HASH stitched-events partition -> '<max occurred_at_ms>:<wall ms of its last event>', from which
+        the gap detector derives its watermark (min over partitions that are not idle)."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:wm:parts"
+
+    @property
     def watermark(self) -> str:
         """STRING the detector's event-time watermark (ms)."""
         return f"{self.prefix}:{{{self.prefix}:det}}:wm"

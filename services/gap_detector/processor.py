@@ -60,6 +60,9 @@ class DetectorProcessor:
         self.publish, self.dead_letter = publish, dead_letter
         self.wm: int | None = None
 
+    def clock(self, parts: dict[str, int], now: int) -> dict[str, Any]:
+        return {"parts": parts, "now": now, "idle": self.s.watermark_idle_ms, "lateness": self.s.lateness_ms}
+
     def effective_wm(self, stored: int | None, now: int) -> int | None:
         # The stored value is already max event time minus lateness; live mode adds the wall clock.
         return watermark(None if stored is None else stored + self.s.lateness_ms, self.s.lateness_ms,
@@ -81,11 +84,14 @@ class DetectorProcessor:
         self.m.batch.labels("rules").observe(len(records))
         if not good:
             return 0
-        newest = max(e.t for _, e, _ in good)
+        parts: dict[str, int] = {}
+        for _, e, rec in good:
+            key = str(rec.partition)
+            parts[key] = max(parts.get(key, e.t), e.t)
         asked = list(dict.fromkeys(cid for cid, _, _ in good))
         t1 = time.perf_counter()
-        stored_wm, loaded = await self.store.load([(c, "") for c in asked], newest - self.s.lateness_ms)
         now = now_ms()
+        stored_wm, loaded = await self.store.load([(c, "") for c in asked], self.clock(parts, now))
         wm = self.effective_wm(stored_wm, now)
         save = Save()
         self._fold_all(loaded.values(), save, now)
@@ -166,7 +172,8 @@ class DetectorProcessor:
     async def on_tick(self) -> int:
         """Fire due stall timers and judge closed drop-off minutes; returns alerts raised."""
         now = now_ms()
-        wm = self.effective_wm(await self.store.watermark(), now)
+        stored, _ = await self.store.load([], self.clock({}, now))  # idle partitions stop holding it back
+        wm = self.effective_wm(stored, now)
         self.wm = wm
         if wm is None:
             return 0

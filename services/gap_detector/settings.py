@@ -24,6 +24,9 @@ class GapDetectorSettings(CommonSettings):
         default="live")
     watermark_lateness: str = env("JOURNEYS_WATERMARK_LATENESS",
                                   "The watermark trails the newest event time by this much.", default="5m")
+    watermark_idle: str = env("JOURNEYS_WATERMARK_IDLE",
+                              "A stitched-events partition without events for this long (wall clock) stops "
+                              "holding the watermark back.", default="3s")
     retention: str = env("JOURNEYS_RETENTION", "TTL of every per-customer key, refreshed on write.",
                          default="90d")
     open_alert_ttl: str = env("JOURNEYS_OPEN_ALERT_TTL",
@@ -47,7 +50,8 @@ class GapDetectorSettings(CommonSettings):
                              "Most webhook deliveries waiting; more are dropped and counted.", default=1000)
     webhook_retries: int = env("JOURNEYS_ALERT_WEBHOOK_RETRIES", "Attempts per webhook delivery.", default=5)
 
-    @field_validator("watermark_lateness", "retention", "open_alert_ttl", "batch_window", "tick")
+    @field_validator("watermark_lateness", "watermark_idle", "retention", "open_alert_ttl", "batch_window",
+                     "tick")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration_ms(value)
@@ -56,6 +60,10 @@ class GapDetectorSettings(CommonSettings):
     @property
     def lateness_ms(self) -> int:
         return parse_duration_ms(self.watermark_lateness)
+
+    @property
+    def watermark_idle_ms(self) -> int:
+        return parse_duration_ms(self.watermark_idle)
 
     @property
     def retention_ms(self) -> int:

@@ -79,14 +79,15 @@ class DetectorStore:
         self._templates = [keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER),
                            keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)]
 
-    async def load(self, cids: list[tuple[str, str]], candidate_wm: int | None) -> tuple[int | None,
-                                                                                         dict[str, Loaded]]:
-        """Load (customer id, extra loser or '') pairs. Returns the watermark and, per asked id, the
-        survivor's Loaded (several asked ids can share one survivor)."""
-        args: list[Any] = [*self._templates, "" if candidate_wm is None else str(candidate_wm)]
+    async def load(self, cids: list[tuple[str, str]],
+                   clock: dict[str, Any] | None = None) -> tuple[int | None, dict[str, Loaded]]:
+        """Load (customer id, extra loser or '') pairs. ``clock`` ({parts, now, idle, lateness}) moves the
+        watermark. Returns it and, per asked id, the survivor's Loaded (asked ids may share a survivor)."""
+        args: list[Any] = [*self._templates, "" if clock is None else orjson.dumps(clock)]
         for cid, extra in cids:
             args += [cid, extra]
-        raw = orjson.loads(await self._load(keys=[self.keys.watermark, self.keys.timers], args=args))
+        keys = [self.keys.watermark, self.keys.timers, self.keys.watermark_parts]
+        raw = orjson.loads(await self._load(keys=keys, args=args))
         by_survivor: dict[str, Loaded] = {}
         by_asked: dict[str, Loaded] = {}
         for item in raw["customers"]:
@@ -185,10 +186,6 @@ class DetectorStore:
         for cell, minute in cells:
             pipe.hsetnx(self.keys.dropoff_minute(minute), "!a|" + cell, 1)
         return [bool(x) for x in await pipe.execute()]
-
-    async def watermark(self) -> int | None:
-        raw = await self.r.get(self.keys.watermark)
-        return int(raw) if raw is not None else None
 
     async def pending_timers(self) -> int:
         return int(await self.r.zcard(self.keys.timers))

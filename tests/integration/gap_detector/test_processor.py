@@ -3,6 +3,7 @@ drop-off spikes judged once per cell-minute with their gauges, late stalls count
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -27,11 +28,12 @@ MIN = 60_000
 
 
 class Harness:
-    def __init__(self, infra: Infra, key_prefix: str) -> None:
+    def __init__(self, infra: Infra, key_prefix: str, **extra: str) -> None:
         env = {
             "REDIS_URL": infra.redis_url,
             "JOURNEYS_KEY_PREFIX": key_prefix,
             "JOURNEYS_TIMER_CLOCK": "event",
+            **extra,
         }
         self.settings = GapDetectorSettings.model_validate(env)
         self.client = aioredis.Redis.from_url(infra.redis_url)
@@ -114,4 +116,30 @@ async def test_bad_records_are_dead_lettered_and_the_batch_goes_on(
         )
         == 1
     )
+    await h.client.aclose()
+
+
+async def test_a_partition_read_ahead_does_not_fire_another_partitions_stall(infra: Infra, key_prefix: str,
+                                                                             redis_client: Any) -> None:
+    h = Harness(infra, key_prefix, JOURNEYS_WATERMARK_IDLE="1s")
+    pay = {"type": "purchase", "stage": "payment"}  # sla 1h
+    x = stitched("x", "c_00000000000000b1", T0, "web", journey=pay)
+    ahead = stitched("far", "c_00000000000000b2", T0 + 3 * 60 * MIN, "web")
+    await h.proc.on_events([Record(b"b1", orjson.dumps(x), partition=1)])
+    await h.proc.on_events([Record(b"b2", orjson.dumps(ahead), partition=0)])  # partition 0 runs ahead
+    await h.proc.on_tick()
+    assert h.of("stall") == []  # partition 1 is active and still at T0: its next event may be progress
+    y = stitched("y", "c_00000000000000b1", T0 + 30 * MIN, "web", journey=pay)
+    await h.proc.on_events([Record(b"b1", orjson.dumps(y), partition=1)])
+    assert h.of("stall") == []  # y came within x's SLA: x never stalls
+
+    async def idle_fired() -> list[dict[str, Any]]:
+        await h.proc.on_tick()
+        return h.of("stall")
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await idle_fired():  # once partition 1 is idle the watermark is the newest event time
+        assert asyncio.get_running_loop().time() < deadline, "stall never fired after the idle timeout"
+        await asyncio.sleep(0.1)  # polling pace
+    assert [a["evidence"]["event_ids"] for a in h.of("stall")] == [["y"]]
     await h.client.aclose()
