@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     stream: Stream | None = None
     try:
-        stream = Stream(args, settings, result.bootstrap_servers, stop, console)
+        stream = Stream(args, settings, result.bootstrap_servers, stop)
         _watch(args, console, stream.stats, urls, stream.sender, stop)
         stream.close()
         console.print(summary_line(stream.stats))
@@ -140,9 +140,7 @@ def run(args: argparse.Namespace) -> int:
 class Stream:
     """The simulated population, sent by one thread and followed on the output topics by another."""
 
-    def __init__(
-        self, args: argparse.Namespace, settings: Any, bootstrap: str, stop: Stopper, console: Console
-    ) -> None:
+    def __init__(self, args: argparse.Namespace, settings: Any, bootstrap: str, stop: Stopper) -> None:
         from services.simulator.run import build
         from services.simulator.streaming import Pacer, make_producer, send_all
 
@@ -153,8 +151,7 @@ class Stream:
         cfg = SimConfig(
             customers=args.customers, seed=seed, start_ms=now_ms() - span, span_ms=span, namespace=f"d{seed}"
         )
-        with console.status(f"simulating {args.customers} customers over {args.span_days:g} days…"):
-            pop, _ = build(cfg, None)
+        pop, _ = build(cfg, None)
         self.stats = LiveStats(total=len(pop.records))
         topics = {
             settings.topic_stitched_events: "stitched",

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.common.errors import UserError
@@ -29,8 +30,9 @@ def progress() -> Progress:
 
 def build(cfg: SimConfig, definitions: Path | None) -> tuple[Population, dict[str, Any]]:
     defs = load_definitions(definitions)
-    pop = generate(cfg, defs)
-    return pop, truth_mod.build_truth(pop, cfg, defs)
+    with Console(stderr=True).status(f"simulating {cfg.customers} customers and deriving the ground truth…"):
+        pop = generate(cfg, defs)
+        return pop, truth_mod.build_truth(pop, cfg, defs)
 
 
 def _write(path: Path, data: bytes) -> None:

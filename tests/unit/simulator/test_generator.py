@@ -216,3 +216,17 @@ def test_junk_values_are_junk_for_the_stitcher() -> None:
         for raw in values:
             value = normalise(id_type, raw, phone_region="GB")
             assert value is None or is_junk(id_type, value), (id_type, raw)
+
+
+def test_journeys_end_in_a_good_terminal_on_success_and_a_bad_one_on_giving_up() -> None:
+    pop, _ = population()
+    defs = load_definitions()
+    ends: Counter[tuple[str, str]] = Counter()
+    for evs in pop.events.values():
+        for ev in evs:
+            j = ev.get("journey")
+            if j and defs.is_terminal(j["type"], j["stage"]):
+                ends[(j["stage"], ev["outcome"])] += 1
+    assert ends[("converted", "success")] > 0 and ends[("resolved", "success")] > 0
+    assert sum(n for (stage, outcome), n in ends.items() if outcome == "abandoned") > 0
+    assert not [k for k in ends if k[1] == "success" and k[0] not in ("converted", "resolved")]
