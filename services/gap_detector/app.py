@@ -32,6 +32,20 @@ MAX_BACKOFF_S = 5.0
 LAG_EVERY_S = 2.0
 
 
+def alert_key(alert: dict[str, Any]) -> str:
+    """The gap-alerts record key: the customer, or the drop-off cell for aggregate alerts."""
+    if "customer_id" in alert:
+        return str(alert["customer_id"])
+    return f"dropoff:{alert['journey']['type']}:{alert['journey']['stage']}:{alert['evidence']['channel']}"
+
+
+def alert_headers(alert: dict[str, Any]) -> dict[str, bytes]:
+    """CloudEvents binary-mode headers (docs/ARCHITECTURE.md)."""
+    return {"ce_specversion": b"1.0", "ce_id": alert["alert_id"].encode(),
+            "ce_type": b"dev.journeys.gap_alert.v1", "ce_source": b"journeys/gap-detector",
+            "ce_time": alert["detected_at"].encode(), "content-type": b"application/json"}
+
+
 def _broker(servers: str) -> str:
     return ";".join(f"kafka://{s.strip()}" for s in servers.split(",") if s.strip())
 
@@ -82,13 +96,8 @@ def create_app(settings: GapDetectorSettings, metrics: DetectorMetrics | None = 
     async def publish(alerts: list[dict[str, Any]]) -> None:
         futures = []
         for alert in alerts:
-            key = alert.get("customer_id") or "dropoff:{}:{}:{}".format(
-                alert["journey"]["type"], alert["journey"]["stage"], alert["evidence"]["channel"])
-            headers = {"ce_specversion": b"1.0", "ce_id": alert["alert_id"].encode(),
-                       "ce_type": b"dev.journeys.gap_alert.v1", "ce_source": b"journeys/gap-detector",
-                       "ce_time": alert["detected_at"].encode(), "content-type": b"application/json"}
-            futures.append(await alerts_topic.send(key=key.encode(), value=orjson.dumps(alert),
-                                                   headers=headers))
+            futures.append(await alerts_topic.send(key=alert_key(alert).encode(), value=orjson.dumps(alert),
+                                                   headers=alert_headers(alert)))
             if hook is not None and alert["type"] == "dropoff_spike":
                 hook.enqueue(alert)
         await asyncio.gather(*futures)  # delivered before the batch's Redis writes

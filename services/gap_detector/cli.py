@@ -57,13 +57,18 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level.upper())
     metrics = DetectorMetrics()
-    app = create_app(settings, metrics)
+    app = create_app(settings, metrics)  # also validates the definitions file before anything connects
     ensure_topics(settings)
     try:
         metrics.serve(settings.metrics_port)
     except OSError as exc:
         raise UserError(f"metrics port {settings.metrics_port} is busy ({exc.strerror}); "
                         "set JOURNEYS_DETECTOR_METRICS_PORT") from None
+    if settings.runner == "batch":
+        from services.gap_detector import batch_runner
+
+        batch_runner.run(settings, metrics)
+        return 0
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

@@ -15,6 +15,10 @@ class GapDetectorSettings(CommonSettings):
                             default=9102)
     group_id: str = env("JOURNEYS_DETECTOR_GROUP", "Kafka consumer group (faust app id) of the gap detector.",
                         default="journeys-gap-detector")
+    runner: Literal["faust", "batch"] = env(
+        "JOURNEYS_DETECTOR_RUNNER",
+        "faust (agents, stream.take_events) or batch (plain aiokafka getmany; same processor, less CPU).",
+        default="faust")
     definitions: str | None = env("JOURNEYS_DEFINITIONS",
                                   "Journey definitions file (YAML/JSON); unset: the bundled defaults.",
                                   default=None)

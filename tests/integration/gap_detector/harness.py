@@ -44,7 +44,8 @@ class Worker:
     def wait_ready(self, timeout: float = 60) -> None:
         def ready() -> bool:
             assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            return b"Worker]: Ready" in self.log.read_bytes()
+            text = self.log.read_bytes()
+            return b"Worker]: Ready" in text or b"gap detector ready (batch runner)" in text
 
         poll(ready, timeout=timeout, interval=0.2, what=f"detector worker ready ({self.log})")
 

@@ -39,10 +39,13 @@ def advancer(t: int) -> dict[str, Any]:
     return stitched(f"adv-{t}", cid(0xFFFF), t, "web")
 
 
-@pytest.fixture
-def env(service_env: dict[str, str], key_prefix: str, infra: Infra, topics: Topics) -> dict[str, str]:
+@pytest.fixture(params=["faust", "batch"])
+def env(
+    request: pytest.FixtureRequest, service_env: dict[str, str], key_prefix: str, infra: Infra, topics: Topics
+) -> dict[str, str]:
+    """Both runners (faust agents and the plain aiokafka batch runner) must behave the same."""
     create_topics(infra, topics)
-    return detector_env(service_env, key_prefix)
+    return detector_env(service_env, key_prefix, JOURNEYS_DETECTOR_RUNNER=request.param)
 
 
 @pytest.fixture
