@@ -37,9 +37,7 @@ async def lookup(request: web.Request) -> web.Response:
     key = lookup_key(request.app[SETTINGS], id_type, raw)
     if key is None:
         return error_response(400, f"{id_type} is not usable (unparseable, or a placeholder never stitched)")
-    store = request.app[STORE]
-    cid = await store.customer_of(key)
-    record = await store.journey(cid) if cid is not None else None
+    record = await request.app[STORE].journey(id_key=key)
     if record is None:
         return error_response(404, f"no customer with that {id_type}")
     resp = json_response(build_journey(record))
@@ -50,7 +48,7 @@ async def lookup(request: web.Request) -> web.Response:
 async def journey_by_id(request: web.Request) -> web.Response:
     started = time.perf_counter()
     cid = customer_id(request.match_info["customer_id"])
-    record = await request.app[STORE].journey(cid)
+    record = await request.app[STORE].journey(cid=cid)
     if record is None:
         return error_response(404, "no such customer")
     resp = json_response(build_journey(record))

@@ -6,8 +6,8 @@ Thin adapter: it only fetches bytes; services.api.core turns them into documents
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -20,10 +20,15 @@ from services.api.core.queries import AlertFilter
 from services.api.metrics import ApiMetrics
 from services.common.keys import Keys
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
+TEMPLATE_CID = "@CID@"  # the key-template placeholder the Lua scripts fill in
 MAX_ALIAS_HOPS = 8  # chains are compressed by the stitcher; more hops means a cycle or corruption
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A flat HGETALL reply (field, value, field, value …) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def text(raw: bytes | str) -> str:
@@ -37,15 +42,24 @@ class StorageUnavailable(RuntimeError):
 
 class JourneyStore:
     def __init__(self, redis: Redis, keys: Keys, metrics: ApiMetrics, *, retries: int, max_touchpoints: int,
-                 alerts_scan: int) -> None:
+                 alerts_scan: int, timeout_s: float) -> None:
         self.redis, self.keys, self.metrics = redis, keys, metrics
         self.retries, self.max_touchpoints, self.alerts_scan = retries, max_touchpoints, alerts_scan
+        self.timeout_s = timeout_s
+        self._read_journey = redis.register_script(
+            resources.files("services.api").joinpath("lua/read_journey.lua").read_text())
+        k, cid = keys, TEMPLATE_CID
+        self._templates = [k.alias(cid), k.timeline(cid), k.touchpoints(cid), k.summary(cid), k.masked(cid),
+                           k.aliases_of(cid), k.open_alerts(cid)]
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run one Redis round trip, retrying transient faults with exponential backoff."""
+        """Run one Redis round trip, retrying transient faults with exponential backoff.
+
+        One deadline per round trip rather than redis-py's socket timeout, which arms one per read."""
         for attempt in range(self.retries + 1):
             try:
-                return await fn()
+                async with asyncio.timeout(self.timeout_s):
+                    return await fn()
             except TRANSIENT as exc:
                 if attempt == self.retries:
                     raise StorageUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
@@ -53,38 +67,18 @@ class JourneyStore:
                 await asyncio.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def customer_of(self, id_key: str) -> str | None:
-        raw = await self.call(lambda: self.redis.get(self.keys.identifier(id_key)))
-        return text(raw) if raw is not None else None
-
-    async def _read_once(self, cid: str) -> tuple[str | None, JourneyRecord]:
-        k = self.keys
-
-        def pipeline() -> Awaitable[list[Any]]:
-            # Built afresh per attempt: a failed pipeline forgets its queued commands.
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.get(k.alias(cid))
-            pipe.zrange(k.timeline(cid), -self.max_touchpoints, -1)
-            pipe.hgetall(k.touchpoints(cid))
-            pipe.hgetall(k.summary(cid))
-            pipe.hgetall(k.masked(cid))
-            pipe.smembers(k.aliases_of(cid))
-            pipe.hgetall(k.open_alerts(cid))
-            return pipe.execute()
-
-        alias, timeline, tps, summary, masked, aliases, alerts = await self.call(pipeline)
-        survivor = alias.decode() if alias is not None else None
-        return survivor, JourneyRecord(cid, timeline, tps, summary, masked, aliases, alerts)
-
-    async def journey(self, cid: str) -> JourneyRecord | None:
-        """The record of ``cid`` or of the customer it was merged into; None when unknown."""
-        for _ in range(MAX_ALIAS_HOPS):
-            survivor, record = await self._read_once(cid)
-            if survivor is None or survivor == cid:
-                return record if record.exists() else None
-            cid = survivor
-        log.warning("alias chain longer than %d hops; treating the customer as unknown", MAX_ALIAS_HOPS)
-        return None
+    async def journey(self, *, cid: str = "", id_key: str = "") -> JourneyRecord | None:
+        """The journey of a customer id, or of the customer an identifier key points at, after following
+        its aliases: one script call, one round trip. None when unknown."""
+        keys = [] if cid else [self.keys.identifier(id_key)]
+        args: list[str | int] = [cid, self.max_touchpoints, MAX_ALIAS_HOPS, *self._templates]
+        reply = await self.call(lambda: self._read_journey(keys=keys, args=args))
+        if not reply:
+            return None
+        survivor, timeline, tps, summary, masked, aliases, alerts = reply
+        record = JourneyRecord(text(survivor), timeline, _pairs(tps), _pairs(summary), _pairs(masked),
+                               aliases, _pairs(alerts))
+        return record if record.exists() else None
 
     async def survivor(self, cid: str) -> str:
         """The customer ``cid`` was merged into (itself when it was not merged)."""
@@ -130,5 +124,5 @@ class JourneyStore:
     async def ping(self) -> bool:
         try:
             return bool(await asyncio.wait_for(self.redis.ping(), timeout=1.0))
-        except (TimeoutError, *TRANSIENT):
+        except TRANSIENT:
             return False

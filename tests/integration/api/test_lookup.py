@@ -74,3 +74,11 @@ async def test_the_most_recent_touchpoints_are_returned_and_marked_truncated(
         doc = await get_json(c, f"/api/v1/journeys/{story.ALICE}")
     assert [t["event_id"] for t in doc["touchpoints"]] == ["call-77", "nps-1"]
     assert doc["truncated"] is True and doc["summary"]["touchpoint_count"] == 6
+
+
+async def test_an_alias_cycle_is_an_unknown_customer_not_a_hang(
+        client: Client, seeded: Any, redis_client: Any) -> None:
+    redis_client.set(seeded.alias("c_aaaaaaaaaaaaaaaa"), "c_bbbbbbbbbbbbbbbb")
+    redis_client.set(seeded.alias("c_bbbbbbbbbbbbbbbb"), "c_aaaaaaaaaaaaaaaa")
+    redis_client.zadd(seeded.timeline("c_bbbbbbbbbbbbbbbb"), {"x": 1})
+    await get_json(client, "/api/v1/journeys/c_aaaaaaaaaaaaaaaa", 404)
