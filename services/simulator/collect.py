@@ -133,3 +133,15 @@ def stitched_customers(stitched: Iterable[dict[str, Any]], redis_client: Any, ke
             first.setdefault(ev["event_id"], ev["customer_id"])
     final = resolve_aliases(redis_client, keys, first.values())
     return {e: final[c] for e, c in first.items()}
+
+
+def timelines(redis_client: Any, keys: Keys, customer_ids: Iterable[str]) -> dict[str, set[str]]:
+    """customer id -> event ids in its journey timeline (the journey store), one pipeline."""
+    cids = sorted(set(customer_ids))
+    pipe = redis_client.pipeline(transaction=False)
+    for cid in cids:
+        pipe.zrange(keys.timeline(cid), 0, -1)
+    return {
+        cid: {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+        for cid, members in zip(cids, pipe.execute(), strict=True)
+    }

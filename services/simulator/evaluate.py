@@ -43,6 +43,7 @@ class StitchScore:
     missed_merges: int = 0  # extra final ids a true customer is split over
     customers_true: int = 0
     customers_found: int = 0
+    in_journey_store: int | None = None  # events found in their final customer's timeline in Redis
 
     @property
     def accuracy(self) -> float:
@@ -186,8 +187,17 @@ def score_stitching(truth: Mapping[str, Any], final_customer: Mapping[str, str])
 
 
 def evaluate(
-    truth: Mapping[str, Any], alerts: Iterable[Mapping[str, Any]], final_customer: Mapping[str, str]
+    truth: Mapping[str, Any],
+    alerts: Iterable[Mapping[str, Any]],
+    final_customer: Mapping[str, str],
+    timelines: Mapping[str, set[str]] | None = None,
 ) -> Report:
+    """``timelines``: final customer id -> event ids in its journey store timeline (None: not read)."""
     types, read, dup = score_alerts(truth, alerts)
     malformed = (truth.get("counts") or {}).get("malformed")
-    return Report(types, score_stitching(truth, final_customer), read, dup, malformed_sent=malformed)
+    stitching = score_stitching(truth, final_customer)
+    if timelines is not None:
+        stitching.in_journey_store = sum(
+            1 for e, cid in final_customer.items() if e in timelines.get(cid, ())
+        )
+    return Report(types, stitching, read, dup, malformed_sent=malformed)

@@ -10,6 +10,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from services.common.errors import UserError
 from services.common.keys import Keys
 from services.common.settings import CommonSettings
 from services.simulator import collect
@@ -55,15 +56,15 @@ def collect_report(truth: dict[str, Any], settings: CommonSettings, idle: float,
         collect.read_topic(bootstrap, settings.topic_stitched_events, idle_s=idle, max_wait_s=max_wait)
     )
     client = redis.Redis.from_url(settings.redis_url)
+    keys = Keys(settings.key_prefix)
     try:
-        final = collect.stitched_customers(stitched, client, Keys(settings.key_prefix))
+        final = collect.stitched_customers(stitched, client, keys)
+        store = collect.timelines(client, keys, final.values())
     except redis.RedisError as exc:
-        from services.common.errors import UserError
-
-        raise UserError(f"cannot read aliases from Redis at {settings.redis_url}: {exc}") from None
+        raise UserError(f"cannot read the journey store in Redis at {settings.redis_url}: {exc}") from None
     finally:
         client.close()
-    report = evaluate(truth, alerts, final)
+    report = evaluate(truth, alerts, final, store)
     report.dead_letters = collect.count_topic(bootstrap, settings.topic_dlq)
     return report
 
@@ -86,7 +87,17 @@ def render(report: Report, console: Console) -> None:
     console.print(table)
     st = report.stitching
     t2 = Table(title="Stitching")
-    for col in ("events", "seen", "accuracy", "false merges", "missed merges", "true customers", "found"):
+    cols = (
+        "events",
+        "seen",
+        "accuracy",
+        "false merges",
+        "missed merges",
+        "true customers",
+        "found",
+        "in store",
+    )
+    for col in cols:
         t2.add_column(col, justify="right")
     t2.add_row(
         str(st.events),
@@ -96,6 +107,7 @@ def render(report: Report, console: Console) -> None:
         str(st.missed_merges),
         str(st.customers_true),
         str(st.customers_found),
+        "-" if st.in_journey_store is None else str(st.in_journey_store),
     )
     console.print(t2)
     if report.dead_letters is not None:

@@ -161,7 +161,8 @@ def test_pipeline_matches_the_ground_truth(
         done.stderr[-2000:],
         _tail(tmp_path / "detector.log"),
     )
-    assert report["stitching"]["false_merges"] == 0 and report["stitching"]["seen"] == events
+    stitching = report["stitching"]
+    assert stitching["false_merges"] == 0 and stitching["seen"] == stitching["in_journey_store"] == events
     for kind, score in report["types"].items():
         assert score["expected"] > 0, kind  # every rule is exercised, not trivially perfect
     # Every malformed record was dead-lettered, nothing else was.
