@@ -91,13 +91,16 @@ async def _main(s: GapDetectorSettings, m: DetectorMetrics) -> None:
 async def _ticks(proc: DetectorProcessor, store: DetectorStore, m: DetectorMetrics, every_s: float,
                  stop: asyncio.Event) -> None:
     n = 0
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
+        started = loop.time()
         await retrying(proc.on_tick, m)
         n += 1
         if n % 8 == 0:
             m.pending_timers.set(await retrying(store.pending_timers, m))
+        # The next tick is due one interval after this one started (at once when firing took longer).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_s)  # the tick interval, or stop
+            await asyncio.wait_for(stop.wait(), timeout=max(0.0, started + every_s - loop.time()))
 
 
 async def _consume(s: GapDetectorSettings, topic: str, role: str,
