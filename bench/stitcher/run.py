@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=5000, help="events/s of the latency phase")
     ap.add_argument("--seconds", type=int, default=20, help="length of the latency phase")
     ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--runner", choices=("faust", "batch"), default="faust", help="JOURNEYS_STITCHER_RUNNER")
     ap.add_argument("--keep", action="store_true", help="keep topics and Redis keys")
     args = ap.parse_args()
     common = CommonSettings()
@@ -127,7 +128,7 @@ def main() -> None:
                JOURNEYS_TOPIC_IDENTITY_MERGES=names["identity-merges"],
                JOURNEYS_STITCHER_METRICS_PORT=str(port),
                JOURNEYS_STITCHER_BATCH_SIZE=str(args.batch_size), JOURNEYS_LOG_LEVEL="WARNING",
-               JOURNEYS_TOPIC_PARTITIONS=str(args.partitions))
+               JOURNEYS_TOPIC_PARTITIONS=str(args.partitions), JOURNEYS_STITCHER_RUNNER=args.runner)
     log = Path(f"/tmp/{run}-stitcher.log")
     with log.open("wb") as out:
         worker = subprocess.Popen([sys.executable, "-m", "services.cli.main", "stitcher"], env=env,
@@ -166,7 +167,7 @@ def main() -> None:
         admin.close()
 
     table = Table(title=f"stitcher benchmark: {len(values):,} events, {args.customers:,} customers, "
-                        f"{args.partitions} partitions, 1 worker")
+                        f"{args.partitions} partitions, 1 worker ({args.runner} runner)")
     for col in ("measure", "value", "target"):
         table.add_column(col)
     table.add_row("stitched throughput", f"{stitched_rate:,.0f} events/s", ">= 50,000/s")

@@ -51,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"metrics port {settings.metrics_port} is in use ({exc.strerror}); "
                         "set JOURNEYS_STITCHER_METRICS_PORT") from None
+    if settings.runner == "batch":
+        from services.stitcher import batch_runner
+
+        log.info("stitcher: batch runner, agents %s, metrics on :%d", ",".join(sorted(settings.agent_names)),
+                 settings.metrics_port)
+        batch_runner.run(settings)
+        return 0
     app = create_app(settings)
     log.info("stitcher: agents %s, metrics on :%d", ",".join(sorted(settings.agent_names)),
              settings.metrics_port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 
 from pydantic import field_validator
 
@@ -37,6 +38,10 @@ class StitcherSettings(CommonSettings):
                             default=9101)
     group_id: str = env("JOURNEYS_STITCHER_GROUP", "Kafka consumer group (faust app id) of the stitcher.",
                         default="journeys-stitcher")
+    runner: Literal["faust", "batch"] = env(
+        "JOURNEYS_STITCHER_RUNNER",
+        "faust (agents, stream.take) or batch (plain aiokafka getmany; same handlers, less CPU per event).",
+        default="faust")
     agents: str = env("JOURNEYS_STITCHER_AGENTS",
                       "Agents this worker runs: identity, journey or both (comma separated).",
                       default="identity,journey")

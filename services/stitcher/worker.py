@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,7 +88,6 @@ class BatchHandlers:
         t2 = time.perf_counter()
         out = outputs(split.ready, resolutions, now)
         for prep, st in zip(split.ready, out.stitched, strict=True):
-            EVENTS_IN.labels(channel=st["channel"]).inc()
             pending.append(self._stitched_record(st, prep.raw.timestamp_ms))
         pending += [self._merge_record(rec) for rec in out.merges]
         await with_retry(lambda: self.sender.send_all(pending), "kafka")
@@ -96,10 +96,10 @@ class BatchHandlers:
         MERGES.inc(out.merge_count)
         for id_type in out.conflict_types:
             CONFLICTS.labels(id_type=id_type).inc()
-        wall = time.time()
-        for prep in split.ready:
-            if prep.raw.timestamp_ms:
-                E2E_LATENCY.labels(step="stitched").observe(max(0.0, wall - prep.raw.timestamp_ms / 1000))
+        # Metrics per batch, not per event: a labelled child lookup costs as much as decoding an event.
+        for channel, n in Counter(st["channel"] for st in out.stitched).items():
+            EVENTS_IN.labels(channel=channel).inc(n)
+        _observe_since(E2E_LATENCY.labels(step="stitched"), [p.raw.timestamp_ms for p in split.ready])
         _stage("decode", t1 - t0)
         _stage("identity", t2 - t1)
         _stage("produce", t3 - t2)
@@ -131,12 +131,16 @@ class BatchHandlers:
         statuses = await with_retry(lambda: self.store.write(stitched), "redis")
         TOUCHPOINTS_WRITTEN.inc(statuses.count(WRITTEN))
         DUPLICATES.inc(statuses.count(DUPLICATE))
-        wall = time.time()
-        for ts in stamps:
-            if ts:
-                E2E_LATENCY.labels(step="journey").observe(max(0.0, wall - ts / 1000))
+        _observe_since(E2E_LATENCY.labels(step="journey"), stamps)
         _stage("journey_write", time.perf_counter() - t0)
         BATCH_SIZE.labels(stage="journey_write").observe(len(values))
+
+
+def _observe_since(hist: Any, stamps_ms: Sequence[int]) -> None:
+    wall_ms = time.time() * 1000
+    for ts in stamps_ms:
+        if ts:
+            hist.observe(max(0.0, (wall_ms - ts) / 1000))
 
 
 def _stage(stage: str, seconds: float) -> None:

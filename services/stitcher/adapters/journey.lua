@@ -2,8 +2,9 @@
 -- Mirrors services/stitcher/core/journey.py step by step; key names come from Keys via ARGV.
 -- ARGV: 1/2 timeline head/tail, 3/4 touchpoints head/tail, 5/6 summary head/tail, 7/8 masked head/tail,
 --       9 alias head, 10 aliases-of head, 11 max touchpoints, 12 retention ms,
---       then per event: customer_id, event_id, occurred_ms, touchpoint json, channel, department,
---       journey type, stage, nps, in|out, n masks, (id_key, masked) x n   ('' = absent).
+--       13 the batch as one JSON array of [customer_id, event_id, occurred_ms (string), touchpoint json
+--       (string), channel, department, journey type, stage, nps, in|out, [[id_key, masked], ...]]
+--       ('' = absent; one argument instead of thousands).
 -- Returns one status per event: 1 written, 0 duplicate, 2 not kept (older than a full timeline).
 local TLH, TLT, EVH, EVT, SUH, SUT, MAH, MAT = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local ALIAS, ALIASES = ARGV[9], ARGV[10]
@@ -109,20 +110,17 @@ local function fold(c)
   end
 end
 
-local out, folded, i = {}, {}, 13
-while i <= #ARGV do
-  local c = ARGV[i]
+local out, folded = {}, {}
+for _, e in ipairs(cjson.decode(ARGV[13])) do
+  local c = e[1]
   -- Events in flight during a merge are keyed by the loser: the alias (chains compressed) names the survivor.
   local survivor = redis.call('GET', ALIAS .. c)
   if survivor then c = survivor end
   if not folded[c] then fold(c); folded[c] = true end
-  local nmask = tonumber(ARGV[i + 10])
   local _, _, _, mk = keys_of(c)
-  for x = 0, nmask - 1 do redis.call('HSET', mk, ARGV[i + 11 + 2 * x], ARGV[i + 12 + 2 * x]) end
-  local f = {ch = ARGV[i + 4], dept = ARGV[i + 5], jt = ARGV[i + 6], st = ARGV[i + 7], nps = ARGV[i + 8],
-             dir = ARGV[i + 9]}
-  out[#out + 1] = add(c, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], f)
-  i = i + 11 + 2 * nmask
+  for _, pair in ipairs(e[11]) do redis.call('HSET', mk, pair[1], pair[2]) end
+  local f = {ch = e[5], dept = e[6], jt = e[7], st = e[8], nps = e[9], dir = e[10]}
+  out[#out + 1] = add(c, e[2], e[3], e[4], f)
 end
 for c in pairs(folded) do
   local tl, ev, sk, mk = keys_of(c)

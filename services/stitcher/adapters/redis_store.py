@@ -53,8 +53,8 @@ class RedisStitchStore:
             return []
         args = list(self._id_args)
         args[6] = now_ms
-        for p in batch:
-            args += [p.event["event_id"], p.occurred_ms, p.mint, len(p.idents), *(i.key for i in p.idents)]
+        items = [(p.event["event_id"], str(p.occurred_ms), p.mint, [i.key for i in p.idents]) for p in batch]
+        args.append(orjson.dumps(items))
         raw = await self._identity(args=args)
         return [_resolution(r) for r in orjson.loads(raw)]
 
@@ -62,18 +62,17 @@ class RedisStitchStore:
         """Write a batch of stitched events to the journey store; one status per event (core.journey)."""
         if not stitched:
             return []
-        args = list(self._j_args)
+        items = []
         for st in stitched:
             tp = touchpoint(st)
             f = Facts.of(tp)
             masks = st.get("masked", {})
             typed = ((k, k.split(":", 1)[0]) for k in st["identity_keys"])
-            pairs = [(k, masks[t]) for k, t in typed if t in masks]
-            args += [st["customer_id"], st["event_id"], st["occurred_at_ms"], orjson.dumps(tp), f.channel,
-                     f.department, f.journey_type, f.stage, f.nps, f.direction, len(pairs)]
-            for key, masked in pairs:
-                args += [key, masked]
-        return [int(s) for s in await self._journey(args=args)]
+            # Numbers travel as strings: Lua's cjson would turn epoch milliseconds into lossy doubles.
+            items.append((st["customer_id"], st["event_id"], str(st["occurred_at_ms"]),
+                          orjson.dumps(tp).decode(), f.channel, f.department, f.journey_type, f.stage, f.nps,
+                          f.direction, [(k, masks[t]) for k, t in typed if t in masks]))
+        return [int(s) for s in await self._journey(args=[*self._j_args, orjson.dumps(items)])]
 
 
 def _resolution(item: list[Any]) -> Resolution:

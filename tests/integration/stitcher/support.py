@@ -47,7 +47,7 @@ def stitcher(env: dict[str, str], log: Path, **extra: str) -> Iterator[subproces
         proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "stitcher"], env=full,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        poll(lambda: proc.poll() is not None or b"Worker]: Ready" in log.read_bytes(), timeout=60,
+        poll(lambda: proc.poll() is not None or _ready(log.read_bytes()), timeout=60,
              what="the stitcher worker to start")
         assert proc.poll() is None, log.read_text()[-3000:]
         yield proc
@@ -59,6 +59,10 @@ def stitcher(env: dict[str, str], log: Path, **extra: str) -> Iterator[subproces
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _ready(log: bytes) -> bool:
+    return b"Worker]: Ready" in log or b"stitcher ready" in log
 
 
 def event(eid: str, ms: int | None = None, channel: str = "web", **ids: str) -> dict[str, Any]:

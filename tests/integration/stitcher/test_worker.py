@@ -102,9 +102,10 @@ def test_a_merge_split_across_partitions_at_the_same_time(
         assert redis_client.hget(keys.summary(cid), "count") == b"4"
 
 
+@pytest.mark.parametrize("runner", ["faust", "batch"])
 def test_redelivery_after_a_killed_worker_loses_and_duplicates_nothing(
         infra: Infra, topics: Topics, service_env: dict[str, str], redis_client: Any, key_prefix: str,
-        tmp_path: Path) -> None:
+        tmp_path: Path, runner: str) -> None:
     create_topics(infra.bootstrap_servers, topics)
     n, t = 3000, now_ms() - 600_000
     # First half: 300 cookie-only customers; second half links cookies j and j+150 through p(j % 150).
@@ -117,11 +118,13 @@ def test_redelivery_after_a_killed_worker_loses_and_duplicates_nothing(
     def written() -> int:
         return sum(int(redis_client.hget(k, "count") or 0)
                    for k in redis_client.scan_iter(match=f"{key_prefix}:*:sum", count=1000))
-    with stitcher(service_env, tmp_path / "w1.log", JOURNEYS_STITCHER_BATCH_SIZE="100") as first:
-        poll(lambda: written() > 0, what="some touchpoints before the kill")
+    with stitcher(service_env, tmp_path / "w1.log", JOURNEYS_STITCHER_BATCH_SIZE="100",
+                  JOURNEYS_STITCHER_RUNNER=runner) as first:
+        poll(lambda: next(redis_client.scan_iter(match=keys.identifier("*"), count=1000), None),
+             interval=0.01, what="the first identities before the kill")
         first.send_signal(signal.SIGKILL)  # no commit, no clean shutdown
         first.wait()
-    with stitcher(service_env, tmp_path / "w2.log"):
+    with stitcher(service_env, tmp_path / "w2.log", JOURNEYS_STITCHER_RUNNER=runner):
         poll(lambda: written() == n, timeout=90, what=f"{n} touchpoints")
         # Cross-partition order decides how many links are merges; each merge leaves exactly one alias.
         aliases = len(list(redis_client.scan_iter(match=keys.alias("*"), count=1000)))
@@ -141,7 +144,9 @@ def test_redelivery_after_a_killed_worker_loses_and_duplicates_nothing(
     assert total == n
     assert {orjson.loads(m.value)["kind"] for m in merges} == {"merge"}
     assert len({orjson.loads(m.value)["record_id"] for m in merges}) == aliases
-    assert len(stitched) > n, "the kill should have left a stitched-but-uncommitted batch to redeliver"
+    if runner == "faust":  # commits every 2.8 s, so the kill always leaves stitched, uncommitted events
+        assert len(stitched) > n, "the kill should have left a stitched-but-uncommitted batch to redeliver"
+    assert len(stitched) >= n
 
 
 def test_a_merge_beyond_a_limit_is_a_conflict_and_nothing_merges(
