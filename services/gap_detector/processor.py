@@ -134,7 +134,9 @@ class DetectorProcessor:
     async def _publish_and_save(self, save: Save, now: int) -> int:
         alerts = [a for group in save.new_alerts.values() for a in group] + save.aggregate_alerts
         if alerts:
+            t = time.perf_counter()
             await self.publish(alerts)
+            self.m.stage.labels("produce").observe(time.perf_counter() - t)
             for a in alerts:
                 if a["status"] == "open":  # not retractions
                     self.m.alerts.labels(a["type"], a["severity"]).inc()
