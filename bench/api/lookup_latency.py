@@ -208,6 +208,8 @@ def run(args: argparse.Namespace, console: Console, url: str) -> int:
         table.add_row(str(len(latencies)), ", ".join(f"{k}: {v}" for k, v in errors.items()) or "0",
                       *(f"{quantile(latencies, q) * 1000:.2f}" for q in (0.5, 0.9, 0.99, 1.0)))
         console.print(table)
+        # Other processes share the two cores: say how busy the machine was while measuring.
+        console.print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
         console.print("server-side journeys_lookup_latency_seconds (by=phone, cumulative):")
         console.print(server_histogram(base))
         return 0 if not errors else 1
