@@ -78,22 +78,27 @@ def parse_line(number: int, text: bytes) -> Line | str:
     return "neither {key, value}, {key, raw} nor a channel event"
 
 
+def parse_lines(lines: Iterable[bytes], report: ReadReport) -> Iterator[Line]:
+    """Records from JSONL lines (1-based numbers); unusable lines are counted in ``report`` and skipped."""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        parsed = parse_line(number, text)
+        if isinstance(parsed, str):
+            report.bad_lines.append(number)
+            report.reasons[number] = parsed
+            continue
+        report.good += 1
+        yield parsed
+
+
 def read_lines(path: str | Path, report: ReadReport) -> Iterator[Line]:
     try:
         handle = Path(path).open("rb")  # noqa: SIM115 - closed by the with below; opening errors become UserError
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            parsed = parse_line(number, text)
-            if isinstance(parsed, str):
-                report.bad_lines.append(number)
-                report.reasons[number] = parsed
-                continue
-            report.good += 1
-            yield parsed
+        yield from parse_lines(handle, report)
 
 
 def make_producer(bootstrap: str) -> Any:

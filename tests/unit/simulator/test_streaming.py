@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 import pytest
 
-from services.simulator.streaming import Line, Pacer, ReadReport, parse_line, read_lines
+from services.simulator.streaming import Line, Pacer, ReadReport, parse_line, parse_lines
 
 pytestmark = pytest.mark.unit
 
@@ -31,14 +29,18 @@ def test_bad_lines_are_reasons(text: bytes) -> None:
     assert isinstance(parse_line(1, text), str)
 
 
-def test_read_lines_reports_bad_line_numbers_and_carries_on(tmp_path: Path) -> None:
-    f = tmp_path / "r.jsonl"
-    f.write_bytes(
-        b'{"key": "a", "value": {"event_id": "a"}}\nnope\n\n{"key": "b", "value": {"event_id": "b"}}\n[]\n'
-    )
+def test_bad_lines_are_reported_by_number_and_skipped() -> None:
+    lines = [
+        b'{"key": "a", "value": {"event_id": "a"}}\n',
+        b"nope\n",
+        b"\n",
+        b'{"key": "b", "value": {}}\n',
+        b"[]\n",
+    ]
     report = ReadReport()
-    keys = [line.key for line in read_lines(f, report)]
+    keys = [line.key for line in parse_lines(lines, report)]
     assert keys == [b"a", b"b"] and report.good == 2 and report.bad_lines == [2, 5]
+    assert report.reasons[5] == "not a JSON object"
 
 
 def test_pacer_limits_the_rate() -> None:
