@@ -10,7 +10,7 @@ from typing import Any
 
 from services.common.errors import UserError
 from services.common.settings import CommonSettings, env_help
-from services.common.timeutil import parse_duration_ms, parse_rfc3339_ms
+from services.common.timeutil import format_ms, now_ms, parse_duration_ms, parse_rfc3339_ms
 from services.simulator.generator import DEFAULT_START, SimConfig
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -156,6 +156,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     quiet_kafka()
     cfg = config_from(args)
+    _warn_about_time(cfg)
     if args.out is not None:
         truth_path = args.truth or args.out.with_name(args.out.name.removesuffix(".jsonl") + ".truth.json")
         summary = simulate_to_file(cfg, args.definitions, args.out, truth_path)
@@ -166,6 +167,24 @@ def _simulate(args: argparse.Namespace) -> int:
         )
     print(summary)
     return 0
+
+
+def _warn_about_time(cfg: SimConfig) -> None:
+    """The stitcher dead-letters events > 5 min ahead or > 365 days old (by the wall clock). Generation
+    never reads the clock; this check only warns."""
+    end, now = cfg.start_ms + cfg.span_ms, now_ms()
+    if end > now + 300_000:
+        print(
+            f"warning: simulated time runs until {format_ms(end)}, after now: the stitcher dead-letters "
+            "events more than 5 min in the future (pass --start)",
+            file=sys.stderr,
+        )
+    elif cfg.start_ms < now - 365 * 86_400_000:
+        print(
+            "warning: simulated time starts more than 365 days ago: the stitcher dead-letters such "
+            "events (pass --start)",
+            file=sys.stderr,
+        )
 
 
 def _replay(args: argparse.Namespace) -> int:
