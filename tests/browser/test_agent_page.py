@@ -117,3 +117,25 @@ def test_screen_pop_from_the_url_fragment(api: str, page: Any) -> None:
     page.wait_for_selector("#journey:not([hidden])")
     assert page.inner_text("#cid") == story.BOB
     assert "Repeat contact" in page.inner_text("#alerts")
+
+
+def test_text_from_channel_systems_is_shown_never_run(api: str, page: Any, redis_client: Any, key_prefix: str,
+                                                       service_env: dict[str, str]) -> None:
+    from services.api.settings import ApiSettings
+    from tests.integration.api.journey_seed import Customer
+
+    evil = "<img src=x onerror=\"window.pwned=1\">"
+    settings = ApiSettings.model_validate({k: v for k, v in service_env.items() if k.startswith("JOURNEYS_")})
+    seed(redis_client, Keys(key_prefix), settings, [Customer("c_e0e0e0e0e0e0e0e0", {"account_id": "acc-9"}, [
+        {"event_id": "x-1", "occurred_at": "2026-11-02T10:00:00Z", "channel": "web", "touchpoint": evil,
+         "department": evil, "emotion": evil, "sentiment": 0.1}])])
+    page.goto(f"{api}/agent")
+    page.fill("#token", TOKEN)
+    page.select_option("#kind", "account_id")
+    page.fill("#query", "acc-9")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#journey:not([hidden])")
+    page.hover("#chart canvas", position={"x": 600, "y": 150})
+    assert evil.replace("_", " ") in page.inner_text("#rows")
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#rows img").count() == 0
