@@ -3,6 +3,7 @@ into it goes in one MULTI/EXEC, followed by an audit record without PII."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,19 +55,18 @@ async def erase_customer(store: JourneyStore, cid: str, now_ms: int) -> ErasureR
         return {m for ms in await pipe.execute() for m in ms}
 
     id_keys = sorted(k.identifier(m.decode()) for m in await store.call(linked_ids))
-    timers: list[bytes] = []
-    for c in sorted(cids):  # members are '<cid>|<journey_type>'; erasure is rare, a scan is fine
-        timers += [m async for m, _ in r.zscan_iter(k.timers, match=f"{c}|*") if timer_belongs_to(m, cids)]
+    timers = {zset: await _timer_members(r, zset, cids) for zset in (k.timers, k.timers_inflight)}
     alert_ids = [a async for a, raw in r.hscan_iter(k.alerts_by_id) if belongs_to(raw, cids)]
-    plan = customer_keys(k, cids)
+    plan = customer_keys(k, cids) + await _merge_outcomes_naming(r, k.merge_outcome(""), cids)
 
     def transaction() -> Any:
         pipe = r.pipeline(transaction=True)
         pipe.delete(*plan)
         if id_keys:
             pipe.eval(DELETE_IF_OWNED, len(id_keys), *id_keys, *sorted(cids))
-        if timers:
-            pipe.zrem(k.timers, *timers)
+        for zset, members in timers.items():
+            if members:
+                pipe.zrem(zset, *members)
         if alert_ids:
             pipe.hdel(k.alerts_by_id, *alert_ids)
             pipe.zrem(k.recent_alerts, *alert_ids)
@@ -74,9 +74,46 @@ async def erase_customer(store: JourneyStore, cid: str, now_ms: int) -> ErasureR
 
     results = await store.call(transaction)
     deleted = int(results[0]) + (int(results[1]) if id_keys else 0)
-    report = ErasureReport(survivor, len(cids) - 1, len(id_keys), deleted, len(timers), len(alert_ids),
-                           format_ms(now_ms))
+    report = ErasureReport(survivor, len(cids) - 1, len(id_keys), deleted, sum(map(len, timers.values())),
+                           len(alert_ids), format_ms(now_ms))
     # Audited after the fact, so the record states what was removed. Counts and the pseudonymous id only.
     fields: dict[Any, Any] = {n: str(v) for n, v in asdict(report).items()}
     await store.call(lambda: r.xadd(k.erasure_audit, fields))
     return report
+
+
+async def _timer_members(r: Any, zset: str, cids: set[str]) -> list[bytes]:
+    """Members '<cid>|<journey_type>' of these customers; erasure is rare, a ZSCAN is fine."""
+    found: list[bytes] = []
+    for c in sorted(cids):
+        found += [m async for m, _ in r.zscan_iter(zset, match=f"{c}|*") if timer_belongs_to(m, cids)]
+    return found
+
+
+async def _merge_outcomes_naming(r: Any, head: str, cids: set[str]) -> list[str]:
+    """The stitcher's merge-outcome replay records (kept a week per event) that name these customers.
+
+    They are keyed by event id, so finding them takes a SCAN of the key space: slow on a big Redis,
+    but an erasure is rare and must not leave the customer's id behind."""
+    names = [f'"{c}"'.encode() for c in cids]
+    found: list[str] = []
+    batch: list[bytes] = []
+
+    async def check() -> None:
+        for key, value in zip(batch, await r.mget(batch), strict=True):
+            if value is not None and any(n in value for n in names):
+                found.append(key.decode())
+        batch.clear()
+
+    async for key in r.scan_iter(match=_glob_escape(head) + "*", count=1000):
+        batch.append(key)
+        if len(batch) >= 500:
+            await check()
+    if batch:
+        await check()
+    return found
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis MATCH pattern (a key prefix may hold glob characters)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -35,6 +35,12 @@ async def test_erase_leaves_no_key_or_value_of_the_customer(
     settings = api_settings(service_env)
     raw_ids = (("phone", story.ALICE_PHONE), ("email", story.ALICE_EMAIL), ("cookie_id", story.ALICE_COOKIE))
     alice_ids = [lookup_key(settings, t, v) for t, v in raw_ids]
+    # What the detector and the stitcher keep beyond the customer's own keys: leased timers and the
+    # merge-outcome replay records (keyed by event id) that name the customer.
+    redis_client.zadd(seeded.timers_inflight, {f"{story.ALICE}|purchase": 9, f"{story.BOB}|support": 9})
+    redis_client.set(seeded.merge_outcome("ev-merge"), f'["{story.ALICE}",[],[["merge","{story.ALICE}",'
+                                                       f'"{story.ALICE_OLD}",["email"],false]]]')
+    redis_client.set(seeded.merge_outcome("ev-bob"), f'["{story.BOB}",[],[]]')
     bob_before = {k: v for k, v in everything(redis_client, key_prefix, seeded.erasure_audit).items()
                   if story.BOB in k}
 
@@ -42,7 +48,7 @@ async def test_erase_leaves_no_key_or_value_of_the_customer(
     assert resp.status == 200, await resp.text()
     report = (await resp.json())["erased"]
     assert report["customer_id"] == story.ALICE
-    assert (report["aliases"], report["identifiers"], report["timers"], report["alerts"]) == (1, 3, 2, 2)
+    assert (report["aliases"], report["identifiers"], report["timers"], report["alerts"]) == (1, 3, 3, 2)
 
     left = everything(redis_client, key_prefix, seeded.erasure_audit)
     for cid in (story.ALICE, story.ALICE_OLD):
@@ -51,7 +57,9 @@ async def test_erase_leaves_no_key_or_value_of_the_customer(
         assert id_key is not None
         assert [k for k in left if id_key in k] == []
     assert {k: v for k, v in left.items() if story.BOB in k} == bob_before
+    assert redis_client.get(seeded.merge_outcome("ev-bob")) is not None
     assert set(redis_client.zrange(seeded.timers, 0, -1)) == {f"{story.BOB}|support".encode()}
+    assert set(redis_client.zrange(seeded.timers_inflight, 0, -1)) == {f"{story.BOB}|support".encode()}
     assert redis_client.hkeys(seeded.alerts_by_id) != []
 
     audit = redis_client.xrange(seeded.erasure_audit)
