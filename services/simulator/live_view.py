@@ -53,6 +53,11 @@ class LiveStats:
             self.alerts[str(doc.get("type"))] += 1
             self.recent.appendleft(doc)
 
+    @property
+    def people(self) -> int:
+        """Customers seen, counting each merged pair once (a merge's loser id was seen too)."""
+        return max(0, len(self.customers) - self.merges)
+
     def rates(self) -> tuple[float, float]:
         """(sent/s, stitched/s) over the last few seconds."""
         now = time.monotonic()
@@ -68,7 +73,7 @@ def render(stats: LiveStats, urls: list[tuple[str, str]], note: str) -> Group:
     head.add_row(
         f"[bold]sent[/] {stats.sent}/{stats.total}  ({sent_rate:,.0f}/s)",
         f"[bold]stitched[/] {stats.stitched}  ({stitched_rate:,.0f}/s)",
-        f"[bold]customers[/] {len(stats.customers)}",
+        f"[bold]customers[/] {stats.people}",
         f"[bold]merges[/] {stats.merges}  [dim]conflicts {stats.conflicts}[/]",
     )
     kinds = Table("alert type", "count", box=None)
@@ -101,6 +106,6 @@ def render(stats: LiveStats, urls: list[tuple[str, str]], note: str) -> Group:
 def summary_line(stats: LiveStats) -> str:
     alerts = ", ".join(f"{k} {v}" for k, v in sorted(stats.alerts.items())) or "none yet"
     return (
-        f"sent {stats.sent}/{stats.total}, stitched {stats.stitched}, customers {len(stats.customers)}, "
+        f"sent {stats.sent}/{stats.total}, stitched {stats.stitched}, customers {stats.people}, "
         f"merges {stats.merges}, alerts: {alerts}"
     )

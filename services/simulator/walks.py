@@ -123,6 +123,17 @@ class JourneyWalk:
                 journey=self.jt.name,
                 stage=stage.name,
             )
+        if "fix" in stage.name and rng.random() < 0.3:  # an engineer at the door
+            t = sim.touch(
+                t + rng.randrange(2 * HOUR, DAY),
+                "field",
+                "engineer_visit",
+                journey=self.jt.name,
+                stage=stage.name,
+                intent=self.intent,
+                department=self.depts[1 % len(self.depts)],
+                outcome="resolved" if rng.random() < 0.7 else "unresolved",
+            )
         if rng.random() < 0.25:
             t = sim.outbound(
                 t + rng.randrange(MIN, 3 * HOUR), self.jt.name, stage.name, f"{stage.name}_reminder"

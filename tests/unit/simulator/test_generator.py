@@ -230,3 +230,9 @@ def test_journeys_end_in_a_good_terminal_on_success_and_a_bad_one_on_giving_up()
     assert ends[("converted", "success")] > 0 and ends[("resolved", "success")] > 0
     assert sum(n for (stage, outcome), n in ends.items() if outcome == "abandoned") > 0
     assert not [k for k in ends if k[1] == "success" and k[0] not in ("converted", "resolved")]
+
+
+def test_every_channel_of_the_contract_is_used() -> None:
+    pop, _ = population()
+    used = {e["channel"] for evs in pop.events.values() for e in evs}
+    assert used == set(contracts.load_schema(contracts.CHANNEL_EVENT)["properties"]["channel"]["enum"])

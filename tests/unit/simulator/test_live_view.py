@@ -32,7 +32,8 @@ def test_counters_follow_the_topics() -> None:
     _feed(stats)
     assert (stats.stitched, len(stats.customers), stats.merges, stats.conflicts) == (3, 2, 1, 1)
     assert stats.journeys["purchase/cart"] == 2 and stats.alerts == {"stall": 1}
-    assert summary_line(stats) == "sent 0/10, stitched 3, customers 2, merges 1, alerts: stall 1"
+    assert stats.people == 1  # c_1 and c_2 merged
+    assert summary_line(stats) == "sent 0/10, stitched 3, customers 1, merges 1, alerts: stall 1"
 
 
 def test_the_view_shows_alerts_and_urls() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.gap_detector.core.definitions import load_definitions
 from services.simulator.oracle import MINUTE_MS, Expected, OEvent, Oracle
@@ -175,3 +177,39 @@ def test_repeat_contact_counts_contacts_at_exactly_the_same_time() -> None:
     ]
     got = alerts(evs, "repeat_contact")
     assert sorted(a.event_ids for a in got) == [("e001", "e002", "e003"), ("e001", "e003", "e002")]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[OEvent]:
+    """Small random histories over a few channels, keys, departments and devices."""
+    n = draw(st.integers(1, 12))
+    out = []
+    for i in range(n):
+        journey = draw(st.sampled_from([None, "purchase", "technical_issue"]))
+        stages = {"purchase": ["cart", "payment", "converted"], "technical_issue": ["report", "resolved"]}
+        out.append(
+            ev(
+                i,
+                draw(st.integers(0, 3 * DAY)),
+                draw(st.sampled_from(["web", "phone", "chat", "ivr"])),
+                journey_type=journey,
+                stage=draw(st.sampled_from(stages[journey])) if journey else None,
+                intent=draw(st.sampled_from([None, "bill", "fix"])),
+                outcome=draw(st.sampled_from([None, "failure", "resolved", "abandoned"])),
+                department=draw(st.sampled_from([None, "sales", "billing"])),
+                device_key=draw(st.sampled_from([None, "d1", "d2"])),
+                direction=draw(st.sampled_from(["inbound", "inbound", "outbound"])),
+            )
+        )
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(), st.randoms(use_true_random=False))
+def test_alerts_do_not_depend_on_arrival_order_or_redelivery(history: list[OEvent], rnd: Any) -> None:
+    shuffled = list(history) + rnd.sample(history, k=min(3, len(history)))  # some redelivered
+    rnd.shuffle(shuffled)
+    key = lambda a: (a.type, a.event_ids)  # noqa: E731
+    assert sorted(ORACLE.customer_alerts(history, FAR), key=key) == sorted(
+        ORACLE.customer_alerts(shuffled, FAR), key=key
+    )
