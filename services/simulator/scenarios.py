@@ -168,9 +168,11 @@ class CustomerSim:
         ch = "web" if ch == "ivr" else ch
         self.registered = True
         t = self.touch(t, ch, "sign_up", outcome="success")
-        if self.events and ch == "web":
+        if not self.events or self.events[-1]["touchpoint"] != "sign_up":
+            return t  # past the end of the simulation: nothing was emitted
+        if ch == "web":
             self.events[-1]["identifiers"]["email"] = self.ident.emails[0]
-        elif self.events and ch == "mobile_app":
+        elif ch == "mobile_app":
             self.events[-1]["identifiers"]["account_id"] = self.ident.account_id
         return t
 
