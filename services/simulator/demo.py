@@ -108,6 +108,12 @@ def run(args: argparse.Namespace) -> int:
         _setup()
     with console.status("starting the local stack and the services…") as status:
         result = stack.up(settings, say=lambda line: status.update(line))
+    if "detector" not in result.started and "detector" not in result.skipped:
+        # A detector started earlier may run on the wall clock, which fires compressed-time stalls early.
+        console.print(
+            "note: the gap detector was already running; for compressed time it needs "
+            "JOURNEYS_TIMER_CLOCK=event (`journeys down`, then `journeys demo`)"
+        )
     urls = [
         ("agent page", f"{settings.api_base_url}/agent"),
         ("api metrics", f"{settings.api_base_url}/metrics"),
