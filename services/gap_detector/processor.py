@@ -60,8 +60,9 @@ class DetectorProcessor:
         self.publish, self.dead_letter = publish, dead_letter
         self.wm: int | None = None
 
-    def clock(self, parts: dict[str, int], now: int) -> dict[str, Any]:
-        return {"parts": parts, "now": now, "idle": self.s.watermark_idle_ms, "lateness": self.s.lateness_ms}
+    def clock(self, parts: dict[str, int], now: int, *, write: bool) -> dict[str, Any]:
+        return {"parts": parts, "now": now, "idle": self.s.watermark_idle_ms, "lateness": self.s.lateness_ms,
+                "write": write}
 
     def effective_wm(self, stored: int | None, now: int) -> int | None:
         # The stored value is already max event time minus lateness; live mode adds the wall clock.
@@ -91,9 +92,11 @@ class DetectorProcessor:
         asked = list(dict.fromkeys(cid for cid, _, _ in good))
         t1 = time.perf_counter()
         now = now_ms()
-        stored_wm, loaded = await self.store.load([(c, "") for c in asked], self.clock(parts, now))
+        # The batch runs under the watermark from before it (its own events may be late relative to each
+        # other); apply.lua moves the watermark once the batch's writes are in.
+        stored_wm, loaded = await self.store.load([(c, "") for c in asked], None)
         wm = self.effective_wm(stored_wm, now)
-        save = Save()
+        save = Save(clock=self.clock(parts, now, write=True))
         self._fold_all(loaded.values(), save, now)
         for cid, entry, _ in good:
             target = loaded[cid]
@@ -174,7 +177,7 @@ class DetectorProcessor:
     async def on_tick(self) -> int:
         """Fire due stall timers and judge closed drop-off minutes; returns alerts raised."""
         now = now_ms()
-        stored, _ = await self.store.load([], self.clock({}, now))  # idle partitions stop holding it back
+        stored, _ = await self.store.load([], self.clock({}, now, write=True))  # idle partitions let go
         wm = self.effective_wm(stored, now)
         self.wm = wm
         if wm is None:

@@ -59,6 +59,7 @@ class Save:
     cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     finished_timers: list[str] = field(default_factory=list)  # in-flight members done with
     extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall members -> deadline
+    clock: dict[str, Any] | None = None  # advance the watermark after the writes (see watermark.lua)
 
     def add_cells(self, cells: dict[tuple[str, int], list[int]]) -> None:
         for k, (v, d) in cells.items():
@@ -72,10 +73,10 @@ class DetectorStore:
         self.r, self.keys = client, keys
         self.retention_s = max(1, retention_ms // 1000)
         self.recent_max = recent_max
-        self._load = client.register_script(_lua("load"))
+        self._load = client.register_script(_lua("watermark") + _lua("load"))
         self._claim_timers = client.register_script(_lua("claim_timers"))
         self._claim_minutes = client.register_script(_lua("claim_minutes"))
-        self._apply = client.register_script(_lua("apply"))
+        self._apply = client.register_script(_lua("watermark") + _lua("apply"))
         self._templates = [keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER),
                            keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)]
 
@@ -104,7 +105,8 @@ class DetectorStore:
         return (int(wm) if wm is not False else None), by_asked
 
     async def save(self, batch: Save, now_ms: int) -> None:
-        """Every write of a batch as one ``apply.lua`` call: atomic and a single round trip."""
+        """Every write of a batch as one ``apply.lua`` call: atomic and a single round trip; then (in the
+        same script) the watermark moves, never before the state it lets timers fire on is written."""
         k = self.keys
         ops: list[list[Any]] = []
         for loaded in batch.customers:
@@ -121,11 +123,13 @@ class DetectorStore:
                 ops.append(["HINCRBY", mkey, cell + "|d", drops])
             ops.append(["EXPIRE", mkey, DROPOFF_TTL_S])
         for member, deadline in batch.extra_timers.items():
-            ops.append(["ZADD", k.timers, deadline, member])
+            ops.append(["ZADD", k.timers, deadline, member] if deadline >= 0 else ["ZREM", k.timers, member])
         if batch.finished_timers:
             ops.append(["ZREM", k.timers_inflight, *batch.finished_timers])
-        if ops:
-            await self._apply(args=[orjson.dumps(ops), k.recent_alerts, k.alerts_by_id, self.recent_max])
+        if ops or batch.clock is not None:
+            clock = b"" if batch.clock is None else orjson.dumps(batch.clock)
+            await self._apply(args=[orjson.dumps(ops), k.recent_alerts, k.alerts_by_id, self.recent_max,
+                                    k.watermark, k.watermark_parts, clock])
 
     def _save_customer(self, ops: list[list[Any]], loaded: Loaded, batch: Save) -> None:
         k, cid, state = self.keys, loaded.cid, loaded.state

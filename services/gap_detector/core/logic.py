@@ -36,7 +36,8 @@ class Step:
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
-    extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall member suffix -> deadline
+    # Superseded-stall timer member suffix -> deadline; a negative deadline removes the timer.
+    extra_timers: dict[str, int] = field(default_factory=dict)
     cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
     def count(self, key: str, minute: int, volume: int, dropoffs: int) -> None:
@@ -79,6 +80,9 @@ class DetectorLogic:
             return step  # redelivered: everything it caused is already stored
         if entry.t <= state.horizon:
             return step  # older than the buffer reaches (beyond the lateness): cannot be judged fairly
+        if wm is not None:
+            # Superseded timers already due are fired or being fired; no legal late event can undo them.
+            state.superseded = {k: d for k, d in state.superseded.items() if d > wm}
         idx = state.insert(entry)
         while idx > 0 and state.buffer[idx - 1].t == entry.t:
             idx -= 1  # repeat_contact counts contacts at exactly E's time: same-time entries change too
@@ -108,7 +112,14 @@ class DetectorLogic:
         assert journey is not None and stage is not None
         mark = state.marks.get(journey)
         if mark is not None and entry.order <= mark.order:
-            return  # a late event older than X does not move the stall clock
+            # A late event older than X does not move X's stall clock, but it is progress for a
+            # superseded X' it follows within X''s SLA: that X' does not stall after all.
+            for suffix in list(state.superseded):
+                j, old = parse_superseded(suffix)
+                if j == journey and old.deadline is not None and old.t < entry.t <= old.deadline:
+                    del state.superseded[suffix]
+                    step.extra_timers[suffix] = -1
+            return
         if (mark is not None and mark.deadline is not None and state.timers.get(journey) == mark.deadline
                 and entry.t > mark.deadline):
             # X is superseded by an event past its deadline before its timer fired (a big replay batch,
@@ -117,7 +128,8 @@ class DetectorLogic:
             if wm is not None and mark.deadline <= wm:
                 self._fire(cid, state, journey, mark, now_ms, step)
             else:
-                step.extra_timers[superseded_member(journey, mark)] = mark.deadline
+                suffix = superseded_member(journey, mark)
+                step.extra_timers[suffix] = state.superseded[suffix] = mark.deadline
         terminal = self.defs.is_terminal(journey, stage)
         sla = self.defs.sla_ms(journey, stage)
         deadline = None if terminal else entry.t + sla

@@ -56,6 +56,7 @@ class CustomerState:
     timers: dict[str, int] = field(default_factory=dict)  # journey type -> pending deadline (from the ZSET)
     open_alerts: dict[str, OpenAlert] = field(default_factory=dict)
     horizon: int = -1  # newest event time trimmed away: older arrivals cannot be judged any more
+    superseded: dict[str, int] = field(default_factory=dict)  # pending superseded-stall timers (logic.py)
 
     def find(self, event_id: str) -> bool:
         return any(e.id == event_id for e in self.buffer)
@@ -83,7 +84,7 @@ class CustomerState:
 def encode_state(state: CustomerState) -> dict[bytes, bytes]:
     """The hash fields of Keys.detector_state: ``v``, ``buf`` and one ``j:<journey>`` per mark."""
     fields = {b"v": STATE_VERSION, b"buf": orjson.dumps([e.to_json() for e in state.buffer]),
-              b"h": str(state.horizon).encode()}
+              b"h": str(state.horizon).encode(), b"s": orjson.dumps(state.superseded)}
     for journey, mark in state.marks.items():
         fields[b"j:" + journey.encode()] = orjson.dumps(mark.to_json())
     return fields
@@ -94,6 +95,7 @@ def decode_state(fields: dict[bytes, bytes], timers: dict[str, int],
     """The state from its hash fields, the pending timer deadlines and the open-alert hash."""
     state = CustomerState(timers=dict(timers))
     state.horizon = int(fields.get(b"h", b"-1"))
+    state.superseded = orjson.loads(fields.get(b"s", b"{}"))
     raw_buf = fields.get(b"buf")
     if raw_buf:
         state.buffer = [Entry.from_json(r) for r in orjson.loads(raw_buf)]

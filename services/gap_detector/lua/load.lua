@@ -1,40 +1,15 @@
--- Load the detector state of a batch of customers in one call (gap detector), and move the watermark.
+-- Load the detector state of a batch of customers in one call (gap detector); preview (or, on a timer
+-- tick, store) the watermark with advance_watermark from watermark.lua.
 -- KEYS[1] watermark STRING, KEYS[2] timers ZSET, KEYS[3] per-partition event-time HASH.
 -- ARGV[1..4] key templates with '@CID@' for: alias, aliases_of, detector_state, open_alerts (from Keys).
--- ARGV[5] JSON {parts: {partition: max event ms in this batch}, now, idle, lateness} ('' : leave it).
+-- ARGV[5] JSON {parts: {partition: max event ms in this batch}, now, idle, lateness, write} ('': none).
 -- ARGV[6..] customer ids as the events carry them, each followed by an extra loser id ('' for none).
 -- Returns JSON {wm, customers: [{cid, det, open, timers, losers: [{cid, det, open, timers}]}]} where cid
 -- is the alias-resolved survivor and losers are merged-away customers whose state was not folded yet.
 local function key(tpl, cid) return (string.gsub(tpl, '@CID@', cid)) end
 
--- The watermark: per partition the newest event time; the minimum over partitions that saw an event
--- within `idle` ms (one partition read ahead must not fire another's timers), the maximum when all are
--- idle; minus the lateness. It only moves forward.
 local wm = redis.call('GET', KEYS[1])
-if ARGV[5] ~= '' then
-  local arg = cjson.decode(ARGV[5])
-  for part, t in pairs(arg.parts) do
-    local cur = redis.call('HGET', KEYS[3], part)
-    local best = t
-    if cur then best = math.max(t, tonumber(string.match(cur, '^(-?%d+)'))) end
-    redis.call('HSET', KEYS[3], part, string.format('%d:%d', best, arg.now))
-  end
-  local active, newest = nil, nil
-  local all = redis.call('HGETALL', KEYS[3])
-  for i = 1, #all, 2 do
-    local t, seen = string.match(all[i + 1], '^(-?%d+):(-?%d+)$')
-    t, seen = tonumber(t), tonumber(seen)
-    if not newest or t > newest then newest = t end
-    if arg.now - seen < arg.idle and (not active or t < active) then active = t end
-  end
-  if newest then
-    local cand = (active or newest) - arg.lateness
-    if not wm or cand > tonumber(wm) then
-      wm = string.format('%d', cand)
-      redis.call('SET', KEYS[1], wm)
-    end
-  end
-end
+if ARGV[5] ~= '' then wm = advance_watermark(KEYS[1], KEYS[3], cjson.decode(ARGV[5])) end
 
 local function resolve(cid)
   local c = cid

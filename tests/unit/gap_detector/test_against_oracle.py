@@ -86,20 +86,21 @@ def as_oevent(i: int, e: dict[str, Any]) -> OEvent:
 
 
 def drive(arrivals: list[Entry], batch_sizes: list[int]) -> set[tuple[str, str, str]]:
-    """What the processor does: per batch advance the watermark, apply events, then fire due timers."""
+    """What the processor does: per batch apply events, advance the watermark, then fire due timers."""
     logic, state = DetectorLogic(DEFS), CustomerState()
     out: list[dict[str, Any]] = []
     extra: dict[str, int] = {}
-    max_t, i, b = None, 0, 0
+    max_t, i, b, before = None, 0, 0, None
     while i < len(arrivals):
         size = batch_sizes[b % len(batch_sizes)]
         batch, i, b = arrivals[i : i + size], i + size, b + 1
-        max_t = max([max_t or 0, *(e.t for e in batch)])
-        wm = max_t - LATENESS
-        for e in batch:
-            step = logic.on_item(CID, state, Entry(**{f: getattr(e, f) for f in e.__slots__}), T0, wm)
+        for e in batch:  # the batch runs under the watermark from before it; it moves after the writes
+            step = logic.on_item(CID, state, Entry(**{f: getattr(e, f) for f in e.__slots__}), T0, before)
             out += step.alerts
             extra.update(step.extra_timers)
+            extra = {k: d for k, d in extra.items() if d >= 0}
+        max_t = max([max_t or 0, *(e.t for e in batch)])
+        wm = before = max_t - LATENESS
         for journey, deadline in sorted(state.timers.items()):
             if deadline <= wm:
                 out += logic.on_notify(CID, state, journey, wm, T0).alerts
