@@ -3,13 +3,13 @@ into it goes in one MULTI/EXEC, followed by an audit record without PII."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from services.api.core.alerts import belongs_to, timer_belongs_to
 from services.api.core.erase import customer_keys, existence_probes
 from services.api.store import JourneyStore
+from services.common.keys import Keys
 from services.common.timeutil import format_ms
 
 # Deletes an identifier key only while it still points at one of the erased ids: an identifier the
@@ -57,7 +57,7 @@ async def erase_customer(store: JourneyStore, cid: str, now_ms: int) -> ErasureR
     id_keys = sorted(k.identifier(m.decode()) for m in await store.call(linked_ids))
     timers = {zset: await _timer_members(r, zset, cids) for zset in (k.timers, k.timers_inflight)}
     alert_ids = [a async for a, raw in r.hscan_iter(k.alerts_by_id) if belongs_to(raw, cids)]
-    plan = customer_keys(k, cids) + await _merge_outcomes_naming(r, k.merge_outcome(""), cids)
+    plan = customer_keys(k, cids) + await _merge_outcomes_naming(r, k, cids)
 
     def transaction() -> Any:
         pipe = r.pipeline(transaction=True)
@@ -90,30 +90,20 @@ async def _timer_members(r: Any, zset: str, cids: set[str]) -> list[bytes]:
     return found
 
 
-async def _merge_outcomes_naming(r: Any, head: str, cids: set[str]) -> list[str]:
-    """The stitcher's merge-outcome replay records (kept a week per event) that name these customers.
-
-    They are keyed by event id, so finding them takes a SCAN of the key space: slow on a big Redis,
-    but an erasure is rare and must not leave the customer's id behind."""
+async def _merge_outcomes_naming(r: Any, keys: Keys, cids: set[str]) -> list[str]:
+    """The stitcher's merge-outcome replay records (kept a week, keyed by event id) that name these
+    customers. The events that merged them are in their timelines, so no SCAN of the key space is
+    needed; records of events the touchpoint cap already dropped expire on their own."""
+    pipe = r.pipeline(transaction=False)
+    for c in sorted(cids):
+        pipe.zrange(keys.timeline(c), 0, -1)
+    candidates = sorted({keys.merge_outcome(e.decode()) for ids in await pipe.execute() for e in ids})
     names = [f'"{c}"'.encode() for c in cids]
     found: list[str] = []
-    batch: list[bytes] = []
-
-    async def check() -> None:
-        for key, value in zip(batch, await r.mget(batch), strict=True):
+    for i in range(0, len(candidates), 500):
+        chunk = candidates[i:i + 500]
+        for key, value in zip(chunk, await r.mget(chunk), strict=True):
             if value is not None and any(n in value for n in names):
-                found.append(key.decode())
-        batch.clear()
-
-    async for key in r.scan_iter(match=_glob_escape(head) + "*", count=1000):
-        batch.append(key)
-        if len(batch) >= 500:
-            await check()
-    if batch:
-        await check()
+                found.append(key)
     return found
 
-
-def _glob_escape(text: str) -> str:
-    """``text`` as a literal in a Redis MATCH pattern (a key prefix may hold glob characters)."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -38,9 +38,9 @@ async def test_erase_leaves_no_key_or_value_of_the_customer(
     # What the detector and the stitcher keep beyond the customer's own keys: leased timers and the
     # merge-outcome replay records (keyed by event id) that name the customer.
     redis_client.zadd(seeded.timers_inflight, {f"{story.ALICE}|purchase": 9, f"{story.BOB}|support": 9})
-    redis_client.set(seeded.merge_outcome("ev-merge"), f'["{story.ALICE}",[],[["merge","{story.ALICE}",'
-                                                       f'"{story.ALICE_OLD}",["email"],false]]]')
-    redis_client.set(seeded.merge_outcome("ev-bob"), f'["{story.BOB}",[],[]]')
+    redis_client.set(seeded.merge_outcome("call-77"), f'["{story.ALICE}",[],[["merge","{story.ALICE}",'
+                                                      f'"{story.ALICE_OLD}",["email"],false]]]')
+    redis_client.set(seeded.merge_outcome("b-2"), f'["{story.BOB}",[],[]]')
     bob_before = {k: v for k, v in everything(redis_client, key_prefix, seeded.erasure_audit).items()
                   if story.BOB in k}
 
@@ -57,7 +57,7 @@ async def test_erase_leaves_no_key_or_value_of_the_customer(
         assert id_key is not None
         assert [k for k in left if id_key in k] == []
     assert {k: v for k, v in left.items() if story.BOB in k} == bob_before
-    assert redis_client.get(seeded.merge_outcome("ev-bob")) is not None
+    assert redis_client.get(seeded.merge_outcome("b-2")) is not None
     assert set(redis_client.zrange(seeded.timers, 0, -1)) == {f"{story.BOB}|support".encode()}
     assert set(redis_client.zrange(seeded.timers_inflight, 0, -1)) == {f"{story.BOB}|support".encode()}
     assert redis_client.hkeys(seeded.alerts_by_id) != []
