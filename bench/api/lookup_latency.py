@@ -33,6 +33,7 @@ from pathlib import Path
 
 import aiohttp
 import redis
+import uvloop
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -198,10 +199,10 @@ def run(args: argparse.Namespace, console: Console, url: str) -> int:
         seed(r, Keys(prefix), settings, args.customers, console)
         proc = subprocess.Popen([str(Path(sys.executable).with_name("journeys")), "api"], env=env)
         with console.status("starting journeys api"):
-            asyncio.run(_wait_healthy(base))
-        asyncio.run(load(base, args.customers, args.rate, args.warmup))
+            uvloop.run(_wait_healthy(base))
+        uvloop.run(load(base, args.customers, args.rate, args.warmup))
         with console.status(f"{args.rate} lookups/s for {args.seconds:.0f}s"):
-            latencies, errors = asyncio.run(load(base, args.customers, args.rate, args.seconds))
+            latencies, errors = uvloop.run(load(base, args.customers, args.rate, args.seconds))
         table = Table(title=f"lookup by phone, {args.customers:,} customers, {args.rate}/s open loop")
         for col in ("requests", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms"):
             table.add_column(col, justify="right")
