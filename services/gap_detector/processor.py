@@ -107,6 +107,8 @@ class DetectorProcessor:
                                                                         self.s.open_alert_ttl_ms)))
         self.m.stage.labels("rules").observe(time.perf_counter() - t1)
         alerts = await self._publish_and_save(save, now)
+        if save.cells:  # events landing in minutes already judged (late, or a fast replay) re-judge them
+            alerts += await self._judge_cells(sorted(save.cells), now, only_closed=True)
         self.wm = wm
         done = time.time()
         for _, _, rec in good:

@@ -119,8 +119,9 @@ async def test_bad_records_are_dead_lettered_and_the_batch_goes_on(
     await h.client.aclose()
 
 
-async def test_a_partition_read_ahead_does_not_fire_another_partitions_stall(infra: Infra, key_prefix: str,
-                                                                             redis_client: Any) -> None:
+async def test_a_partition_read_ahead_does_not_fire_another_partitions_stall(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
     h = Harness(infra, key_prefix, JOURNEYS_WATERMARK_IDLE="1s")
     pay = {"type": "purchase", "stage": "payment"}  # sla 1h
     x = stitched("x", "c_00000000000000b1", T0, "web", journey=pay)
@@ -142,4 +143,18 @@ async def test_a_partition_read_ahead_does_not_fire_another_partitions_stall(inf
         assert asyncio.get_running_loop().time() < deadline, "stall never fired after the idle timeout"
         await asyncio.sleep(0.1)  # polling pace
     assert [a["evidence"]["event_ids"] for a in h.of("stall")] == [["y"]]
+    await h.client.aclose()
+
+
+async def test_events_landing_in_a_judged_minute_rejudge_it(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
+    h = Harness(infra, key_prefix)
+    for minute in range(30):
+        await h.feed(minute_events(minute, 20, 1))
+    await h.feed([stitched("adv", "c_ffffffffffffffff", T0 + 37 * MIN, "web")])
+    await h.proc.on_tick()  # minutes up to 31 are judged: minute 30 is still empty
+    assert format_ms(T0 + 30 * MIN) not in {a["evidence"]["minute"] for a in h.of("dropoff_spike")}
+    await h.feed(minute_events(30, 20, 10))  # a fast replay delivers minute 30 only now
+    assert format_ms(T0 + 30 * MIN) in {a["evidence"]["minute"] for a in h.of("dropoff_spike")}
     await h.client.aclose()
