@@ -78,8 +78,8 @@ async def _main(s: GapDetectorSettings, m: DetectorMetrics) -> None:
     log.info("gap detector ready (batch runner)")
     try:
         await asyncio.gather(
-            _consume(s, s.topic_stitched_events, "events", proc.on_events, m, stop),
-            _consume(s, s.topic_identity_merges, "merges", proc.on_merges, m, stop),
+            _consume(s, s.topic_stitched_events, "events", proc.on_events, m, stop, proc.touch),
+            _consume(s, s.topic_identity_merges, "merges", lambda r, busy: proc.on_merges(r), m, stop, None),
         )
     finally:
         for task in tasks:
@@ -104,8 +104,8 @@ async def _ticks(proc: DetectorProcessor, store: DetectorStore, m: DetectorMetri
 
 
 async def _consume(s: GapDetectorSettings, topic: str, role: str,
-                   handler: Callable[[Sequence[Record]], Awaitable[int]], m: DetectorMetrics,
-                   stop: asyncio.Event) -> None:
+                   handler: Callable[[Sequence[Record], Sequence[str]], Awaitable[int]], m: DetectorMetrics,
+                   stop: asyncio.Event, touch: Callable[[Sequence[str]], Awaitable[None]] | None) -> None:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=s.kafka_bootstrap_servers.split(","), group_id=f"{s.group_id}-{role}",
         enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
@@ -115,8 +115,11 @@ async def _consume(s: GapDetectorSettings, topic: str, role: str,
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=100, max_records=s.batch_size)
             records = [_record(r) for batch in fetched.values() for r in batch]
+            busy = await _behind(consumer) if touch is not None else []
             if records:
-                await retrying(lambda records=records: handler(records), m)  # type: ignore[misc]
+                await retrying(lambda records=records, busy=busy: handler(records, busy), m)  # type: ignore[misc]
+            elif busy and touch is not None:
+                await retrying(lambda busy=busy: touch(busy), m)  # type: ignore[misc]
                 try:
                     await consumer.commit()
                 except CommitFailedError:
@@ -131,6 +134,16 @@ async def _consume(s: GapDetectorSettings, topic: str, role: str,
                 m.lag.labels(topic).set(lag)
     finally:
         await consumer.stop()
+
+
+async def _behind(consumer: AIOKafkaConsumer) -> list[str]:
+    """Assigned partitions whose consumer position is still behind the head."""
+    out = []
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is not None and high > await consumer.position(tp):
+            out.append(str(tp.partition))
+    return out
 
 
 def _record(r: ConsumerRecord) -> Record:

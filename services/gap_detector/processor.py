@@ -60,9 +60,14 @@ class DetectorProcessor:
         self.publish, self.dead_letter = publish, dead_letter
         self.wm: int | None = None
 
-    def clock(self, parts: dict[str, int], now: int, *, write: bool) -> dict[str, Any]:
-        return {"parts": parts, "now": now, "idle": self.s.watermark_idle_ms, "lateness": self.s.lateness_ms,
-                "write": write}
+    def clock(self, parts: dict[str, int], now: int, *, write: bool,
+              busy: Sequence[str] = ()) -> dict[str, Any]:
+        return {"parts": parts, "busy": list(busy), "now": now, "idle": self.s.watermark_idle_ms,
+                "lateness": self.s.lateness_ms, "write": write}
+
+    async def touch(self, busy: Sequence[str]) -> None:
+        """Partitions the consumer has not caught up on are not idle (see watermark.lua)."""
+        await self.store.load([], self.clock({}, now_ms(), write=True, busy=busy))
 
     def effective_wm(self, stored: int | None, now: int) -> int | None:
         # The stored value is already max event time minus lateness; live mode adds the wall clock.
@@ -70,8 +75,9 @@ class DetectorProcessor:
                          self.s.timer_clock, now)
 
     # -- stitched events ---------------------------------------------------------------------------
-    async def on_events(self, records: Sequence[Record]) -> int:
-        """Process one batch of stitched events; returns the number of alerts raised."""
+    async def on_events(self, records: Sequence[Record], busy: Sequence[str] = ()) -> int:
+        """Process one batch of stitched events; returns the number of alerts raised. ``busy``: partitions
+        (as strings) still behind their head, which must keep holding the watermark back."""
         t0 = time.perf_counter()
         good: list[tuple[str, Entry, Record]] = []
         for rec in records:
@@ -96,7 +102,7 @@ class DetectorProcessor:
         # other); apply.lua moves the watermark once the batch's writes are in.
         stored_wm, loaded = await self.store.load([(c, "") for c in asked], None)
         wm = self.effective_wm(stored_wm, now)
-        save = Save(clock=self.clock(parts, now, write=True))
+        save = Save(clock=self.clock(parts, now, write=True, busy=busy))
         self._fold_all(loaded.values(), save, now)
         for cid, entry, _ in good:
             target = loaded[cid]

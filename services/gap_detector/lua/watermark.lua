@@ -2,7 +2,8 @@
 -- Per stitched-events partition the newest event time ('<ms>:<wall ms seen>' in the parts HASH); the
 -- minimum over partitions that saw an event within `idle` ms (one partition read ahead must not fire
 -- another's timers), the maximum when all are idle; minus the lateness. It only moves forward.
--- arg = {parts = {partition: max event ms}, now, idle, lateness, write}. With write = false nothing is
+-- arg = {parts = {partition: max event ms}, busy = {partitions behind their head}, now, idle, lateness,
+-- write}. With write = false nothing is
 -- stored: load.lua only previews the watermark the batch will run under, and apply.lua stores it once
 -- the batch's state is written, so a concurrent timer claim never sees a watermark ahead of the state.
 local function advance_watermark(wm_key, parts_key, arg)
@@ -12,6 +13,15 @@ local function advance_watermark(wm_key, parts_key, arg)
   for i = 1, #all, 2 do
     local t, seen = string.match(all[i + 1], '^(-?%d+):(-?%d+)$')
     merged[all[i]] = {tonumber(t), tonumber(seen)}
+  end
+  -- Partitions still behind their head (the consumer has not read them up to date) are not idle even
+  -- when this batch holds none of their records: their newest event time keeps holding the watermark.
+  for _, part in ipairs(arg.busy or {}) do
+    local cur = merged[part]
+    if cur then
+      cur[2] = arg.now
+      if arg.write then redis.call('HSET', parts_key, part, string.format('%d:%d', cur[1], arg.now)) end
+    end
   end
   for part, t in pairs(arg.parts) do
     local cur = merged[part]
