@@ -76,7 +76,8 @@ class JourneyStore:
         if not reply:
             return None
         survivor, timeline, tps, summary, masked, aliases, alerts = reply
-        record = JourneyRecord(text(survivor), timeline, _pairs(tps), _pairs(summary), _pairs(masked),
+        touchpoints = {e: tp for e, tp in zip(timeline, tps, strict=True) if tp is not None}
+        record = JourneyRecord(text(survivor), timeline, touchpoints, _pairs(summary), _pairs(masked),
                                aliases, _pairs(alerts))
         return record if record.exists() else None
 

@@ -59,7 +59,8 @@ window.JourneyChart = (() => {
           itemStyle: { color: "rgba(212,56,13,0.18)", borderColor: HIGH, borderWidth: 2 },
           data: tps.filter((t) => flagged.has(t.event_id)).map((t) => [t.occurred_at, t.channel]) },
         { name: "touchpoints", type: "scatter", xAxisIndex: 0, yAxisIndex: 0, z: 3, data: tps.map(point),
-          label: { show: true, position: "top", distance: 8, fontSize: 11, color: "#3a4257",
+          // Names fit up to a few dozen touchpoints; beyond that the tooltip and the table carry them.
+          label: { show: tps.length <= 30, position: "top", distance: 8, fontSize: 11, color: "#3a4257",
             formatter: (p) => words(p.data.tp.touchpoint) } },
         { name: "sentiment", type: "line", xAxisIndex: 1, yAxisIndex: 1, smooth: 0.3, data: sentiments,
           symbol: "circle", symbolSize: 8, lineStyle: { width: 2.5, color: "#5b6478" }, areaStyle: { color: "#5b6478", opacity: 0.08 },

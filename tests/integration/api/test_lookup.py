@@ -82,3 +82,10 @@ async def test_an_alias_cycle_is_an_unknown_customer_not_a_hang(
     redis_client.set(seeded.alias("c_bbbbbbbbbbbbbbbb"), "c_aaaaaaaaaaaaaaaa")
     redis_client.zadd(seeded.timeline("c_bbbbbbbbbbbbbbbb"), {"x": 1})
     await get_json(client, "/api/v1/journeys/c_aaaaaaaaaaaaaaaa", 404)
+
+
+async def test_a_timeline_entry_without_its_touchpoint_is_left_out(client: Client, seeded: Any,
+                                                                   redis_client: Any) -> None:
+    redis_client.zadd(seeded.timeline(story.BOB), {"b-gone": 1793610000000})
+    doc = await get_json(client, f"/api/v1/journeys/{story.BOB}")
+    assert [t["event_id"] for t in doc["touchpoints"]] == ["b-1", "b-2", "b-3"]
