@@ -97,6 +97,12 @@ class Keys:
         return f"{self.prefix}:{{{self.prefix}:det}}:drop:{minute_ms}"
 
     @property
+    def dropoff_pending(self) -> str:
+        """ZSET member '<journey>|<stage>|<channel>|<minute ms>', score minute: cells to judge once the
+        watermark passes their minute (queued again by every late write)."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:drop:pending"
+
+    @property
     def dropoff_judged(self) -> str:
         """STRING the last event-time minute (ms) whose drop-off cells were judged."""
         return f"{self.prefix}:{{{self.prefix}:det}}:drop:judged"

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 Publish = Callable[[list[dict[str, Any]]], Awaitable[None]]
 DeadLetter = Callable[["Record", str, str], Awaitable[None]]
 TIMER_LEASE_MS = 30_000
+CELLS_PER_CLAIM = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +114,6 @@ class DetectorProcessor:
                                                                         self.s.open_alert_ttl_ms)))
         self.m.stage.labels("rules").observe(time.perf_counter() - t1)
         alerts = await self._publish_and_save(save, now)
-        if save.cells:  # events landing in minutes already judged (late, or a fast replay) re-judge them
-            alerts += await self._judge_cells(sorted(save.cells), now, only_closed=True)
         self.wm = wm
         done = time.time()
         for _, _, rec in good:
@@ -199,8 +198,12 @@ class DetectorProcessor:
             raised += await self._fire(claimed, wm, now)
             if len(claimed) < self.s.timers_per_tick:
                 break
-        raised += await self._judge_minutes(wm, now)
-        return raised
+        while True:  # cells queue up until the watermark passes their minute; a late write re-queues one
+            cells = await self.store.claim_cells((wm // 60_000) * 60_000 - 60_000, CELLS_PER_CLAIM)
+            if cells:
+                raised += await self._judge_cells(cells, now)
+            if len(cells) < CELLS_PER_CLAIM:
+                return raised
 
     async def _fire(self, claimed: list[tuple[str, str, int]], wm: int, now: int) -> int:
         t = time.perf_counter()
@@ -220,29 +223,10 @@ class DetectorProcessor:
             self._absorb(save, cid, step)
         raised = await self._publish_and_save(save, now)
         self.m.stage.labels("timers").observe(time.perf_counter() - t)
-        late_cells = sorted({k for k in save.cells})
-        if late_cells:
-            raised += await self._judge_cells(late_cells, now, only_closed=True)
         return raised
 
-    async def _judge_minutes(self, wm: int, now: int) -> int:
-        newest = (wm // 60_000) * 60_000 - 60_000  # the last minute wholly below the watermark
-        minutes = await self.store.claim_minutes(newest, 60)
-        if not minutes:
-            return 0
-        hashes = await self.store.cell_history(minutes)
-        cells = [(f.decode(), m) for m, h in hashes.items() for f in h
-                 if not f.endswith(b"|d") and not f.startswith(b"!")]
-        return await self._judge_cells(cells, now, only_closed=False)
-
-    async def _judge_cells(self, cells: list[tuple[str, int]], now: int, *, only_closed: bool) -> int:
+    async def _judge_cells(self, cells: list[tuple[str, int]], now: int) -> int:
         """Judge cell-minutes against their baselines; a spike is raised once per cell-minute."""
-        judged_upto = await self.store.r.get(self.store.keys.dropoff_judged)
-        if only_closed:
-            limit = int(judged_upto) if judged_upto else -1
-            cells = [c for c in cells if c[1] <= limit]
-        if not cells:
-            return 0
         span = max(self.logic.defs.thresholds(c.split("|", 1)[0]).dropoff_baseline_minutes for c, _ in cells)
         minutes = sorted({m - i * 60_000 for _, m in cells for i in range(span + 1)})
         hashes = await self.store.cell_history(minutes)

@@ -122,6 +122,7 @@ class DetectorStore:
             if drops:
                 ops.append(["HINCRBY", mkey, cell + "|d", drops])
             ops.append(["EXPIRE", mkey, DROPOFF_TTL_S])
+            ops.append(["ZADD", k.dropoff_pending, minute, f"{cell}|{minute}"])
         for member, deadline in batch.extra_timers.items():
             ops.append(["ZADD", k.timers, deadline, member] if deadline >= 0 else ["ZREM", k.timers, member])
         if batch.finished_timers:
@@ -173,9 +174,15 @@ class DetectorStore:
             out.append((cid, journey, int(float(flat[i + 1]))))
         return out
 
-    async def claim_minutes(self, newest: int, limit: int) -> list[int]:
-        got = await self._claim_minutes(keys=[self.keys.dropoff_judged], args=[newest, limit])
-        return [int(m) for m in got]
+    async def claim_cells(self, newest_minute: int, limit: int) -> list[tuple[str, int]]:
+        """Queued drop-off cells of minutes up to ``newest_minute``, as (cell key, minute)."""
+        got = await self._claim_minutes(keys=[self.keys.dropoff_pending, self.keys.dropoff_judged],
+                                        args=[newest_minute, limit])
+        out = []
+        for raw in got:
+            cell, _, minute = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")
+            out.append((cell, int(minute)))
+        return out
 
     async def cell_history(self, minutes: list[int]) -> dict[int, dict[bytes, bytes]]:
         """HGETALL of each drop-off minute hash, in one pipeline."""

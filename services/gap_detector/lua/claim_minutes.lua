@@ -1,13 +1,11 @@
--- Claim the event-time minutes whose drop-off cells are ready to judge (exactly one worker gets each).
--- KEYS[1] the last judged minute STRING. ARGV[1] the newest judgeable minute (ms), ARGV[2] most minutes.
--- Returns the minutes to judge, oldest first.
-local last = redis.call('GET', KEYS[1])
-local target = tonumber(ARGV[1])
-if last and tonumber(last) >= target then return {} end
-redis.call('SET', KEYS[1], ARGV[1])
--- The first claim (nothing judged yet) looks back as far as one claim may reach.
-local first = target - 60000 * (tonumber(ARGV[2]) - 1)
-if last then first = math.max(tonumber(last) + 60000, first) end
-local out = {}
-for m = first, target, 60000 do table.insert(out, tostring(m)) end
-return out
+-- Claim the drop-off cells ready to judge (exactly one worker gets each): cell-minutes whose minute
+-- ended at or before the watermark. Cells are queued by every write that touches them (events, stalls),
+-- so nothing is skipped however far the watermark jumps, and a late write queues its cell again.
+-- KEYS[1] pending ZSET (member '<journey>|<stage>|<channel>|<minute ms>', score minute),
+-- KEYS[2] the last judgeable minute STRING (kept for observers).
+-- ARGV[1] newest judgeable minute (ms), ARGV[2] most cells to take.
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+local last = redis.call('GET', KEYS[2])
+if not last or tonumber(ARGV[1]) > tonumber(last) then redis.call('SET', KEYS[2], ARGV[1]) end
+return due

@@ -156,5 +156,6 @@ async def test_events_landing_in_a_judged_minute_rejudge_it(
     await h.proc.on_tick()  # minutes up to 31 are judged: minute 30 is still empty
     assert format_ms(T0 + 30 * MIN) not in {a["evidence"]["minute"] for a in h.of("dropoff_spike")}
     await h.feed(minute_events(30, 20, 10))  # a fast replay delivers minute 30 only now
+    await h.proc.on_tick()
     assert format_ms(T0 + 30 * MIN) in {a["evidence"]["minute"] for a in h.of("dropoff_spike")}
     await h.client.aclose()
