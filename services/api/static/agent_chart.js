@@ -62,7 +62,7 @@ window.JourneyChart = (() => {
           // Names fit up to a few dozen touchpoints; beyond that the tooltip and the table carry them.
           label: { show: tps.length <= 30, position: "top", distance: 8, fontSize: 11, color: "#3a4257",
             formatter: (p) => words(p.data.tp.touchpoint) } },
-        { name: "sentiment", type: "line", xAxisIndex: 1, yAxisIndex: 1, smooth: 0.3, data: sentiments,
+        { name: "sentiment", type: "line", xAxisIndex: 1, yAxisIndex: 1, data: sentiments,
           symbol: "circle", symbolSize: 8, lineStyle: { width: 2.5, color: "#5b6478" }, areaStyle: { color: "#5b6478", opacity: 0.08 },
           itemStyle: { color: (p) => (p.data.value[1] < 0 ? HIGH : "#389e0d") },
           label: { show: true, fontSize: 10, color: "#6b7385", formatter: (p) => (p.data.tp.emotion || "") },
