@@ -97,16 +97,20 @@ def score_alerts(
     expected = {(a["type"], a["trigger"]) for a in truth["alerts"]}
     raised: set[tuple[str, str]] = set()
     spikes: dict[str, Mapping[str, Any]] = {}
-    read = dup = 0
-    seen_ids: set[str] = set()
+    read = 0
+    # The detector re-publishes an alert under the same alert_id when a late event changes its
+    # severity or retracts it (status=closed); records of one id share a key and so a partition, so
+    # the last one read is the detector's final word on it.
+    final: dict[str, Mapping[str, Any]] = {}
     for a in alerts:
         read += 1
-        if a.get("alert_id") in seen_ids:
-            dup += 1
+        final[str(a.get("alert_id"))] = a
+    dup = read - len(final)
+    for alert_id, a in final.items():
+        if a.get("status") == "closed":
             continue
-        seen_ids.add(str(a.get("alert_id")))
         if a.get("type") == "dropoff_spike":
-            spikes[str(a.get("alert_id"))] = a
+            spikes[alert_id] = a
         elif a.get("type") in types:
             ids = (a.get("evidence") or {}).get("event_ids") or [""]
             raised.add((a["type"], ids[-1]))

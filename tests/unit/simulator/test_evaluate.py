@@ -61,6 +61,19 @@ def test_alerts_match_on_type_and_last_evidence_event() -> None:
     )  # nothing due, none raised
 
 
+def test_the_last_record_of_an_alert_id_wins_so_a_retraction_is_not_a_false_positive() -> None:
+    closed = {**alert("channel_switch", ["x", "c"], "a_2"), "status": "closed"}
+    got = [
+        alert("channel_switch", ["a", "b"], "a_1"),
+        alert("channel_switch", ["x", "c"], "a_2"),  # raised, then retracted by a late event
+        closed,
+    ]
+    types, read, dup = score_alerts(TRUTH, got)
+    cs = types["channel_switch"]
+    assert (read, dup) == (3, 1)
+    assert cs.raised == 1 and cs.precision == 1.0 and cs.unexpected == []
+
+
 def test_spikes_match_incidents_up_to_two_minutes_after_the_end() -> None:
     got = [
         spike("2026-11-03T10:02:00.000Z", "a_s1"),
