@@ -9,7 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def poll(fn: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> T:
+def poll(
+    fn: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+) -> T:
     """Call ``fn`` until it returns a truthy value, or fail after ``timeout`` seconds saying ``what``."""
     deadline = time.monotonic() + timeout
     last: T | None = None

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-insecure-secret"  # noqa: S105 - only ever accepted when JOURNEYS_ENV=dev
+DEV_SECRET = "dev-only-insecure-secret"
 
 
 def env(name: str, description: str, **kw: Any) -> Any:
@@ -26,9 +26,13 @@ class CommonSettings(BaseSettings):
     kafka_bootstrap_servers: str = env(
         "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, comma separated.", default="127.0.0.1:39092"
     )
-    redis_url: str = env("REDIS_URL", "Redis URL (redis://host:port/db).", default="redis://127.0.0.1:36379/0")
+    redis_url: str = env(
+        "REDIS_URL", "Redis URL (redis://host:port/db).", default="redis://127.0.0.1:36379/0"
+    )
     key_prefix: str = env(
-        "JOURNEYS_KEY_PREFIX", "Prefix of every Redis key, so deployments and tests never collide.", default="jr"
+        "JOURNEYS_KEY_PREFIX",
+        "Prefix of every Redis key, so deployments and tests never collide.",
+        default="jr",
     )
     environment: Literal["dev", "prod"] = env(
         "JOURNEYS_ENV", "dev or prod. prod refuses to start without JOURNEYS_HMAC_SECRET.", default="dev"
@@ -37,20 +41,26 @@ class CommonSettings(BaseSettings):
         "JOURNEYS_HMAC_SECRET", "Secret key for identifier pseudonymisation (HMAC-SHA256).", default=None
     )
     phone_region: str = env(
-        "JOURNEYS_PHONE_REGION", "Default region for phone numbers without a country code (ISO 3166).",
+        "JOURNEYS_PHONE_REGION",
+        "Default region for phone numbers without a country code (ISO 3166).",
         default="GB",
     )
-    topic_channel_events: str = env("JOURNEYS_TOPIC_CHANNEL_EVENTS", "Input topic of raw channel events.",
-                                    default="channel-events")
-    topic_dlq: str = env("JOURNEYS_TOPIC_DLQ", "Dead-letter topic for bad channel events.",
-                         default="channel-events-dlq")
-    topic_stitched_events: str = env("JOURNEYS_TOPIC_STITCHED_EVENTS", "Stitched events, keyed by customer_id.",
-                                     default="stitched-events")
-    topic_identity_merges: str = env("JOURNEYS_TOPIC_IDENTITY_MERGES", "Audit trail of merges and conflicts.",
-                                     default="identity-merges")
+    topic_channel_events: str = env(
+        "JOURNEYS_TOPIC_CHANNEL_EVENTS", "Input topic of raw channel events.", default="channel-events"
+    )
+    topic_dlq: str = env(
+        "JOURNEYS_TOPIC_DLQ", "Dead-letter topic for bad channel events.", default="channel-events-dlq"
+    )
+    topic_stitched_events: str = env(
+        "JOURNEYS_TOPIC_STITCHED_EVENTS", "Stitched events, keyed by customer_id.", default="stitched-events"
+    )
+    topic_identity_merges: str = env(
+        "JOURNEYS_TOPIC_IDENTITY_MERGES", "Audit trail of merges and conflicts.", default="identity-merges"
+    )
     topic_gap_alerts: str = env("JOURNEYS_TOPIC_GAP_ALERTS", "Gap alerts.", default="gap-alerts")
-    topic_partitions: int = env("JOURNEYS_TOPIC_PARTITIONS", "Partitions of topics the services create.",
-                                default=4)
+    topic_partitions: int = env(
+        "JOURNEYS_TOPIC_PARTITIONS", "Partitions of topics the services create.", default=4
+    )
     log_level: str = env("JOURNEYS_LOG_LEVEL", "Log level (DEBUG, INFO, WARNING, ERROR).", default="INFO")
 
     @model_validator(mode="after")
