@@ -39,6 +39,7 @@ def create_app(settings: StitcherSettings) -> faust.App:
         producer_linger_ms=2,
         producer_acks=-1,
         broker_session_timeout=settings.session_timeout_s,
+        broker_commit_interval=settings.commit_interval_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     store = RedisStitchStore(aioredis.Redis.from_url(settings.redis_url), Keys(settings.key_prefix),

@@ -70,10 +70,14 @@ class StitcherSettings(CommonSettings):
     session_timeout: str = env("JOURNEYS_STITCHER_SESSION_TIMEOUT",
                                "Kafka consumer session timeout: how soon a dead worker's partitions move.",
                                default="30s")
+    commit_interval: str = env("JOURNEYS_STITCHER_COMMIT_INTERVAL",
+                               "How often the faust runner commits processed offsets; longer only means "
+                               "more redelivery after a crash, never loss.", default="2800ms")
     identifier_cache: int = env("JOURNEYS_IDENTIFIER_CACHE",
                                 "In-process cache entries of normalised+hashed identifiers.", default=500_000)
 
-    @field_validator("max_future_skew", "max_event_age", "retention", "batch_window", "session_timeout")
+    @field_validator("max_future_skew", "max_event_age", "retention", "batch_window", "session_timeout",
+                     "commit_interval")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration_ms(value)
@@ -104,6 +108,10 @@ class StitcherSettings(CommonSettings):
     @property
     def max_event_age_ms(self) -> int:
         return parse_duration_ms(self.max_event_age)
+
+    @property
+    def commit_interval_s(self) -> float:
+        return parse_duration_ms(self.commit_interval) / 1000
 
     @property
     def retention_ms(self) -> int:
