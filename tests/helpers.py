@@ -1,10 +1,14 @@
-"""Test helpers: wait for a condition with a deadline instead of sleeping."""
+"""Test helpers: wait for a condition with a deadline instead of sleeping; run service processes."""
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,3 +25,31 @@ def poll(
             return last
         time.sleep(interval)  # pacing between polls, not synchronisation
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now, for a private service in a test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 within a second (a service's health or metrics endpoint)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM a service process and wait; SIGKILL it if it has not exited within ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -5,8 +5,6 @@ high channel_switch; the call's checkout stage then stalls by the event-time wat
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +16,8 @@ import pytest
 from services.common.timeutil import format_ms, now_ms
 from services.stack.kafka_broker import create_topics
 from tests.conftest import Infra, Topics
-from tests.helpers import poll
-from tests.integration.gap_detector.harness import ROOT, AlertReader, Worker, detector_env, free_port
+from tests.helpers import free_port, poll, stop_process
+from tests.integration.gap_detector.harness import ROOT, AlertReader, Worker, detector_env
 
 pytestmark = pytest.mark.integration
 
@@ -142,13 +140,7 @@ def test_failed_app_checkout_then_call_raises_channel_switch_and_stall(
     finally:
         alerts.close()
         detector.stop()
-        if stitcher.poll() is None:
-            stitcher.send_signal(signal.SIGTERM)
-            try:
-                stitcher.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(stitcher.pid, signal.SIGKILL)
-                stitcher.wait()
+        stop_process(stitcher)
 
 
 def merge_records(infra: Infra, topic: str) -> list[dict[str, Any]]:

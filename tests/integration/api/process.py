@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.helpers import poll
+from tests.helpers import free_port, http_ok, poll
 
 JOURNEYS = str(Path(sys.executable).with_name("journeys"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -38,7 +24,7 @@ def running_api(env: dict[str, str], token: str) -> Iterator[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        poll(lambda: proc.poll() is not None or _healthy(f"{base}/healthz"), timeout=30,
+        poll(lambda: proc.poll() is not None or http_ok(f"{base}/healthz"), timeout=30,
              what="the API to start")
         if proc.poll() is not None:
             raise AssertionError(f"journeys api exited: {proc.communicate()[0].decode()[-2000:]}")

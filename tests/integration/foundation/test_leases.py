@@ -12,7 +12,7 @@ import pytest
 
 from services.stack import kafka_broker, leases, stack
 from services.stack.settings import StackSettings
-from tests.integration.foundation.ports import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]

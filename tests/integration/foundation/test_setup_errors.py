@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.foundation.ports import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]

@@ -17,7 +17,7 @@ from services.stack import procs
 from services.stack.procs import Proc
 from services.stack.settings import StackSettings
 from services.stack.stack import down
-from tests.integration.foundation.ports import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]

@@ -3,8 +3,6 @@ produce stitched events with kafka-python, read gap-alerts."""
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -15,15 +13,10 @@ import orjson
 
 from services.common import contracts
 from tests.conftest import Infra, Topics
-from tests.helpers import poll
+from tests.helpers import free_port, poll, stop_process
 
 ROOT = Path(__file__).resolve().parents[3]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Worker:
@@ -50,13 +43,7 @@ class Worker:
         poll(ready, timeout=timeout, interval=0.2, what=f"detector worker ready ({self.log})")
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, timeout=60)
         self.out.close()
         return int(self.proc.returncode)
 

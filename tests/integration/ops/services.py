@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import urllib.parse
@@ -15,8 +14,7 @@ from typing import Any
 import orjson
 import yaml
 
-from tests.helpers import poll
-from tests.integration.api.process import free_port
+from tests.helpers import free_port, poll, stop_process
 from tests.integration.ops.promql import family
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -45,13 +43,7 @@ def service(command: str, env: dict[str, str], log: Path, metrics_url: str) -> I
         assert proc.poll() is None, f"journeys {command} exited: {log.read_text()[-3000:]}"
         yield
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 @contextmanager

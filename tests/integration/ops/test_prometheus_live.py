@@ -21,8 +21,7 @@ from services.common.keys import Keys
 from services.common.timeutil import format_ms, now_ms
 from services.stack.kafka_broker import create_topics
 from tests.conftest import Infra, Topics
-from tests.helpers import poll
-from tests.integration.api.process import free_port
+from tests.helpers import free_port, poll
 from tests.integration.ops.promql import RULES_DIR, dashboard_exprs, metric_names, rule_exprs
 from tests.integration.ops.services import http_get, prometheus, query, scraped_names, service
 

@@ -9,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port
+
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _listening(port: int) -> bool:
@@ -30,9 +26,9 @@ def test_demo_runs_headless_and_cleans_up(tmp_path: Path, service_env: dict[str,
         **service_env,
         "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
         "JOURNEYS_LOG_LEVEL": "WARNING",
-        "JOURNEYS_STITCHER_METRICS_PORT": str(_free_port()),
-        "JOURNEYS_DETECTOR_METRICS_PORT": str(_free_port()),
-        "JOURNEYS_API_PORT": str(_free_port()),
+        "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
+        "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()),
+        "JOURNEYS_API_PORT": str(free_port()),
     }
     done = subprocess.run(
         [

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +16,7 @@ import pytest
 from services.common.timeutil import format_ms, now_ms
 from services.simulator import collect
 from tests.conftest import Infra, Topics
-from tests.helpers import poll
+from tests.helpers import free_port, http_ok, poll, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -32,18 +29,6 @@ DAY_MS = 86_400_000
 MIN_SCORE = "0.97"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -53,12 +38,7 @@ def _worker(command: str, env: dict[str, str], cwd: Path) -> Iterator[subprocess
     try:
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         log.close()
 
 
@@ -96,7 +76,7 @@ def test_pipeline_matches_the_ground_truth(
     assert done.returncode == 0, done.stderr
     truth = orjson.loads((tmp_path / "pop.truth.json").read_bytes())
 
-    stitcher_port, detector_port = _free_port(), _free_port()
+    stitcher_port, detector_port = free_port(), free_port()
     env = {
         **service_env,
         "JOURNEYS_TIMER_CLOCK": "event",
@@ -107,8 +87,8 @@ def test_pipeline_matches_the_ground_truth(
     with _worker("stitcher", env, tmp_path), _worker("detector", env, tmp_path):
         poll(
             lambda: (
-                _healthy(f"http://127.0.0.1:{stitcher_port}/metrics")
-                and _healthy(f"http://127.0.0.1:{detector_port}/metrics")
+                http_ok(f"http://127.0.0.1:{stitcher_port}/metrics")
+                and http_ok(f"http://127.0.0.1:{detector_port}/metrics")
             ),
             timeout=90,
             interval=0.25,

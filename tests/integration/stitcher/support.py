@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -18,13 +15,7 @@ from kafka.admin import NewTopic
 
 from services.common.timeutil import format_ms, now_ms
 from tests.conftest import Topics
-from tests.helpers import poll
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port, poll, stop_process
 
 
 def create_topics(bootstrap: str, topics: Topics, partitions: int = 4) -> None:
@@ -52,13 +43,7 @@ def stitcher(env: dict[str, str], log: Path, **extra: str) -> Iterator[subproces
         assert proc.poll() is None, log.read_text()[-3000:]
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process(proc)
 
 
 def _ready(log: bytes) -> bool:
