@@ -26,6 +26,8 @@ class DetectorMetrics:
                                       ["journey", "stage", "channel"], registry=r)
         self.webhook = Counter("journeys_webhook_deliveries_total", "Webhook deliveries for dropoff_spike.",
                                ["outcome"], registry=r)
+        for outcome in ("ok", "retry", "dropped"):  # series exist at 0, so rates and panels are not empty
+            self.webhook.labels(outcome)
         self.e2e = Histogram("journeys_end_to_end_latency_seconds",
                              "Kafka record timestamp of the incoming event to this step.", ["step"],
                              buckets=LATENCY_BUCKETS, registry=r)
