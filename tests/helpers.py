@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -53,3 +54,18 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def run_journeys(
+    env: dict[str, str], *args: str, timeout: float = 120.0, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`journeys <args>` in a subprocess with this interpreter; output captured as text, never raises."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

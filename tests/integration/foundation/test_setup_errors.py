@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, run_journeys
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,15 +27,7 @@ def run_without_tools(tmp_path: Path, *args: str) -> subprocess.CompletedProcess
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.pop("REDIS_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_journeys(env, *args, timeout=60, cwd=str(ROOT))
 
 
 def test_setup_without_java_says_so_in_one_line(tmp_path: Path) -> None:

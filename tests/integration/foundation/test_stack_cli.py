@@ -17,7 +17,7 @@ from services.stack import procs
 from services.stack.procs import Proc
 from services.stack.settings import StackSettings
 from services.stack.stack import down
-from tests.helpers import free_port
+from tests.helpers import free_port, run_journeys
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,15 +42,7 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def journeys(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_journeys(env, *args, timeout=180, cwd=str(ROOT))
 
 
 def status(env: dict[str, str]) -> tuple[int, dict[str, Any]]:

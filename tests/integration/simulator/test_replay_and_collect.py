@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,14 @@ import pytest
 from services.common.keys import Keys
 from services.simulator import collect
 from tests.conftest import Infra, Topics
+from tests.helpers import run_journeys
 
 pytestmark = pytest.mark.integration
 
-JOURNEYS = [sys.executable, "-m", "services.cli.main"]
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*JOURNEYS, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return run_journeys(env, *args, timeout=timeout)
 
 
 def test_replay_keeps_keys_and_bytes_and_reports_bad_lines(
