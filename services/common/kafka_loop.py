@@ -1,0 +1,301 @@
+"""The one Kafka loop of a service: consume → handle the batch → produce and await → commit → repeat.
+
+Every service (stitcher, gap detector) runs exactly this loop; the commit rule lives here and nowhere
+else. One batch at a time, in this order:
+
+1. ``consume``: up to ``batch_size`` records (waiting for the first one, then ``batch_window_s`` at most
+   for more); records carry topic, partition, offset, key, value, headers and the Kafka timestamp;
+2. ``handler.handle(records, outbox)``: the service's Redis writes, queueing what it produces in the
+   outbox (it may ``await outbox.flush()`` itself when a produce must be acknowledged before a later write);
+3. ``outbox.flush()``: every produced record acknowledged by the broker (acks=all, idempotent producer);
+4. commit, synchronously, the explicit offsets ``last handled + 1`` of every partition in the batch.
+
+A batch whose handling or delivery fails is retried as it is (same records, backoff up to 5 s) and never
+committed past, so a crash or a bounce anywhere before step 4 means the batch is consumed again: handlers
+are idempotent (every Redis write is keyed). Because the commit of a batch completes before the next
+``consume``, nothing handled is ever left uncommitted when partitions are revoked in a rebalance (the
+rebalance callbacks run inside ``consume``). SIGTERM finishes the batch in flight, commits it and exits.
+
+confluent-kafka (librdkafka) is the client: its C consumer and producer cost a fraction of aiokafka's per
+record (bench/). Its blocking calls run in a worker thread so the event loop stays free; only public API.
+LOOP_API_READY
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from services.common.kafka_config import consumer_config, producer_config
+from services.common.retry import MAX_DELAY_S, RateLimitedLog, target_of
+from services.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+LAG_EVERY_S = 5.0
+Offsets = dict[tuple[str, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    timestamp_ms: int = 0  # Kafka record timestamp (CreateTime); 0 when absent
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+    timestamp_ms: int | None = None
+
+
+class DeliveryFailed(KafkaException):
+    """The broker did not acknowledge every record of a flush (the batch is retried, not committed)."""
+
+
+class Handler(Protocol):
+    async def handle(self, records: list[Record], out: Outbox) -> None: ...
+
+
+class Ticking(Protocol):
+    async def tick(self, out: Outbox) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoopMetrics:
+    """The loop's series, created by the service in its own registry (names in docs/METRICS.md)."""
+
+    lag: Gauge  # journeys_consumer_lag_messages{topic}: high watermark - committed offset
+    retries: Counter  # journeys_retries_total{target}
+
+
+class Outbox:
+    """Produces records for the handler; ``flush`` waits until the broker acknowledged all of them."""
+
+    def __init__(self, producer: Producer, flush_timeout_s: float = 30.0) -> None:
+        self._producer, self._timeout = producer, flush_timeout_s
+        self._queued = 0
+        self._failed: list[KafkaError] = []
+
+    def send(self, records: Iterable[OutRecord]) -> None:
+        produce, delivered = self._producer.produce, self._delivered
+        n = 0
+        for r in records:
+            while True:
+                try:
+                    produce(r.topic, value=r.value, key=r.key, headers=list(r.headers) or None,
+                            timestamp=r.timestamp_ms or 0, on_delivery=delivered)
+                    break
+                except BufferError:  # librdkafka's local queue is full: serve delivery reports first
+                    self._producer.poll(0.05)
+            n += 1
+        self._queued += n
+
+    async def flush(self) -> None:
+        """Every record sent so far is acknowledged; raises DeliveryFailed (and forgets them) if not."""
+        if self._queued:
+            loop = asyncio.get_running_loop()
+            while await loop.run_in_executor(None, self._producer.flush, self._timeout):
+                log.warning("records unacknowledged after %.0f s; waiting for the broker", self._timeout)
+            self._queued = 0
+        if self._failed:
+            failed, self._failed = self._failed, []
+            raise DeliveryFailed(failed[0])
+
+    def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._failed.append(err)
+
+
+class KafkaLoop:
+    def __init__(self, settings: CommonSettings, *, group_id: str, topics: Sequence[str], handler: Handler,
+                 metrics: LoopMetrics, batch_size: int = 1000, batch_window_s: float = 0.01,
+                 session_timeout_s: float = 30.0, tick_s: float | None = None,
+                 on_commit: Callable[[Offsets], None] | None = None) -> None:
+        self.topics, self.handler, self.m = list(topics), handler, metrics
+        self.batch_size, self.window_s, self.tick_s = batch_size, batch_window_s, tick_s
+        self.on_commit = on_commit
+        self._consumer = Consumer(consumer_config(settings, group_id, session_timeout_s))
+        self._producer = Producer(producer_config(settings))
+        self.outbox = Outbox(self._producer)
+        self._assigned: set[tuple[str, int]] = set()
+        self._errors = RateLimitedLog(log)
+
+    # -- the loop --------------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume, handle, flush, commit until ``stop`` is set; then close the consumer and producer."""
+        self._consumer.subscribe(self.topics, on_assign=self._assign, on_revoke=self._revoke,
+                                 on_lost=self._revoke)
+        now = time.monotonic()
+        next_tick, next_lag = now, now + LAG_EVERY_S
+        try:
+            while not stop.is_set():
+                wait = 0.25 if self.tick_s is None else max(0.0, min(0.25, next_tick - time.monotonic()))
+                records = await self._consume(wait)
+                if records and await self._until_done(functools.partial(self._handle, records), stop):
+                    await self._commit(records)
+                now = time.monotonic()
+                if self.tick_s is not None and now >= next_tick:
+                    await self._until_done(self._tick, stop)
+                    next_tick = now + self.tick_s
+                if now >= next_lag:
+                    await self._report_lag()
+                    next_lag = now + LAG_EVERY_S
+        finally:
+            await self._close()
+
+    async def _handle(self, records: list[Record]) -> None:
+        await self.handler.handle(records, self.outbox)
+        await self.outbox.flush()
+
+    async def _tick(self) -> None:
+        await self.handler.tick(self.outbox)  # type: ignore[attr-defined]
+        await self.outbox.flush()
+
+    async def _until_done(self, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
+        """Run ``attempt`` until it succeeds (True) or ``stop`` is set while it keeps failing (False)."""
+        delay = 0.05
+        while True:
+            try:
+                await attempt()
+                return True
+            except Exception as exc:
+                target = target_of(exc)
+                self.m.retries.labels(target=target).inc()
+                self._errors.warn(f"{target} failure, batch retried (never committed past)", exc,
+                                  traceback=target == "handler")
+            try:  # back off, but a stop request ends the wait (the batch stays uncommitted)
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+                return False
+            except TimeoutError:
+                delay = min(delay * 2, MAX_DELAY_S)
+
+    # -- Kafka calls -----------------------------------------------------------------------------------
+    async def _consume(self, wait_s: float) -> list[Record]:
+        """Up to batch_size records: what is buffered now, else the first to arrive within ``wait_s`` and
+        then what arrives within the batch window."""
+        msgs = self._consumer.consume(self.batch_size, 0)
+        if not msgs and wait_s > 0:
+            loop = asyncio.get_running_loop()
+            first = await loop.run_in_executor(None, self._consumer.poll, wait_s)
+            if first is None:
+                return []
+            msgs = [first, *self._consumer.consume(self.batch_size - 1, 0)]
+            if len(msgs) < self.batch_size and self.window_s > 0:
+                msgs += await loop.run_in_executor(None, self._consumer.consume,
+                                                   self.batch_size - len(msgs), self.window_s)
+        out = []
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    self._errors.warn("consumer error", KafkaException(err))
+                continue
+            headers = cast(list[tuple[str, bytes | None]] | None, m.headers())
+            out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(),  # type: ignore[arg-type]
+                              {k: v or b"" for k, v in headers} if headers else {}, max(0, m.timestamp()[1])))
+        return out
+
+    async def _commit(self, records: Sequence[Record]) -> None:
+        offsets: Offsets = {}
+        for r in records:  # offsets only grow within a partition, so the last one wins
+            offsets[(r.topic, r.partition)] = r.offset + 1
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        loop = asyncio.get_running_loop()
+        try:
+            done = await loop.run_in_executor(None, lambda: self._consumer.commit(offsets=tps,
+                                                                                   asynchronous=False))
+        except KafkaException as exc:
+            # Typically a rebalance took the partitions away: their new owner consumes the batch again.
+            self._errors.warn("offset commit failed; the batch will be redelivered", exc)
+            return
+        failed = [tp for tp in done or () if tp.error is not None]
+        if failed:
+            self._errors.warn(f"offset commit failed for {len(failed)} partitions",
+                              KafkaException(failed[0].error))
+            lost = {(tp.topic, tp.partition) for tp in failed}
+            offsets = {k: v for k, v in offsets.items() if k not in lost}
+        if self.on_commit is not None and offsets:
+            self.on_commit(offsets)
+
+    def behind(self, topic: str) -> list[int]:
+        """Assigned partitions of ``topic`` whose consumed position is behind the high watermark last seen
+        in a fetch (no I/O). A partition with no position yet counts as behind when it holds records."""
+        tps = [TopicPartition(t, p) for t, p in self._assigned if t == topic]
+        if not tps:
+            return []
+        out = []
+        for tp in self._consumer.position(tps):
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high > 0 and (tp.offset < 0 or tp.offset < high):
+                out.append(tp.partition)
+        return sorted(out)
+
+    async def _report_lag(self) -> None:
+        """journeys_consumer_lag_messages: high watermark minus the group's committed offset, per topic."""
+        tps = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        lag = dict.fromkeys(self.topics, 0)
+        if tps:
+            loop = asyncio.get_running_loop()
+            try:
+                committed = await loop.run_in_executor(None, self._consumer.committed, tps, 5.0)
+                for tp in committed:
+                    low, high = await loop.run_in_executor(
+                        None, functools.partial(self._consumer.get_watermark_offsets, tp, 5.0, False))
+                    base = tp.offset if tp.offset >= 0 else low
+                    lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - base)
+            except KafkaException as exc:
+                self._errors.warn("lag not measured", exc)
+                return
+        for topic, value in lag.items():
+            self.m.lag.labels(topic=topic).set(value)
+
+    def _assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        log.info("assigned %s", _names(partitions))
+
+    def _revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Nothing handled is uncommitted here: a batch's commit completes before the next consume().
+        self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        log.info("revoked %s", _names(partitions))
+
+    async def _close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._consumer.close)  # leaves the group at once
+        await loop.run_in_executor(None, self._producer.flush, 10.0)
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[Any]]) -> None:
+    """Run ``main(stop)`` in a fresh event loop; SIGINT/SIGTERM set ``stop`` (graceful: finish, commit)."""
+    import signal
+
+    async def _wrapped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(_wrapped())
