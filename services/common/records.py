@@ -1,0 +1,285 @@
+"""Typed records (msgspec Structs) for what crosses a boundary, held to ``schemas/`` by a test.
+
+msgspec decodes and validates in one compiled pass, several times cheaper than orjson + jsonschema-rs.
+The JSON Schemas stay the contract: ``tests/unit/common/test_records.py`` proves each decoder accepts and
+rejects exactly what the schema does. Where msgspec cannot say what the schema says, the decoders add a
+cheap check (``date-time`` format, see ``rfc3339_ms``) or hand the document to the schema itself:
+
+- the fast path is strict (e.g. JSON Schema ``integer`` admits ``5.0``, msgspec's ``int`` does not);
+- anything the fast path refuses is parsed with orjson and judged by the JSON Schema validator, which
+  also words the error; a document the schema accepts is then converted leniently (``5.0`` -> ``5``).
+So a rare document costs the old price, and the common one a few microseconds.
+
+Patterns end in ``\\Z``, not ``$``: JSON Schema (ECMA-262) ``$`` never matches before a trailing newline,
+Python's does. Optional fields are ``UNSET`` (never encoded), so absent stays absent on the way out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+import orjson
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from services.common.contracts import CHANNEL_EVENT, IDENTITY_MERGE, STITCHED_EVENT, first_error, validator
+
+SCHEMA_VERSION = "1.0"
+RecordReason = Literal["malformed_json", "schema_violation"]
+
+# -- shared constrained types ---------------------------------------------------------------------------
+SchemaVersion = Annotated[str, Meta(pattern=r"^1\.[0-9]+\Z")]
+CustomerId = Annotated[str, Meta(pattern=r"^c_[0-9a-f]{8,64}\Z")]
+IdentifierType = Literal["customer_id", "account_id", "email", "phone", "device_id", "cookie_id",
+                         "loyalty_id", "social_handle"]
+Channel = Literal["web", "mobile_app", "email", "sms", "phone", "ivr", "chat", "social", "store", "field",
+                  "other"]
+Direction = Literal["inbound", "outbound"]
+Visibility = Literal["onstage", "offstage"]
+Outcome = Literal["success", "failure", "abandoned", "pending", "transferred", "resolved", "unresolved"]
+DeviceType = Literal["desktop", "mobile", "tablet", "landline", "kiosk", "pos", "other"]
+# Same shape as the schema's pattern; the calendar (day of month, leap second) is rfc3339_ms's job.
+DATE_TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                     r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
+Stage = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}\Z")]
+Sentiment = Annotated[int, Meta(ge=-1, le=1)] | Annotated[float, Meta(ge=-1, le=1)]
+Nps = Annotated[int, Meta(ge=0, le=10)]
+AttributeValue = Annotated[str, Meta(max_length=256)] | int | float | bool | None
+
+
+Text32 = Annotated[str, Meta(min_length=1, max_length=32)]
+Text64 = Annotated[str, Meta(min_length=1, max_length=64)]
+Text128 = Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+class RecordError(ValueError):
+    """A record that is not valid JSON (``malformed_json``) or breaks its contract (``schema_violation``)."""
+
+    def __init__(self, reason: RecordReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+# -- journey and device: the stitched (loose) shape, and the channel-event (strict) subclass ------------
+class StitchedJourney(Struct, frozen=True, gc=False):
+    """stitched_event.v1 ``journey``: type and stage strings (other keys are allowed and ignored)."""
+
+    type: str
+    stage: str
+
+
+class Journey(StitchedJourney, frozen=True, gc=False, forbid_unknown_fields=True):
+    """channel_event.v1 ``journey``: snake_case type and stage, nothing else."""
+
+    type: Stage
+    stage: Stage
+
+
+class StitchedDevice(Struct, frozen=True, gc=False):
+    """stitched_event.v1 ``device``: any object; the three fields consumers read (others are ignored)."""
+
+    type: Any = UNSET
+    os: Any = UNSET
+    model: Any = UNSET
+
+
+class Device(StitchedDevice, frozen=True, gc=False, forbid_unknown_fields=True):
+    type: DeviceType | UnsetType = UNSET
+    os: Annotated[str, Meta(max_length=64)] | UnsetType = UNSET
+    model: Annotated[str, Meta(max_length=64)] | UnsetType = UNSET
+
+
+# -- channel_event.v1 (input) ---------------------------------------------------------------------------
+class ChannelEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
+    """channel_event.v1 as produced by channel systems. Decode with ``decode_channel`` (format checks)."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    event_id: Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@+\-]+\Z")]
+    occurred_at: Annotated[str, Meta(max_length=40, pattern=DATE_TIME_PATTERN)]
+    channel: Channel
+    touchpoint: Text128
+    identifiers: Annotated[dict[IdentifierType, Annotated[str, Meta(max_length=256)]], Meta(min_length=1)]
+    direction: Direction = "inbound"
+    visibility: Visibility = "onstage"
+    department: Text64 | UnsetType = UNSET
+    journey: Journey | UnsetType = UNSET
+    intent: Text64 | UnsetType = UNSET
+    outcome: Outcome | UnsetType = UNSET
+    sentiment: Sentiment | UnsetType = UNSET
+    nps: Nps | UnsetType = UNSET
+    emotion: Text32 | UnsetType = UNSET
+    device: Device | UnsetType = UNSET
+    persona: Text64 | UnsetType = UNSET
+    source: Annotated[str, Meta(max_length=128)] | UnsetType = UNSET
+    attributes: Annotated[dict[Annotated[str, Meta(max_length=64)], AttributeValue],
+                          Meta(max_length=32)] | UnsetType = UNSET
+
+
+# -- stitched_event.v1 ----------------------------------------------------------------------------------
+class StitchedEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
+    """stitched_event.v1; fields in the order the stitcher has always written them."""
+
+    schema_version: SchemaVersion
+    event_id: Text128
+    occurred_at: Annotated[str, Meta(max_length=40)]
+    occurred_at_ms: int
+    channel: str
+    touchpoint: str
+    direction: Direction
+    visibility: Visibility
+    department: str | UnsetType = UNSET
+    journey: StitchedJourney | UnsetType = UNSET
+    intent: str | UnsetType = UNSET
+    outcome: str | UnsetType = UNSET
+    sentiment: Sentiment | UnsetType = UNSET
+    nps: Nps | UnsetType = UNSET
+    emotion: str | UnsetType = UNSET
+    device: StitchedDevice | UnsetType = UNSET
+    persona: str | UnsetType = UNSET
+    source: str | UnsetType = UNSET
+    attributes: dict[str, Any] | UnsetType = UNSET
+    device_key: str | UnsetType = UNSET
+    customer_id: CustomerId
+    identity_keys: list[Annotated[str, Meta(pattern=r"^[a-z_]+:[0-9a-f]{16,64}\Z")]]
+    masked: dict[str, str] | UnsetType = UNSET
+    merge_conflict: bool | UnsetType = UNSET
+    stitched_at_ms: int
+
+
+# -- identity_merge.v1 ----------------------------------------------------------------------------------
+class IdentityMerge(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
+    schema_version: SchemaVersion
+    record_id: str
+    kind: Literal["merge", "conflict"]
+    survivor: CustomerId
+    loser: CustomerId
+    event_id: str
+    identifier_types: list[str] | UnsetType = UNSET
+    limit: str | UnsetType = UNSET
+    occurred_at_ms: int | UnsetType = UNSET
+    recorded_at_ms: int
+
+
+# -- journey.v1 touchpoint (the journey store's per-event JSON) -----------------------------------------
+class Touchpoint(Struct, frozen=True, gc=False, kw_only=True):
+    event_id: str
+    occurred_at: str
+    channel: str
+    touchpoint: str
+    direction: Direction
+    visibility: Visibility
+    department: str | UnsetType = UNSET
+    journey: StitchedJourney | UnsetType = UNSET
+    intent: str | UnsetType = UNSET
+    outcome: str | UnsetType = UNSET
+    sentiment: Sentiment | UnsetType = UNSET
+    nps: Nps | UnsetType = UNSET
+    emotion: str | UnsetType = UNSET
+    device: StitchedDevice | UnsetType = UNSET
+    persona: str | UnsetType = UNSET
+
+
+# -- decoding ---------------------------------------------------------------------------------------------
+T = TypeVar("T", bound=Struct)
+
+_CHANNEL = msgspec.json.Decoder(ChannelEvent)
+_STITCHED = msgspec.json.Decoder(StitchedEvent)
+_MERGE = msgspec.json.Decoder(IdentityMerge)
+ENCODER = msgspec.json.Encoder()
+encode = ENCODER.encode
+
+
+def decode_channel(value: bytes) -> ChannelEvent:
+    """A plain channel_event.v1 (no CloudEvents envelope); raises RecordError exactly when the schema
+    would reject the document (including an impossible date such as 2026-02-30)."""
+    try:
+        event = _CHANNEL.decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _slow(value, CHANNEL_EVENT, ChannelEvent)
+    if rfc3339_ms(event.occurred_at) is None:
+        return _slow(value, CHANNEL_EVENT, ChannelEvent)
+    return event
+
+
+def decode_stitched(value: bytes) -> StitchedEvent:
+    """A stitched_event.v1; raises RecordError(malformed_json | schema_violation)."""
+    try:
+        return _STITCHED.decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _slow(value, STITCHED_EVENT, StitchedEvent)
+
+
+def decode_merge(value: bytes) -> IdentityMerge:
+    """An identity_merge.v1; raises RecordError(malformed_json | schema_violation)."""
+    try:
+        return _MERGE.decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _slow(value, IDENTITY_MERGE, IdentityMerge)
+
+
+def from_valid(doc: Any, cls: type[T]) -> T:
+    """A document the JSON Schema accepted, as its Struct (lenient: a JSON Schema integer may be 5.0)."""
+    try:
+        return msgspec.convert(doc, cls, strict=False)
+    except msgspec.ValidationError as exc:  # the schema and the Struct disagree: a bug, the test covers it
+        raise RecordError("schema_violation", f"typed record refused a schema-valid document: {exc}") from exc
+
+
+def _slow(value: bytes, contract: str, cls: type[T]) -> T:
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError("malformed_json", str(exc)[:200]) from None
+    problem = first_error(contract, doc)
+    if problem is not None:
+        if contract == CHANNEL_EVENT:
+            # A channel event holds raw identifiers: name the place and the rule, never the value.
+            err = next(iter(validator(CHANNEL_EVENT).iter_errors(doc)))
+            where = "/".join(str(p) for p in err.instance_path) or "(root)"
+            problem = f"{where}: {type(err.kind).__name__}"
+        raise RecordError("schema_violation", problem[:200])
+    return from_valid(doc, cls)
+
+
+# -- RFC 3339 date-time ------------------------------------------------------------------------------------
+_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    # Howard Hinnant's days_from_civil: proleptic Gregorian, any year (datetime stops at year 1).
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def rfc3339_ms(text: str) -> int | None:
+    """Epoch ms of a string already matching DATE_TIME_PATTERN, or None when the calendar makes it invalid
+    the way JSON Schema ``date-time`` does: no Feb 30, hours < 24, offsets < 24:00, and a leap second only
+    at 23:59:60 UTC (counted as the next second, like POSIX time)."""
+    y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
+    hh, mi, ss = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if not 1 <= mo <= 12 or d < 1 or hh > 23 or mi > 59 or ss > 60:
+        return None
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if d > (29 if mo == 2 and leap else _DAYS[mo]):
+        return None
+    tail = text[19:]
+    frac_ms = 0
+    if tail[0] == ".":
+        end = 1
+        while tail[end].isdigit():
+            end += 1
+        frac_ms = int(tail[1:end][:3].ljust(3, "0"))
+        tail = tail[end:]
+    offset_min = 0
+    if tail not in ("Z", "z"):
+        oh, om = int(tail[1:3]), int(tail[4:6])
+        if oh > 23 or om > 59:
+            return None
+        offset_min = (oh * 60 + om) * (-1 if tail[0] == "-" else 1)
+    if ss == 60 and (hh * 60 + mi - offset_min) % 1440 != 1439:
+        return None
+    minutes = _days_from_civil(y, mo, d) * 1440 + hh * 60 + mi - offset_min
+    return (minutes * 60 + ss) * 1000 + frac_ms
