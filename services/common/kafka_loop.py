@@ -39,7 +39,6 @@ from services.common.retry import MAX_DELAY_S, RateLimitedLog, target_of
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
-LAG_EVERY_S = 5.0
 Offsets = dict[tuple[str, int], int]
 
 
@@ -129,23 +128,24 @@ class KafkaLoop:
     def __init__(self, settings: CommonSettings, *, group_id: str, topics: Sequence[str], handler: Handler,
                  metrics: LoopMetrics, batch_size: int = 1000, batch_window_s: float = 0.01,
                  session_timeout_s: float = 30.0, tick_s: float | None = None,
-                 on_commit: Callable[[Offsets], None] | None = None) -> None:
+                 on_commit: Callable[[Offsets], None] | None = None, lag_every_s: float = 5.0) -> None:
         self.topics, self.handler, self.m = list(topics), handler, metrics
         self.batch_size, self.window_s, self.tick_s = batch_size, batch_window_s, tick_s
-        self.on_commit = on_commit
+        self.on_commit, self.lag_every_s = on_commit, lag_every_s
         self._consumer = Consumer(consumer_config(settings, group_id, session_timeout_s))
         self._producer = Producer(producer_config(settings))
         self.outbox = Outbox(self._producer)
         self._assigned: set[tuple[str, int]] = set()
         self._errors = RateLimitedLog(log)
+        self._next_lag = 0.0
 
     # -- the loop --------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, handle, flush, commit until ``stop`` is set; then close the consumer and producer."""
         self._consumer.subscribe(self.topics, on_assign=self._assign, on_revoke=self._revoke,
                                  on_lost=self._revoke)
-        now = time.monotonic()
-        next_tick, next_lag = now, now + LAG_EVERY_S
+        next_tick = time.monotonic()
+        self._next_lag = next_tick + self.lag_every_s
         try:
             while not stop.is_set():
                 wait = 0.25 if self.tick_s is None else max(0.0, min(0.25, next_tick - time.monotonic()))
@@ -156,9 +156,7 @@ class KafkaLoop:
                 if self.tick_s is not None and now >= next_tick:
                     await self._until_done(self._tick, stop)
                     next_tick = now + self.tick_s
-                if now >= next_lag:
-                    await self._report_lag()
-                    next_lag = now + LAG_EVERY_S
+                await self._lag_if_due()
         finally:
             await self._close()
 
@@ -182,6 +180,7 @@ class KafkaLoop:
                 self.m.retries.labels(target=target).inc()
                 self._errors.warn(f"{target} failure, batch retried (never committed past)", exc,
                                   traceback=target == "handler")
+            await self._lag_if_due()  # a stuck batch must show as growing lag
             try:  # back off, but a stop request ends the wait (the batch stays uncommitted)
                 await asyncio.wait_for(stop.wait(), timeout=delay)
                 return False
@@ -248,6 +247,11 @@ class KafkaLoop:
             if high > 0 and (tp.offset < 0 or tp.offset < high):
                 out.append(tp.partition)
         return sorted(out)
+
+    async def _lag_if_due(self) -> None:
+        if time.monotonic() >= self._next_lag:
+            await self._report_lag()
+            self._next_lag = time.monotonic() + self.lag_every_s
 
     async def _report_lag(self) -> None:
         """journeys_consumer_lag_messages: high watermark minus the group's committed offset, per topic."""
