@@ -1,61 +1,50 @@
-"""A minimal stitcher-shaped faust worker for the foundation smoke test (run as a subprocess).
+"""A minimal stitcher-shaped worker on the project's one Kafka loop (run as a subprocess by the smoke test).
 
 It consumes the test's channel-events topic and writes each event, keyed by its event_id, under the
-test's Redis key prefix: proof that Kafka -> faust -> Redis works end to end on this machine.
+test's Redis key prefix: proof that Kafka -> the loop -> Redis works end to end on this machine.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import Any
+import asyncio
 
-import faust
 import orjson
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.common.kafka_loop import KafkaLoop, LoopMetrics, Outbox, Record, run_until_signalled
+from services.common.settings import CommonSettings
 
 
 def smoke_key(prefix: str, event_id: str) -> str:
     return f"{prefix}:smoke:{event_id}"
 
 
-def create_app(bootstrap: str, redis_url: str, topic: str, prefix: str, datadir: str) -> faust.App:
-    app = faust.App(
-        f"smoke-{prefix}",
-        broker=f"kafka://{bootstrap}",
-        datadir=datadir,
-        web_enabled=False,
-        autodiscover=False,
-        store="memory://",
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=1,
-    )
-    source = app.topic(topic, value_serializer="raw")
-    store = aioredis.Redis.from_url(redis_url)
+class SmokeHandler:
+    def __init__(self, store: aioredis.Redis, prefix: str) -> None:
+        self.store, self.prefix = store, prefix
 
-    @app.agent(source)
-    async def write(stream: Any) -> None:
-        async for raw in stream:
-            event = orjson.loads(raw)
+    async def handle(self, records: list[Record], out: Outbox) -> None:
+        for record in records:
+            event = orjson.loads(record.value or b"")
             # SET NX: a redelivered event changes nothing (idempotent out).
-            await store.set(smoke_key(prefix, event["event_id"]), raw, nx=True)
-
-    return app
+            await self.store.set(smoke_key(self.prefix, event["event_id"]), record.value or b"", nx=True)
 
 
-def main() -> None:
-    env = os.environ
-    app = create_app(
-        env["KAFKA_BOOTSTRAP_SERVERS"],
-        env["REDIS_URL"],
-        env["JOURNEYS_TOPIC_CHANNEL_EVENTS"],
-        env["JOURNEYS_KEY_PREFIX"],
-        env["SMOKE_DATADIR"],
-    )
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
-    app.main()
+async def main(stop: asyncio.Event) -> None:
+    settings = CommonSettings()
+    registry = CollectorRegistry()
+    metrics = LoopMetrics(Gauge("lag", "lag", ["topic"], registry=registry),
+                          Counter("retries", "retries", ["target"], registry=registry))
+    store = aioredis.Redis.from_url(settings.redis_url)
+    loop = KafkaLoop(settings, group_id=f"smoke-{settings.key_prefix}",
+                     topics=[settings.topic_channel_events], handler=SmokeHandler(store, settings.key_prefix),
+                     metrics=metrics)
+    try:
+        await loop.run(stop)
+    finally:
+        await store.aclose()
 
 
 if __name__ == "__main__":
-    main()
+    run_until_signalled(main)

@@ -1,4 +1,4 @@
-"""Smoke: a channel event produced with kafka-python reaches Redis through a faust agent."""
+"""Smoke: a channel event produced with kafka-python reaches Redis through the project's Kafka loop."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def smoke_worker(
     admin.create_topics([NewTopic(topics.channel_events, 1, 1)])
     admin.close()
     log = tmp_path / "worker.log"
-    env = {**service_env, "SMOKE_DATADIR": str(tmp_path / "faust")}
+    env = dict(service_env)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.foundation.smoke_app"],
@@ -52,7 +52,7 @@ def smoke_worker(
             proc.wait(timeout=10)
 
 
-def test_channel_event_reaches_redis_through_a_faust_agent(
+def test_channel_event_reaches_redis_through_the_kafka_loop(
     smoke_worker: tuple[subprocess.Popen[bytes], Path],
     infra: Infra,
     topics: Topics,
