@@ -128,10 +128,12 @@ class KafkaLoop:
     def __init__(self, settings: CommonSettings, *, group_id: str, topics: Sequence[str], handler: Handler,
                  metrics: LoopMetrics, batch_size: int = 1000, batch_window_s: float = 0.01,
                  session_timeout_s: float = 30.0, tick_s: float | None = None,
-                 on_commit: Callable[[Offsets], None] | None = None, lag_every_s: float = 5.0) -> None:
+                 on_commit: Callable[[Offsets], None] | None = None,
+                 before_commit: Callable[[Offsets], None] | None = None, lag_every_s: float = 5.0) -> None:
         self.topics, self.handler, self.m = list(topics), handler, metrics
         self.batch_size, self.window_s, self.tick_s = batch_size, batch_window_s, tick_s
-        self.on_commit, self.lag_every_s = on_commit, lag_every_s
+        # Observers of every commit (tests, the chaos suite): before it is sent and once it succeeded.
+        self.on_commit, self.before_commit, self.lag_every_s = on_commit, before_commit, lag_every_s
         self._consumer = Consumer(consumer_config(settings, group_id, session_timeout_s))
         self._producer = Producer(producer_config(settings))
         self.outbox = Outbox(self._producer)
@@ -217,6 +219,8 @@ class KafkaLoop:
         offsets: Offsets = {}
         for r in records:  # offsets only grow within a partition, so the last one wins
             offsets[(r.topic, r.partition)] = r.offset + 1
+        if self.before_commit is not None:
+            self.before_commit(offsets)
         tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         loop = asyncio.get_running_loop()
         try:
