@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from typing import Any
 
@@ -33,8 +34,8 @@ def load_settings() -> GapDetectorSettings:
 
 
 def ensure_topics(settings: GapDetectorSettings) -> None:
-    """Create the detector's topics when missing, so it can start before the stitcher (faust does not
-    create source topics and would ignore them until the next rebalance)."""
+    """Create the detector's topics when missing, so it can start before the stitcher (a subscription to
+    a missing topic only errors until the next metadata refresh)."""
     from services.stack.kafka_broker import create_topics
 
     names = [settings.topic_stitched_events, settings.topic_identity_merges, settings.topic_gap_alerts,
@@ -49,29 +50,20 @@ def ensure_topics(settings: GapDetectorSettings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import faust  # heavy; only when the worker really starts
-
-    from services.gap_detector.app import create_app
+    from services.common.kafka_loop import run_until_signalled
+    from services.gap_detector.core.definitions import load_definitions
     from services.gap_detector.metrics import DetectorMetrics
+    from services.gap_detector.worker import main
 
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level.upper())
+    defs = load_definitions(settings.definitions)  # a bad file fails here, before anything connects
     metrics = DetectorMetrics()
-    app = create_app(settings, metrics)  # also validates the definitions file before anything connects
     ensure_topics(settings)
     try:
         metrics.serve(settings.metrics_port)
     except OSError as exc:
         raise UserError(f"metrics port {settings.metrics_port} is busy ({exc.strerror}); "
                         "set JOURNEYS_DETECTOR_METRICS_PORT") from None
-    if settings.runner == "batch":
-        from services.gap_detector import batch_runner
-
-        batch_runner.run(settings, metrics)
-        return 0
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    run_until_signalled(functools.partial(main, settings, defs, metrics))
     return 0

@@ -1,74 +1,59 @@
-"""Feeds batches into the pure core and persists what it returns: the bridge between the faust agents
-and Redis. Order per batch: load (one script call) -> core -> publish alerts -> save (one pipeline), so
-a crash before the save replays the batch and re-publishes the same alert ids (at-least-once out).
+"""Feeds batches into the pure core and persists what it returns: the bridge between the Kafka loop's
+handler and Redis. Order per batch: load (one script call) -> core -> publish alerts and wait for their
+acknowledgement -> save (one script call), so a crash before the save replays the batch and re-publishes
+the same alert ids (at-least-once out), and a crash after it changes nothing on replay (idempotent).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-import orjson
-
-from services.common import contracts
+from services.common.kafka_loop import Record
+from services.common.records import RecordError, decode_merge, decode_stitched
 from services.common.timeutil import now_ms
 from services.gap_detector.core.dropoff import judge
 from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded, watermark
-from services.gap_detector.core.model import Entry, Invalid, entry_from_event
+from services.gap_detector.core.model import Entry, entry_from_record
 from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.settings import GapDetectorSettings
 from services.gap_detector.store import DetectorStore, Loaded, Save
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[dict[str, Any]]], Awaitable[None]]
-DeadLetter = Callable[["Record", str, str], Awaitable[None]]
 TIMER_LEASE_MS = 30_000
 CELLS_PER_CLAIM = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed Kafka record: what the processor needs of it."""
+class Sink(Protocol):
+    """Where the processor's output goes (the worker: the Kafka loop's outbox; tests: a list)."""
 
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int | None = None
-    topic: str = ""
-    partition: int = -1
-    offset: int = -1
+    async def publish(self, alerts: list[dict[str, Any]]) -> None:
+        """Produce alerts; when it returns the broker has acknowledged them."""
 
-
-def decode_stitched(record: Record) -> tuple[str, Entry] | Invalid:
-    try:
-        doc = orjson.loads(record.value)
-    except orjson.JSONDecodeError as exc:
-        return Invalid("malformed_json", str(exc)[:200])
-    problem = contracts.first_error(contracts.STITCHED_EVENT, doc)
-    if problem is not None:
-        return Invalid("schema_violation", problem[:200])
-    entry = entry_from_event(doc)
-    return entry if isinstance(entry, Invalid) else (doc["customer_id"], entry)
+    def dead_letter(self, record: Record, reason: str, detail: str) -> None:
+        """Queue a record that cannot be used; delivered before its batch is committed."""
 
 
 class DetectorProcessor:
     def __init__(self, settings: GapDetectorSettings, logic: DetectorLogic, store: DetectorStore,
-                 metrics: DetectorMetrics, publish: Publish, dead_letter: DeadLetter) -> None:
+                 metrics: DetectorMetrics) -> None:
         self.s, self.logic, self.store, self.m = settings, logic, store, metrics
-        self.publish, self.dead_letter = publish, dead_letter
         self.wm: int | None = None
+        # Metric children resolved once: a labels() lookup per event or batch costs more than the update.
+        self._t_decode, self._t_rules = metrics.stage.labels("decode"), metrics.stage.labels("rules")
+        self._t_produce = metrics.stage.labels("produce")
+        self._t_write = metrics.stage.labels("journey_write")
+        self._t_timers, self._n_rules = metrics.stage.labels("timers"), metrics.batch.labels("rules")
+        self._e2e_alert = metrics.e2e.labels("alert")
 
     def clock(self, parts: dict[str, int], now: int, *, write: bool,
               busy: Sequence[str] = ()) -> dict[str, Any]:
         return {"parts": parts, "busy": list(busy), "now": now, "idle": self.s.watermark_idle_ms,
                 "lateness": self.s.lateness_ms, "write": write}
-
-    async def touch(self, busy: Sequence[str]) -> None:
-        """Partitions the consumer has not caught up on are not idle (see watermark.lua)."""
-        await self.store.load([], self.clock({}, now_ms(), write=True, busy=busy))
 
     def effective_wm(self, stored: int | None, now: int) -> int | None:
         # The stored value is already max event time minus lateness; live mode adds the wall clock.
@@ -76,27 +61,30 @@ class DetectorProcessor:
                          self.s.timer_clock, now)
 
     # -- stitched events ---------------------------------------------------------------------------
-    async def on_events(self, records: Sequence[Record], busy: Sequence[str] = ()) -> int:
+    async def on_events(self, records: Sequence[Record], sink: Sink, busy: Sequence[str] = ()) -> int:
         """Process one batch of stitched events; returns the number of alerts raised. ``busy``: partitions
         (as strings) still behind their head, which must keep holding the watermark back."""
         t0 = time.perf_counter()
-        good: list[tuple[str, Entry, Record]] = []
+        good: list[tuple[str, Entry]] = []
+        parts: dict[str, int] = {}
+        stamps: list[int] = []
         for rec in records:
-            decoded = decode_stitched(rec)
-            if isinstance(decoded, Invalid):
-                self.m.dead_lettered.labels(decoded.reason).inc()
-                await self.dead_letter(rec, decoded.reason, decoded.detail)
+            try:
+                ev = decode_stitched(rec.value or b"")
+            except RecordError as exc:
+                self._dead(sink, rec, exc.reason, exc.detail)
                 continue
-            good.append((*decoded, rec))
-        self.m.stage.labels("decode").observe(time.perf_counter() - t0)
-        self.m.batch.labels("rules").observe(len(records))
+            entry = entry_from_record(ev)
+            good.append((ev.customer_id, entry))
+            stamps.append(rec.timestamp_ms)
+            key = str(rec.partition)
+            if parts.get(key, entry.t - 1) < entry.t:
+                parts[key] = entry.t
+        self._t_decode.observe(time.perf_counter() - t0)
+        self._n_rules.observe(len(records))
         if not good:
             return 0
-        parts: dict[str, int] = {}
-        for _, e, rec in good:
-            key = str(rec.partition)
-            parts[key] = max(parts.get(key, e.t), e.t)
-        asked = list(dict.fromkeys(cid for cid, _, _ in good))
+        asked = list(dict.fromkeys(cid for cid, _ in good))
         t1 = time.perf_counter()
         now = now_ms()
         # The batch runs under the watermark from before it (its own events may be late relative to each
@@ -105,23 +93,31 @@ class DetectorProcessor:
         wm = self.effective_wm(stored_wm, now)
         save = Save(clock=self.clock(parts, now, write=True, busy=busy))
         self._fold_all(loaded.values(), save, now)
-        for cid, entry, _ in good:
+        on_item, absorb = self.logic.on_item, self._absorb
+        for cid, entry in good:
             target = loaded[cid]
             save.write_state.add(target.cid)
-            self._absorb(save, target.cid, self.logic.on_item(target.cid, target.state, entry, now, wm))
-        for target in {id(v): v for v in loaded.values()}.values():
-            self._absorb(save, target.cid, Step(closed=self.logic.expire(target.state, now,
-                                                                        self.s.open_alert_ttl_ms)))
-        self.m.stage.labels("rules").observe(time.perf_counter() - t1)
-        alerts = await self._publish_and_save(save, now)
+            absorb(save, target.cid, on_item(target.cid, target.state, entry, now, wm))
+        ttl = self.s.open_alert_ttl_ms
+        for target in save.customers:
+            closed = self.logic.expire(target.state, now, ttl)
+            if closed:
+                save.closed.setdefault(target.cid, []).extend(closed)
+        self._t_rules.observe(time.perf_counter() - t1)
+        alerts = await self._publish_and_save(save, now, sink)
         self.wm = wm
-        done = time.time()
-        for _, _, rec in good:
-            if rec.timestamp_ms:
-                self.m.e2e.labels("alert").observe(max(0.0, done - rec.timestamp_ms / 1000))
+        done_ms = time.time() * 1000
+        observe = self._e2e_alert.observe
+        for ts in stamps:
+            if ts:
+                observe(max(0.0, done_ms - ts) / 1000)
         return alerts
 
-    def _fold_all(self, targets: Any, save: Save, now: int) -> None:
+    def _dead(self, sink: Sink, rec: Record, reason: str, detail: str) -> None:
+        self.m.dead_lettered.labels(reason).inc()
+        sink.dead_letter(rec, reason, detail)
+
+    def _fold_all(self, targets: Iterable[Loaded], save: Save, now: int) -> None:
         seen: set[str] = set()
         for target in targets:
             if target.cid in seen:
@@ -137,54 +133,50 @@ class DetectorProcessor:
             save.new_alerts.setdefault(cid, []).extend(step.alerts)
         if step.closed:
             save.closed.setdefault(cid, []).extend(step.closed)
-        save.add_cells(step.cells)
+        if step.cells:
+            save.add_cells(step.cells)
         for suffix, deadline in step.extra_timers.items():
             save.extra_timers[f"{cid}|{suffix}"] = deadline
 
-    async def _publish_and_save(self, save: Save, now: int) -> int:
+    async def _publish_and_save(self, save: Save, now: int, sink: Sink) -> int:
         alerts = [a for group in save.new_alerts.values() for a in group] + save.aggregate_alerts
         if alerts:
             t = time.perf_counter()
-            await self.publish(alerts)
-            self.m.stage.labels("produce").observe(time.perf_counter() - t)
-            for a in alerts:
-                if a["status"] == "open":  # not retractions
-                    self.m.alerts.labels(a["type"], a["severity"]).inc()
+            await sink.publish(alerts)  # acknowledged before the Redis save: a crash re-publishes
+            self._t_produce.observe(time.perf_counter() - t)
+            opened = Counter((a["type"], a["severity"]) for a in alerts if a["status"] == "open")
+            for (kind, severity), n in opened.items():  # retractions are not counted as raised
+                self.m.alerts.labels(kind, severity).inc(n)
         t = time.perf_counter()
         await self.store.save(save, now)
-        self.m.stage.labels("journey_write").observe(time.perf_counter() - t)
+        self._t_write.observe(time.perf_counter() - t)
         return len(alerts)
 
     # -- identity merges ---------------------------------------------------------------------------
-    async def on_merges(self, records: Sequence[Record]) -> int:
+    async def on_merges(self, records: Sequence[Record], sink: Sink) -> int:
         """Fold each merge record's loser into its survivor (idempotent: a folded loser has no state)."""
         pairs: list[tuple[str, str]] = []
         for rec in records:
             try:
-                doc = orjson.loads(rec.value)
-            except orjson.JSONDecodeError as exc:
-                self.m.dead_lettered.labels("malformed_json").inc()
-                await self.dead_letter(rec, "malformed_json", str(exc)[:200])
+                merge = decode_merge(rec.value or b"")
+            except RecordError as exc:
+                self._dead(sink, rec, exc.reason, exc.detail)
                 continue
-            problem = contracts.first_error(contracts.IDENTITY_MERGE, doc)
-            if problem is not None:
-                self.m.dead_lettered.labels("schema_violation").inc()
-                await self.dead_letter(rec, "schema_violation", problem[:200])
-                continue
-            if doc["kind"] == "merge":
-                pairs.append((doc["survivor"], doc["loser"]))
+            if merge.kind == "merge":
+                pairs.append((merge.survivor, merge.loser))
         if not pairs:
             return 0
         _, loaded = await self.store.load(pairs, None)
         save, now = Save(), now_ms()
         self._fold_all(loaded.values(), save, now)
-        return await self._publish_and_save(save, now)
+        return await self._publish_and_save(save, now, sink)
 
     # -- timers and drop-off minutes ---------------------------------------------------------------
-    async def on_tick(self) -> int:
-        """Fire due stall timers and judge closed drop-off minutes; returns alerts raised."""
+    async def on_tick(self, sink: Sink, busy: Sequence[str] = ()) -> int:
+        """Fire due stall timers and judge closed drop-off minutes; returns alerts raised. ``busy`` as in
+        ``on_events``: partitions behind their head stay active even when no batch brings their events."""
         now = now_ms()
-        stored, _ = await self.store.load([], self.clock({}, now, write=True))  # idle partitions let go
+        stored, _ = await self.store.load([], self.clock({}, now, write=True, busy=busy))  # idle ones let go
         wm = self.effective_wm(stored, now)
         self.wm = wm
         if wm is None:
@@ -195,17 +187,17 @@ class DetectorProcessor:
             claimed = await self.store.claim_timers(wm, now, TIMER_LEASE_MS, self.s.timers_per_tick)
             if not claimed:
                 break
-            raised += await self._fire(claimed, wm, now)
+            raised += await self._fire(claimed, wm, now, sink)
             if len(claimed) < self.s.timers_per_tick:
                 break
         while True:  # cells queue up until the watermark passes their minute; a late write re-queues one
             cells = await self.store.claim_cells((wm // 60_000) * 60_000 - 60_000, CELLS_PER_CLAIM)
             if cells:
-                raised += await self._judge_cells(cells, now)
+                raised += await self._judge_cells(cells, now, sink)
             if len(cells) < CELLS_PER_CLAIM:
                 return raised
 
-    async def _fire(self, claimed: list[tuple[str, str, int]], wm: int, now: int) -> int:
+    async def _fire(self, claimed: list[tuple[str, str, int]], wm: int, now: int, sink: Sink) -> int:
         t = time.perf_counter()
         asked = dict.fromkeys(c for c, j, _ in claimed if not is_superseded(j))
         _, loaded = await self.store.load([(cid, "") for cid in asked], None) if asked else (None, {})
@@ -221,24 +213,24 @@ class DetectorProcessor:
             if step.alerts:
                 self.m.fire_delay.observe(max(0.0, (wm - deadline) / 1000))
             self._absorb(save, cid, step)
-        raised = await self._publish_and_save(save, now)
-        self.m.stage.labels("timers").observe(time.perf_counter() - t)
+        raised = await self._publish_and_save(save, now, sink)
+        self._t_timers.observe(time.perf_counter() - t)
         return raised
 
-    async def _judge_cells(self, cells: list[tuple[str, int]], now: int) -> int:
+    async def _judge_cells(self, cells: list[tuple[str, int]], now: int, sink: Sink) -> int:
         """Judge cell-minutes against their baselines; a spike is raised once per cell-minute."""
-        span = max(self.logic.defs.thresholds(c.split("|", 1)[0]).dropoff_baseline_minutes for c, _ in cells)
-        minutes = sorted({m - i * 60_000 for _, m in cells for i in range(span + 1)})
-        hashes = await self.store.cell_history(minutes)
+        defs = self.logic.defs
+        spans = {c: defs.thresholds(c.split("|", 1)[0]).dropoff_baseline_minutes for c, _ in cells}
+        minutes = sorted({m - i * 60_000 for c, m in cells for i in range(spans[c] + 1)})
+        counts = await self.store.cell_history(minutes)
         spikes = []
+        rate_of, base_of = self.m.dropoff_rate.labels, self.m.dropoff_baseline.labels
         for cell, minute in cells:
-            h = hashes[minute]
-            base_n = self.logic.defs.thresholds(cell.split("|", 1)[0]).dropoff_baseline_minutes
-            history = [_counts(hashes[minute - i * 60_000], cell) for i in range(1, base_n + 1)]
-            volume, drops = _counts(h, cell)
-            j = judge(cell, minute, volume, drops, history, self.logic.defs, now)
-            self.m.dropoff_rate.labels(j.journey, j.stage, j.channel).set(j.rate)
-            self.m.dropoff_baseline.labels(j.journey, j.stage, j.channel).set(j.baseline)
+            history = [counts[minute - i * 60_000].get(cell, (0, 0)) for i in range(1, spans[cell] + 1)]
+            volume, drops = counts[minute].get(cell, (0, 0))
+            j = judge(cell, minute, volume, drops, history, defs, now)
+            rate_of(j.journey, j.stage, j.channel).set(j.rate)
+            base_of(j.journey, j.stage, j.channel).set(j.baseline)
             if j.alert is not None:
                 spikes.append(((cell, minute), j.alert))
         if not spikes:
@@ -247,8 +239,4 @@ class DetectorProcessor:
         save = Save(aggregate_alerts=[a for (_, a), new in zip(spikes, fresh, strict=True) if new])
         if not save.aggregate_alerts:
             return 0
-        return await self._publish_and_save(save, now)
-
-
-def _counts(h: dict[bytes, bytes], cell: str) -> tuple[int, int]:
-    return int(h.get(cell.encode(), 0)), int(h.get(cell.encode() + b"|d", 0))
+        return await self._publish_and_save(save, now, sink)

@@ -13,12 +13,9 @@ from services.common.timeutil import parse_duration_ms
 class GapDetectorSettings(CommonSettings):
     metrics_port: int = env("JOURNEYS_DETECTOR_METRICS_PORT", "Port of the detector's Prometheus /metrics.",
                             default=9102)
-    group_id: str = env("JOURNEYS_DETECTOR_GROUP", "Kafka consumer group (faust app id) of the gap detector.",
+    group_id: str = env("JOURNEYS_DETECTOR_GROUP",
+                        "Kafka consumer group of the gap detector (stitched-events and identity-merges).",
                         default="journeys-gap-detector")
-    runner: Literal["faust", "batch"] = env(
-        "JOURNEYS_DETECTOR_RUNNER",
-        "faust (agents, stream.take_events) or batch (plain aiokafka getmany; same processor, less CPU).",
-        default="faust")
     definitions: str | None = env("JOURNEYS_DEFINITIONS",
                                   "Journey definitions file (YAML/JSON); unset: the bundled defaults.",
                                   default=None)

@@ -184,12 +184,23 @@ class DetectorStore:
             out.append((cell, int(minute)))
         return out
 
-    async def cell_history(self, minutes: list[int]) -> dict[int, dict[bytes, bytes]]:
-        """HGETALL of each drop-off minute hash, in one pipeline."""
+    async def cell_history(self, minutes: list[int]) -> dict[int, dict[str, tuple[int, int]]]:
+        """Per drop-off minute, cell key -> (volume, drop-offs), from one pipeline of HGETALLs."""
         pipe = self.r.pipeline(transaction=False)
         for m in minutes:
             pipe.hgetall(self.keys.dropoff_minute(m))
-        return dict(zip(minutes, await pipe.execute(), strict=True))
+        out: dict[int, dict[str, tuple[int, int]]] = {}
+        for m, raw in zip(minutes, await pipe.execute(), strict=True):
+            counts: dict[str, list[int]] = {}
+            for name, value in raw.items():
+                if name.startswith(b"!"):
+                    continue  # '!a|<cell>': the spike-raised marks
+                if name.endswith(b"|d") and name.count(b"|") == 3:  # '<journey>|<stage>|<channel>|d'
+                    counts.setdefault(name[:-2].decode(), [0, 0])[1] = int(value)
+                else:
+                    counts.setdefault(name.decode(), [0, 0])[0] = int(value)
+            out[m] = {cell: (v, d) for cell, (v, d) in counts.items()}
+        return out
 
     async def mark_dropoff_alerted(self, cells: list[tuple[str, int]]) -> list[bool]:
         """HSETNX '!a|<cell>': True for the cells whose spike was not raised before."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.records import StitchedEvent
+
 
 @dataclass(slots=True)
 class Entry:
@@ -85,3 +87,17 @@ def entry_from_event(event: Any) -> Entry | Invalid:
         department=_opt_str(event.get("department")), device_key=_opt_str(event.get("device_key")),
         device_type=_opt_str(device.get("type")) if device else None,
     )
+
+
+def entry_from_record(ev: StitchedEvent) -> Entry:
+    """The rules' view of a typed stitched_event.v1 (already valid: ``records.decode_stitched``). Empty
+    strings count as absent, as in ``entry_from_event`` (UNSET is falsy too)."""
+    journey, device = ev.journey, ev.device
+    jtype = stage = dtype = None
+    if journey:
+        jtype, stage = journey.type or None, journey.stage or None
+    if device and isinstance(device.type, str):
+        dtype = device.type or None
+    return Entry(ev.occurred_at_ms, ev.event_id, ev.channel, ev.direction == "inbound",
+                 ev.visibility == "onstage", jtype, stage, ev.intent or None, ev.outcome or None,
+                 ev.department or None, ev.device_key or None, dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ from tests.conftest import Infra, Topics
 from tests.helpers import free_port, poll, stop_process
 
 ROOT = Path(__file__).resolve().parents[3]
-
 
 
 class Worker:
@@ -37,8 +37,7 @@ class Worker:
     def wait_ready(self, timeout: float = 60) -> None:
         def ready() -> bool:
             assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            text = self.log.read_bytes()
-            return b"Worker]: Ready" in text or b"gap detector ready (batch runner)" in text
+            return b"gap detector ready" in self.log.read_bytes()
 
         poll(ready, timeout=timeout, interval=0.2, what=f"detector worker ready ({self.log})")
 
@@ -98,31 +97,44 @@ def produce(infra: Infra, topic: str, docs: Iterable[dict[str, Any]], key_field:
     producer.close()
 
 
+class TopicReader:
+    """Every record of a topic from its beginning (confluent-kafka, which reads the lz4 batches the
+    services produce), duplicates included."""
+
+    def __init__(self, infra: Infra, topic: str) -> None:
+        from confluent_kafka import Consumer
+
+        self.consumer = Consumer({"bootstrap.servers": infra.bootstrap_servers,
+                                  "group.id": f"reader-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
+                                  "enable.auto.commit": False})
+        self.consumer.subscribe([topic])
+        self.records: list[Any] = []
+
+    def read(self) -> list[Any]:
+        """What arrived so far (confluent_kafka Messages: value(), key(), headers())."""
+        self.records += [m for m in self.consumer.consume(1000, 0.2) if m.error() is None]
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 class AlertReader:
     """Reads gap-alerts from the beginning and keeps every record (duplicates included)."""
 
     def __init__(self, infra: Infra, topic: str) -> None:
-        from kafka import KafkaConsumer
-
-        self.consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=infra.bootstrap_servers,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            consumer_timeout_ms=200,
-        )
+        self.reader = TopicReader(infra, topic)
         self.alerts: list[dict[str, Any]] = []
 
     def read(self) -> list[dict[str, Any]]:
-        for batch in self.consumer.poll(timeout_ms=200).values():
-            for rec in batch:
-                alert = orjson.loads(rec.value)
-                assert contracts.first_error(contracts.GAP_ALERT, alert) is None, alert
-                self.alerts.append(alert)
+        for rec in self.reader.read()[len(self.alerts):]:
+            alert = orjson.loads(rec.value())
+            assert contracts.first_error(contracts.GAP_ALERT, alert) is None, alert
+            self.alerts.append(alert)
         return self.alerts
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [a for a in self.read() if a["type"] == kind]
 
     def close(self) -> None:
-        self.consumer.close()
+        self.reader.close()

@@ -10,12 +10,13 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from services.common.kafka_loop import Record
 from services.common.keys import Keys
 from services.common.timeutil import format_ms
 from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.metrics import DetectorMetrics
-from services.gap_detector.processor import DetectorProcessor, Record
+from services.gap_detector.processor import DetectorProcessor
 from services.gap_detector.settings import GapDetectorSettings
 from services.gap_detector.store import DetectorStore
 from tests.conftest import Infra
@@ -42,19 +43,30 @@ class Harness:
         self.dead: list[tuple[bytes, str]] = []
         store = DetectorStore(self.client, Keys(key_prefix), self.settings.retention_ms, 100)
         logic = DetectorLogic(load_definitions(), lateness_ms=self.settings.lateness_ms)
-        self.proc = DetectorProcessor(self.settings, logic, store, self.metrics, self._publish, self._dead)
+        self.proc = DetectorProcessor(self.settings, logic, store, self.metrics)
 
-    async def _publish(self, alerts: list[dict[str, Any]]) -> None:
+    # The processor's sink: alerts collected instead of produced.
+    async def publish(self, alerts: list[dict[str, Any]]) -> None:
         self.published.extend(alerts)
 
-    async def _dead(self, rec: Record, reason: str, detail: str) -> None:
-        self.dead.append((rec.value, reason))
+    def dead_letter(self, record: Record, reason: str, detail: str) -> None:
+        self.dead.append((record.value or b"", reason))
+
+    async def events(self, records: list[Record]) -> int:
+        return await self.proc.on_events(records, self)
+
+    async def tick(self) -> int:
+        return await self.proc.on_tick(self)
 
     async def feed(self, docs: list[dict[str, Any]]) -> None:
-        await self.proc.on_events([Record(d["customer_id"].encode(), orjson.dumps(d)) for d in docs])
+        await self.events([rec(d["customer_id"].encode(), orjson.dumps(d)) for d in docs])
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [a for a in self.published if a["type"] == kind]
+
+
+def rec(key: bytes, value: bytes, partition: int = 0) -> Record:
+    return Record("stitched-events", partition, 0, key, value, {})
 
 
 def minute_events(minute: int, n: int, abandoned: int) -> list[dict[str, Any]]:
@@ -80,8 +92,8 @@ async def test_dropoff_spike_is_raised_once_with_gauges(
         await h.feed(minute_events(minute, 20, 1))
     await h.feed(minute_events(30, 20, 10))  # 50 %: a spike
     await h.feed([stitched("adv", "c_ffffffffffffffff", T0 + 37 * MIN, "web")])  # watermark past minute 31
-    await h.proc.on_tick()
-    await h.proc.on_tick()
+    await h.tick()
+    await h.tick()
     # Minute 0 has no history (baseline floored at 1 %: 5 % is a spike too); minutes 1-29 are quiet.
     spikes = {a["evidence"]["minute"]: a for a in h.of("dropoff_spike")}
     assert len(spikes) == len(h.of("dropoff_spike")) == 2
@@ -106,9 +118,9 @@ async def test_bad_records_are_dead_lettered_and_the_batch_goes_on(
         stitched("a", "c_00000000000000a1", T0, "web", intent="x"),
         stitched("b", "c_00000000000000a1", T0 + MIN, "phone", intent="x"),
     ]
-    records = [Record(b"k", b"{oops"), Record(b"k", orjson.dumps({"event_id": "x"}))]
-    records += [Record(b"c", orjson.dumps(d)) for d in good]
-    assert await h.proc.on_events(records) == 1
+    records = [rec(b"k", b"{oops"), rec(b"k", orjson.dumps({"event_id": "x"}))]
+    records += [rec(b"c", orjson.dumps(d)) for d in good]
+    assert await h.events(records) == 1
     assert [r for _, r in h.dead] == ["malformed_json", "schema_violation"]
     assert (
         h.metrics.registry.get_sample_value(
@@ -126,16 +138,16 @@ async def test_a_partition_read_ahead_does_not_fire_another_partitions_stall(
     pay = {"type": "purchase", "stage": "payment"}  # sla 1h
     x = stitched("x", "c_00000000000000b1", T0, "web", journey=pay)
     ahead = stitched("far", "c_00000000000000b2", T0 + 3 * 60 * MIN, "web")
-    await h.proc.on_events([Record(b"b1", orjson.dumps(x), partition=1)])
-    await h.proc.on_events([Record(b"b2", orjson.dumps(ahead), partition=0)])  # partition 0 runs ahead
-    await h.proc.on_tick()
+    await h.events([rec(b"b1", orjson.dumps(x), partition=1)])
+    await h.events([rec(b"b2", orjson.dumps(ahead), partition=0)])  # partition 0 runs ahead
+    await h.tick()
     assert h.of("stall") == []  # partition 1 is active and still at T0: its next event may be progress
     y = stitched("y", "c_00000000000000b1", T0 + 30 * MIN, "web", journey=pay)
-    await h.proc.on_events([Record(b"b1", orjson.dumps(y), partition=1)])
+    await h.events([rec(b"b1", orjson.dumps(y), partition=1)])
     assert h.of("stall") == []  # y came within x's SLA: x never stalls
 
     async def idle_fired() -> list[dict[str, Any]]:
-        await h.proc.on_tick()
+        await h.tick()
         return h.of("stall")
 
     deadline = asyncio.get_running_loop().time() + 10
@@ -153,9 +165,9 @@ async def test_events_landing_in_a_judged_minute_rejudge_it(
     for minute in range(30):
         await h.feed(minute_events(minute, 20, 1))
     await h.feed([stitched("adv", "c_ffffffffffffffff", T0 + 37 * MIN, "web")])
-    await h.proc.on_tick()  # minutes up to 31 are judged: minute 30 is still empty
+    await h.tick()  # minutes up to 31 are judged: minute 30 is still empty
     assert format_ms(T0 + 30 * MIN) not in {a["evidence"]["minute"] for a in h.of("dropoff_spike")}
     await h.feed(minute_events(30, 20, 10))  # a fast replay delivers minute 30 only now
-    await h.proc.on_tick()
+    await h.tick()
     assert format_ms(T0 + 30 * MIN) in {a["evidence"]["minute"] for a in h.of("dropoff_spike")}
     await h.client.aclose()

@@ -16,6 +16,7 @@ from tests.conftest import Infra, Topics
 from tests.helpers import poll
 from tests.integration.gap_detector.harness import (
     AlertReader,
+    TopicReader,
     Worker,
     create_topics,
     detector_env,
@@ -39,13 +40,10 @@ def advancer(t: int) -> dict[str, Any]:
     return stitched(f"adv-{t}", cid(0xFFFF), t, "web")
 
 
-@pytest.fixture(params=["faust", "batch"])
-def env(
-    request: pytest.FixtureRequest, service_env: dict[str, str], key_prefix: str, infra: Infra, topics: Topics
-) -> dict[str, str]:
-    """Both runners (faust agents and the plain aiokafka batch runner) must behave the same."""
+@pytest.fixture
+def env(service_env: dict[str, str], key_prefix: str, infra: Infra, topics: Topics) -> dict[str, str]:
     create_topics(infra, topics)
-    return detector_env(service_env, key_prefix, JOURNEYS_DETECTOR_RUNNER=request.param)
+    return detector_env(service_env, key_prefix)
 
 
 @pytest.fixture
@@ -135,8 +133,6 @@ def test_merge_moves_pending_timer_and_joins_the_journeys(
     key_prefix: str,
     redis_client: Any,
 ) -> None:
-    from kafka import KafkaConsumer
-
     keys = Keys(key_prefix)
     loser, survivor = cid(0xA), cid(0xB)
     worker = Worker(env, tmp_path / "w.log")
@@ -176,21 +172,12 @@ def test_merge_moves_pending_timer_and_joins_the_journeys(
         assert switch["evidence"]["event_ids"] == ["app-1", "call-1"]
         # Bad input is dead-lettered with its bytes and reason, and the worker keeps going.
         produce_raw(infra, topics.stitched_events, b"{not json")
-        dlq = KafkaConsumer(
-            topics.dlq,
-            bootstrap_servers=infra.bootstrap_servers,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=200,
-        )
-        got: list[Any] = []
-
-        def dead_letters() -> list[Any]:
-            got.extend(r for b in dlq.poll(timeout_ms=200).values() for r in b)
-            return got
-
-        poll(dead_letters, timeout=60, what="dead letter")
-        dlq.close()
-        assert got[0].value == b"{not json" and dict(got[0].headers)["dlq_reason"] == b"malformed_json"
+        dlq = TopicReader(infra, topics.dlq)
+        try:
+            [got] = poll(dlq.read, timeout=60, what="dead letter")
+        finally:
+            dlq.close()
+        assert got.value() == b"{not json" and dict(got.headers())["dlq_reason"] == b"malformed_json"
     finally:
         assert worker.stop() == 0
 

@@ -1,0 +1,145 @@
+"""The gap detector worker: one consumer group on the project's one Kafka loop (services/common/kafka_loop)
+reading stitched-events and identity-merges, gap-alerts and dead letters out through the loop's outbox.
+
+Per batch (``handle``): merges first, then events, each in offset order; the processor publishes a
+batch's alerts and waits for the broker's acknowledgement BEFORE its Redis save, so a crash re-publishes
+(same alert ids) rather than loses; the loop commits the offsets only after ``handle`` returned and the
+outbox (dead letters) is flushed. Between batches (``tick``): due stall timers and closed drop-off minutes.
+The webhook sender is an asyncio task beside the loop (HTTP, not Kafka).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from services.common.dead_letter import dead_letter
+from services.common.kafka_loop import KafkaLoop, LoopMetrics, Outbox, OutRecord, Record
+from services.common.keys import Keys
+from services.common.timeutil import now_ms
+from services.gap_detector.core.definitions import Definitions
+from services.gap_detector.core.logic import DetectorLogic
+from services.gap_detector.metrics import DetectorMetrics
+from services.gap_detector.processor import DetectorProcessor
+from services.gap_detector.settings import GapDetectorSettings
+from services.gap_detector.store import DetectorStore
+from services.gap_detector.webhook import WebhookSender
+
+log = logging.getLogger(__name__)
+PENDING_EVERY_TICKS = 8  # ZCARD of the timer wheel every few ticks is plenty for a gauge
+
+
+def alert_key(alert: dict[str, Any]) -> bytes:
+    """The gap-alerts record key: the customer, or the drop-off cell for aggregate alerts."""
+    if "customer_id" in alert:
+        return str(alert["customer_id"]).encode()
+    cell = f"dropoff:{alert['journey']['type']}:{alert['journey']['stage']}:{alert['evidence']['channel']}"
+    return cell.encode()
+
+
+def alert_headers(alert: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """CloudEvents binary-mode headers (docs/ARCHITECTURE.md)."""
+    return [("ce_specversion", b"1.0"), ("ce_id", alert["alert_id"].encode()),
+            ("ce_type", b"dev.journeys.gap_alert.v1"), ("ce_source", b"journeys/gap-detector"),
+            ("ce_time", alert["detected_at"].encode()), ("content-type", b"application/json")]
+
+
+class OutboxSink:
+    """The processor's output on the loop's outbox: alerts acknowledged on return, dead letters queued
+    (the loop flushes them before it commits the batch)."""
+
+    def __init__(self, out: Outbox, settings: GapDetectorSettings, hook: WebhookSender | None) -> None:
+        self.out, self.s, self.hook = out, settings, hook
+
+    async def publish(self, alerts: list[dict[str, Any]]) -> None:
+        topic = self.s.topic_gap_alerts
+        self.out.send(OutRecord(topic, alert_key(a), orjson.dumps(a), alert_headers(a)) for a in alerts)
+        await self.out.flush()
+        if self.hook is not None:
+            for a in alerts:
+                if a["type"] == "dropoff_spike":
+                    self.hook.enqueue(a)
+
+    def dead_letter(self, record: Record, reason: str, detail: str) -> None:
+        self.out.send([dead_letter(record, self.s.topic_dlq, reason, detail, now_ms())])
+
+
+class DetectorHandler:
+    """The loop's handler. ``behind()`` names the stitched-events partitions the consumer has not caught up
+    on (the loop's ``behind``): they keep holding the watermark back (watermark.lua)."""
+
+    def __init__(self, settings: GapDetectorSettings, proc: DetectorProcessor, store: DetectorStore,
+                 metrics: DetectorMetrics, hook: WebhookSender | None,
+                 behind: Callable[[], Sequence[int]] = list) -> None:
+        self.s, self.proc, self.store, self.m, self.hook = settings, proc, store, metrics, hook
+        self.behind = behind
+        self.ticks = 0
+        self.handled_at: dict[int, float] = {}  # stitched-events partition -> when a batch last held it
+        self.hold_s = 2 * settings.watermark_idle_ms / 1000
+
+    def _busy(self) -> list[str]:
+        # The loop also reports a partition as behind when it has no consumed position (librdkafka has none
+        # until a record of it reaches the application: after a restart or a rebalance at its head). Such a
+        # partition may be caught up, and holding the watermark for it would stall every timer until it sees
+        # traffic again; so a behind partition counts only while its records keep coming.
+        now = time.monotonic()
+        return [str(p) for p in self.behind() if now - self.handled_at.get(p, -1e9) < self.hold_s]
+
+    async def handle(self, records: list[Record], out: Outbox) -> None:
+        sink = OutboxSink(out, self.s, self.hook)
+        merges_topic = self.s.topic_identity_merges
+        merges = [r for r in records if r.topic == merges_topic]
+        events = [r for r in records if r.topic != merges_topic] if merges else records
+        if merges:  # a merge's loser folds in before the survivor's new events are judged
+            await self.proc.on_merges(merges, sink)
+        if events:
+            now = time.monotonic()
+            for p in {r.partition for r in events}:
+                self.handled_at[p] = now
+            await self.proc.on_events(events, sink, self._busy())
+
+    async def tick(self, out: Outbox) -> None:
+        await self.proc.on_tick(OutboxSink(out, self.s, self.hook), self._busy())
+        if self.ticks % PENDING_EVERY_TICKS == 0:
+            self.m.pending_timers.set(await self.store.pending_timers())
+        self.ticks += 1
+
+
+def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMetrics,
+          client: aioredis.Redis) -> tuple[KafkaLoop, DetectorHandler]:
+    store = DetectorStore(client, Keys(settings.key_prefix), settings.retention_ms, settings.recent_alerts)
+    hook = (WebhookSender(settings.webhook_url, settings.webhook_format, settings.webhook_queue,
+                          settings.webhook_retries, metrics) if settings.webhook_url else None)
+    proc = DetectorProcessor(settings, DetectorLogic(defs, settings.buffer_events, settings.lateness_ms),
+                             store, metrics)
+    handler = DetectorHandler(settings, proc, store, metrics, hook)
+    loop = KafkaLoop(settings, group_id=settings.group_id,
+                     topics=[settings.topic_stitched_events, settings.topic_identity_merges], handler=handler,
+                     metrics=LoopMetrics(metrics.lag, metrics.retries), batch_size=settings.batch_size,
+                     batch_window_s=settings.batch_window_s, tick_s=settings.tick_s)
+    handler.behind = lambda: loop.behind(settings.topic_stitched_events)
+    return loop, handler
+
+
+async def main(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMetrics,
+               stop: asyncio.Event) -> None:
+    """Run the worker until ``stop`` is set (SIGTERM: the batch in flight finishes and is committed)."""
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    loop, handler = build(settings, defs, metrics, client)
+    hook_task = asyncio.create_task(handler.hook.run()) if handler.hook is not None else None
+    log.info("gap detector ready (group %s)", settings.group_id)
+    try:
+        await loop.run(stop)
+    finally:
+        if hook_task is not None:
+            hook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hook_task
+        await client.aclose()
