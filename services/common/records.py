@@ -2,13 +2,17 @@
 
 msgspec decodes and validates in one compiled pass, several times cheaper than orjson + jsonschema-rs.
 The JSON Schemas stay the contract: ``tests/unit/common/test_records.py`` proves each decoder accepts and
-rejects exactly what the schema does. Where msgspec cannot say what the schema says, the decoders add a
-cheap check (``date-time`` format, see ``rfc3339_ms``) or hand the document to the schema itself:
+rejects exactly what the schema does. Where msgspec cannot say what the schema says, or says it slowly,
+the decoders add a cheap check or hand the document to the schema itself:
 
+- string patterns are checked after decoding, not by msgspec (its per-field regex call cost ~0.5 us each,
+  more than the rest of the decode); recurring values (customer ids, keys, stages) are remembered valid;
+- the ``date-time`` format (calendar, leap seconds) is checked by ``rfc3339_ms``, which also gives the ms;
 - the fast path is strict (e.g. JSON Schema ``integer`` admits ``5.0``, msgspec's ``int`` does not);
-- anything the fast path refuses is parsed with orjson and judged by the JSON Schema validator, which
+- anything the fast path refuses is parsed as plain JSON and judged by the JSON Schema validator, which
   also words the error; a document the schema accepts is then converted leniently (``5.0`` -> ``5``).
-So a rare document costs the old price, and the common one a few microseconds.
+So a rare document costs the old price, and the common one a few microseconds. The Structs alone
+(``msgspec.json.decode(value, type=ChannelEvent)``) do NOT check the patterns: use the decode functions.
 
 Patterns end in ``\\Z``, not ``$``: JSON Schema (ECMA-262) ``$`` never matches before a trailing newline,
 Python's does. Optional fields are ``UNSET`` (never encoded), so absent stays absent on the way out.
@@ -16,10 +20,11 @@ Python's does. Optional fields are ``UNSET`` (never encoded), so absent stays ab
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
-import orjson
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from services.common.contracts import CHANNEL_EVENT, IDENTITY_MERGE, STITCHED_EVENT, first_error, validator
@@ -27,9 +32,17 @@ from services.common.contracts import CHANNEL_EVENT, IDENTITY_MERGE, STITCHED_EV
 SCHEMA_VERSION = "1.0"
 RecordReason = Literal["malformed_json", "schema_violation"]
 
+# -- patterns (checked by the decode functions) ----------------------------------------------------------
+SCHEMA_VERSION_PATTERN = r"^1\.[0-9]+\Z"
+CUSTOMER_ID_PATTERN = r"^c_[0-9a-f]{8,64}\Z"
+ID_KEY_PATTERN = r"^[a-z_]+:[0-9a-f]{16,64}\Z"
+EVENT_ID_PATTERN = r"^[A-Za-z0-9._:/@+\-]+\Z"
+STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,63}\Z"
+# The schema's date-time pattern; the calendar (day of month, leap second) is rfc3339_ms's job.
+DATE_TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                     r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
+
 # -- shared constrained types ---------------------------------------------------------------------------
-SchemaVersion = Annotated[str, Meta(pattern=r"^1\.[0-9]+\Z")]
-CustomerId = Annotated[str, Meta(pattern=r"^c_[0-9a-f]{8,64}\Z")]
 IdentifierType = Literal["customer_id", "account_id", "email", "phone", "device_id", "cookie_id",
                          "loyalty_id", "social_handle"]
 Channel = Literal["web", "mobile_app", "email", "sms", "phone", "ivr", "chat", "social", "store", "field",
@@ -38,10 +51,6 @@ Direction = Literal["inbound", "outbound"]
 Visibility = Literal["onstage", "offstage"]
 Outcome = Literal["success", "failure", "abandoned", "pending", "transferred", "resolved", "unresolved"]
 DeviceType = Literal["desktop", "mobile", "tablet", "landline", "kiosk", "pos", "other"]
-# Same shape as the schema's pattern; the calendar (day of month, leap second) is rfc3339_ms's job.
-DATE_TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-                     r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
-Stage = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}\Z")]
 Sentiment = Annotated[int, Meta(ge=-1, le=1)] | Annotated[float, Meta(ge=-1, le=1)]
 Nps = Annotated[int, Meta(ge=0, le=10)]
 AttributeValue = Annotated[str, Meta(max_length=256)] | int | float | bool | None
@@ -69,10 +78,7 @@ class StitchedJourney(Struct, frozen=True, gc=False):
 
 
 class Journey(StitchedJourney, frozen=True, gc=False, forbid_unknown_fields=True):
-    """channel_event.v1 ``journey``: snake_case type and stage, nothing else."""
-
-    type: Stage
-    stage: Stage
+    """channel_event.v1 ``journey``: type and stage (STAGE_PATTERN, checked by decode_channel) only."""
 
 
 class StitchedDevice(Struct, frozen=True, gc=False):
@@ -91,11 +97,11 @@ class Device(StitchedDevice, frozen=True, gc=False, forbid_unknown_fields=True):
 
 # -- channel_event.v1 (input) ---------------------------------------------------------------------------
 class ChannelEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
-    """channel_event.v1 as produced by channel systems. Decode with ``decode_channel`` (format checks)."""
+    """channel_event.v1 as produced by channel systems. Decode with ``decode_channel`` (pattern checks)."""
 
-    schema_version: SchemaVersion = SCHEMA_VERSION
-    event_id: Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@+\-]+\Z")]
-    occurred_at: Annotated[str, Meta(max_length=40, pattern=DATE_TIME_PATTERN)]
+    schema_version: str = SCHEMA_VERSION
+    event_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    occurred_at: Annotated[str, Meta(max_length=40)]
     channel: Channel
     touchpoint: Text128
     identifiers: Annotated[dict[IdentifierType, Annotated[str, Meta(max_length=256)]], Meta(min_length=1)]
@@ -119,7 +125,7 @@ class ChannelEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_f
 class StitchedEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
     """stitched_event.v1; fields in the order the stitcher has always written them."""
 
-    schema_version: SchemaVersion
+    schema_version: str
     event_id: Text128
     occurred_at: Annotated[str, Meta(max_length=40)]
     occurred_at_ms: int
@@ -139,8 +145,8 @@ class StitchedEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_
     source: str | UnsetType = UNSET
     attributes: dict[str, Any] | UnsetType = UNSET
     device_key: str | UnsetType = UNSET
-    customer_id: CustomerId
-    identity_keys: list[Annotated[str, Meta(pattern=r"^[a-z_]+:[0-9a-f]{16,64}\Z")]]
+    customer_id: str
+    identity_keys: list[str]
     masked: dict[str, str] | UnsetType = UNSET
     merge_conflict: bool | UnsetType = UNSET
     stitched_at_ms: int
@@ -148,11 +154,11 @@ class StitchedEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_
 
 # -- identity_merge.v1 ----------------------------------------------------------------------------------
 class IdentityMerge(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
-    schema_version: SchemaVersion
+    schema_version: str
     record_id: str
     kind: Literal["merge", "conflict"]
-    survivor: CustomerId
-    loser: CustomerId
+    survivor: str
+    loser: str
     event_id: str
     identifier_types: list[str] | UnsetType = UNSET
     limit: str | UnsetType = UNSET
@@ -179,42 +185,99 @@ class Touchpoint(Struct, frozen=True, gc=False, kw_only=True):
     persona: str | UnsetType = UNSET
 
 
+# -- cheap pattern checks ------------------------------------------------------------------------------------
+class _Matcher:
+    """``pattern.match`` with a bounded memory of strings already found valid (ids and stages recur)."""
+
+    def __init__(self, pattern: str, remember: int = 0) -> None:
+        self._match = re.compile(pattern).match
+        self._seen: set[str] = set()
+        self._remember = remember
+
+    def __call__(self, text: str) -> bool:
+        if text in self._seen:
+            return True
+        if self._match(text) is None:
+            return False
+        if self._remember:
+            if len(self._seen) >= self._remember:
+                self._seen.clear()  # crude but O(1) per call on average; the set only saves regex calls
+            self._seen.add(text)
+        return True
+
+
+_schema_version = _Matcher(SCHEMA_VERSION_PATTERN, remember=64)
+_event_id = _Matcher(EVENT_ID_PATTERN)
+_stage = _Matcher(STAGE_PATTERN, remember=10_000)
+_customer_id = _Matcher(CUSTOMER_ID_PATTERN, remember=100_000)
+_id_key = _Matcher(ID_KEY_PATTERN, remember=100_000)
+
+
+def channel_patterns_ok(ev: ChannelEvent) -> bool:
+    """The channel_event.v1 patterns msgspec left unchecked (occurred_at is rfc3339_ms's)."""
+    journey = ev.journey
+    return (_event_id(ev.event_id)
+            and (ev.schema_version == SCHEMA_VERSION or _schema_version(ev.schema_version))
+            and (journey is UNSET or (_stage(journey.type) and _stage(journey.stage))))
+
+
+def stitched_patterns_ok(ev: StitchedEvent) -> bool:
+    return ((ev.schema_version == SCHEMA_VERSION or _schema_version(ev.schema_version))
+            and _customer_id(ev.customer_id) and all(map(_id_key, ev.identity_keys)))
+
+
+def merge_patterns_ok(rec: IdentityMerge) -> bool:
+    return ((rec.schema_version == SCHEMA_VERSION or _schema_version(rec.schema_version))
+            and _customer_id(rec.survivor) and _customer_id(rec.loser))
+
+
 # -- decoding ---------------------------------------------------------------------------------------------
 T = TypeVar("T", bound=Struct)
 
 _CHANNEL = msgspec.json.Decoder(ChannelEvent)
 _STITCHED = msgspec.json.Decoder(StitchedEvent)
 _MERGE = msgspec.json.Decoder(IdentityMerge)
+_ANY = msgspec.json.Decoder().decode
 ENCODER = msgspec.json.Encoder()
 encode = ENCODER.encode
+
+
+def decode_channel_fast(value: bytes) -> tuple[ChannelEvent, int] | None:
+    """A plain channel_event.v1 and its occurred_at in epoch ms, or None when the fast path cannot say
+    (then ``decode_channel`` or the JSON Schema decides)."""
+    try:
+        event = _CHANNEL.decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    ms = rfc3339_ms(event.occurred_at)
+    if ms is None or not channel_patterns_ok(event):
+        return None
+    return event, ms
 
 
 def decode_channel(value: bytes) -> ChannelEvent:
     """A plain channel_event.v1 (no CloudEvents envelope); raises RecordError exactly when the schema
     would reject the document (including an impossible date such as 2026-02-30)."""
-    try:
-        event = _CHANNEL.decode(value)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return _slow(value, CHANNEL_EVENT, ChannelEvent)
-    if rfc3339_ms(event.occurred_at) is None:
-        return _slow(value, CHANNEL_EVENT, ChannelEvent)
-    return event
+    fast = decode_channel_fast(value)
+    return _slow(value, CHANNEL_EVENT, ChannelEvent) if fast is None else fast[0]
 
 
 def decode_stitched(value: bytes) -> StitchedEvent:
     """A stitched_event.v1; raises RecordError(malformed_json | schema_violation)."""
     try:
-        return _STITCHED.decode(value)
+        event = _STITCHED.decode(value)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return _slow(value, STITCHED_EVENT, StitchedEvent)
+    return event if stitched_patterns_ok(event) else _slow(value, STITCHED_EVENT, StitchedEvent)
 
 
 def decode_merge(value: bytes) -> IdentityMerge:
     """An identity_merge.v1; raises RecordError(malformed_json | schema_violation)."""
     try:
-        return _MERGE.decode(value)
+        rec = _MERGE.decode(value)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return _slow(value, IDENTITY_MERGE, IdentityMerge)
+    return rec if merge_patterns_ok(rec) else _slow(value, IDENTITY_MERGE, IdentityMerge)
 
 
 def from_valid(doc: Any, cls: type[T]) -> T:
@@ -225,11 +288,16 @@ def from_valid(doc: Any, cls: type[T]) -> T:
         raise RecordError("schema_violation", f"typed record refused a schema-valid document: {exc}") from exc
 
 
-def _slow(value: bytes, contract: str, cls: type[T]) -> T:
+def loads(value: bytes) -> Any:
+    """Plain JSON -> Python (integers beyond 64 bits stay exact, unlike orjson); raises RecordError."""
     try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
+        return _ANY(value)
+    except msgspec.DecodeError as exc:
         raise RecordError("malformed_json", str(exc)[:200]) from None
+
+
+def _slow(value: bytes, contract: str, cls: type[T]) -> T:
+    doc = loads(value)
     problem = first_error(contract, doc)
     if problem is not None:
         if contract == CHANNEL_EVENT:
@@ -242,7 +310,27 @@ def _slow(value: bytes, contract: str, cls: type[T]) -> T:
 
 
 # -- RFC 3339 date-time ------------------------------------------------------------------------------------
+_DATE_TIME = re.compile(DATE_TIME_PATTERN).match
+# The common shape, which datetime.fromisoformat (C) parses exactly as RFC 3339 reads it; anything else
+# (t/z in lower case, leap seconds, year 0, offsets fromisoformat refuses) takes the exact arithmetic.
+_COMMON = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+                     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\Z").match
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_fromisoformat = datetime.fromisoformat
 _DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def rfc3339_ms(text: str) -> int | None:
+    """Epoch ms (fraction truncated) of a JSON Schema ``date-time`` matching DATE_TIME_PATTERN, or None when
+    it is not one: wrong shape, no Feb 30, hours < 24, offsets < 24:00, a leap second only at 23:59:60 UTC
+    (counted as the next second, like POSIX time)."""
+    if _COMMON(text) is not None:
+        try:
+            return (_fromisoformat(text) - _EPOCH) // _MS
+        except (ValueError, OverflowError):
+            pass
+    return _rfc3339_exact(text) if _DATE_TIME(text) is not None else None
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:
@@ -254,10 +342,7 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
     return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
-def rfc3339_ms(text: str) -> int | None:
-    """Epoch ms of a string already matching DATE_TIME_PATTERN, or None when the calendar makes it invalid
-    the way JSON Schema ``date-time`` does: no Feb 30, hours < 24, offsets < 24:00, and a leap second only
-    at 23:59:60 UTC (counted as the next second, like POSIX time)."""
+def _rfc3339_exact(text: str) -> int | None:
     y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
     hh, mi, ss = int(text[11:13]), int(text[14:16]), int(text[17:19])
     if not 1 <= mo <= 12 or d < 1 or hh > 23 or mi > 59 or ss > 60:

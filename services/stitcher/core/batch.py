@@ -1,78 +1,163 @@
-"""The pure steps around the two Redis scripts: prepare a batch for identity resolution, then turn the
-script's resolutions into outgoing stitched events and merge records."""
+"""The pure steps around the identity script: prepare a batch for resolution, then turn the script's
+resolutions into the records to produce (stitched events, merge records) and per-batch counts.
+
+Everything an event needs after resolution except its customer id is computed once in ``prepare``:
+identifiers (keys, masks, the id it would mint), the journey touchpoint JSON and the summary facts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from msgspec import UNSET, Struct
+
+from services.common.kafka_loop import OutRecord, Record
+from services.common.records import ChannelEvent, encode
+from services.common.timeutil import format_ms
 from services.stitcher.core.decode import DecodePolicy, Rejected, decode
 from services.stitcher.core.identity import Resolution
-from services.stitcher.core.stitch import Ident, IdentifierHasher, merge_record, mint_for, stitched_event
+from services.stitcher.core.journey import Facts
+from services.stitcher.core.stitch import (
+    MERGE_CE_TYPE,
+    STITCHED_CE_TYPE,
+    Ident,
+    IdentifierHasher,
+    ce_headers,
+    merge_record,
+    mint_for,
+    stitched_json,
+    touchpoint_json,
+)
+
+Raw = Record  # the name the stitcher used before the one Kafka loop
 
 
-@dataclass(frozen=True, slots=True)
-class Raw:
-    """One consumed record, with where it came from (for the dead-letter headers)."""
-
-    value: bytes | None
-    key: bytes | None
-    headers: dict[str, bytes]
-    topic: str = ""
-    partition: int = -1
-    offset: int = -1
-    timestamp_ms: int = 0
+def bare_record(value: bytes | None, headers: dict[str, bytes] | None = None) -> Record:
+    """A record with no origin (tests, benchmarks, the in-memory model)."""
+    return Record("", -1, -1, None, value, headers or {}, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    raw: Raw
-    event: dict[str, Any]
+class Prepared(Struct, frozen=True):
+    """One decoded event with everything it needs after resolution except its customer id.
+
+    A frozen msgspec Struct rather than a frozen dataclass: same fields and immutability, but built in
+    ~0.1 us instead of ~1.2 us (a frozen dataclass sets each of its 8 fields through object.__setattr__)."""
+
+    raw: Record
+    event_id: str
     occurred_ms: int
     idents: list[Ident]
-    mint: str
+    mint: str  # customer id minted when every identifier is unseen
+    touchpoint: bytes  # journey.v1 touchpoint JSON
+    facts: Facts  # what the journey summary counts
+    event: ChannelEvent
 
 
 @dataclass
 class Split:
     ready: list[Prepared] = field(default_factory=list)
-    rejected: list[tuple[Raw, Rejected]] = field(default_factory=list)
+    rejected: list[tuple[Record, Rejected]] = field(default_factory=list)
 
 
-def prepare(records: Sequence[Raw], hasher: IdentifierHasher, now_ms: int, policy: DecodePolicy) -> Split:
+def prepare(records: Iterable[Record], hasher: IdentifierHasher, now_ms: int, policy: DecodePolicy) -> Split:
     """Decode and validate a batch; events without a usable identifier are rejected as no_identifier."""
     out = Split()
+    ready, rejected = out.ready, out.rejected
     for raw in records:
         result = decode(raw.value, raw.headers, now_ms, policy)
         if isinstance(result, Rejected):
-            out.rejected.append((raw, result))
+            rejected.append((raw, result))
             continue
-        idents = hasher.usable(result.event["identifiers"])
+        ev = result.event
+        idents = hasher.usable(ev.identifiers)
         if not idents:
-            out.rejected.append((raw, Rejected("no_identifier", "every identifier is junk or unusable")))
+            rejected.append((raw, Rejected("no_identifier", "every identifier is junk or unusable")))
             continue
-        out.ready.append(Prepared(raw, result.event, result.occurred_ms, idents, mint_for(idents)))
+        ready.append(Prepared(raw, ev.event_id, result.occurred_ms, idents, mint_for(idents),
+                              touchpoint_json(ev), facts_of(ev), ev))
     return out
+
+
+_FACTS: dict[tuple[object, ...], Facts] = {}
+_FACTS_MAX = 50_000
+
+
+def facts_of(ev: ChannelEvent) -> Facts:
+    """The six summary facts of a channel event, exactly as Facts.of reads them from its touchpoint.
+
+    Shared instances from a small cache: the combinations are few (channel x department x stage x nps) and
+    Facts is immutable, while building one (a frozen dataclass) costs ~0.8 us."""
+    key = (ev.channel, ev.department, ev.journey, ev.nps, ev.direction)
+    facts = _FACTS.get(key)
+    if facts is None:
+        journey = ev.journey
+        facts = Facts(ev.channel, "" if ev.department is UNSET else ev.department,
+                      "" if journey is UNSET else journey.type, "" if journey is UNSET else journey.stage,
+                      "" if ev.nps is UNSET else str(ev.nps), "out" if ev.direction == "outbound" else "in")
+        if len(_FACTS) >= _FACTS_MAX:
+            _FACTS.clear()
+        _FACTS[key] = facts
+    return facts
+
+
+@dataclass(frozen=True, slots=True)
+class OutTopics:
+    stitched: str
+    merges: str
 
 
 @dataclass
-class Outputs:
-    stitched: list[dict[str, Any]] = field(default_factory=list)
-    merges: list[dict[str, Any]] = field(default_factory=list)
-    conflict_types: list[str] = field(default_factory=list)
-    merge_count: int = 0
+class BatchStats:
+    """Counts of one batch, so the worker touches each labelled metric once per batch, not per event."""
+
+    stitched: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+    conflicts: dict[str, int] = field(default_factory=dict)  # identifier type -> refused links
+    merges: int = 0  # kind=merge records
+    conflict_records: int = 0  # kind=conflict records
 
 
-def outputs(ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms: int) -> Outputs:
-    """Stitched events and identity-merge records for a resolved batch."""
-    out = Outputs()
+def outputs(ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms: int,
+            topics: OutTopics) -> tuple[list[OutRecord], list[OutRecord], BatchStats]:
+    """Stitched-event and identity-merge records of a resolved batch, with the batch's counts.
+
+    Stitched records are keyed by customer id and keep the channel event's Kafka timestamp, so end-to-end
+    latency stays measurable downstream; headers are CloudEvents binary mode.
+    """
+    if len(ready) != len(resolutions):
+        raise ValueError(f"{len(resolutions)} resolutions for {len(ready)} events")
+    stitched: list[OutRecord] = []
+    merges: list[OutRecord] = []
+    stats = BatchStats(stitched=len(ready))
+    by_channel, conflicts = stats.by_channel, stats.conflicts
+    add, topic, merge_time = stitched.append, topics.stitched, ""
     for prep, res in zip(ready, resolutions, strict=True):
-        out.stitched.append(stitched_event(prep.event, prep.occurred_ms, res.customer_id, prep.idents,
-                                           bool(res.conflict_types), now_ms))
-        out.conflict_types.extend(res.conflict_types)
-        for o in res.outcomes:
-            out.merges.append(merge_record(o.kind, o.survivor, o.loser, prep.event["event_id"],
-                                           list(o.identifier_types), o.limit, prep.occurred_ms, now_ms))
-            out.merge_count += o.kind == "merge"
-    return out
+        ev, cid = prep.event, res.customer_id
+        value = stitched_json(ev, prep.occurred_ms, cid, prep.idents, bool(res.conflict_types), now_ms)
+        add(OutRecord(topic, cid.encode(), value, ce_headers(STITCHED_CE_TYPE, prep.event_id, ev.occurred_at),
+                      prep.raw.timestamp_ms or None))
+        by_channel[ev.channel] = by_channel.get(ev.channel, 0) + 1
+        if res.conflict_types:
+            for id_type in res.conflict_types:
+                conflicts[id_type] = conflicts.get(id_type, 0) + 1
+        if res.outcomes:
+            merge_time = merge_time or format_ms(now_ms)
+            for o in res.outcomes:
+                rec = merge_record(o.kind, o.survivor, o.loser, prep.event_id, list(o.identifier_types),
+                                   o.limit, prep.occurred_ms, now_ms)
+                merges.append(OutRecord(topics.merges, o.survivor.encode(), encode(rec),
+                                        ce_headers(MERGE_CE_TYPE, rec.record_id, merge_time)))
+                if o.kind == "merge":
+                    stats.merges += 1
+                else:
+                    stats.conflict_records += 1
+    return stitched, merges, stats
+
+
+def rejected_by_reason(rejected: Iterable[tuple[Record, Rejected]]) -> dict[str, int]:
+    """Dead-letter counts per reason, for one metric update per batch."""
+    counts: dict[str, int] = {}
+    for _, r in rejected:
+        counts[r.reason] = counts.get(r.reason, 0) + 1
+    return counts

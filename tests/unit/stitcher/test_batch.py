@@ -1,50 +1,133 @@
-"""Preparing a batch and building the outgoing records against the contracts."""
+"""Preparing a batch and building the outgoing records against the contracts (and the records of before)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 import pytest
 
 from services.common.contracts import IDENTITY_MERGE, STITCHED_EVENT, first_error
-from services.stitcher.core.batch import Raw, outputs, prepare
+from services.common.kafka_loop import Record
+from services.common.records import decode_stitched
+from services.stitcher.core.batch import OutTopics, bare_record, outputs, prepare, rejected_by_reason
 from services.stitcher.core.decode import DecodePolicy
+from services.stitcher.core.identifiers import mint_customer_id, strongest
 from services.stitcher.core.identity import IdentityGraph
-from services.stitcher.core.stitch import IdentifierHasher
+from services.stitcher.core.journey import Facts
+from services.stitcher.core.stitch import IdentifierHasher, touchpoint
 from services.stitcher.settings import parse_limits
 
 pytestmark = pytest.mark.unit
 
 NOW = 1_793_700_000_000
 HASHER = IdentifierHasher(b"k", "GB")
+TOPICS = OutTopics("stitched", "merges")
+STITCHED_FIELDS = ("department", "journey", "intent", "outcome", "sentiment", "nps", "emotion", "device",
+                   "persona", "source", "attributes")
 
 
-def event(eid: str, **ids: str) -> Raw:
-    body = {"event_id": eid, "occurred_at": "2026-11-03T10:00:00Z", "channel": "web", "touchpoint": "login",
-            "identifiers": ids, "device": {"type": "mobile"}, "journey": {"type": "buy", "stage": "pay"}}
-    return Raw(orjson.dumps(body), None, {})
+def body(eid: str, **ids: str) -> dict[str, Any]:
+    return {"event_id": eid, "occurred_at": "2026-11-03T10:00:00+01:00", "channel": "web",
+            "touchpoint": "login", "identifiers": ids, "device": {"type": "mobile"},
+            "journey": {"type": "buy", "stage": "pay"},
+            "sentiment": -0.25, "nps": 7, "attributes": {"campaign": "x", "n": 3, "ok": True, "none": None}}
+
+
+def event(eid: str, **ids: str) -> Record:
+    return Record("channel-events", 3, 40, b"k", orjson.dumps(body(eid, **ids)), {}, 1_793_699_000_000)
+
+
+def stitched_before(ev: Mapping[str, Any], occurred_ms: int, cid: str, keys: list[str],
+                    masked: dict[str, str], device_key: str | None, conflict: bool) -> dict[str, Any]:
+    """stitch.stitched_event as it was (a dict for orjson), to hold the typed encoder to the same content."""
+    out: dict[str, Any] = {
+        "schema_version": "1.0", "event_id": ev["event_id"], "occurred_at": ev["occurred_at"],
+        "occurred_at_ms": occurred_ms, "channel": ev["channel"], "touchpoint": ev["touchpoint"],
+        "direction": ev.get("direction", "inbound"), "visibility": ev.get("visibility", "onstage")}
+    out.update({name: ev[name] for name in STITCHED_FIELDS if name in ev})
+    if device_key is not None:
+        out["device_key"] = device_key
+    out.update(customer_id=cid, identity_keys=keys, masked=masked)
+    if conflict:
+        out["merge_conflict"] = True
+    out["stitched_at_ms"] = NOW
+    return out
 
 
 def test_junk_only_events_are_rejected_as_no_identifier() -> None:
-    batch = [event("e1", email="test@example.com", cookie_id="null"), event("e2", phone="07700 900123")]
+    batch = [event("e1", email="test@example.com", cookie_id="null"), event("e2", phone="07700 900123"),
+             bare_record(b"{oops")]
     split = prepare(batch, HASHER, NOW, DecodePolicy())
-    assert [r.reason for _, r in split.rejected] == ["no_identifier"]
-    assert [p.event["event_id"] for p in split.ready] == ["e2"]
+    assert [r.reason for _, r in split.rejected] == ["no_identifier", "malformed_json"]
+    assert split.rejected[0][0] is batch[0]
+    assert [p.event_id for p in split.ready] == ["e2"]
+    assert rejected_by_reason(split.rejected) == {"no_identifier": 1, "malformed_json": 1}
+
+
+def test_prepare_computes_what_the_journey_write_needs() -> None:
+    (prep,) = prepare([event("e1", cookie_id="ck_1", email="Ana@Example.com")], HASHER, NOW,
+                      DecodePolicy()).ready
+    assert prep.occurred_ms == NOW - 3_600_000 and prep.raw.offset == 40
+    assert [i.id_type for i in prep.idents] == ["email", "cookie_id"]  # contract order
+    assert prep.mint == mint_customer_id(strongest([i.key for i in prep.idents]))
+    doc = body("e1", cookie_id="ck_1", email="Ana@Example.com")
+    before = touchpoint(stitched_before(doc, prep.occurred_ms, "c_0123456789abcdef", [], {}, None, False))
+    assert prep.touchpoint == orjson.dumps(before)  # byte for byte what the journey store got before
+    assert prep.facts == Facts.of(before) == Facts("web", "", "buy", "pay", "7", "in")
 
 
 def test_outputs_follow_the_contracts_and_hold_no_raw_identifier() -> None:
-    split = prepare([event("e1", cookie_id="ck_1"), event("e2", email="ana@example.com"),
-                     event("e3", cookie_id="ck_1", email="ana@example.com", phone="07700 900123")],
-                    HASHER, NOW, DecodePolicy())
+    bodies = [body("e1", cookie_id="ck_1"), body("e2", email="ana@example.com"),
+              body("e3", cookie_id="ck_1", email="ana@example.com", phone="07700 900123")]
+    split = prepare([event(b["event_id"], **b["identifiers"]) for b in bodies], HASHER, NOW, DecodePolicy())
     graph = IdentityGraph(parse_limits(""))
-    res = [graph.resolve(p.event["event_id"], p.occurred_ms, [i.key for i in p.idents], p.mint)
-           for p in split.ready]
-    out = outputs(split.ready, res, NOW)
-    for st in out.stitched:
+    res = [graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint) for p in split.ready]
+    stitched, merges, stats = outputs(split.ready, res, NOW, TOPICS)
+    for rec, prep, r, doc in zip(stitched, split.ready, res, bodies, strict=True):
+        st = orjson.loads(rec.value or b"")
         assert first_error(STITCHED_EVENT, st) is None
-        text = orjson.dumps(st).decode()
+        text = (rec.value or b"").decode()
         assert "ana@example.com" not in text and "ck_1" not in text and "900123" not in text
-    assert out.stitched[2]["masked"] == {"email": "a***@example.com", "phone": "•••• 0123", "cookie_id": "c…"}
-    assert "device_key" in out.stitched[0]
-    (merge,) = out.merges
-    assert first_error(IDENTITY_MERGE, merge) is None and out.merge_count == 1
-    assert merge["survivor"] == out.stitched[2]["customer_id"]
+        assert (rec.topic, rec.key) == ("stitched", r.customer_id.encode())
+        assert rec.timestamp_ms == 1_793_699_000_000  # the channel event's: latency stays measurable
+        assert dict(rec.headers) == {
+            "ce_specversion": b"1.0", "ce_id": doc["event_id"].encode(),
+            "ce_type": b"dev.journeys.stitched_event.v1", "ce_source": b"journeys/stitcher",
+            "ce_time": doc["occurred_at"].encode(), "content-type": b"application/json"}
+        before = stitched_before(doc, prep.occurred_ms, r.customer_id, st["identity_keys"], st["masked"],
+                                 st.get("device_key"), False)
+        assert rec.value == orjson.dumps(before)  # the same bytes as the dict + orjson of before
+        assert decode_stitched(rec.value or b"").customer_id == r.customer_id
+    last = orjson.loads(stitched[2].value or b"")
+    assert last["masked"] == {"email": "a***@example.com", "phone": "•••• 0123", "cookie_id": "c…"}
+    assert "device_key" in orjson.loads(stitched[0].value or b"") and "device_key" not in orjson.loads(
+        stitched[1].value or b"")
+    (merge,) = merges
+    m = orjson.loads(merge.value or b"")
+    assert first_error(IDENTITY_MERGE, m) is None and m["kind"] == "merge"
+    assert merge.key == m["survivor"].encode() == stitched[2].key and merge.topic == "merges"
+    assert dict(merge.headers)["ce_type"] == b"dev.journeys.identity_merge.v1"
+    assert (stats.stitched, stats.by_channel, stats.merges, stats.conflict_records) == (3, {"web": 3}, 1, 0)
+
+
+def test_conflicts_are_flagged_and_counted() -> None:
+    limits = parse_limits("cookie_id=1")
+    split = prepare([event("e1", cookie_id="ck_1"), event("e2", cookie_id="ck_2", email="b@shop.com"),
+                     event("e3", cookie_id="ck_1", email="b@shop.com")], HASHER, NOW, DecodePolicy())
+    graph = IdentityGraph(limits)
+    res = [graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint) for p in split.ready]
+    stitched, merges, stats = outputs(split.ready, res, NOW, TOPICS)
+    assert orjson.loads(stitched[2].value or b"").get("merge_conflict") is True
+    assert stats.conflicts == {"cookie_id": 1} and stats.conflict_records == 1 and stats.merges == 0
+    (conflict,) = merges
+    rec = orjson.loads(conflict.value or b"")
+    assert first_error(IDENTITY_MERGE, rec) is None
+    assert (rec["kind"], rec["limit"]) == ("conflict", "cookie_id")
+
+
+def test_outputs_refuse_a_resolution_count_that_does_not_match() -> None:
+    split = prepare([event("e1", cookie_id="ck_1")], HASHER, NOW, DecodePolicy())
+    with pytest.raises(ValueError):
+        outputs(split.ready, [], NOW, TOPICS)

@@ -66,7 +66,7 @@ def test_structured_cloudevent_maps_id_time_source() -> None:
             "data": data}
     out = decode(orjson.dumps(body), {"content-type": b"application/cloudevents+json"}, NOW)
     assert isinstance(out, Decoded)
-    assert (out.event["event_id"], out.event["source"]) == ("ce-9", "crm")
+    assert (out.event.event_id, out.event.source) == ("ce-9", "crm")
 
 
 def test_binary_cloudevent_headers_fill_missing_fields_only() -> None:
@@ -74,6 +74,6 @@ def test_binary_cloudevent_headers_fill_missing_fields_only() -> None:
     headers = {"ce_id": b"ce-10", "ce_time": b"2020-01-01T00:00:00Z", "ce_source": b"ivr"}
     out = decode(orjson.dumps(body), headers, NOW)
     assert isinstance(out, Decoded)
-    assert out.event["event_id"] == "ce-10"
-    assert out.event["occurred_at"] == EVENT["occurred_at"]  # the body wins
-    assert out.event["source"] == "ivr"
+    assert out.event.event_id == "ce-10"
+    assert out.event.occurred_at == EVENT["occurred_at"]  # the body wins
+    assert out.event.source == "ivr"
