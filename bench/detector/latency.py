@@ -111,7 +111,6 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds of the run not measured")
     ap.add_argument("--workers", type=int, default=1, help="detector worker processes (4 partitions)")
-    ap.add_argument("--runner", choices=["faust", "batch"], default="batch", help="JOURNEYS_DETECTOR_RUNNER")
     args = ap.parse_args()
     run = Run()
     run.create_topics()
@@ -122,7 +121,7 @@ def main() -> None:
     got: dict[str, float] = {}
     try:
         with ExitStack() as stack:
-            envs = [run.env(JOURNEYS_TIMER_CLOCK="event", JOURNEYS_DETECTOR_RUNNER=args.runner)
+            envs = [run.env(JOURNEYS_TIMER_CLOCK="event")
                     for _ in range(args.workers)]
             for w, env in enumerate(envs):
                 stack.enter_context(detector(env, log.with_suffix(f".{w}")))

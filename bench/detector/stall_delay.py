@@ -60,7 +60,6 @@ def main() -> None:
         consumer.close()
 
     env = run.env(JOURNEYS_TIMER_CLOCK="live", JOURNEYS_WATERMARK_LATENESS="0s",
-                  JOURNEYS_DETECTOR_RUNNER="batch",
                   JOURNEYS_DEFINITIONS=str(tmp / "defs.yaml"))
     try:
         with detector(env, tmp / "detector.log"):

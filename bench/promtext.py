@@ -1,4 +1,4 @@
-"""Read a Prometheus /metrics page and estimate quantiles from histogram bucket deltas."""
+"""Read a Prometheus /metrics page: sums of samples and quantiles from histogram bucket deltas."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ from collections.abc import Mapping, Sequence
 from prometheus_client.parser import text_string_to_metric_families
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
+Scrape = Mapping[Sample, float]
 
 
 def read_metrics(port: int) -> dict[Sample, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
+    return parse(text)
+
+
+def parse(text: str) -> dict[Sample, float]:
     out: dict[Sample, float] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
@@ -21,9 +26,17 @@ def read_metrics(port: int) -> dict[Sample, float]:
     return out
 
 
-def histogram_quantiles(before: Mapping[Sample, float], after: Mapping[Sample, float], name: str,
-                        labels: Mapping[str, str], qs: Sequence[float]) -> list[float]:
-    """Quantiles of the observations made between two scrapes (linear within a bucket)."""
+def total(scrape: Scrape, name: str, labels: Mapping[str, str] | None = None) -> float:
+    """Sum of every sample called ``name`` whose labels include ``labels`` (all series when None)."""
+    want = (labels or {}).items()
+    return sum(v for (n, lab), v in scrape.items() if n == name and want <= dict(lab).items())
+
+
+def histogram_quantiles(before: Scrape, after: Scrape, name: str, labels: Mapping[str, str],
+                        qs: Sequence[float]) -> list[float]:
+    """Quantiles of the observations made between two scrapes (linear within a bucket; NaN when none).
+
+    A quantile in the +Inf bucket is reported as the largest finite bound: "at least this much"."""
     buckets: list[tuple[float, float]] = []
     for (sample, lab), value in after.items():
         d = dict(lab)
@@ -31,13 +44,13 @@ def histogram_quantiles(before: Mapping[Sample, float], after: Mapping[Sample, f
             le = math.inf if d["le"] == "+Inf" else float(d["le"])
             buckets.append((le, value - before.get((sample, lab), 0.0)))
     buckets.sort()
-    total = buckets[-1][1] if buckets else 0.0
+    total_n = buckets[-1][1] if buckets else 0.0
     result = []
     for q in qs:
-        rank, lower, prev = q * total, 0.0, 0.0
+        rank, lower, prev = q * total_n, 0.0, 0.0
         value = math.nan
         for le, cum in buckets:
-            if cum >= rank and total > 0:
+            if cum >= rank and total_n > 0:
                 width = (le - lower) if math.isfinite(le) else 0.0
                 value = lower + width * ((rank - prev) / max(cum - prev, 1e-9))
                 break
