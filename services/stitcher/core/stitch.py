@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
@@ -62,6 +62,13 @@ class Ident:
 _by_order = attrgetter("order")
 
 
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
 class IdentifierHasher:
     """Normalise, drop junk, hash and mask an event's identifiers, with a bounded LRU cache.
 
@@ -77,7 +84,11 @@ class IdentifierHasher:
         self.one: Callable[[str, str], Ident | None] = lru_cache(maxsize=max(cache_size, 1))(self._compute)
 
     def __len__(self) -> int:
-        return self.one.cache_info().currsize  # type: ignore[attr-defined]
+        return self.cache_info().currsize
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, maxsize and currsize of the identifier cache (e.g. for a hit-ratio gauge)."""
+        return CacheInfo(*self.one.cache_info())  # type: ignore[attr-defined]
 
     def _compute(self, id_type: str, raw: str) -> Ident | None:
         value = normalise(id_type, raw, phone_region=self._region)

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.stitcher.core.decode import Decoded, DecodePolicy, Rejected, decode
+from services.stitcher.core.decode import Decoded, DecodePolicy, Rejected, decode, decode_slow
 
 pytestmark = pytest.mark.unit
 
@@ -77,3 +77,28 @@ def test_binary_cloudevent_headers_fill_missing_fields_only() -> None:
     assert out.event.event_id == "ce-10"
     assert out.event.occurred_at == EVENT["occurred_at"]  # the body wins
     assert out.event.source == "ivr"
+
+
+def test_the_fast_and_the_reference_path_agree_on_a_valid_event() -> None:
+    value = orjson.dumps(dict(EVENT, nps=7, sentiment=0.5, journey={"type": "buy", "stage": "pay"}))
+    assert decode(value, {}, NOW) == decode_slow(value, {}, NOW)
+    assert decode(value, {"content-type": b"application/json"}, NOW) == decode_slow(value, {}, NOW)
+
+
+def test_a_leap_second_is_a_valid_event_time() -> None:
+    # RFC 3339 and the schema allow 23:59:60 UTC; it counts as the next second (the old decoder crashed).
+    out = decode(orjson.dumps(dict(EVENT, occurred_at="2026-11-02T23:59:60Z")), {}, NOW)
+    assert isinstance(out, Decoded) and out.occurred_ms == 1_793_664_000_000
+    assert reason(orjson.dumps(dict(EVENT, occurred_at="2026-11-02T22:59:60Z"))) == "bad_timestamp"
+
+
+def test_impossible_dates_and_integral_floats_are_judged_by_the_schema() -> None:
+    assert reason(orjson.dumps(dict(EVENT, occurred_at="2026-02-30T10:00:00Z"))) == "bad_timestamp"
+    out = decode(orjson.dumps(dict(EVENT, nps=7.0)), {}, NOW)  # JSON Schema: 7.0 is an integer
+    assert isinstance(out, Decoded) and out.event.nps == 7 and isinstance(out.event.nps, int)
+
+
+def test_binary_cloudevent_source_header_obeys_the_schema() -> None:
+    assert reason(orjson.dumps(EVENT), {"ce_source": b"s" * 129}) == "schema_violation"
+    out = decode(orjson.dumps(dict(EVENT, source="crm")), {"ce_source": b"ivr"}, NOW)
+    assert isinstance(out, Decoded) and out.event.source == "crm"

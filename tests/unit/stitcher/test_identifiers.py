@@ -18,6 +18,7 @@ from services.stitcher.core.identifiers import (
     normalise,
     strongest,
 )
+from services.stitcher.core.stitch import IdentifierHasher, mint_for
 from services.stitcher.settings import StitcherSettings
 
 pytestmark = pytest.mark.unit
@@ -114,3 +115,23 @@ def test_settings_reject_bad_limits() -> None:
     with pytest.raises(ValueError, match="bad merge limit"):
         StitcherSettings.model_validate({"JOURNEYS_MERGE_LIMITS": "email=0"})
     assert StitcherSettings.model_validate({"JOURNEYS_MERGE_LIMITS": "email=9"}).limits["email"] == 9
+
+
+def test_the_identifier_cache_is_an_lru_a_hit_keeps_an_entry() -> None:
+    hasher = IdentifierHasher(b"k", "GB", cache_size=2)
+    for raw in ("a1", "b1", "a1", "c1", "a1", "b1"):
+        hasher.usable({"cookie_id": raw})
+    # a1 was used again before c1 came, so c1 evicted b1, not a1: only the second b1 misses again
+    # (a FIFO cache would also have evicted a1 and missed 5 times).
+    info = hasher.cache_info()
+    assert (info.misses, info.hits, info.currsize) == (4, 2, 2) and len(hasher) == 2
+
+
+def test_usable_identifiers_come_in_contract_order_with_their_mint() -> None:
+    hasher = IdentifierHasher(b"k", "GB")
+    idents = hasher.usable({"cookie_id": "ck_1", "phone": "07700 900123", "email": "Ana@Example.com",
+                            "device_id": "null"})
+    assert [i.id_type for i in idents] == ["email", "phone", "cookie_id"]  # the junk device is left out
+    assert mint_for(idents) == mint_customer_id(strongest([i.key for i in idents]))
+    assert [i.device for i in idents] == ["", "", idents[2].key[len("cookie_id:"):][:32]]
+    assert hasher.usable({"email": "test@example.com"}) == []
