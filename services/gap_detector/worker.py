@@ -21,7 +21,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from services.common.dead_letter import dead_letter
-from services.common.kafka_loop import KafkaLoop, LoopMetrics, Outbox, OutRecord, Record
+from services.common.kafka_loop import KafkaLoop, LoopMetrics, Offsets, Outbox, OutRecord, Record
 from services.common.keys import Keys
 from services.common.timeutil import now_ms
 from services.gap_detector.core.definitions import Definitions
@@ -112,8 +112,9 @@ class DetectorHandler:
         self.ticks += 1
 
 
-def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMetrics,
-          client: aioredis.Redis) -> tuple[KafkaLoop, DetectorHandler]:
+def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMetrics, client: aioredis.Redis,
+          before_commit: Callable[[Offsets], None] | None = None) -> tuple[KafkaLoop, DetectorHandler]:
+    """The loop and its handler (``before_commit``: an observer for tests, see KafkaLoop)."""
     store = DetectorStore(client, Keys(settings.key_prefix), settings.retention_ms, settings.recent_alerts)
     hook = (WebhookSender(settings.webhook_url, settings.webhook_format, settings.webhook_queue,
                           settings.webhook_retries, metrics) if settings.webhook_url else None)
@@ -123,7 +124,8 @@ def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMet
     loop = KafkaLoop(settings, group_id=settings.group_id,
                      topics=[settings.topic_stitched_events, settings.topic_identity_merges], handler=handler,
                      metrics=LoopMetrics(metrics.lag, metrics.retries), batch_size=settings.batch_size,
-                     batch_window_s=settings.batch_window_s, tick_s=settings.tick_s)
+                     batch_window_s=settings.batch_window_s, tick_s=settings.tick_s,
+                     before_commit=before_commit)
     handler.behind = lambda: loop.behind(settings.topic_stitched_events)
     return loop, handler
 
