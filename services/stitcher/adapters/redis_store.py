@@ -1,7 +1,9 @@
-"""Thin adapter: the two batch Lua scripts (identity resolution, journey store) behind typed calls.
+"""Thin adapter: the stitcher's batch Lua script (stitch.lua) behind one typed call.
 
-Each call is exactly one round trip (EVALSHA) per batch; key names come from ``Keys`` and are passed
-to the scripts through ARGV. Transient Redis errors are retried by the caller (``with_retry``).
+``stitch`` is one round trip (EVALSHA) per batch: every event's customer is resolved and its touchpoint
+written into that customer's journey, atomically, in arrival order (core.model.StitchModel is the same in
+memory). Key names come from ``Keys`` and reach the script through ARGV. Transient Redis errors are
+retried by the caller (the Kafka loop retries the whole batch; the script is idempotent).
 """
 
 from __future__ import annotations
@@ -14,18 +16,17 @@ import orjson
 import redis.asyncio as aioredis
 
 from services.common.keys import Keys
-from services.stitcher.core.batch import Prepared
 from services.stitcher.core.identifiers import IDENTIFIER_TYPES
 from services.stitcher.core.identity import Outcome, Resolution
-from services.stitcher.core.journey import Facts
-from services.stitcher.core.stitch import touchpoint
+from services.stitcher.core.journey import Stitched
+from services.stitcher.core.model import StitchInput
 
 OUTCOME_TTL_MS = 7 * 86_400_000  # redeliveries come within minutes; a week is ample
+# A journey's keys are re-armed to retention + retention/256 only once under retention: a customer written
+# every batch costs a PTTL, not four PEXPIREs, and no key ever expires sooner than retention after a write.
+TTL_SLACK_DIVISOR = 256
 _MARK = "\x00CID\x00"
-
-
-def _lua(name: str) -> str:
-    return files("services.stitcher.adapters").joinpath(name).read_text()
+_NOW = 14  # index of now_ms in the script's ARGV (0-based)
 
 
 def _split(template: str) -> tuple[str, str]:
@@ -36,46 +37,59 @@ def _split(template: str) -> tuple[str, str]:
 class RedisStitchStore:
     def __init__(self, client: aioredis.Redis, keys: Keys, limits: Mapping[str, int], max_touchpoints: int,
                  retention_ms: int) -> None:
-        self._identity = client.register_script(_lua("identity.lua"))
-        self._journey = client.register_script(_lua("journey.lua"))
-        self._id_args: list[Any] = [keys.identifier(""), keys.customer(""), keys.customer_ids(""),
-                                    keys.alias(""), keys.aliases_of(""), keys.merge_outcome(""), 0,
-                                    OUTCOME_TTL_MS]
+        source = files("services.stitcher.adapters").joinpath("stitch.lua").read_text()
+        self._script = client.register_script(source)
+        self._args: list[Any] = [
+            keys.identifier(""), keys.customer(""), keys.customer_ids(""), keys.alias(""),
+            keys.aliases_of(""), keys.merge_outcome(""), *_split(keys.timeline(_MARK)),
+            *_split(keys.touchpoints(_MARK)), *_split(keys.summary(_MARK)), *_split(keys.masked(_MARK)),
+            0, OUTCOME_TTL_MS, max_touchpoints, retention_ms, retention_ms // TTL_SLACK_DIVISOR]
         for id_type in IDENTIFIER_TYPES:
-            self._id_args += [id_type, limits[id_type]]
-        self._j_args: list[Any] = [*_split(keys.timeline(_MARK)), *_split(keys.touchpoints(_MARK)),
-                                   *_split(keys.summary(_MARK)), *_split(keys.masked(_MARK)),
-                                   keys.alias(""), keys.aliases_of(""), max_touchpoints, retention_ms]
+            self._args += [id_type, limits[id_type]]
 
-    async def resolve(self, batch: Sequence[Prepared], now_ms: int) -> list[Resolution]:
-        """Identity resolution of a whole batch, atomically, in arrival order."""
+    async def stitch(self, batch: Sequence[StitchInput], now_ms: int) -> list[Stitched]:
+        """Resolve every event's customer and write its touchpoint; one Stitched per event, in order."""
         if not batch:
             return []
-        args = list(self._id_args)
-        args[6] = now_ms
-        items = [(p.event["event_id"], str(p.occurred_ms), p.mint, [i.key for i in p.idents]) for p in batch]
-        args.append(orjson.dumps(items))
-        raw = await self._identity(args=args)
-        return [_resolution(r) for r in orjson.loads(raw)]
+        return parse_stitched(await self.call(self.args(batch, now_ms)))
 
-    async def write(self, stitched: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Write a batch of stitched events to the journey store; one status per event (core.journey)."""
-        if not stitched:
-            return []
-        items = []
-        for st in stitched:
-            tp = touchpoint(st)
-            f = Facts.of(tp)
-            masks = st.get("masked", {})
-            typed = ((k, k.split(":", 1)[0]) for k in st["identity_keys"])
+    async def call(self, args: list[Any]) -> list[Any]:
+        """The script call alone (the benchmark times building the arguments apart)."""
+        return await self._script(args=args)
+
+    def args(self, batch: Sequence[StitchInput], now_ms: int) -> list[Any]:
+        """ARGV of stitch.lua for a batch: small fields as one flat JSON list, touchpoints as one blob."""
+        items: list[Any] = []
+        add = items.extend
+        for p in batch:
+            f = p.facts
             # Numbers travel as strings: Lua's cjson would turn epoch milliseconds into lossy doubles.
-            items.append((st["customer_id"], st["event_id"], str(st["occurred_at_ms"]),
-                          orjson.dumps(tp).decode(), f.channel, f.department, f.journey_type, f.stage, f.nps,
-                          f.direction, [(k, masks[t]) for k, t in typed if t in masks]))
-        return [int(s) for s in await self._journey(args=[*self._j_args, orjson.dumps(items)])]
+            add((p.event_id, str(p.occurred_ms), p.mint, len(p.idents)))
+            for i in p.idents:
+                add((i.key, i.masked))
+            add((len(p.touchpoint), f.channel, f.department, f.journey_type, f.stage, f.nps, f.direction))
+        args = list(self._args)
+        args[_NOW] = now_ms
+        args += (orjson.dumps(items), b"".join([p.touchpoint for p in batch]))
+        return args
 
 
-def _resolution(item: list[Any]) -> Resolution:
+def parse_stitched(flat: Sequence[Any]) -> list[Stitched]:
+    """The script's flat reply (customer id, status, '' or outcome JSON per event) as Stitched records."""
+    out = []
+    for x in range(0, len(flat), 3):
+        cid, status, extra = flat[x], flat[x + 1], flat[x + 2]
+        cid = cid.decode() if isinstance(cid, bytes) else cid
+        if extra:
+            _, conflicts, outcomes = orjson.loads(extra)
+            out.append(Stitched(resolution_of([cid, conflicts, outcomes]), status))
+        else:
+            out.append(Stitched(Resolution(cid), status))
+    return out
+
+
+def resolution_of(item: list[Any]) -> Resolution:
+    """[customer_id, conflict types, outcomes] as the script encodes it (also in the merge-outcome keys)."""
     cid, conflicts, outcomes = item
     # cjson encodes an empty Lua table as {}; read it as an empty list.
     return Resolution(cid, tuple(conflicts or ()), tuple(

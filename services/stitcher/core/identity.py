@@ -1,10 +1,12 @@
 """Identity resolution rules, as a pure in-memory graph.
 
-``identity.lua`` implements exactly these steps atomically in Redis; this model is what the unit and
-property tests exercise and what the Lua path is checked against. Per event:
+``stitch.lua`` implements exactly these steps atomically in Redis (with the journey write of each event,
+see core.model.StitchModel); this model is what the unit and property tests exercise and what the Lua
+is checked against. Per event:
 
-1. an already recorded outcome (the event merged or conflicted before) is replayed, so a redelivery
-   produces the same merge records instead of silently losing them;
+1. an already recorded outcome (the event merged, or met a conflict: a refused merge or an identifier
+   over its type's limit) is replayed, so a redelivery produces the same customer and merge records
+   instead of losing them or deciding anew on a graph that has moved on;
 2. the customers its identifiers point to are ordered by (first_seen_ms, id); the first survives;
 3. each other customer is merged into it unless the two together would break a per-type limit, in which
    case a conflict is recorded and nothing merges;
@@ -113,7 +115,7 @@ class IdentityGraph:
             survivor.ids.add(key)
         survivor.first_seen_ms = min(survivor.first_seen_ms, occurred_ms)
         result = Resolution(cid, tuple(conflicts), tuple(outcomes))
-        if outcomes:
+        if outcomes or conflicts:
             self.recorded[event_id] = result
         return result
 

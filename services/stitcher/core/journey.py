@@ -1,10 +1,12 @@
 """Journey assembly rules, as a pure in-memory store.
 
-``journey.lua`` implements exactly these steps in Redis (same field names, same string values); the
-property tests use this model and an integration test checks the two agree. Per stitched event:
+``stitch.lua`` implements exactly these steps in Redis (same field names, same string values), in the
+same script call that resolves the event's customer; ``core.model.StitchModel`` drives this store and
+the identity graph in the script's order, and an integration test checks the two agree. Per event:
 
-- the customer id is resolved through the alias map (events in flight during a merge are keyed by the
-  loser) and every customer merged into it is folded in first (its touchpoints re-added, its keys gone);
+- an event that merged customers first folds every customer merged into its survivor (their
+  touchpoints re-added, their keys gone), so no merged-away customer keeps a journey;
+- the event's masked identifiers are recorded, then its touchpoint added:
 - a present event_id is a duplicate and changes nothing;
 - a full timeline drops its oldest touchpoint (by occurred_at_ms, then event_id), and an event older
   than the oldest kept is not added; either way the summary is marked ``truncated``;
@@ -13,11 +15,13 @@ property tests use this model and an integration test checks the two agree. Per 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from services.stitcher.core.identity import Resolution
 
 WRITTEN, DUPLICATE, CAPPED = 1, 0, 2
 
@@ -41,6 +45,14 @@ class Facts:
                    "" if nps is None else str(nps), "out" if tp.get("direction") == "outbound" else "in")
 
 
+@dataclass(frozen=True, slots=True)
+class Stitched:
+    """What the stitch script decided for one event: its customer (and merges), and the journey write."""
+
+    resolution: Resolution
+    status: int  # WRITTEN | DUPLICATE | CAPPED
+
+
 @dataclass
 class Journey:
     timeline: dict[str, int] = field(default_factory=dict)
@@ -54,16 +66,16 @@ class JourneyStore:
         self.max_touchpoints = max_touchpoints
         self.journeys: dict[str, Journey] = {}
 
-    def write(self, alias: Mapping[str, str], aliases_of: Mapping[str, set[str]], cid: str, event_id: str,
-              occurred_ms: int, tp_json: bytes, masked: Mapping[str, str]) -> int:
-        """Store one touchpoint for (the survivor of) cid; returns WRITTEN, DUPLICATE or CAPPED."""
-        cid = alias.get(cid, cid)
-        self.fold(cid, aliases_of.get(cid, set()))
+    def put(self, cid: str, event_id: str, occurred_ms: int, tp_json: bytes, masked: Mapping[str, str],
+            facts: Facts | None = None) -> int:
+        """Store one touchpoint for cid (a resolved, current customer); returns WRITTEN, DUPLICATE or CAPPED.
+        ``facts`` are Facts.of(the touchpoint), given when the caller has them already."""
         journey = self.journeys.setdefault(cid, Journey())
         journey.masked.update(masked)
-        return self._add(journey, event_id, occurred_ms, tp_json)
+        return self._add(journey, event_id, occurred_ms, tp_json, facts)
 
-    def fold(self, cid: str, merged: set[str]) -> None:
+    def fold(self, cid: str, merged: Iterable[str]) -> None:
+        """Move the journeys of the customers merged into cid (those that still have one) into cid's."""
         for loser in sorted(merged):
             gone = self.journeys.pop(loser, None)
             if gone is None:
@@ -75,7 +87,7 @@ class JourneyStore:
             if gone.summary.get("truncated") == "1":
                 journey.summary["truncated"] = "1"
 
-    def _add(self, j: Journey, event_id: str, score: int, tp_json: bytes) -> int:
+    def _add(self, j: Journey, event_id: str, score: int, tp_json: bytes, facts: Facts | None = None) -> int:
         if event_id in j.touchpoints:
             return DUPLICATE
         dropped = False
@@ -89,7 +101,7 @@ class JourneyStore:
             dropped = True
         j.timeline[event_id] = score
         j.touchpoints[event_id] = tp_json
-        facts = Facts.of(orjson.loads(tp_json))
+        facts = facts or Facts.of(orjson.loads(tp_json))
         _count(j.summary, facts, 1)
         _latest(j.summary, facts, score, event_id)
         s = j.summary

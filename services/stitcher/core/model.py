@@ -1,51 +1,88 @@
-"""The whole stitcher in memory: decode -> identity graph -> stitched events -> journey store.
+"""The stitcher's Redis side in memory, and the whole stitcher in memory.
 
-The same pure steps the worker runs, with IdentityGraph/JourneyStore standing in for the two Redis
-scripts. Used by the property tests and as the oracle the Redis path is checked against.
+``StitchModel`` is what ``stitch.lua`` does, step by step: per event, in arrival order, the identity
+graph resolves the customer, an event that merged folds the merged-away journeys into the survivor's,
+then the journey store records the masks and adds the touchpoint. It is the oracle the Redis store is
+checked against. ``InMemoryStitcher`` runs the worker's pure steps around it (property tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 import orjson
 
-from services.stitcher.core.batch import Raw, Split, outputs, prepare
+from services.stitcher.core.batch import OutTopics, Split, bare_record, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy
-from services.stitcher.core.identity import IdentityGraph, Resolution
-from services.stitcher.core.journey import JourneyStore
-from services.stitcher.core.stitch import IdentifierHasher, touchpoint
+from services.stitcher.core.identity import IdentityGraph
+from services.stitcher.core.journey import Facts, JourneyStore, Stitched
+from services.stitcher.core.stitch import Ident, IdentifierHasher
+
+TOPICS = OutTopics("stitched-events", "identity-merges")
+
+
+class StitchInput(Protocol):
+    """What the store needs of a prepared event (core.batch.Prepared carries these fields)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def occurred_ms(self) -> int: ...
+    @property
+    def idents(self) -> Sequence[Ident]: ...
+    @property
+    def mint(self) -> str: ...
+    @property
+    def touchpoint(self) -> bytes: ...
+    @property
+    def facts(self) -> Facts: ...
+
+
+class StitchModel:
+    """IdentityGraph + JourneyStore driven together in the order of stitch.lua."""
+
+    def __init__(self, limits: Mapping[str, int], max_touchpoints: int) -> None:
+        self.graph = IdentityGraph(limits)
+        self.journeys = JourneyStore(max_touchpoints)
+
+    def stitch(self, batch: Sequence[StitchInput], now_ms: int) -> list[Stitched]:
+        return [self.one(p) for p in batch]
+
+    def one(self, p: StitchInput) -> Stitched:
+        replay = p.event_id in self.graph.recorded
+        res = self.graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint)
+        cid = res.customer_id
+        # A replayed outcome merges nothing new: its losers' journeys were folded when it first ran.
+        if not replay and any(o.kind == "merge" for o in res.outcomes):
+            self.journeys.fold(cid, self.graph.aliases_of.get(cid, set()))
+        masks = {i.key: i.masked for i in p.idents}
+        return Stitched(res, self.journeys.put(cid, p.event_id, p.occurred_ms, p.touchpoint, masks, p.facts))
 
 
 class InMemoryStitcher:
+    """decode -> StitchModel -> stitched events and merge records, one event at a time."""
+
     def __init__(self, hasher: IdentifierHasher, limits: Mapping[str, int], max_touchpoints: int,
                  policy: DecodePolicy | None = None) -> None:
         self.hasher, self.policy = hasher, policy or DecodePolicy()
-        self.graph = IdentityGraph(limits)
-        self.store = JourneyStore(max_touchpoints)
+        self.model = StitchModel(limits, max_touchpoints)
+        self.graph, self.store = self.model.graph, self.model.journeys
         self.stitched: list[dict[str, Any]] = []
         self.merges: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
         self.rejected: Split = Split()
 
     def process(self, values: Iterable[bytes], now_ms: int) -> None:
         """Stitch and store events one at a time, in the given arrival order."""
         for value in values:
-            split = prepare([Raw(value, None, {})], self.hasher, now_ms, self.policy)
+            split = prepare([bare_record(value)], self.hasher, now_ms, self.policy)
             self.rejected.rejected.extend(split.rejected)
-            resolutions: list[Resolution] = [
-                self.graph.resolve(p.event["event_id"], p.occurred_ms, [i.key for i in p.idents], p.mint)
-                for p in split.ready]
-            out = outputs(split.ready, resolutions, now_ms)
-            self.merges.extend(out.merges)
-            for st in out.stitched:
-                self.stitched.append(st)
-                self.write(st)
-
-    def write(self, st: Mapping[str, Any]) -> int:
-        masks = {k: st["masked"][k.split(":", 1)[0]] for k in st["identity_keys"]}
-        return self.store.write(self.graph.alias, self.graph.aliases_of, st["customer_id"], st["event_id"],
-                                st["occurred_at_ms"], orjson.dumps(touchpoint(st)), masks)
+            done = self.model.stitch(split.ready, now_ms)
+            stitched, merges, _ = outputs(split.ready, [s.resolution for s in done], now_ms, TOPICS)
+            self.merges.extend(orjson.loads(r.value or b"") for r in merges)
+            self.stitched.extend(orjson.loads(r.value or b"") for r in stitched)
+            self.statuses.extend(s.status for s in done)
 
     def journeys_without_labels(self) -> set[tuple[Any, ...]]:
         """Every journey as (ordered event ids, summary, masks), customer ids left out."""

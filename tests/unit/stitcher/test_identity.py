@@ -74,3 +74,13 @@ def test_redelivery_replays_the_recorded_outcome() -> None:
     first = g.resolve("e3", 300, [C1, C2], "c_z")
     assert g.resolve("e3", 300, [C1, C2], "c_z") == first
     assert g.resolve("e1", 200, [C1], "c_a").customer_id == "c_b"
+
+
+def test_a_conflict_without_a_merge_is_replayed_too() -> None:
+    g = IdentityGraph(parse_limits("email=1"))
+    g.resolve("e1", 100, [E1, C1], "c_a")
+    first = g.resolve("e2", 200, [E2, C2, C1], "c_z")  # E2 over the limit: refused, C2 linked
+    assert first.conflict_types == ("email",) and first.outcomes == ()
+    g.resolve("e3", 300, [E2, C3], "c_e2")  # E2 now belongs to a customer of its own
+    # Deciding again would now conflict c_a with c_e2; the redelivery replays what e2 did instead.
+    assert g.resolve("e2", 200, [E2, C2, C1], "c_z") == first

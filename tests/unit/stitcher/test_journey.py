@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.stitcher.core.journey import CAPPED, DUPLICATE, WRITTEN, JourneyStore
+from services.stitcher.core.journey import CAPPED, DUPLICATE, WRITTEN, Facts, JourneyStore
 
 pytestmark = pytest.mark.unit
 
@@ -18,7 +18,7 @@ def tp(eid: str, channel: str = "web", **extra: Any) -> bytes:
 
 
 def write(store: JourneyStore, cid: str, eid: str, ms: int, **extra: Any) -> int:
-    return store.write({}, {}, cid, eid, ms, tp(eid, **extra), {})
+    return store.put(cid, eid, ms, tp(eid, **extra), {})
 
 
 def test_late_events_are_placed_by_event_time_and_duplicates_ignored() -> None:
@@ -54,10 +54,21 @@ def test_the_cap_drops_the_oldest_and_refuses_older_ones() -> None:
     assert "dept:sales" not in j.summary
 
 
-def test_a_loser_is_folded_into_the_survivor_on_the_next_write() -> None:
+def test_a_fold_moves_the_losers_journeys_into_the_survivor() -> None:
     s = JourneyStore(10)
-    s.write({}, {}, "c_l", "a", 100, tp("a"), {"email:1": "a***@x"})
-    s.write({"c_l": "c_s"}, {"c_s": {"c_l"}}, "c_l", "b", 200, tp("b"), {})
+    s.put("c_l", "a", 100, tp("a", channel="phone"), {"email:1": "a***@x"})
+    s.put("c_s", "b", 200, tp("b"), {"email:2": "b***@x"})
+    s.put("c_s", "a", 100, tp("a", channel="phone"), {})  # the same event in both: kept once
+    s.fold("c_s", {"c_l", "c_gone"})
     assert set(s.journeys) == {"c_s"}
     j = s.journeys["c_s"]
-    assert set(j.timeline) == {"a", "b"} and j.masked == {"email:1": "a***@x"} and j.summary["count"] == "2"
+    assert set(j.timeline) == {"a", "b"} and j.masked == {"email:1": "a***@x", "email:2": "b***@x"}
+    assert (j.summary["count"], j.summary["ch:phone"], j.summary["ch:web"]) == ("2", "1", "1")
+
+
+def test_given_facts_are_what_the_summary_counts() -> None:
+    s = JourneyStore(10)
+    s.put("c_1", "a", 100, tp("a"), {}, Facts("sms", "billing", "buy", "pay", "7", "out"))
+    summary = s.journeys["c_1"].summary
+    got = [summary[f] for f in ("ch:sms", "dept:billing", "stage:buy", "nps", "out")]
+    assert got == ["1", "1", "pay", "7", "1"]
