@@ -30,144 +30,52 @@ import math
 import shlex
 import sys
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
-
-import redis
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from bench import kafka_io, live, report
-from bench.kafka_io import Pace, Topics
+from bench.kafka_io import Pace
 from bench.promtext import Sample, histogram_quantiles
+from bench.run import Run, advance, bar, console, quiet, settled_count
 from bench.stitcher.events import events
-from bench.workers import ROOT, Worker, clean_env, free_port, redis_cpu_s, wait_until
-from services.common.settings import CommonSettings
+from bench.workers import ROOT, Worker, wait_until
 from services.common.timeutil import now_ms
 
-# A wide table when printed to a file or pipe (rich would wrap it at 80 columns).
-console = Console(width=None if sys.stdout.isatty() else 150)
-T = TypeVar("T")
 WRITTEN = "journeys_touchpoints_written_total"
 RULES = ("journeys_batch_size_sum", {"stage": "rules"})
 LATENCY = "journeys_end_to_end_latency_seconds"
 
 
+EPILOG = """environment:
+  KAFKA_BOOTSTRAP_SERVERS  Kafka of the run (default 127.0.0.1:39092, the local stack)
+  REDIS_URL                Redis of the run (default redis://127.0.0.1:36379/0); point it at a private
+                           redis-server for a Redis CPU figure no other client disturbs
+"""
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__, epilog=EPILOG,
+                                 formatter_class=Formatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="channel events of the throughput phases")
     ap.add_argument("--customers", type=int, default=None,
-                    help="customers they belong to (default events/10)")
+                    help="customers they belong to (None: events / 10)")
     ap.add_argument("--partitions", type=int, default=4, help="partitions of every topic of the run")
     ap.add_argument("--rate", type=int, default=5000, help="events/s of the latency phase (0: skip it)")
     ap.add_argument("--seconds", type=int, default=20, help="length of the latency phase")
     ap.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra setting for both workers (recorded with the results); repeatable")
+                    help="extra setting for both workers, recorded with the results (repeatable)")
     ap.add_argument("--results", default=None,
-                    help="results file to append to (default bench/results/<UTC date>.md; '' for none)")
+                    help="results file to append to ('' for none; None: bench/results/<UTC date>.md)")
     ap.add_argument("--code", type=Path, default=ROOT, metavar="DIR",
-                    help="checkout whose services the workers run (default this one; e.g. a git worktree "
-                         "of an older commit, to measure it with this benchmark)")
+                    help="checkout whose services the workers run (e.g. a git worktree of an older commit, "
+                         "to measure it with this benchmark)")
     ap.add_argument("--keep", action="store_true", help="keep the run's topics, groups and Redis keys")
     args = ap.parse_args(argv)
     args.customers = args.customers or max(1, args.events // 10)
     return args
-
-
-def advance(progress: Progress, task: TaskID) -> Callable[[int], None]:
-    return lambda done: progress.update(task, completed=done)
-
-
-def bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
-
-
-class Run:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args, self.common = args, CommonSettings()
-        self.tag = f"bench{uuid.uuid4().hex[:8]}"
-        self.topic = {k: f"{self.tag}-{k}" for k in
-                      ("channel-events", "dlq", "stitched-events", "identity-merges", "gap-alerts")}
-        self.topics = Topics(self.common.kafka_bootstrap_servers)
-        self.redis = redis.Redis.from_url(self.common.redis_url)
-        self.workers: list[Worker] = []
-        self.logs = Path(f"/tmp/{self.tag}")
-        extra = dict(item.split("=", 1) for item in args.worker_env)
-        self.env = clean_env({
-            "KAFKA_BOOTSTRAP_SERVERS": self.common.kafka_bootstrap_servers,
-            "REDIS_URL": self.common.redis_url,
-            "JOURNEYS_KEY_PREFIX": self.tag,
-            "JOURNEYS_TOPIC_CHANNEL_EVENTS": self.topic["channel-events"],
-            "JOURNEYS_TOPIC_DLQ": self.topic["dlq"],
-            "JOURNEYS_TOPIC_STITCHED_EVENTS": self.topic["stitched-events"],
-            "JOURNEYS_TOPIC_IDENTITY_MERGES": self.topic["identity-merges"],
-            "JOURNEYS_TOPIC_GAP_ALERTS": self.topic["gap-alerts"],
-            "JOURNEYS_STITCHER_GROUP": f"{self.tag}-stitcher",
-            "JOURNEYS_DETECTOR_GROUP": f"{self.tag}-detector",
-            "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
-            "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()), **extra})
-
-    @property
-    def bootstrap(self) -> str:
-        return self.common.kafka_bootstrap_servers
-
-    def start(self, role: str, port_var: str) -> Worker:
-        self.logs.mkdir(exist_ok=True)
-        worker = Worker(role, self.env, port_var, self.logs / f"{role}.log", self.args.code)
-        self.workers.append(worker)
-        return worker
-
-    def measure(self, worker: Worker, done: tuple[str, dict[str, str] | None], target: int, what: str,
-                timeout_s: float) -> tuple[Pace, float]:
-        """From the worker's first batch until its counter ``done`` reaches ``target``.
-
-        Returns the pace (events after the first batch, wall and worker CPU s) and Redis CPU µs/event."""
-        name, labels = done
-        try:
-            wait_until(lambda: worker.up() and worker.total(name, labels) > 0, f"the {what}'s first batch",
-                       180, every_s=0.02)
-        except SystemExit as exc:
-            if worker.proc.poll() is not None:
-                raise  # check() already quoted the log
-            raise SystemExit(f"{exc}; {worker.tail()}") from None
-        t0, cpu0, rcpu0 = time.perf_counter(), worker.cpu_s(), redis_cpu_s(self.redis)
-        first = worker.total(name, labels)
-        with bar() as progress:
-            task = progress.add_task(what, total=target)
-
-            def finished() -> bool:
-                worker.check()
-                count = worker.total(name, labels)
-                progress.update(task, completed=count)
-                return count >= target
-
-            wait_until(finished, f"the {what} to reach {target:,}", timeout_s, every_s=0.1)
-        wall, cpu, rcpu = time.perf_counter() - t0, worker.cpu_s() - cpu0, redis_cpu_s(self.redis) - rcpu0
-        n = int(target - first)
-        return Pace(n, wall, cpu), rcpu / max(n, 1) * 1e6
-
-    def cleanup(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-        if self.args.keep:
-            console.print(f"kept topics {self.tag}-*, groups {self.tag}-*, Redis keys {self.tag}:*")
-            return
-        listed = self.topics.admin.list_consumer_groups(request_timeout=30).result()
-        groups = [g.group_id for g in listed.valid if g.group_id.startswith(self.tag)]
-        self.topics.delete(list(self.topic.values()), groups)
-        batch: list[bytes] = []
-        for key in self.redis.scan_iter(match=f"{self.tag}:*", count=5000):
-            batch.append(key)
-            if len(batch) >= 5000:
-                self.redis.unlink(*batch)
-                batch.clear()
-        if batch:
-            self.redis.unlink(*batch)
-        self.topics.close()
 
 
 def throughput(run: Run) -> report.Figures:
@@ -199,12 +107,13 @@ def throughput(run: Run) -> report.Figures:
     ck = paces["confluent-kafka"]
     assert ck is not None
 
+    background = run.redis_background()
     stitcher = run.start("stitcher", "JOURNEYS_STITCHER_METRICS_PORT")
     st, st_redis = run.measure(stitcher, (WRITTEN, None), n, "stitcher", 180 + n / 1000)
     console.print(f"stitcher: {st.rate:,.0f} events/s, {st.cpu_us:.1f} µs worker CPU/event, "
                   f"{st_redis:.1f} µs Redis CPU/event")
     fig = report.Figures(n, args.customers, args.partitions, ck, paces["aiokafka"], st, st_redis,
-                         stitcher.total("journeys_merges_total"), 0)
+                         stitcher.total("journeys_merges_total"), 0, redis_background=background)
     fig.stitched = settled_count(run, run.topic["stitched-events"], n)
 
     detector = run.start("detector", "JOURNEYS_DETECTOR_METRICS_PORT")
@@ -213,20 +122,6 @@ def throughput(run: Run) -> report.Figures:
     console.print(f"detector: {fig.detector.rate:,.0f} events/s, {fig.detector.cpu_us:.1f} µs worker "
                   f"CPU/event, {fig.detector_redis_us:.1f} µs Redis CPU/event")
     return fig
-
-
-def settled_count(run: Run, topic: str, expected: int, timeout_s: float = 30) -> int:
-    """Records on ``topic`` once it holds ``expected`` of them, or once it stops growing (1 s unchanged)."""
-    deadline, last, since = time.monotonic() + timeout_s, -1, time.monotonic()
-    while True:
-        count = run.topics.count(topic)
-        if count >= expected or time.monotonic() > deadline:
-            return count
-        if count != last:
-            last, since = count, time.monotonic()
-        elif time.monotonic() - since > 1.0 and count > 0:
-            return count
-        time.sleep(0.1)  # polling with a deadline
 
 
 def latency(run: Run, fig: report.Figures) -> None:
@@ -247,8 +142,7 @@ def latency(run: Run, fig: report.Figures) -> None:
         n = args.rate * args.seconds
         wait_until(lambda: stitcher.total(WRITTEN) >= args.events + n, "the stitcher to catch up", 300)
         stitched = settled_count(run, run.topic["stitched-events"], stitched_before + n)
-        target = stitched - stitched_before + fig.stitched
-        wait_until(lambda: detector.total(*RULES) >= target, "the detector to catch up", 300)
+        wait_until(lambda: detector.total(*RULES) >= stitched, "the detector to catch up", 300)
         ends = quiet(lambda: run.topics.ends(alerts))
         wait_until(lambda: reader.reached(ends), "the alert reader", 60)
     finally:
@@ -263,15 +157,23 @@ def latency(run: Run, fig: report.Figures) -> None:
     fig.switch_ms = (live.percentile(switches, 0.5), live.percentile(switches, 0.99))
 
 
-def quiet(read: Callable[[], T], hold_s: float = 1.0, timeout_s: float = 30) -> T:
-    """``read()`` once it has returned the same value for ``hold_s`` (or at the timeout): a worker's last
-    batch is fully accounted for (its counters and histograms move after the count we wait for)."""
-    last, since, deadline = read(), time.monotonic(), time.monotonic() + timeout_s
-    while time.monotonic() - since < hold_s and time.monotonic() < deadline:
-        time.sleep(0.1)  # polling with a deadline
-        if (now := read()) != last:
-            last, since = now, time.monotonic()
-    return last
+def notes(fig: report.Figures, args: argparse.Namespace) -> list[str]:
+    out = ["Events/s and latency depend on what else runs on the machine (see the load average); CPU µs per "
+           "event and the ratios to the bare loops of the same run are the comparable figures.",
+           f"Redis CPU per event is INFO cpu (used_cpu_user + used_cpu_sys) over the phase / its events; the "
+           f"server is shared, and other clients used {fig.redis_background:.1%} of a core just before the "
+           "stitcher started, which that figure includes too."]
+    if args.events < 1_000_000:
+        out.append("The throughput target is set for 1M events; this run used fewer.")
+    if fig.stitched != fig.events:
+        out.append(f"stitched-events held {fig.stitched:,} records after {fig.events:,} channel events.")
+    if args.rate:
+        out.append("produce -> journey store: the stitcher's own histogram (Kafka CreateTime of the channel "
+                   "event -> journey written). produce -> channel-switch alert: timed by the benchmark, from "
+                   "handing the trigger event to the producer to reading the alert from gap-alerts.")
+        if fig.achieved_rate < 0.95 * args.rate:
+            out.append(f"The producer reached only {fig.achieved_rate:,.0f} of {args.rate:,} events/s.")
+    return out
 
 
 def latencies(worker: Worker) -> dict[Sample, float]:
@@ -298,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         run.cleanup()
     load_after = report.loadavg()
     rows = report.rows(fig)
+    fig.notes += notes(fig, args)
     title = (f"{args.events:,} events, {args.customers:,} customers, {args.partitions} partitions, "
              f"1 stitcher + 1 detector; load {load_before} -> {load_after}")
     console.print(report.table(title, rows))

@@ -36,7 +36,7 @@ def histogram_quantiles(before: Scrape, after: Scrape, name: str, labels: Mappin
                         qs: Sequence[float]) -> list[float]:
     """Quantiles of the observations made between two scrapes (linear within a bucket; NaN when none).
 
-    A quantile in the +Inf bucket is reported as the largest finite bound: "at least this much"."""
+    A quantile in the +Inf bucket is inf: beyond the histogram's largest bound, value unknown."""
     buckets: list[tuple[float, float]] = []
     for (sample, lab), value in after.items():
         d = dict(lab)
@@ -51,8 +51,8 @@ def histogram_quantiles(before: Scrape, after: Scrape, name: str, labels: Mappin
         value = math.nan
         for le, cum in buckets:
             if cum >= rank and total_n > 0:
-                width = (le - lower) if math.isfinite(le) else 0.0
-                value = lower + width * ((rank - prev) / max(cum - prev, 1e-9))
+                value = lower + (le - lower) * ((rank - prev) / max(cum - prev, 1e-9)) \
+                    if math.isfinite(le) else math.inf
                 break
             lower, prev = le, cum
         result.append(value)

@@ -51,6 +51,7 @@ class Figures:
     alert_ms: tuple[float, float] = (math.nan, math.nan)
     switch_ms: tuple[float, float] = (math.nan, math.nan)
     switches: int = 0
+    redis_background: float = math.nan  # Redis CPU s/s used by others just before the stitcher ran
     notes: list[str] = field(default_factory=list)
 
 
@@ -63,11 +64,22 @@ def _us(x: float) -> str:
 
 
 def _ms(pair: tuple[float, float]) -> str:
-    return " / ".join("n/a" if math.isnan(x) else f"{x:,.1f}" for x in pair) + " ms"
+    def one(x: float) -> str:
+        return "n/a" if math.isnan(x) else "off the scale" if math.isinf(x) else f"{x:,.1f}"
+
+    return " / ".join(map(one, pair)) + " ms"
 
 
 def _pct(a: float, b: float) -> str:
     return "n/a" if math.isnan(a) or math.isnan(b) or b == 0 else f"{a / b:.1%}"
+
+
+def _vs(worker: Pace, ck: Pace, aio: Pace | None) -> tuple[str, str]:
+    """(events/s of the worker over the bare loops', CPU/event of the bare loops over the worker's)."""
+    rate, cpu = _pct(worker.rate, ck.rate), _pct(ck.cpu_us, worker.cpu_us)
+    if aio is not None:
+        rate, cpu = f"{rate}; {_pct(worker.rate, aio.rate)}", f"{cpu}; {_pct(aio.cpu_us, worker.cpu_us)}"
+    return rate, cpu
 
 
 def _le(x: float, bound: float) -> bool:
@@ -80,11 +92,15 @@ def _lt(x: float, bound: float) -> bool:
 
 def rows(f: Figures) -> list[Row]:
     ck, aio, st, det = f.bare_ck, f.bare_aio, f.stitcher, f.detector
+    loops = "confluent-kafka; aiokafka" if aio is not None else "confluent-kafka"
     out = [Row("bare loop", "confluent-kafka + orjson", f"{_n(ck.rate)} ev/s, {_us(ck.cpu_us)}/ev")]
     if aio is not None:
         out += [Row("bare loop", "aiokafka + orjson", f"{_n(aio.rate)} ev/s, {_us(aio.cpu_us)}/ev"),
                 Row("bare loop", "confluent-kafka vs aiokafka (events/s; CPU/ev)",
                     f"{_pct(ck.rate, aio.rate)}; {_pct(ck.cpu_us, aio.cpu_us)}")]
+    out.append(Row("redis", "CPU of other clients before the run (shared server)",
+                   "n/a" if math.isnan(f.redis_background) else f"{f.redis_background:.1%} of a core"))
+    st_rate, st_cpu = _vs(st, ck, aio)
     out += [
         Row("stitcher", f"end to end, {st.events:,} events", f"{_n(st.rate)} ev/s",
             f">= {STITCHER_RATE:,}/s (1M events)", st.rate >= STITCHER_RATE),
@@ -92,18 +108,19 @@ def rows(f: Figures) -> list[Row]:
             _le(st.cpu_us, STITCHER_CPU_US)),
         Row("stitcher", "Redis CPU per event", _us(f.stitcher_redis_us), f"<= {STITCHER_REDIS_US:.0f} µs",
             _le(f.stitcher_redis_us, STITCHER_REDIS_US)),
-        Row("stitcher", "events/s vs bare confluent loop", _pct(st.rate, ck.rate)),
-        Row("stitcher", "CPU/ev of bare confluent loop / worker", _pct(ck.cpu_us, st.cpu_us)),
+        Row("stitcher", f"events/s vs bare loop ({loops})", st_rate),
+        Row("stitcher", f"CPU/ev of bare loop / worker ({loops})", st_cpu),
         Row("stitcher", "merges; stitched events out", f"{_n(f.merges)}; {f.stitched:,}"),
     ]
     if det is not None:
+        det_rate, det_cpu = _vs(det, ck, aio)
         out += [
             Row("detector", f"over the stitched events, {det.events:,}", f"{_n(det.rate)} ev/s"),
             Row("detector", "worker CPU per event", _us(det.cpu_us), f"<= {DETECTOR_CPU_US:.1f} µs",
                 _le(det.cpu_us, DETECTOR_CPU_US)),
             Row("detector", "Redis CPU per event", _us(f.detector_redis_us)),
-            Row("detector", "events/s vs bare confluent loop", _pct(det.rate, ck.rate)),
-            Row("detector", "CPU/ev of bare confluent loop / worker", _pct(ck.cpu_us, det.cpu_us)),
+            Row("detector", f"events/s vs bare loop ({loops})", det_rate),
+            Row("detector", f"CPU/ev of bare loop / worker ({loops})", det_cpu),
         ]
     if f.rate:
         at = f"@ {f.rate:,}/s"

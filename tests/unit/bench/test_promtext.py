@@ -41,10 +41,10 @@ def test_quantiles_come_from_the_observations_between_two_scrapes_only() -> None
     assert 0.01 < p99 <= 0.05
 
 
-def test_a_quantile_in_the_inf_bucket_reads_as_the_largest_bound_and_no_data_as_nan() -> None:
+def test_a_quantile_in_the_inf_bucket_is_infinite_and_no_data_is_nan() -> None:
     after = parse(scrape({"0.01": 0, "30.0": 0, "+Inf": 10}))
     name = "journeys_end_to_end_latency_seconds"
     (p99,) = histogram_quantiles({}, after, name, {"step": "journey"}, (0.99,))
-    assert p99 == 30.0
+    assert p99 == math.inf
     (none,) = histogram_quantiles(after, after, name, {"step": "journey"}, (0.5,))
     assert math.isnan(none)
