@@ -186,49 +186,58 @@ class Touchpoint(Struct, frozen=True, gc=False, kw_only=True):
 
 
 # -- cheap pattern checks ------------------------------------------------------------------------------------
-class _Matcher:
-    """``pattern.match`` with a bounded memory of strings already found valid (ids and stages recur)."""
+class _Known:
+    """Strings known to match a pattern: a set in front of the regex, because ids, keys and stages recur
+    and a set probe costs a fraction of a regex call. Bounded: cleared when full (it only saves work)."""
 
-    def __init__(self, pattern: str, remember: int = 0) -> None:
+    def __init__(self, pattern: str, limit: int) -> None:
+        self.seen: set[str] = set()
         self._match = re.compile(pattern).match
-        self._seen: set[str] = set()
-        self._remember = remember
+        self._limit = limit
 
-    def __call__(self, text: str) -> bool:
-        if text in self._seen:
-            return True
+    def check(self, text: str) -> bool:
+        """Slow half of ``text in known.seen or known.check(text)``."""
         if self._match(text) is None:
             return False
-        if self._remember:
-            if len(self._seen) >= self._remember:
-                self._seen.clear()  # crude but O(1) per call on average; the set only saves regex calls
-            self._seen.add(text)
+        if len(self.seen) >= self._limit:
+            self.seen.clear()
+        self.seen.add(text)
         return True
 
 
-_schema_version = _Matcher(SCHEMA_VERSION_PATTERN, remember=64)
-_event_id = _Matcher(EVENT_ID_PATTERN)
-_stage = _Matcher(STAGE_PATTERN, remember=10_000)
-_customer_id = _Matcher(CUSTOMER_ID_PATTERN, remember=100_000)
-_id_key = _Matcher(ID_KEY_PATTERN, remember=100_000)
+_event_id = re.compile(EVENT_ID_PATTERN).match  # event ids never recur: the regex alone
+_VERSION = _Known(SCHEMA_VERSION_PATTERN, 64)
+_STAGE = _Known(STAGE_PATTERN, 10_000)
+_CUSTOMER = _Known(CUSTOMER_ID_PATTERN, 200_000)
+_ID_KEY = _Known(ID_KEY_PATTERN, 200_000)
+_versions, _stages, _customers, _id_keys = _VERSION.seen, _STAGE.seen, _CUSTOMER.seen, _ID_KEY.seen
 
 
 def channel_patterns_ok(ev: ChannelEvent) -> bool:
     """The channel_event.v1 patterns msgspec left unchecked (occurred_at is rfc3339_ms's)."""
+    if _event_id(ev.event_id) is None:
+        return False
+    if ev.schema_version not in _versions and not _VERSION.check(ev.schema_version):
+        return False
     journey = ev.journey
-    return (_event_id(ev.event_id)
-            and (ev.schema_version == SCHEMA_VERSION or _schema_version(ev.schema_version))
-            and (journey is UNSET or (_stage(journey.type) and _stage(journey.stage))))
+    if journey is UNSET:
+        return True
+    return ((journey.type in _stages or _STAGE.check(journey.type))
+            and (journey.stage in _stages or _STAGE.check(journey.stage)))
 
 
 def stitched_patterns_ok(ev: StitchedEvent) -> bool:
-    return ((ev.schema_version == SCHEMA_VERSION or _schema_version(ev.schema_version))
-            and _customer_id(ev.customer_id) and all(map(_id_key, ev.identity_keys)))
+    if ev.schema_version not in _versions and not _VERSION.check(ev.schema_version):
+        return False
+    if ev.customer_id not in _customers and not _CUSTOMER.check(ev.customer_id):
+        return False
+    return all(key in _id_keys or _ID_KEY.check(key) for key in ev.identity_keys)
 
 
 def merge_patterns_ok(rec: IdentityMerge) -> bool:
-    return ((rec.schema_version == SCHEMA_VERSION or _schema_version(rec.schema_version))
-            and _customer_id(rec.survivor) and _customer_id(rec.loser))
+    return ((rec.schema_version in _versions or _VERSION.check(rec.schema_version))
+            and (rec.survivor in _customers or _CUSTOMER.check(rec.survivor))
+            and (rec.loser in _customers or _CUSTOMER.check(rec.loser)))
 
 
 # -- decoding ---------------------------------------------------------------------------------------------
@@ -240,6 +249,9 @@ _MERGE = msgspec.json.Decoder(IdentityMerge)
 _ANY = msgspec.json.Decoder().decode
 ENCODER = msgspec.json.Encoder()
 encode = ENCODER.encode
+
+
+_decode_channel = _CHANNEL.decode
 
 
 def decode_channel_fast(value: bytes) -> tuple[ChannelEvent, int] | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, Literal, NamedTuple, cast
@@ -48,8 +47,10 @@ TOUCHPOINT_FIELDS = ("department", "journey", "intent", "outcome", "sentiment", 
 _ORDER = {t: i for i, t in enumerate(IDENTIFIER_TYPES)}
 
 
-@dataclass(frozen=True, slots=True)
-class Ident:
+class Ident(Struct, frozen=True, gc=False):
+    """One usable identifier of an event. A Struct without GC tracking: the cache holds up to
+    JOURNEYS_IDENTIFIER_CACHE of them, and tracked objects make every full garbage collection slower."""
+
     id_type: str
     key: str
     masked: str
