@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
+import jsonschema_rs
 import orjson
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from services.common.contracts import IDENTITY_MERGE, STITCHED_EVENT, first_error
+from services.common.contracts import (
+    CHANNEL_EVENT,
+    IDENTITY_MERGE,
+    JOURNEY,
+    STITCHED_EVENT,
+    first_error,
+    load_schema,
+    validator,
+)
 from services.common.kafka_loop import Record
 from services.common.records import decode_stitched
 from services.stitcher.core.batch import OutTopics, bare_record, outputs, prepare, rejected_by_reason
 from services.stitcher.core.decode import DecodePolicy
 from services.stitcher.core.identifiers import mint_customer_id, strongest
-from services.stitcher.core.identity import IdentityGraph
+from services.stitcher.core.identity import IdentityGraph, Resolution
 from services.stitcher.core.journey import Facts
 from services.stitcher.core.stitch import IdentifierHasher, touchpoint
 from services.stitcher.settings import parse_limits
+from tests.unit.common.record_docs import channel_events
 
 pytestmark = pytest.mark.unit
 
@@ -54,6 +67,15 @@ def stitched_before(ev: Mapping[str, Any], occurred_ms: int, cid: str, keys: lis
         out["merge_conflict"] = True
     out["stitched_at_ms"] = NOW
     return out
+
+
+def normal(value: Any) -> Any:
+    """JSON Schema's view: 7.0 is the integer 7 (the typed decoder stores it as one)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: normal(v) for k, v in value.items()}
+    return value
 
 
 def test_junk_only_events_are_rejected_as_no_identifier() -> None:
@@ -131,3 +153,31 @@ def test_outputs_refuse_a_resolution_count_that_does_not_match() -> None:
     split = prepare([event("e1", cookie_id="ck_1")], HASHER, NOW, DecodePolicy())
     with pytest.raises(ValueError):
         outputs(split.ready, [], NOW, TOPICS)
+
+
+TOUCHPOINT = jsonschema_rs.Draft202012Validator(load_schema(JOURNEY)["$defs"]["touchpoint"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(channel_events(), st.booleans())
+def test_every_valid_event_gives_the_records_of_before(doc: dict[str, Any], conflict: bool) -> None:
+    doc["occurred_at"] = "2026-11-03T09:30:00.5+01:00"  # inside the time policy: the rest varies
+    assume(validator(CHANNEL_EVENT).is_valid(doc))
+    split = prepare([bare_record(json.dumps(doc).encode())], HASHER, NOW, DecodePolicy())
+    assume(split.ready)  # not every identifier is usable
+    (prep,) = split.ready
+    cid = "c_" + "0" * 16
+    res = Resolution(cid, ("email",) if conflict else (), ())
+    (rec,), merges, stats = outputs([prep], [res], NOW, TOPICS)
+    value = rec.value or b""
+    st_doc = orjson.loads(value)
+    assert first_error(STITCHED_EVENT, st_doc) is None and not merges and stats.conflicts == (
+        {"email": 1} if conflict else {})
+    before = stitched_before(doc, prep.occurred_ms, cid, [i.key for i in prep.idents],
+                             {i.id_type: i.masked for i in prep.idents},
+                             st_doc.get("device_key"), conflict)
+    assert st_doc == normal(before)
+    assert list(st_doc) == list(before)  # and the same key order
+    tp = orjson.loads(prep.touchpoint)
+    assert TOUCHPOINT.is_valid(tp) and tp == normal(touchpoint(before))
+    assert prep.facts == Facts.of(tp)
