@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+import msgspec
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Counter, Gauge
 
@@ -42,9 +43,8 @@ log = logging.getLogger(__name__)
 Offsets = dict[tuple[str, int], int]
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed record."""
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """One consumed record (a Struct without GC tracking: a third of a dataclass's cost per record)."""
 
     topic: str
     partition: int
@@ -55,8 +55,7 @@ class Record:
     timestamp_ms: int = 0  # Kafka record timestamp (CreateTime); 0 when absent
 
 
-@dataclass(frozen=True, slots=True)
-class OutRecord:
+class OutRecord(msgspec.Struct, frozen=True, gc=False):
     """One record to produce."""
 
     topic: str
