@@ -31,7 +31,7 @@ from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.processor import DetectorProcessor
 from services.gap_detector.settings import GapDetectorSettings
 from services.gap_detector.store import DetectorStore
-from services.gap_detector.worker import alert_headers, alert_key
+from services.gap_detector.worker import alert_headers, alert_key, tune_gc
 from services.simulator.generator import SimConfig, generate
 
 PARTITIONS = 4
@@ -76,10 +76,10 @@ class CountingSink:
     def __init__(self) -> None:
         self.alerts = 0
 
-    async def publish(self, alerts: list[dict[str, Any]]) -> None:
+    async def publish(self, alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
         self.alerts += len(alerts)
-        for a in alerts:
-            OutRecord("gap-alerts", alert_key(a), orjson.dumps(a), alert_headers(a))
+        for a, doc in zip(alerts, docs, strict=True):
+            OutRecord("gap-alerts", alert_key(a), doc, alert_headers(a))
 
     def dead_letter(self, record: Record, reason: str, detail: str) -> None:
         return None
@@ -92,12 +92,15 @@ async def redis_cpu(client: aioredis.Redis) -> float:
 
 async def run(args: argparse.Namespace) -> None:
     records = stitched_records(args.events, args.seed)
+    if not args.default_gc:
+        tune_gc()  # as the worker does (the generated records are frozen with everything else)
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     settings = GapDetectorSettings.model_validate({"JOURNEYS_KEY_PREFIX": prefix,
                                                    "JOURNEYS_TIMER_CLOCK": "event"})
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=30)
     sink = CountingSink()
-    store = DetectorStore(client, Keys(prefix), settings.retention_ms, settings.recent_alerts)
+    store = DetectorStore(client, Keys(prefix), settings.retention_ms, settings.recent_alerts,
+                          args.cache)
     logic = DetectorLogic(load_definitions(), settings.buffer_events, settings.lateness_ms)
     proc = DetectorProcessor(settings, logic, store, DetectorMetrics())
     batches = [records[i:i + args.batch] for i in range(0, len(records), args.batch)]
@@ -133,7 +136,8 @@ async def run(args: argparse.Namespace) -> None:
     print(f"{n} events in {len(batches)} batches of {args.batch}, {sink.alerts} alerts: "
           f"worker CPU {cpu / n * 1e6:.1f} us/event ({n / cpu:,.0f} events per CPU-second; "
           f"on_events {t_events / n * 1e6:.1f}, ticks {t_ticks / n * 1e6:.1f}), "
-          f"Redis CPU {(r1 - r0) / n * 1e6:.1f} us/event, wall {n / (w1 - w0):,.0f} events/s")
+          f"Redis CPU {(r1 - r0) / n * 1e6:.1f} us/event, wall {n / (w1 - w0):,.0f} events/s; "
+          f"state cache hits {store.cache.hits:,}, misses {store.cache.misses:,}")
 
 
 def main() -> None:
@@ -141,6 +145,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--default-gc", action="store_true", help="keep Python's default GC thresholds")
+    ap.add_argument("--cache", type=int, default=20_000, help="JOURNEYS_DETECTOR_STATE_CACHE")
     ap.add_argument("--profile", action="store_true",
                     help="profile the timed part (cProfile), print the top 40")
     args = ap.parse_args()

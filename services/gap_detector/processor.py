@@ -31,8 +31,8 @@ CELLS_PER_CLAIM = 2000
 class Sink(Protocol):
     """Where the processor's output goes (the worker: the Kafka loop's outbox; tests: a list)."""
 
-    async def publish(self, alerts: list[dict[str, Any]]) -> None:
-        """Produce alerts; when it returns the broker has acknowledged them."""
+    async def publish(self, alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
+        """Produce alerts (``docs``: each one's JSON); when it returns the broker has acknowledged them."""
 
     def dead_letter(self, record: Record, reason: str, detail: str) -> None:
         """Queue a record that cannot be used; delivered before its batch is committed."""
@@ -142,7 +142,8 @@ class DetectorProcessor:
         alerts = [a for group in save.new_alerts.values() for a in group] + save.aggregate_alerts
         if alerts:
             t = time.perf_counter()
-            await sink.publish(alerts)  # acknowledged before the Redis save: a crash re-publishes
+            # Acknowledged before the Redis save: a crash re-publishes the same alert ids, never loses one.
+            await sink.publish(alerts, [save.doc(a) for a in alerts])
             self._t_produce.observe(time.perf_counter() - t)
             opened = Counter((a["type"], a["severity"]) for a in alerts if a["status"] == "open")
             for (kind, severity), n in opened.items():  # retractions are not counted as raised
@@ -190,10 +191,11 @@ class DetectorProcessor:
             raised += await self._fire(claimed, wm, now, sink)
             if len(claimed) < self.s.timers_per_tick:
                 break
+        history: dict[int, dict[str, tuple[int, int]]] = {}  # minute -> counts, read once per tick
         while True:  # cells queue up until the watermark passes their minute; a late write re-queues one
             cells = await self.store.claim_cells((wm // 60_000) * 60_000 - 60_000, CELLS_PER_CLAIM)
             if cells:
-                raised += await self._judge_cells(cells, now, sink)
+                raised += await self._judge_cells(cells, now, sink, history)
             if len(cells) < CELLS_PER_CLAIM:
                 return raised
 
@@ -217,12 +219,16 @@ class DetectorProcessor:
         self._t_timers.observe(time.perf_counter() - t)
         return raised
 
-    async def _judge_cells(self, cells: list[tuple[str, int]], now: int, sink: Sink) -> int:
-        """Judge cell-minutes against their baselines; a spike is raised once per cell-minute."""
+    async def _judge_cells(self, cells: list[tuple[str, int]], now: int, sink: Sink,
+                           counts: dict[int, dict[str, tuple[int, int]]]) -> int:
+        """Judge cell-minutes against their baselines; a spike is raised once per cell-minute. ``counts``:
+        the drop-off minutes already read in this tick (a claim's cells share most of their history)."""
         defs = self.logic.defs
         spans = {c: defs.thresholds(c.split("|", 1)[0]).dropoff_baseline_minutes for c, _ in cells}
-        minutes = sorted({m - i * 60_000 for c, m in cells for i in range(spans[c] + 1)})
-        counts = await self.store.cell_history(minutes)
+        minutes = {m - i * 60_000 for c, m in cells for i in range(spans[c] + 1)}
+        # The judged minutes themselves are read again: this claim may hold writes made since.
+        missing = sorted((minutes - counts.keys()) | {m for _, m in cells})
+        counts.update(await self.store.cell_history(missing))
         spikes = []
         rate_of, base_of = self.m.dropoff_rate.labels, self.m.dropoff_baseline.labels
         for cell, minute in cells:

@@ -1,14 +1,22 @@
 """The detector's Redis adapter: one script call to load a batch of customers (aliases resolved, unfolded
-losers included, watermark advanced), one pipeline to save it, and the claim scripts for timers and
+losers included, watermark advanced), one script call to save it, and the claim scripts for timers and
 drop-off minutes. No rule logic here.
+
+Both batch scripts avoid JSON inside JSON: ``load.lua`` answers with nested arrays (parsed by hiredis, the
+stored field values arrive as the bytes they are) and ``apply.lua`` takes its operations as MessagePack
+(unpacked in C by Redis' cmsgpack, no escaping; Redis' cmsgpack knows no 'bin' type, so values go as
+str).
 """
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import msgspec
 import orjson
 import redis.asyncio as aioredis
 
@@ -17,17 +25,16 @@ from services.gap_detector.core.state import CustomerState, decode_state, encode
 
 PLACEHOLDER = "@CID@"
 DROPOFF_TTL_S = 3 * 86_400  # stalls land in a cell up to an SLA after its minute
+_pack = msgspec.msgpack.Encoder().encode
 
 
 def _lua(name: str) -> str:
     return resources.files("services.gap_detector").joinpath(f"lua/{name}.lua").read_text()
 
 
-def _pairs(flat: Any) -> dict[bytes, bytes]:
-    """An HGETALL reply as cjson encoded it (a flat list; an empty one arrives as {})."""
-    if not isinstance(flat, list):
-        return {}
-    return {str(flat[i]).encode(): str(flat[i + 1]).encode() for i in range(0, len(flat), 2)}
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """An HGETALL-style flat reply as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 @dataclass(slots=True)
@@ -38,13 +45,16 @@ class Loaded:
     state: CustomerState
     losers: list[tuple[str, CustomerState, dict[bytes, bytes]]] = field(default_factory=list)
     stored_timers: dict[str, int] = field(default_factory=dict)
-    open_docs: dict[bytes, bytes] = field(default_factory=dict)
+    stored_fields: dict[bytes, bytes] = field(default_factory=dict)  # the state hash as it was
 
 
-def _snapshot(raw: dict[str, Any]) -> tuple[CustomerState, dict[str, int], dict[bytes, bytes]]:
-    timers = {k: int(v) for k, v in raw["timers"].items()} if isinstance(raw["timers"], dict) else {}
-    open_docs = _pairs(raw["open"])
-    return decode_state(_pairs(raw["det"]), timers, open_docs), timers, open_docs
+def _snapshot(raw: list[Any]) -> tuple[str, CustomerState, dict[str, int], dict[bytes, bytes],
+                                       dict[bytes, bytes]]:
+    """One customer of load.lua's reply: [cid, state hash, timers (journey, deadline)..., open alerts]."""
+    cid, det, flat_timers, open_flat = raw
+    fields, open_docs = _pairs(det), _pairs(open_flat)
+    timers = {flat_timers[i].decode(): int(flat_timers[i + 1]) for i in range(0, len(flat_timers), 2)}
+    return cid.decode(), decode_state(fields, timers, open_docs), timers, fields, open_docs
 
 
 @dataclass(slots=True)
@@ -52,7 +62,7 @@ class Save:
     """Everything one batch writes, applied by one ``apply.lua`` call."""
 
     customers: list[Loaded] = field(default_factory=list)
-    write_state: set[str] = field(default_factory=set)  # customers whose det hash changed
+    write_state: set[str] = field(default_factory=set)  # customers an event was applied to
     new_alerts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cid -> alerts
     aggregate_alerts: list[dict[str, Any]] = field(default_factory=list)
     closed: dict[str, list[str]] = field(default_factory=dict)
@@ -60,6 +70,7 @@ class Save:
     finished_timers: list[str] = field(default_factory=list)  # in-flight members done with
     extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall members -> deadline
     clock: dict[str, Any] | None = None  # advance the watermark after the writes (see watermark.lua)
+    docs: dict[int, bytes] = field(default_factory=dict)  # id(alert) -> its JSON, encoded once per batch
 
     def add_cells(self, cells: dict[tuple[str, int], list[int]]) -> None:
         for k, (v, d) in cells.items():
@@ -67,10 +78,53 @@ class Save:
             acc[0] += v
             acc[1] += d
 
+    def doc(self, alert: dict[str, Any]) -> bytes:
+        """The alert's JSON as published (encoded once for Kafka and both Redis hashes)."""
+        encoded = self.docs.get(id(alert))
+        if encoded is None:
+            encoded = self.docs[id(alert)] = orjson.dumps(alert)
+        return encoded
+
+
+@dataclass(slots=True)
+class Cached:
+    """A customer's state as this worker saved (or found) it, and the token its state hash holds then."""
+
+    token: bytes
+    state: CustomerState
+    fields: dict[bytes, bytes]
+
+
+class StateCache:
+    """Least recently used customers' decoded state, so a batch need not read and decode it again while
+    Redis still holds exactly that: every save that changes a state hash writes a fresh random token into
+    it (field ``n``), and load.lua returns the hash only when the token differs (another worker fired a
+    stall or folded a merge, the customer was erased, or this worker never saw it).
+
+    ``take`` removes the entry: a batch mutates the state in place, and only a successful save puts it back,
+    so a failed batch leaves nothing half-applied here."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[str, Cached] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def take(self, cid: str) -> Cached | None:
+        return self.items.pop(cid, None)
+
+    def put(self, cid: str, cached: Cached) -> None:
+        if self.size <= 0:
+            return
+        self.items[cid] = cached
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+
 
 class DetectorStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys, retention_ms: int, recent_max: int) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, retention_ms: int, recent_max: int,
+                 cache_size: int = 0) -> None:
         self.r, self.keys = client, keys
+        self.cache = StateCache(cache_size)
         self.retention_s = max(1, retention_ms // 1000)
         self.recent_max = recent_max
         self._load = client.register_script(_lua("watermark") + _lua("load"))
@@ -85,36 +139,53 @@ class DetectorStore:
         """Load (customer id, extra loser or '') pairs. ``clock`` ({parts, now, idle, lateness}) moves the
         watermark. Returns it and, per asked id, the survivor's Loaded (asked ids may share a survivor)."""
         args: list[Any] = [*self._templates, "" if clock is None else orjson.dumps(clock)]
+        taken: dict[str, Cached] = {}
         for cid, extra in cids:
-            args += [cid, extra]
+            cached = None if cid in taken else self.cache.take(cid)
+            if cached is None:
+                args += [cid, extra, "", 0]
+            else:
+                taken[cid] = cached
+                args += [cid, extra, cached.token, len(cached.state.marks), *cached.state.marks]
         keys = [self.keys.watermark, self.keys.timers, self.keys.watermark_parts]
-        raw = orjson.loads(await self._load(keys=keys, args=args))
+        wm, customers = await self._load(keys=keys, args=args)
         by_survivor: dict[str, Loaded] = {}
         by_asked: dict[str, Loaded] = {}
-        for item in raw["customers"]:
-            loaded = by_survivor.get(item["cid"])
+        for asked, *survivor, losers in customers:
+            cid = survivor[0].decode()
+            loaded = by_survivor.get(cid)
             if loaded is None:
-                state, timers, open_docs = _snapshot(item)
-                loaded = Loaded(item["cid"], state, [], timers, open_docs)
-                by_survivor[item["cid"]] = loaded
-                for lraw in item["losers"] if isinstance(item["losers"], list) else []:
-                    lstate, _, lopen = _snapshot(lraw)
-                    loaded.losers.append((lraw["cid"], lstate, lopen))
-            by_asked[item["asked"]] = loaded
-        wm = raw["wm"]
-        return (int(wm) if wm is not False else None), by_asked
+                if survivor[1] is None:  # the cached state is what Redis holds: only timers were read
+                    hit = taken[cid]
+                    flat = survivor[2]
+                    timers = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+                    hit.state.timers = dict(timers)
+                    loaded = Loaded(cid, hit.state, [], timers, hit.fields)
+                    self.cache.hits += 1
+                else:
+                    _, state, timers, fields, _ = _snapshot(survivor)
+                    loaded = Loaded(cid, state, [], timers, fields)
+                    self.cache.misses += 1
+                by_survivor[cid] = loaded
+                for lraw in losers:
+                    lcid, lstate, _, _, lopen = _snapshot(lraw)
+                    loaded.losers.append((lcid, lstate, lopen))
+            by_asked[asked.decode()] = loaded
+        return (None if wm is None else int(wm)), by_asked
 
     async def save(self, batch: Save, now_ms: int) -> None:
         """Every write of a batch as one ``apply.lua`` call: atomic and a single round trip; then (in the
         same script) the watermark moves, never before the state it lets timers fire on is written."""
         k = self.keys
         ops: list[list[Any]] = []
+        token = os.urandom(8).hex().encode()
+        saved: list[tuple[str, Cached | None]] = []
         for loaded in batch.customers:
-            self._save_customer(ops, loaded, batch)
+            saved.append((loaded.cid, self._save_customer(ops, loaded, batch, token)))
         for alerts in [*batch.new_alerts.values(), batch.aggregate_alerts]:
             for alert in alerts:
                 ops.append(["ZADD", k.recent_alerts, now_ms, alert["alert_id"]])
-                ops.append(["HSET", k.alerts_by_id, alert["alert_id"], orjson.dumps(alert).decode()])
+                ops.append(["HSET", k.alerts_by_id, alert["alert_id"], batch.doc(alert).decode()])
         for (cell, minute), (volume, drops) in batch.cells.items():
             mkey = k.dropoff_minute(minute)
             if volume:
@@ -129,38 +200,52 @@ class DetectorStore:
             ops.append(["ZREM", k.timers_inflight, *batch.finished_timers])
         if ops or batch.clock is not None:
             clock = b"" if batch.clock is None else orjson.dumps(batch.clock)
-            await self._apply(args=[orjson.dumps(ops), k.recent_alerts, k.alerts_by_id, self.recent_max,
+            await self._apply(args=[_pack(ops), k.recent_alerts, k.alerts_by_id, self.recent_max,
                                     k.watermark, k.watermark_parts, clock])
+        for cid, cached in saved:  # written: what Redis now holds is what this worker has
+            if cached is not None:
+                self.cache.put(cid, cached)
 
-    def _save_customer(self, ops: list[list[Any]], loaded: Loaded, batch: Save) -> None:
+    def _save_customer(self, ops: list[list[Any]], loaded: Loaded, batch: Save,
+                       token: bytes) -> Cached | None:
+        """Queue one customer's writes; returns its state as Redis will hold it (None: no token to know
+        it by, e.g. a state nothing was written to yet)."""
         k, cid, state = self.keys, loaded.cid, loaded.state
-        det, opened = k.detector_state(cid), k.open_alerts(cid)
+        opened = k.open_alerts(cid)
         for loser, lstate, lopen in loaded.losers:
             ops.append(["DEL", k.detector_state(loser), k.open_alerts(loser)])
             if lstate.marks:
                 ops.append(["ZREM", k.timers, *(f"{loser}|{j}" for j in lstate.marks)])
-            moved = [x for aid, doc in lopen.items() if aid.decode() in state.open_alerts
-                     for x in (aid.decode(), doc.decode())]
+            moved = [x.decode() for aid, doc in lopen.items() if aid.decode() in state.open_alerts
+                     for x in (aid, doc)]
             if moved:
                 ops.append(["HSET", opened, *moved])
-        if cid in batch.write_state or loaded.losers:
-            ops.append(["HSET", det, *(x.decode() for kv in encode_state(state).items() for x in kv)])
+        # Only the fields that changed are written (a redelivered event changes none).
+        stored, fields = loaded.stored_fields, encode_state(state)
+        changed = [x.decode() for name, value in fields.items() if stored.get(name) != value
+                   for x in (name, value)]
+        if changed:
+            det = k.detector_state(cid)
+            ops.append(["HSET", det, *changed, "n", token.decode()])
             ops.append(["EXPIRE", det, self.retention_s])
+        else:
+            token = stored.get(b"n", b"")
         for journey, deadline in state.timers.items():
             if loaded.stored_timers.get(journey) != deadline:
                 ops.append(["ZADD", k.timers, deadline, f"{cid}|{journey}"])
         gone = [f"{cid}|{j}" for j in loaded.stored_timers if j not in state.timers]
         if gone and cid in batch.write_state:
             ops.append(["ZREM", k.timers, *gone])
-        alerts = [a for a in batch.new_alerts.get(cid, []) if a["status"] == "open"]
+        alerts = [a for a in batch.new_alerts.get(cid, ()) if a["status"] == "open"]
         if alerts:
-            docs = [x for a in alerts for x in (a["alert_id"], orjson.dumps(a).decode())]
-            ops.append(["HSET", opened, *docs])
-        closed = batch.closed.get(cid, [])
+            ops.append(["HSET", opened, *(x for a in alerts for x in (a["alert_id"], batch.doc(a).decode()))])
+        closed = batch.closed.get(cid)
         if closed:
             ops.append(["HDEL", opened, *closed])
         if alerts or loaded.losers:
             ops.append(["EXPIRE", opened, self.retention_s])
+        fields[b"n"] = token
+        return Cached(token, state, fields) if token else None
 
     async def claim_timers(self, wm: int, now_ms: int, lease_ms: int,
                            limit: int) -> list[tuple[str, str, int]]:

@@ -8,7 +8,7 @@ walking each violation's instance path to its node's start mark.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -70,6 +70,12 @@ class Definitions:
     self_service: frozenset[str]
     importance: Mapping[str, float]
     defaults: Thresholds
+    _stages: Mapping[tuple[str, str], Stage] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # stage() runs for every event on a journey: a dict, not a scan of the stage list.
+        index = {(j.name, s.name): s for j in self.journeys.values() for s in j.stages}
+        object.__setattr__(self, "_stages", MappingProxyType(index))
 
     def thresholds(self, journey_type: str | None) -> Thresholds:
         """The journey type's thresholds, or the defaults for None / an unknown type."""
@@ -77,10 +83,7 @@ class Definitions:
         return jt.thresholds if jt else self.defaults
 
     def stage(self, journey_type: str, stage: str) -> Stage | None:
-        jt = self.journeys.get(journey_type)
-        if jt is None:
-            return None
-        return next((s for s in jt.stages if s.name == stage), None)
+        return self._stages.get((journey_type, stage))
 
     def sla_ms(self, journey_type: str, stage: str) -> int:
         """The stage's SLA, else the journey type's (or global) default stall SLA."""

@@ -16,7 +16,7 @@ from services.gap_detector.core.alerts import stall_alert
 from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.dropoff import cell_key, minute_of
 from services.gap_detector.core.model import Entry
-from services.gap_detector.core.state import CustomerState, Fold, Mark, fold, open_alert_meta
+from services.gap_detector.core.state import CustomerState, Fold, Mark, fold, summary
 
 LIVE, EVENT = "live", "event"
 
@@ -102,7 +102,7 @@ class DetectorLogic:
             for alert in rules.evaluate(cid, state.buffer, i, self.defs, now_ms):
                 step.alerts.append(alert)
                 if alert["status"] == "open":
-                    state.open_alerts[alert["alert_id"]] = open_alert_meta(alert)
+                    state.open_alerts[alert["alert_id"]] = summary(alert, now_ms)
                 elif state.open_alerts.pop(alert["alert_id"], None) is not None:
                     step.closed.append(alert["alert_id"])
 
@@ -172,7 +172,7 @@ class DetectorLogic:
         severity = "high" if st is not None and st.importance >= 3 else "medium"
         alert = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline, mark.sla_ms, severity, now_ms)
         step.alerts.append(alert)
-        state.open_alerts[alert["alert_id"]] = open_alert_meta(alert)
+        state.open_alerts[alert["alert_id"]] = summary(alert, now_ms)
         step.count(cell_key(journey, mark.stage, mark.channel), minute_of(mark.t), 0, 1)
 
     # -- merges ----------------------------------------------------------------------------------

@@ -9,16 +9,17 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
+from msgspec import Struct
 
 from services.common.timeutil import parse_rfc3339_ms
 from services.gap_detector.core.model import Entry
 
-STATE_VERSION = b"1"
+STATE_VERSION = b"2"  # 2: open-alert summaries in field 'o'; 1 read them from the open-alert documents
 
 
-@dataclass(slots=True)
-class Mark:
+class Mark(Struct, array_like=True, gc=False):
     """The latest event X of one journey type, and its stall deadline (None: terminal stage)."""
 
     t: int
@@ -40,9 +41,8 @@ class Mark:
         return cls(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5])
 
 
-@dataclass(frozen=True, slots=True)
-class OpenAlert:
-    """What closing needs to know about an open alert (the full JSON stays in Redis)."""
+class OpenAlert(Struct, array_like=True, frozen=True, gc=False):
+    """What closing needs to know about an open alert (the full JSON stays in the open-alert hash)."""
 
     type: str
     journey: str | None
@@ -63,9 +63,12 @@ class CustomerState:
 
     def insert(self, entry: Entry) -> int:
         """Place ``entry`` by event time; returns its index."""
-        keys = [e.order for e in self.buffer]
-        idx = bisect.bisect_left(keys, entry.order)
-        self.buffer.insert(idx, entry)
+        buf, order = self.buffer, entry.order
+        if not buf or buf[-1].order < order:  # the common case: events mostly arrive in order
+            buf.append(entry)
+            return len(buf) - 1
+        idx = bisect.bisect_left(buf, order, key=_order)
+        buf.insert(idx, entry)
         return idx
 
     def trim(self, max_events: int, max_age_ms: int) -> None:
@@ -81,30 +84,58 @@ class CustomerState:
             del self.buffer[:start]
 
 
+def _order(e: Entry) -> tuple[int, str]:
+    return e.order
+
+
+_encode = msgspec.json.Encoder().encode
+# strict=False: version 1 buffers stored the two booleans of an entry as 0/1.
+_BUFFER = msgspec.json.Decoder(list[Entry], strict=False)
+_MARK = msgspec.json.Decoder(Mark)
+_OPEN = msgspec.json.Decoder(dict[str, OpenAlert])
+_SUPERSEDED = msgspec.json.Decoder(dict[str, int])
+
+
 def encode_state(state: CustomerState) -> dict[bytes, bytes]:
-    """The hash fields of Keys.detector_state: ``v``, ``buf`` and one ``j:<journey>`` per mark."""
-    fields = {b"v": STATE_VERSION, b"buf": orjson.dumps([e.to_json() for e in state.buffer]),
-              b"h": str(state.horizon).encode(), b"s": orjson.dumps(state.superseded)}
+    """The hash fields of Keys.detector_state: ``v``, ``buf``, ``h``, ``s``, ``o`` and one ``j:<journey>``
+    per mark."""
+    fields = {b"v": STATE_VERSION, b"buf": _encode(state.buffer), b"h": b"%d" % state.horizon,
+              b"s": _encode(state.superseded), b"o": _encode(state.open_alerts)}
     for journey, mark in state.marks.items():
-        fields[b"j:" + journey.encode()] = orjson.dumps(mark.to_json())
+        fields[b"j:" + journey.encode()] = _encode(mark)
     return fields
 
 
 def decode_state(fields: dict[bytes, bytes], timers: dict[str, int],
                  open_alerts: dict[bytes, bytes]) -> CustomerState:
-    """The state from its hash fields, the pending timer deadlines and the open-alert hash."""
+    """The state from its hash fields and pending timer deadlines; ``open_alerts`` (the open-alert hash)
+    is read only for a version 1 state, which has no ``o`` field yet."""
     state = CustomerState(timers=dict(timers))
-    state.horizon = int(fields.get(b"h", b"-1"))
-    state.superseded = orjson.loads(fields.get(b"s", b"{}"))
+    horizon = fields.get(b"h")
+    if horizon is not None:
+        state.horizon = int(horizon)
+    superseded = fields.get(b"s")
+    if superseded is not None:
+        state.superseded = _SUPERSEDED.decode(superseded)
     raw_buf = fields.get(b"buf")
     if raw_buf:
-        state.buffer = [Entry.from_json(r) for r in orjson.loads(raw_buf)]
+        state.buffer = _BUFFER.decode(raw_buf)
     for name, value in fields.items():
-        if name.startswith(b"j:"):
-            state.marks[name[2:].decode()] = Mark.from_json(orjson.loads(value))
-    for aid, doc in open_alerts.items():
-        state.open_alerts[aid.decode()] = open_alert_meta(orjson.loads(doc))
+        if name[:2] == b"j:":
+            state.marks[name[2:].decode()] = _MARK.decode(value)
+    summaries = fields.get(b"o")
+    if summaries is not None:
+        state.open_alerts = _OPEN.decode(summaries)
+    else:
+        for aid, doc in open_alerts.items():
+            state.open_alerts[aid.decode()] = open_alert_meta(orjson.loads(doc))
     return state
+
+
+def summary(alert: dict[str, Any], detected_ms: int) -> OpenAlert:
+    """The summary of an alert just raised at ``detected_ms`` (its detected_at, without parsing it)."""
+    journey = alert.get("journey")
+    return OpenAlert(alert["type"], journey["type"] if journey else None, detected_ms)
 
 
 def open_alert_meta(doc: dict[str, Any]) -> OpenAlert:

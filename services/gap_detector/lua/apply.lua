@@ -1,10 +1,10 @@
 -- Apply a batch's writes in one call (atomic, one round trip): the detector's save.
--- ARGV[1] JSON list of operations [command, key, args...]; only the writes below are accepted.
+-- ARGV[1] MessagePack list of operations [command, key, args...]; only the writes below are accepted.
 -- ARGV[2] recent-alerts ZSET, ARGV[3] alerts-by-id HASH, ARGV[4] most recent alerts kept.
 -- ARGV[5] watermark STRING, ARGV[6] per-partition HASH, ARGV[7] clock JSON for advance_watermark
 -- (watermark.lua) or '': the watermark moves only after the batch's writes.
 local allowed = {HSET = true, HDEL = true, DEL = true, EXPIRE = true, ZADD = true, ZREM = true, HINCRBY = true}
-local ops = cjson.decode(ARGV[1])
+local ops = cmsgpack.unpack(ARGV[1])
 for _, op in ipairs(ops) do
   if not allowed[op[1]] then return redis.error_reply('apply.lua: command not allowed: ' .. tostring(op[1])) end
   for i = 3, #op do

@@ -3,9 +3,16 @@
 -- KEYS[1] watermark STRING, KEYS[2] timers ZSET, KEYS[3] per-partition event-time HASH.
 -- ARGV[1..4] key templates with '@CID@' for: alias, aliases_of, detector_state, open_alerts (from Keys).
 -- ARGV[5] JSON {parts: {partition: max event ms in this batch}, now, idle, lateness, write} ('': none).
--- ARGV[6..] customer ids as the events carry them, each followed by an extra loser id ('' for none).
--- Returns JSON {wm, customers: [{cid, det, open, timers, losers: [{cid, det, open, timers}]}]} where cid
--- is the alias-resolved survivor and losers are merged-away customers whose state was not folded yet.
+-- ARGV[6..] per customer: its id as the events carry it, an extra loser id ('' for none), the token of the
+-- state the worker has cached ('' for none; field 'n' of the state hash), then the number of journeys
+-- with a mark in that cached state and their names.
+-- Returns nested arrays (no JSON: the stored values travel as the bytes they are):
+--   {wm or nil, {{asked, cid, det, timers, open, losers}, ...}}
+-- where cid is the alias-resolved survivor, det its state hash (flat HGETALL; nil when it still holds
+-- the cached token: the worker's copy is current), timers a flat {journey, deadline, ...} of its
+-- pending stall timers, open its open-alert hash (only for a state written before summaries were kept
+-- in the state hash, field 'o'; else empty), and losers the merged-away customers whose state was not
+-- folded yet: {{cid, det, timers, open}, ...}.
 local function key(tpl, cid) return (string.gsub(tpl, '@CID@', cid)) end
 
 local wm = redis.call('GET', KEYS[1])
@@ -21,25 +28,50 @@ local function resolve(cid)
   return c
 end
 
-local function snapshot(cid)
+local function snapshot(cid, always_open)
   local det = redis.call('HGETALL', key(ARGV[3], cid))
   local timers = {}
+  local summaries = false
   for i = 1, #det, 2 do
     local f = det[i]
     if string.sub(f, 1, 2) == 'j:' then
       local score = redis.call('ZSCORE', KEYS[2], cid .. '|' .. string.sub(f, 3))
-      if score then timers[string.sub(f, 3)] = tonumber(score) end
+      if score then
+        table.insert(timers, string.sub(f, 3))
+        table.insert(timers, score)
+      end
+    elseif f == 'o' then
+      summaries = true
     end
   end
-  return {cid = cid, det = det, open = redis.call('HGETALL', key(ARGV[4], cid)), timers = timers}
+  local open = {}
+  if always_open or not summaries then open = redis.call('HGETALL', key(ARGV[4], cid)) end
+  return {cid, det, timers, open}
+end
+
+local function timers_of(cid, first, count)
+  local timers = {}
+  for j = first, first + count - 1 do
+    local score = redis.call('ZSCORE', KEYS[2], cid .. '|' .. ARGV[j])
+    if score then
+      table.insert(timers, ARGV[j])
+      table.insert(timers, score)
+    end
+  end
+  return timers
 end
 
 local out = {}
 local i = 6
 while i <= #ARGV do
   local survivor = resolve(ARGV[i])
-  local entry = snapshot(survivor)
-  entry.asked = ARGV[i]
+  local token, marks = ARGV[i + 2], tonumber(ARGV[i + 3])
+  local entry
+  if token ~= '' and survivor == ARGV[i] and redis.call('HGET', key(ARGV[3], survivor), 'n') == token then
+    entry = {survivor, false, timers_of(survivor, i + 4, marks), {}}
+  else
+    entry = snapshot(survivor, false)
+  end
   local losers, seen, queue = {}, {[survivor] = true}, redis.call('SMEMBERS', key(ARGV[2], survivor))
   if ARGV[i + 1] ~= '' then table.insert(queue, ARGV[i + 1]) end
   if ARGV[i] ~= survivor then table.insert(queue, ARGV[i]) end
@@ -50,13 +82,12 @@ while i <= #ARGV do
     if not seen[l] then
       seen[l] = true
       if redis.call('EXISTS', key(ARGV[3], l), key(ARGV[4], l)) > 0 then
-        table.insert(losers, snapshot(l))
+        table.insert(losers, snapshot(l, true))  -- its open alerts move to the survivor
       end
       for _, m in ipairs(redis.call('SMEMBERS', key(ARGV[2], l))) do table.insert(queue, m) end
     end
   end
-  entry.losers = losers
-  table.insert(out, entry)
-  i = i + 2
+  table.insert(out, {ARGV[i], entry[1], entry[2], entry[3], entry[4], losers})
+  i = i + 4 + marks
 end
-return cjson.encode({wm = wm and tonumber(wm) or false, customers = out})
+return {wm, out}

@@ -41,12 +41,12 @@ class Harness:
         self.metrics = DetectorMetrics()
         self.published: list[dict[str, Any]] = []
         self.dead: list[tuple[bytes, str]] = []
-        store = DetectorStore(self.client, Keys(key_prefix), self.settings.retention_ms, 100)
+        store = DetectorStore(self.client, Keys(key_prefix), self.settings.retention_ms, 100, cache_size=1000)
         logic = DetectorLogic(load_definitions(), lateness_ms=self.settings.lateness_ms)
         self.proc = DetectorProcessor(self.settings, logic, store, self.metrics)
 
     # The processor's sink: alerts collected instead of produced.
-    async def publish(self, alerts: list[dict[str, Any]]) -> None:
+    async def publish(self, alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
         self.published.extend(alerts)
 
     def dead_letter(self, record: Record, reason: str, detail: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -95,7 +96,7 @@ def drive(arrivals: list[Entry], batch_sizes: list[int]) -> set[tuple[str, str, 
         size = batch_sizes[b % len(batch_sizes)]
         batch, i, b = arrivals[i : i + size], i + size, b + 1
         for e in batch:  # the batch runs under the watermark from before it; it moves after the writes
-            step = logic.on_item(CID, state, Entry(**{f: getattr(e, f) for f in e.__slots__}), T0, before)
+            step = logic.on_item(CID, state, msgspec.structs.replace(e), T0, before)
             out += step.alerts
             extra.update(step.extra_timers)
             extra = {k: d for k, d in extra.items() if d >= 0}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.common import contracts
-from services.gap_detector.core.alerts import alert_id
+from services.common.timeutil import format_ms
+from services.gap_detector.core.alerts import alert_id, rfc3339
 from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.dropoff import cell_key, judge, minute_of
 from services.gap_detector.core.logic import DetectorLogic, watermark
@@ -176,3 +180,24 @@ def test_x_followed_within_its_sla_does_not_stall(logic: DetectorLogic) -> None:
         CID, st, entry("y", T0 + HOUR, journey=PAY), T0, wm=T0 + 2 * HOUR
     )  # exactly at deadline
     assert step.alerts == [] and step.extra_timers == {}
+
+
+def test_a_version_1_state_hash_still_decodes(logic: DetectorLogic) -> None:
+    # Version 1 kept the entry booleans as 0/1 and no open-alert summaries: they came from the alert docs.
+    st = CustomerState()
+    logic.on_item(CID, st, entry("a", T0, "web", intent="x", journey=PAY), T0)
+    [alert] = logic.on_item(CID, st, entry("b", T0 + MIN, "phone", intent="x", journey=PAY), T0).alerts
+    v1 = {b"v": b"1", b"h": b"-1", b"s": b"{}",
+          b"buf": orjson.dumps([[e.t, e.id, e.channel, int(e.inbound), int(e.onstage), e.journey, e.stage,
+                                 e.intent, e.outcome, e.department, e.device_key, e.device_type, e.alerted]
+                                for e in st.buffer]),
+          b"j:purchase": orjson.dumps(st.marks["purchase"].to_json())}
+    back = decode_state(v1, dict(st.timers), {alert["alert_id"].encode(): orjson.dumps(alert)})
+    assert back.buffer == st.buffer and back.marks == st.marks and back.open_alerts == st.open_alerts
+    assert encode_state(back)[b"v"] == b"2" and b"o" in encode_state(back)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 4_102_444_800_000))  # 1970 .. 2100
+def test_alert_timestamps_format_like_timeutil(ms: int) -> None:
+    assert rfc3339(ms) == format_ms(ms)
