@@ -77,6 +77,34 @@ async def command_calls(client: aioredis.Redis) -> Counter[str]:
     return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
 
 
+CALIBRATE = """
+local n, op = tonumber(ARGV[2]), ARGV[3]
+for r = 1, 20 do
+  for i = 1, n do
+    local k = ARGV[1] .. i
+    if op == 'HSET' then redis.call('HSET', k, 'b', r) elseif op == 'HGET' then redis.call('HGET', k, 'b') end
+  end
+end
+return 1
+"""
+
+
+async def calibrate(client: aioredis.Redis, prefix: str, n: int = 2000) -> dict[str, float]:
+    """Redis CPU of one HGET / one HSET on a small hash, from Lua, on this server with its data set: the
+    yardstick for the script's figure (a machine where these cost 3 us cannot stitch in 10)."""
+    script = client.register_script(CALIBRATE)
+    pipe = client.pipeline(transaction=False)
+    for i in range(1, n + 1):
+        pipe.hset(f"{prefix}:cal:{i}", mapping={"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"})
+    await pipe.execute()
+    out = {}
+    for op in ("loop", "HGET", "HSET"):
+        cpu0 = await redis_cpu_s(client)
+        await script(args=[f"{prefix}:cal:", n, op])
+        out[op] = (await redis_cpu_s(client) - cpu0) / (20 * n) * 1e6
+    return {op: max(0.0, us - out["loop"]) for op, us in out.items() if op != "loop"}
+
+
 async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, cap: int,
               retention_ms: int) -> None:
     client = aioredis.Redis.from_url(url)
@@ -117,6 +145,9 @@ async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, c
             print(f"  Redis CPU {r['redis_us']:.1f} us/event | client: args {r['args_us']:.1f} us/event, "
                   f"reply {r['parse_us']:.1f} us/event")
             print(f"  redis.call per event: {sum(r['calls'].values()) / n:.2f} ({per_event})")
+        cal = await calibrate(client, keys.prefix)
+        print("yardstick, with this data set loaded: one redis.call from Lua on a small hash costs "
+              + ", ".join(f"{op} {us:.2f} us" for op, us in cal.items()) + " of Redis CPU")
     finally:
         async for key in client.scan_iter(match=f"{keys.prefix}:*", count=1000):
             await client.delete(key)

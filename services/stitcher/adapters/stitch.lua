@@ -16,24 +16,26 @@
 -- JSON [customer_id, [conflict types], [[kind, survivor, loser, [types], limit|false], ...]] (the same
 -- text the merge-outcome key keeps, so a replay returns it without re-encoding).
 --
--- Cost: every write is also fed to the AOF, so writes are what to save. Per event, in the common case
--- (a returning customer, nothing merged): reads HMGET customer, HMGET masks, HMGET summary; writes HSETNX
--- touchpoint (dedup and store in one), ZADD timeline, one HSET of the summary. Identifier and outcome keys
--- of the whole batch are read with one MGET each and mirrored in Lua tables that every write here updates.
+-- Cost: in Redis' Lua every new table and string costs about as much as a simple command, and every
+-- write is also fed to the AOF; so the common case (a returning customer, nothing merged, timeline not
+-- full) allocates next to nothing and makes per event: HGET first_seen, HMGET masks, HSETNX touchpoint
+-- (dedup and store in one), HMGET summary, ZADD timeline, one HSET of the summary; identifier and
+-- outcome keys of the whole batch are read with one MGET each and mirrored in Lua tables that every
+-- write here updates. Merges, conflicts, new identifiers and full timelines take the general paths.
 local ID, CUST, IDS, ALIAS, ALIASES, OUT = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local TLH, TLT, EVH, EVT, SUH, SUT, MAH, MAT = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12],
   ARGV[13], ARGV[14]
 local NOW, OUT_TTL, CAP = ARGV[15], ARGV[16], tonumber(ARGV[17])
 local TTL, SLACK = tonumber(ARGV[18]), tonumber(ARGV[19])
-local TYPES, LIMIT, NFIELDS = {}, {}, {}
+local TYPES, LIMIT = {}, {}
 for x = 0, 7 do
   local t = ARGV[20 + 2 * x]
   TYPES[#TYPES + 1] = t
   LIMIT[t] = tonumber(ARGV[21 + 2 * x])
-  NFIELDS[#NFIELDS + 1] = 'n:' .. t
 end
 local WRITTEN, DUPLICATE, CAPPED = 1, 0, 2
 local CHUNK = 1000 -- unpack() has a stack limit
+local unpack, call, tonumber = unpack, redis.call, tonumber
 
 -- Byte order, not the server's collation locale, so Redis and Python agree on ties.
 local function bytes_lt(a, b)
@@ -48,9 +50,9 @@ end
 local function chunked(cmd, key, list)
   for i = 1, #list, CHUNK do
     if key then
-      redis.call(cmd, key, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+      call(cmd, key, unpack(list, i, math.min(i + CHUNK - 1, #list)))
     else
-      redis.call(cmd, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+      call(cmd, unpack(list, i, math.min(i + CHUNK - 1, #list)))
     end
   end
 end
@@ -60,42 +62,79 @@ local function mget(head, names)
   for i = 1, #names, CHUNK do
     local keys = {}
     for j = i, math.min(i + CHUNK - 1, #names) do keys[#keys + 1] = head .. names[j] end
-    local got = redis.call('MGET', unpack(keys))
+    local got = call('MGET', unpack(keys))
     for j = 1, #got do out[names[i + j - 1]] = got[j] end
   end
   return out
 end
 
--- ---- identity graph (core/identity.py) -------------------------------------------------------
--- Mirrors of this batch's reads: idmap id_key -> customer (false: unseen), cust customer -> {fs, fst,
--- n[type]} (false: no hash), alias customer -> survivor (false: none), recorded event_id -> outcome.
-local idmap, cust, alias, recorded = {}, {}, {}, {}
-
-local function type_of(k) return string.match(k, '^([^:]+):') end
-
-local function load(c)
-  local x = cust[c]
-  if x == nil then
-    local r = redis.call('HMGET', CUST .. c, 'first_seen_ms', unpack(NFIELDS))
-    if r[1] then
-      x = {fs = tonumber(r[1]), fst = r[1], n = {}}
-      for i, t in ipairs(TYPES) do x.n[t] = tonumber(r[i + 1] or '0') end
-      -- A customer with a hash is never an alias: a merge deletes the loser's hash, and minting goes
-      -- through canonical() first. So no GET of its alias key.
-      if alias[c] == nil then alias[c] = false end
-    else
-      x = false
+-- ---- the batch -------------------------------------------------------------------------------
+-- Events stay in the decoded flat list; ev[i] is where event i starts, tp[i] where its touchpoint starts.
+local items, blob = cjson.decode(ARGV[36]), ARGV[37]
+local ev, tpat, eids, idnames, seen = {}, {}, {}, {}, {}
+do
+  local i, pos = 1, 1
+  while i <= #items do
+    local n = items[i + 3]
+    ev[#ev + 1], tpat[#tpat + 1], eids[#eids + 1] = i, pos, items[i]
+    for j = i + 4, i + 2 + 2 * n, 2 do
+      local k = items[j]
+      if not seen[k] then seen[k] = true; idnames[#idnames + 1] = k end
     end
-    cust[c] = x
+    i = i + 4 + 2 * n
+    pos = pos + items[i]
+    i = i + 7
   end
-  return x
+end
+
+-- ---- identity graph (core/identity.py) -------------------------------------------------------
+-- Mirrors of this batch's reads: idmap id_key -> customer (false: unseen); FS/FST customer -> first seen
+-- ms as number/text (false: no customer hash); NC customer -> {type -> identifier count} (read only when
+-- a rule needs counts); alias customer -> survivor (false: none); recorded event_id -> outcome JSON.
+local idmap, recorded = mget(ID, idnames), mget(OUT, eids)
+local function type_of(k) return string.match(k, '^([^:]+):') end
+local FS, FST, NC, alias = {}, {}, {}, {}
+
+local function first_seen(c)
+  local fs = FS[c]
+  if fs == nil then
+    local t = call('HGET', CUST .. c, 'first_seen_ms')
+    fs = tonumber(t) or false
+    FS[c], FST[c] = fs, t
+    -- A customer with a hash is never an alias: a merge deletes the loser's hash, and minting goes
+    -- through canonical() first. So no GET of its alias key.
+    if fs and alias[c] == nil then alias[c] = false end
+  end
+  return fs
+end
+
+-- Identifier counts of c: all types (merges), or only those of the given keys (linking new identifiers).
+local function counts(c, keys)
+  local n = NC[c]
+  if n == nil then n = {}; NC[c] = n end
+  local want, wt = {}, {}
+  if keys then
+    for _, k in ipairs(keys) do
+      local t = type_of(k)
+      if n[t] == nil and not wt[t] then wt[t] = true; want[#want + 1] = t end
+    end
+  else
+    for _, t in ipairs(TYPES) do if n[t] == nil then want[#want + 1] = t end end
+  end
+  if #want > 0 then
+    local f = {}
+    for i, t in ipairs(want) do f[i] = 'n:' .. t end
+    local r = call('HMGET', CUST .. c, unpack(f))
+    for i, t in ipairs(want) do n[t] = tonumber(r[i] or '0') end
+  end
+  return n
 end
 
 local function canonical(c)
   for _ = 1, 64 do
     local a = alias[c]
     if a == nil then
-      a = redis.call('GET', ALIAS .. c) or false
+      a = call('GET', ALIAS .. c) or false
       alias[c] = a
     end
     if not a then return c end
@@ -105,17 +144,17 @@ local function canonical(c)
 end
 
 local function types_of(a, b)
-  local seen, out = {}, {}
-  for _, t in ipairs(a) do seen[t] = true end
-  for _, t in ipairs(b) do seen[t] = true end
-  for _, t in ipairs(TYPES) do if seen[t] then out[#out + 1] = t end end
+  local seen_, out = {}, {}
+  for _, t in ipairs(a) do seen_[t] = true end
+  for _, t in ipairs(b) do seen_[t] = true end
+  for _, t in ipairs(TYPES) do if seen_[t] then out[#out + 1] = t end end
   return out
 end
 
 -- Merge loser into survivor; survivor hash fields to write are left in dirty (one HSET per event).
 local function merge(loser, survivor, dirty)
-  local lx, sx = cust[loser], cust[survivor]
-  local ks = redis.call('SMEMBERS', IDS .. loser)
+  local ln, sn = counts(loser), counts(survivor)
+  local ks = call('SMEMBERS', IDS .. loser)
   if #ks > 0 then
     local kv = {}
     for _, k in ipairs(ks) do
@@ -127,17 +166,17 @@ local function merge(loser, survivor, dirty)
     chunked('SADD', IDS .. survivor, ks)
   end
   for _, t in ipairs(TYPES) do
-    if lx.n[t] > 0 then
-      sx.n[t] = sx.n[t] + lx.n[t]
-      dirty['n:' .. t] = sx.n[t]
+    if ln[t] > 0 then
+      sn[t] = sn[t] + ln[t]
+      dirty['n:' .. t] = sn[t]
     end
   end
-  if lx.fs < sx.fs then
-    sx.fs, sx.fst = lx.fs, lx.fst
-    dirty.first_seen_ms = lx.fst
+  if FS[loser] < FS[survivor] then
+    FS[survivor], FST[survivor] = FS[loser], FST[loser]
+    dirty.first_seen_ms = FST[loser]
   end
   -- Chains stay compressed: everything merged into the loser now points straight at the survivor.
-  local moved = redis.call('SMEMBERS', ALIASES .. loser)
+  local moved = call('SMEMBERS', ALIASES .. loser)
   moved[#moved + 1] = loser
   local kv = {}
   for _, c in ipairs(moved) do
@@ -147,18 +186,18 @@ local function merge(loser, survivor, dirty)
   end
   chunked('MSET', nil, kv)
   chunked('SADD', ALIASES .. survivor, moved)
-  redis.call('DEL', ALIASES .. loser, IDS .. loser, CUST .. loser)
-  cust[loser] = false
+  call('DEL', ALIASES .. loser, IDS .. loser, CUST .. loser)
+  FS[loser], FST[loser], NC[loser] = false, false, nil
 end
 
--- Returns customer id, whether anything merged, and '' or the outcome JSON.
-local function resolve(eid, ms_text, mint, keys)
-  local ms = tonumber(ms_text)
+-- The general case: several customers, unseen identifiers or a new customer.
+local function resolve_general(e, eid, ms, ms_text, mint, n)
   local linked, order, unseen = {}, {}, {}
-  for _, k in ipairs(keys) do
+  for j = e + 4, e + 2 + 2 * n, 2 do
+    local k = items[j]
     local c = idmap[k]
     if c then
-      load(c)
+      first_seen(c)
       c = canonical(c)
       if not linked[c] then linked[c] = {}; order[#order + 1] = c end
       local l = linked[c]
@@ -168,32 +207,29 @@ local function resolve(eid, ms_text, mint, keys)
     end
   end
   local outcomes, conflicts, dirty, merged = {}, {}, {}, false
-  local cid, x
+  local cid
   if #order == 0 then
-    load(mint)
+    first_seen(mint)
     cid = canonical(mint)
-    x = load(cid)
-    if not x then
-      x = {fs = ms, fst = ms_text, n = {}}
-      for _, t in ipairs(TYPES) do x.n[t] = 0 end
-      cust[cid] = x
+    if not first_seen(cid) then
+      local n = {}
+      for _, t in ipairs(TYPES) do n[t] = 0 end
+      FS[cid], FST[cid], NC[cid] = ms, ms_text, n
       dirty.first_seen_ms, dirty.created_ms = ms_text, NOW
     end
   else
-    for _, c in ipairs(order) do load(c) end
+    for _, c in ipairs(order) do first_seen(c) end
     table.sort(order, function(a, b)
-      local fa, fb = cust[a].fs, cust[b].fs
-      if fa ~= fb then return fa < fb end
+      if FS[a] ~= FS[b] then return FS[a] < FS[b] end
       return bytes_lt(a, b)
     end)
     cid = order[1]
-    x = cust[cid]
     for i = 2, #order do
       local other = order[i]
       local types = types_of(linked[cid], linked[other])
-      local ox, over = cust[other], false
+      local sn, on, over = counts(cid), counts(other), false
       for _, t in ipairs(TYPES) do
-        if x.n[t] + ox.n[t] > LIMIT[t] then over = t; break end
+        if sn[t] + on[t] > LIMIT[t] then over = t; break end
       end
       if over then
         outcomes[#outcomes + 1] = {'conflict', cid, other, types, over}
@@ -205,48 +241,82 @@ local function resolve(eid, ms_text, mint, keys)
       end
     end
   end
-  local link, kv = {}, {}
-  for _, k in ipairs(unseen) do
-    local t = type_of(k)
-    if x.n[t] + 1 > LIMIT[t] then
-      conflicts[#conflicts + 1] = t
-    else
-      x.n[t] = x.n[t] + 1
-      dirty['n:' .. t] = x.n[t]
-      link[#link + 1] = k
-      kv[#kv + 1] = ID .. k
-      kv[#kv + 1] = cid
-      idmap[k] = cid
+  if #unseen > 0 then
+    local sn, link, kv = counts(cid, unseen), {}, {}
+    for _, k in ipairs(unseen) do
+      local t = type_of(k)
+      if sn[t] + 1 > LIMIT[t] then
+        conflicts[#conflicts + 1] = t
+      else
+        sn[t] = sn[t] + 1
+        dirty['n:' .. t] = sn[t]
+        link[#link + 1] = k
+        kv[#kv + 1] = ID .. k
+        kv[#kv + 1] = cid
+        idmap[k] = cid
+      end
+    end
+    if #link > 0 then
+      call('MSET', unpack(kv))
+      call('SADD', IDS .. cid, unpack(link))
     end
   end
-  if #link > 0 then
-    redis.call('MSET', unpack(kv))
-    redis.call('SADD', IDS .. cid, unpack(link))
-  end
-  if ms < x.fs then
-    x.fs, x.fst = ms, ms_text
+  if ms < FS[cid] then
+    FS[cid], FST[cid] = ms, ms_text
     dirty.first_seen_ms = ms_text
   end
   local fields = {}
   for f, v in pairs(dirty) do fields[#fields + 1] = f; fields[#fields + 1] = v end
-  if #fields > 0 then redis.call('HSET', CUST .. cid, unpack(fields)) end
+  if #fields > 0 then call('HSET', CUST .. cid, unpack(fields)) end
   local extra = ''
   if #outcomes > 0 or #conflicts > 0 then
     extra = cjson.encode({cid, conflicts, outcomes})
-    redis.call('SET', OUT .. eid, extra, 'PX', OUT_TTL)
+    call('SET', OUT .. eid, extra, 'PX', OUT_TTL)
     recorded[eid] = extra
   end
   return cid, merged, extra
 end
 
+-- Returns customer id, whether anything merged, and '' or the outcome JSON.
+local function resolve(e)
+  local eid, ms_text, mint, n = items[e], items[e + 1], items[e + 2], items[e + 3]
+  local ms = tonumber(ms_text)
+  -- Common case first: every identifier known, all of one customer. Nothing merges or links.
+  local cid = nil
+  for j = e + 4, e + 2 + 2 * n, 2 do
+    local c = idmap[items[j]]
+    if not c then return resolve_general(e, eid, ms, ms_text, mint, n) end
+    first_seen(c)
+    c = canonical(c)
+    if cid == nil then
+      cid = c
+    elseif c ~= cid then
+      return resolve_general(e, eid, ms, ms_text, mint, n)
+    end
+  end
+  if ms < FS[cid] then
+    FS[cid], FST[cid] = ms, ms_text
+    call('HSET', CUST .. cid, 'first_seen_ms', ms_text)
+  end
+  return cid, false, ''
+end
+
 -- ---- journey store (core/journey.py) ---------------------------------------------------------
+-- Summary field names, made once per batch.
+local CHF, DEPTF, STAGEF, STAGEMSF, STAGEIDF = {}, {}, {}, {}, {}
+local function name(memo, prefix, v)
+  local f = memo[v]
+  if not f then f = prefix .. v; memo[v] = f end
+  return f
+end
+
 local function facts_of(tp)
   local j = tp.journey or {}
   local nps = ''
   if tp.nps ~= nil then nps = tostring(tp.nps) end
   local dir = 'in'
   if tp.direction == 'outbound' then dir = 'out' end
-  return {ch = tp.channel, dept = tp.department or '', jt = j.type or '', st = j.stage or '', nps = nps, dir = dir}
+  return tp.channel, tp.department or '', j.type or '', j.stage or '', nps, dir
 end
 
 -- (score, eid) later than the stored (ms, id)?
@@ -257,182 +327,186 @@ local function later(cur_ms, cur_id, score, eid)
   return bytes_lt(cur_id, eid)
 end
 
-local function tally(delta, f, by)
+local function tally(delta, ch, dept, dir, by)
   delta.count = (delta.count or 0) + by
-  delta[f.dir] = (delta[f.dir] or 0) + by
-  local ch = 'ch:' .. f.ch
-  delta[ch] = (delta[ch] or 0) + by
-  if f.dept ~= '' then
-    local d = 'dept:' .. f.dept
-    delta[d] = (delta[d] or 0) + by
+  delta[dir] = (delta[dir] or 0) + by
+  local f = name(CHF, 'ch:', ch)
+  delta[f] = (delta[f] or 0) + by
+  if dept ~= '' then
+    f = name(DEPTF, 'dept:', dept)
+    delta[f] = (delta[f] or 0) + by
   end
 end
 
--- Read the summary fields in names not read yet into cur (false: absent).
-local function fetch(sk, cur, names)
-  local want = {}
-  for _, n in ipairs(names) do if cur[n] == nil then want[#want + 1] = n end end
-  if #want == 0 then return end
-  local got = redis.call('HMGET', sk, unpack(want))
-  for i, n in ipairs(want) do cur[n] = got[i] end
+-- Summary fields after the counters, for an event that is the latest so far (by event time, then id)
+-- of the journey, of its journey type, of the events with an nps.
+local function latest(set, k, cur_last_ms, cur_last_id, st_ms, st_id, nps_ms, nps_id, score, score_text, eid,
+                      ch, jt, st, nps)
+  if later(cur_last_ms, cur_last_id, score, eid) then
+    set[k + 1], set[k + 2], set[k + 3], set[k + 4], set[k + 5], set[k + 6] =
+      'last_ms', score_text, 'last_id', eid, 'last_channel', ch
+    k = k + 6
+  end
+  if jt ~= '' and later(st_ms, st_id, score, eid) then
+    set[k + 1], set[k + 2], set[k + 3], set[k + 4], set[k + 5], set[k + 6] =
+      name(STAGEF, 'stage:', jt), st, name(STAGEMSF, 'stage_ms:', jt), score_text, name(STAGEIDF, 'stage_id:', jt), eid
+    k = k + 6
+  end
+  if nps ~= '' and later(nps_ms, nps_id, score, eid) then
+    set[k + 1], set[k + 2], set[k + 3], set[k + 4], set[k + 5], set[k + 6] =
+      'nps', nps, 'nps_ms', score_text, 'nps_id', eid
+    k = k + 6
+  end
+  return k
 end
 
-local function add(c, eid, score_text, tp, f)
-  local tl, ev, sk = TLH .. c .. TLT, EVH .. c .. EVT, SUH .. c .. SUT
-  if redis.call('HSETNX', ev, eid, tp) == 0 then return DUPLICATE end
-  local score = tonumber(score_text)
-  local delta, cur, set = {}, {}, {}
-  tally(delta, f, 1)
-  local names = {'count', 'v', 'first_ms', 'last_ms', 'last_id', 'truncated'}
-  for n in pairs(delta) do if n ~= 'count' then names[#names + 1] = n end end
-  if f.jt ~= '' then
-    names[#names + 1] = 'stage_ms:' .. f.jt
-    names[#names + 1] = 'stage_id:' .. f.jt
+-- A full timeline: the oldest (by event time, then id) goes, or this event is older and is not kept.
+local function add_full(c, tl, evk, sk, eid, score, score_text, ch, dept, jt, st, nps, dir)
+  local cur, set, del, delta = {}, {}, {}, {}
+  local function fetch(names)
+    local want = {}
+    for _, f in ipairs(names) do if cur[f] == nil then want[#want + 1] = f end end
+    if #want == 0 then return end
+    local got = call('HMGET', sk, unpack(want))
+    for i, f in ipairs(want) do cur[f] = got[i] end
   end
-  if f.nps ~= '' then
-    names[#names + 1] = 'nps_ms'
-    names[#names + 1] = 'nps_id'
+  fetch({'truncated', 'first_ms', 'last_ms', 'last_id'})
+  if cur.truncated ~= '1' then set[#set + 1] = 'truncated'; set[#set + 1] = '1' end
+  local o = call('ZRANGE', tl, 0, 1, 'WITHSCORES')
+  local oid, oscore = o[1], tonumber(o[2])
+  if score < oscore or (score == oscore and bytes_lt(eid, oid)) then
+    call('HDEL', evk, eid)
+    if #set > 0 then call('HSET', sk, unpack(set)) end
+    return CAPPED
   end
-  fetch(sk, cur, names)
-  local first = nil
-  if tonumber(cur.count or '0') >= CAP then
-    -- Full: the oldest (by event time, then id) goes, or this event is older and is not kept.
-    if cur.truncated ~= '1' then set[#set + 1] = 'truncated'; set[#set + 1] = '1' end
-    local o = redis.call('ZRANGE', tl, 0, 1, 'WITHSCORES')
-    local oid, oscore = o[1], tonumber(o[2])
-    if score < oscore or (score == oscore and bytes_lt(eid, oid)) then
-      redis.call('HDEL', ev, eid)
-      if #set > 0 then redis.call('HSET', sk, unpack(set)) end
-      return CAPPED
-    end
-    local gone = facts_of(cjson.decode(redis.call('HGET', ev, oid)))
-    redis.call('ZREM', tl, oid)
-    redis.call('HDEL', ev, oid)
-    tally(delta, gone, -1)
-    local more = {}
-    for n in pairs(delta) do more[#more + 1] = n end
-    fetch(sk, cur, more)
-    first = score_text
-    if o[3] and tonumber(o[4]) < score then first = o[4] end
-  end
-  redis.call('ZADD', tl, score_text, eid)
-  local del = {}
-  for n, d in pairs(delta) do
+  local gch, gdept, _, _, _, gdir = facts_of(cjson.decode(call('HGET', evk, oid)))
+  call('ZREM', tl, oid)
+  call('HDEL', evk, oid)
+  tally(delta, gch, gdept, gdir, -1)
+  tally(delta, ch, dept, dir, 1)
+  local names = {}
+  for f in pairs(delta) do names[#names + 1] = f end
+  if jt ~= '' then names[#names + 1] = name(STAGEMSF, 'stage_ms:', jt); names[#names + 1] = name(STAGEIDF, 'stage_id:', jt) end
+  if nps ~= '' then names[#names + 1] = 'nps_ms'; names[#names + 1] = 'nps_id' end
+  fetch(names)
+  call('ZADD', tl, score_text, eid)
+  for f, d in pairs(delta) do
     if d ~= 0 then
-      local v = tonumber(cur[n] or '0') + d
+      local v = tonumber(cur[f] or '0') + d
       if v > 0 then
-        set[#set + 1] = n
+        set[#set + 1] = f
         set[#set + 1] = v
-      elseif cur[n] then
-        del[#del + 1] = n -- absent, not "0": the summary must not depend on what came and went
+      elseif cur[f] then
+        del[#del + 1] = f -- absent, not "0": the summary must not depend on what came and went
       end
     end
   end
-  if later(cur.last_ms, cur.last_id, score, eid) then
-    set[#set + 1] = 'last_ms'; set[#set + 1] = score_text
-    set[#set + 1] = 'last_id'; set[#set + 1] = eid
-    set[#set + 1] = 'last_channel'; set[#set + 1] = f.ch
-  end
-  if f.jt ~= '' and later(cur['stage_ms:' .. f.jt], cur['stage_id:' .. f.jt], score, eid) then
-    set[#set + 1] = 'stage:' .. f.jt; set[#set + 1] = f.st
-    set[#set + 1] = 'stage_ms:' .. f.jt; set[#set + 1] = score_text
-    set[#set + 1] = 'stage_id:' .. f.jt; set[#set + 1] = eid
-  end
-  if f.nps ~= '' and later(cur.nps_ms, cur.nps_id, score, eid) then
-    set[#set + 1] = 'nps'; set[#set + 1] = f.nps
-    set[#set + 1] = 'nps_ms'; set[#set + 1] = score_text
-    set[#set + 1] = 'nps_id'; set[#set + 1] = eid
-  end
-  if cur.v ~= '1' then set[#set + 1] = 'v'; set[#set + 1] = '1' end
-  if first then
-    if cur.first_ms ~= first then set[#set + 1] = 'first_ms'; set[#set + 1] = first end
-  elseif not cur.first_ms or score < tonumber(cur.first_ms) then
-    set[#set + 1] = 'first_ms'; set[#set + 1] = score_text
-  end
-  if #set > 0 then redis.call('HSET', sk, unpack(set)) end
-  if #del > 0 then redis.call('HDEL', sk, unpack(del)) end
+  local k = latest(set, #set, cur.last_ms, cur.last_id, cur[STAGEMSF[jt] or ''], cur[STAGEIDF[jt] or ''],
+                   cur.nps_ms, cur.nps_id, score, score_text, eid, ch, jt, st, nps)
+  local first = score_text
+  if o[3] and tonumber(o[4]) < score then first = o[4] end
+  if cur.first_ms ~= first then set[k + 1], set[k + 2] = 'first_ms', first; k = k + 2 end
+  if k > 0 then call('HSET', sk, unpack(set, 1, k)) end
+  if #del > 0 then call('HDEL', sk, unpack(del)) end
   return WRITTEN
 end
 
-local function put_masks(c, pairs_)
+local Q, S = {}, {} -- argument lists reused for the summary's HMGET and HSET
+
+local function add(c, eid, score_text, tp, ch, dept, jt, st, nps, dir)
+  local evk, sk = EVH .. c .. EVT, SUH .. c .. SUT
+  if call('HSETNX', evk, eid, tp) == 0 then return DUPLICATE end
+  local score = tonumber(score_text)
+  local chf = name(CHF, 'ch:', ch)
+  Q[1], Q[2], Q[3], Q[4], Q[5], Q[6] = 'count', 'first_ms', 'last_ms', 'last_id', dir, chf
+  local q, qdept, qst, qnps = 6, nil, nil, nil
+  if dept ~= '' then q = q + 1; Q[q] = name(DEPTF, 'dept:', dept); qdept = q end
+  if jt ~= '' then
+    Q[q + 1], Q[q + 2] = name(STAGEMSF, 'stage_ms:', jt), name(STAGEIDF, 'stage_id:', jt)
+    qst, q = q + 1, q + 2
+  end
+  if nps ~= '' then Q[q + 1], Q[q + 2] = 'nps_ms', 'nps_id'; qnps, q = q + 1, q + 2 end
+  local cur = call('HMGET', sk, unpack(Q, 1, q))
+  local count = tonumber(cur[1] or '0')
+  if count >= CAP then
+    return add_full(c, TLH .. c .. TLT, evk, sk, eid, score, score_text, ch, dept, jt, st, nps, dir)
+  end
+  call('ZADD', TLH .. c .. TLT, score_text, eid)
+  S[1], S[2], S[3], S[4], S[5], S[6] = 'count', count + 1, dir, tonumber(cur[5] or '0') + 1, chf,
+    tonumber(cur[6] or '0') + 1
+  local k = 6
+  if qdept then S[7], S[8] = Q[qdept], tonumber(cur[qdept] or '0') + 1; k = 8 end
+  local st_ms, st_id, nps_ms, nps_id = false, false, false, false
+  if qst then st_ms, st_id = cur[qst], cur[qst + 1] end
+  if qnps then nps_ms, nps_id = cur[qnps], cur[qnps + 1] end
+  k = latest(S, k, cur[3], cur[4], st_ms, st_id, nps_ms, nps_id, score, score_text, eid, ch, jt, st, nps)
+  if not cur[1] then S[k + 1], S[k + 2] = 'v', '1'; k = k + 2 end -- a new summary (v is never removed)
+  if not cur[2] or score < tonumber(cur[2]) then S[k + 1], S[k + 2] = 'first_ms', score_text; k = k + 2 end
+  call('HSET', sk, unpack(S, 1, k))
+  return WRITTEN
+end
+
+local M = {} -- the masks' HMGET arguments, reused
+
+local function put_masks(c, e, n)
   local mk = MAH .. c .. MAT
-  local names = {}
-  for i = 1, #pairs_, 2 do names[#names + 1] = pairs_[i] end
-  local got = redis.call('HMGET', mk, unpack(names))
-  local set = {}
-  for i = 1, #names do
-    if got[i] ~= pairs_[2 * i] then
-      set[#set + 1] = names[i]
-      set[#set + 1] = pairs_[2 * i]
+  for j = 1, n do M[j] = items[e + 2 + 2 * j] end
+  local got = call('HMGET', mk, unpack(M, 1, n))
+  local set = nil
+  for j = 1, n do
+    local m = items[e + 3 + 2 * j]
+    if got[j] ~= m then
+      set = set or {}
+      set[#set + 1] = M[j]
+      set[#set + 1] = m
     end
   end
-  if #set > 0 then redis.call('HSET', mk, unpack(set)) end
+  if set then call('HSET', mk, unpack(set)) end
 end
 
 -- Fold every customer merged into c whose journey still exists (its own keys), then drop its keys.
 -- Runs right after an event merged into c, so no journey of a merged-away customer outlives the batch.
 local function fold(c)
-  local merged = redis.call('SMEMBERS', ALIASES .. c)
+  local merged = call('SMEMBERS', ALIASES .. c)
   table.sort(merged, bytes_lt)
   local cmask = MAH .. c .. MAT
   for _, l in ipairs(merged) do
     local ltl, lev, lsum, lmask = TLH .. l .. TLT, EVH .. l .. EVT, SUH .. l .. SUT, MAH .. l .. MAT
-    if redis.call('EXISTS', ltl, lmask) > 0 then
-      local items = redis.call('ZRANGE', ltl, 0, -1, 'WITHSCORES')
-      for x = 1, #items, 2 do
-        local tp = redis.call('HGET', lev, items[x])
-        add(c, items[x], items[x + 1], tp, facts_of(cjson.decode(tp)))
+    if call('EXISTS', ltl, lmask) > 0 then
+      local its = call('ZRANGE', ltl, 0, -1, 'WITHSCORES')
+      for x = 1, #its, 2 do
+        local tp = call('HGET', lev, its[x])
+        add(c, its[x], its[x + 1], tp, facts_of(cjson.decode(tp)))
       end
-      local masks = redis.call('HGETALL', lmask)
+      local masks = call('HGETALL', lmask)
       if #masks > 0 then chunked('HSET', cmask, masks) end
-      if redis.call('HGET', lsum, 'truncated') then redis.call('HSET', SUH .. c .. SUT, 'truncated', '1') end
-      redis.call('DEL', ltl, lev, lsum, lmask)
+      if call('HGET', lsum, 'truncated') then call('HSET', SUH .. c .. SUT, 'truncated', '1') end
+      call('DEL', ltl, lev, lsum, lmask)
     end
   end
 end
 
--- ---- the batch -------------------------------------------------------------------------------
-local items, blob = cjson.decode(ARGV[36]), ARGV[37]
-local events, eids, idnames, seen = {}, {}, {}, {}
-local i, pos = 1, 1
-while i <= #items do
-  local n = items[i + 3]
-  local e = {eid = items[i], ms = items[i + 1], mint = items[i + 2], keys = {}, masks = {}}
-  for j = 0, n - 1 do
-    local k = items[i + 4 + 2 * j]
-    e.keys[#e.keys + 1] = k
-    e.masks[#e.masks + 1] = k
-    e.masks[#e.masks + 1] = items[i + 5 + 2 * j]
-    if not seen[k] then seen[k] = true; idnames[#idnames + 1] = k end
-  end
-  i = i + 4 + 2 * n
-  local len = items[i]
-  e.tp = string.sub(blob, pos, pos + len - 1)
-  pos = pos + len
-  e.f = {ch = items[i + 1], dept = items[i + 2], jt = items[i + 3], st = items[i + 4], nps = items[i + 5],
-         dir = items[i + 6]}
-  i = i + 7
-  events[#events + 1] = e
-  eids[#eids + 1] = e.eid
-end
-idmap = mget(ID, idnames)
-recorded = mget(OUT, eids)
-
+-- ---- per event, in arrival order ----------------------------------------------------------------
 local out, touched = {}, {}
-for _, e in ipairs(events) do
+for x, e in ipairs(ev) do
+  local eid = items[e]
   local cid, merged, extra
-  local stored = recorded[e.eid]
+  local stored = recorded[eid]
   if stored then
     -- Redelivered after it merged or conflicted: the same outcome again, for its (current) survivor.
     cid = canonical(cjson.decode(stored)[1])
     merged, extra = false, stored
   else
-    cid, merged, extra = resolve(e.eid, e.ms, e.mint, e.keys)
+    cid, merged, extra = resolve(e)
   end
   if merged then fold(cid) end
-  put_masks(cid, e.masks)
+  local n = items[e + 3]
+  put_masks(cid, e, n)
+  local f = e + 4 + 2 * n -- touchpoint length, then the six facts
+  local p = tpat[x]
   out[#out + 1] = cid
-  out[#out + 1] = add(cid, e.eid, e.ms, e.tp, e.f)
+  out[#out + 1] = add(cid, eid, items[e + 1], string.sub(blob, p, p + items[f] - 1), items[f + 1],
+                      items[f + 2], items[f + 3], items[f + 4], items[f + 5], items[f + 6])
   out[#out + 1] = extra
   if not touched[cid] then touched[cid] = true; touched[#touched + 1] = cid end
 end
@@ -442,12 +516,12 @@ end
 for _, c in ipairs(touched) do
   if not alias[c] then -- merged away later in this batch: its keys are gone
     local tl = TLH .. c .. TLT
-    if redis.call('PTTL', tl) < TTL then
+    if call('PTTL', tl) < TTL then
       local ms = TTL + SLACK
-      redis.call('PEXPIRE', tl, ms)
-      redis.call('PEXPIRE', EVH .. c .. EVT, ms)
-      redis.call('PEXPIRE', SUH .. c .. SUT, ms)
-      redis.call('PEXPIRE', MAH .. c .. MAT, ms)
+      call('PEXPIRE', tl, ms)
+      call('PEXPIRE', EVH .. c .. EVT, ms)
+      call('PEXPIRE', SUH .. c .. SUT, ms)
+      call('PEXPIRE', MAH .. c .. MAT, ms)
     end
   end
 end

@@ -81,7 +81,9 @@ class JourneyStore:
             if gone is None:
                 continue
             journey = self.journeys.setdefault(cid, Journey())
-            for event_id, score in gone.timeline.items():
+            # In timeline order, as the script reads them (ZRANGE): with a full timeline the summary's
+            # latest-of fields depend on the order touchpoints come in, so the order is part of the rule.
+            for event_id, score in sorted(gone.timeline.items(), key=lambda kv: (kv[1], kv[0])):
                 self._add(journey, event_id, score, gone.touchpoints[event_id])
             journey.masked.update(gone.masked)
             if gone.summary.get("truncated") == "1":

@@ -111,6 +111,12 @@ def outcome_text_as_resolution(dump: dict[str, Any], keys: Keys, model: StitchMo
             dump[key] = resolution_of(orjson.loads(dump[key]))
 
 
+def same(got: dict[str, Any], want: dict[str, Any]) -> None:
+    """Key by key, so a failure names the key and shows both values in full."""
+    for key in sorted(set(got) | set(want)):
+        assert (key, got.get(key)) == (key, want.get(key))
+
+
 async def run_store(url: str, keys: Keys, limits: dict[str, int], cap: int,
                     batches: Sequence[Sequence[Prepared]]) -> list[list[Stitched]]:
     client = aioredis.Redis.from_url(url)
@@ -130,7 +136,7 @@ def check(infra: Infra, sync: Any, prefix: str, limits: dict[str, int], cap: int
         assert got == [model.stitch(b, NOW_MS) for b in batches]
         before = redis_dump(sync, prefix)
         outcome_text_as_resolution(before, keys, model)
-        assert before == model_dump(model, keys)
+        same(before, model_dump(model, keys))
 
         # A whole batch again (a worker that died before its commit): same customers, same merge records
         # replayed, no touchpoint twice, not one key changed.
@@ -143,7 +149,7 @@ def check(infra: Infra, sync: Any, prefix: str, limits: dict[str, int], cap: int
         assert WRITTEN not in [s.status for s in again]
         after = redis_dump(sync, prefix)
         outcome_text_as_resolution(after, keys, model)
-        assert after == before
+        same(after, before)
 
         for cid in model.journeys.journeys:
             for key in (keys.timeline(cid), keys.touchpoints(cid), keys.summary(cid), keys.masked(cid)):
