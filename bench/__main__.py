@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--code", type=Path, default=ROOT, metavar="DIR",
                     help="checkout whose services the workers run (e.g. a git worktree of an older commit, "
                          "to measure it with this benchmark)")
+    ap.add_argument("--own-redis", action="store_true",
+                    help="start a private redis-server for the run (the stack's flags), so the Redis CPU "
+                         "figures hold only this run's work; default: REDIS_URL, shared with others")
     ap.add_argument("--keep", action="store_true", help="keep the run's topics, groups and Redis keys")
     args = ap.parse_args(argv)
     args.customers = args.customers or max(1, args.events // 10)
@@ -160,9 +163,10 @@ def latency(run: Run, fig: report.Figures) -> None:
 def notes(fig: report.Figures, args: argparse.Namespace) -> list[str]:
     out = ["Events/s and latency depend on what else runs on the machine (see the load average); CPU µs per "
            "event and the ratios to the bare loops of the same run are the comparable figures.",
-           f"Redis CPU per event is INFO cpu (used_cpu_user + used_cpu_sys) over the phase / its events; the "
-           f"server is shared, and other clients used {fig.redis_background:.1%} of a core just before the "
-           "stitcher started, which that figure includes too."]
+           "Redis CPU per event is INFO cpu (used_cpu_user + used_cpu_sys) over the phase / its events; "
+           + ("a private redis-server of this run (--own-redis)." if args.own_redis else
+              f"the server is shared, and other clients used {fig.redis_background:.1%} of a core just "
+              "before the stitcher started, which that figure includes too (--own-redis avoids it).")]
     if args.events < 1_000_000:
         out.append("The throughput target is set for 1M events; this run used fewer.")
     if fig.stitched != fig.events:
@@ -190,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
     run = Run(args)
     load_before = report.loadavg()
-    console.print(f"run {run.tag}: Kafka {run.bootstrap}, Redis {run.common.redis_url}, load {load_before}")
+    console.print(f"run {run.tag}: Kafka {run.bootstrap}, Redis {run.redis_url}, load {load_before}")
     run.topics.create(run.topic.values(), args.partitions)
     try:
         fig = throughput(run)
@@ -204,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     title = (f"{args.events:,} events, {args.customers:,} customers, {args.partitions} partitions, "
              f"1 stitcher + 1 detector; load {load_before} -> {load_after}")
     console.print(report.table(title, rows))
-    header = [f"machine: {report.machine()}; Kafka {run.bootstrap}, Redis {run.common.redis_url}",
+    header = [f"machine: {report.machine()}; Kafka {run.bootstrap}, Redis {run.redis_url}",
               f"services: {report.code_version(args.code.resolve())}; workers in their default configuration"
               + (f" plus {', '.join(args.worker_env)}" if args.worker_env else ""),
               f"load average (1, 5, 15 min) before: {load_before}; after: {load_after}",

@@ -98,7 +98,7 @@ def rows(f: Figures) -> list[Row]:
         out += [Row("bare loop", "aiokafka + orjson", f"{_n(aio.rate)} ev/s, {_us(aio.cpu_us)}/ev"),
                 Row("bare loop", "confluent-kafka vs aiokafka (events/s; CPU/ev)",
                     f"{_pct(ck.rate, aio.rate)}; {_pct(ck.cpu_us, aio.cpu_us)}")]
-    out.append(Row("redis", "CPU of other clients before the run (shared server)",
+    out.append(Row("redis", "CPU of other clients just before the stitcher ran",
                    "n/a" if math.isnan(f.redis_background) else f"{f.redis_background:.1%} of a core"))
     st_rate, st_cpu = _vs(st, ck, aio)
     out += [

@@ -5,6 +5,8 @@ or with the tests on the shared stack."""
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -38,16 +40,19 @@ class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args, self.common = args, CommonSettings()
         self.tag = f"bench{uuid.uuid4().hex[:8]}"
+        self.logs = Path(f"/tmp/{self.tag}")
+        self.logs.mkdir(exist_ok=True)
+        self.own_redis = own_redis(self.logs) if args.own_redis else None
+        self.redis_url = self.own_redis[1] if self.own_redis else self.common.redis_url
         self.topic = {k: f"{self.tag}-{k}" for k in
                       ("channel-events", "dlq", "stitched-events", "identity-merges", "gap-alerts")}
         self.topics = Topics(self.common.kafka_bootstrap_servers)
-        self.redis = redis.Redis.from_url(self.common.redis_url)
+        self.redis = redis.Redis.from_url(self.redis_url)
         self.workers: list[Worker] = []
-        self.logs = Path(f"/tmp/{self.tag}")
         extra = dict(item.split("=", 1) for item in args.worker_env)
         self.env = clean_env({
             "KAFKA_BOOTSTRAP_SERVERS": self.common.kafka_bootstrap_servers,
-            "REDIS_URL": self.common.redis_url,
+            "REDIS_URL": self.redis_url,
             "JOURNEYS_KEY_PREFIX": self.tag,
             "JOURNEYS_TOPIC_CHANNEL_EVENTS": self.topic["channel-events"],
             "JOURNEYS_TOPIC_DLQ": self.topic["dlq"],
@@ -64,7 +69,6 @@ class Run:
         return self.common.kafka_bootstrap_servers
 
     def start(self, role: str, port_var: str) -> Worker:
-        self.logs.mkdir(exist_ok=True)
         worker = Worker(role, self.env, port_var, self.logs / f"{role}.log", self.args.code)
         self.workers.append(worker)
         return worker
@@ -102,11 +106,20 @@ class Run:
         for worker in self.workers:
             worker.stop()
         if self.args.keep:
-            console.print(f"kept topics {self.tag}-*, groups {self.tag}-*, Redis keys {self.tag}:*")
-            return
-        listed = self.topics.admin.list_consumer_groups(request_timeout=30).result()
-        groups = [g.group_id for g in listed.valid if g.group_id.startswith(self.tag)]
-        self.topics.delete(list(self.topic.values()), groups)
+            console.print(f"kept topics and groups {self.tag}-*, Redis keys {self.tag}:* "
+                          + (f"(private redis-server data in {self.logs})" if self.own_redis else ""))
+        else:
+            listed = self.topics.admin.list_consumer_groups(request_timeout=30).result()
+            groups = [g.group_id for g in listed.valid if g.group_id.startswith(self.tag)]
+            self.topics.delete(list(self.topic.values()), groups)
+            if self.own_redis is None:
+                self._drop_keys()
+        self.topics.close()
+        if self.own_redis is not None:
+            self.own_redis[0].terminate()
+            self.own_redis[0].wait(timeout=30)
+
+    def _drop_keys(self) -> None:
         batch: list[bytes] = []
         for key in self.redis.scan_iter(match=f"{self.tag}:*", count=5000):
             batch.append(key)
@@ -115,13 +128,39 @@ class Run:
                 batch.clear()
         if batch:
             self.redis.unlink(*batch)
-        self.topics.close()
 
     def redis_background(self, seconds: float = 2.0) -> float:
         """Redis CPU seconds per second used by other clients while this run is idle (shared server)."""
         before = redis_cpu_s(self.redis)
         time.sleep(seconds)  # a sampling window, not synchronisation
         return (redis_cpu_s(self.redis) - before) / seconds
+
+
+def own_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A private redis-server for the run, with the local stack's flags (services/stack/redis_server.py:
+    append-only file, fsync every second), so no other client's work lands in the Redis CPU figures."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("--own-redis needs redis-server on PATH (`journeys setup` installs it)")
+    port = free_port()
+    with (folder / "redis.log").open("ab") as log:
+        proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                                 "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                                 "--daemonize", "no"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise SystemExit(f"redis-server exited; see {folder / 'redis.log'}")
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    wait_until(ready, "the private redis-server", 30)
+    client.close()
+    return proc, url
 
 
 def quiet(read: Callable[[], T], hold_s: float = 1.0, timeout_s: float = 30) -> T:
