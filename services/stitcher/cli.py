@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from typing import Any
 
@@ -19,9 +20,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's commands to ``journeys``."""
     parser = sub.add_parser(
         "stitcher",
-        help="run the stitcher worker (identity resolution + journey writer)",
-        description="Consume channel-events, resolve identities in Redis, publish stitched-events and "
-                    "identity-merges, and keep every customer's journey in Redis. Runs until SIGINT/SIGTERM.",
+        help="run the stitcher worker (identity resolution + journey store)",
+        description="Consume channel-events, resolve identities and write every customer's journey in Redis "
+                    "(one script call per batch), publish stitched-events and identity-merges. Runs until "
+                    "SIGINT/SIGTERM, which finishes and commits the batch in flight.",
         epilog=env_help(StitcherSettings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -38,32 +40,20 @@ def load_settings() -> StitcherSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    import faust
-    from prometheus_client import start_http_server
-
+    from services.common.kafka_loop import run_until_signalled
     from services.stitcher.adapters.topics import ensure_topics
-    from services.stitcher.app import create_app
+    from services.stitcher.metrics import StitcherMetrics
+    from services.stitcher.worker import main
 
     settings = load_settings()
+    logging.getLogger().setLevel(settings.log_level.upper())
     ensure_topics(settings)
+    metrics = StitcherMetrics()
     try:
-        start_http_server(settings.metrics_port)
+        metrics.serve(settings.metrics_port)
     except OSError as exc:
         raise UserError(f"metrics port {settings.metrics_port} is in use ({exc.strerror}); "
                         "set JOURNEYS_STITCHER_METRICS_PORT") from None
-    if settings.runner == "batch":
-        from services.stitcher import batch_runner
-
-        log.info("stitcher: batch runner, agents %s, metrics on :%d", ",".join(sorted(settings.agent_names)),
-                 settings.metrics_port)
-        batch_runner.run(settings)
-        return 0
-    app = create_app(settings)
-    log.info("stitcher: agents %s, metrics on :%d", ",".join(sorted(settings.agent_names)),
-             settings.metrics_port)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
-    # faust's terminal spinner turns the root logger to DEBUG at WARNING level: every library debug
-    # record is then built and dropped, which costs more than stitching. No spinner, no DEBUG.
-    worker.spinner = None
-    worker.execute_from_commandline()  # returns by SystemExit once a signal stopped the worker
+    log.info("stitcher: metrics on :%d", settings.metrics_port)
+    run_until_signalled(functools.partial(main, settings, metrics))
     return 0

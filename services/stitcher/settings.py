@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
 
 from pydantic import field_validator
 
@@ -36,15 +35,8 @@ def _pairs(text: str) -> list[tuple[str, int]]:
 class StitcherSettings(CommonSettings):
     metrics_port: int = env("JOURNEYS_STITCHER_METRICS_PORT", "Port of the stitcher's Prometheus /metrics.",
                             default=9101)
-    group_id: str = env("JOURNEYS_STITCHER_GROUP", "Kafka consumer group (faust app id) of the stitcher.",
+    group_id: str = env("JOURNEYS_STITCHER_GROUP", "Kafka consumer group of the stitcher.",
                         default="journeys-stitcher")
-    runner: Literal["faust", "batch"] = env(
-        "JOURNEYS_STITCHER_RUNNER",
-        "faust (agents, stream.take) or batch (plain aiokafka getmany; same handlers, less CPU per event).",
-        default="faust")
-    agents: str = env("JOURNEYS_STITCHER_AGENTS",
-                      "Agents this worker runs: identity, journey or both (comma separated).",
-                      default="identity,journey")
     max_future_skew: str = env("JOURNEYS_MAX_FUTURE_SKEW",
                                "Events further in the future than this are dead-lettered (bad_timestamp).",
                                default="5m")
@@ -57,7 +49,8 @@ class StitcherSettings(CommonSettings):
     max_touchpoints: int = env("JOURNEYS_MAX_TOUCHPOINTS",
                                "Most touchpoints kept per customer journey (oldest by event time dropped).",
                                default=1000)
-    retention: str = env("JOURNEYS_RETENTION", "TTL of every per-customer journey key, refreshed on write.",
+    retention: str = env("JOURNEYS_RETENTION",
+                         "Every per-customer journey key lives at least this long after its last write.",
                          default="90d")
     merge_limits: str = env("JOURNEYS_MERGE_LIMITS",
                             "Per-type identifier limits per customer; a merge breaking one is refused.",
@@ -70,14 +63,10 @@ class StitcherSettings(CommonSettings):
     session_timeout: str = env("JOURNEYS_STITCHER_SESSION_TIMEOUT",
                                "Kafka consumer session timeout: how soon a dead worker's partitions move.",
                                default="30s")
-    commit_interval: str = env("JOURNEYS_STITCHER_COMMIT_INTERVAL",
-                               "How often the faust runner commits processed offsets; longer only means "
-                               "more redelivery after a crash, never loss.", default="2800ms")
     identifier_cache: int = env("JOURNEYS_IDENTIFIER_CACHE",
                                 "In-process cache entries of normalised+hashed identifiers.", default=500_000)
 
-    @field_validator("max_future_skew", "max_event_age", "retention", "batch_window", "session_timeout",
-                     "commit_interval")
+    @field_validator("max_future_skew", "max_event_age", "retention", "batch_window", "session_timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration_ms(value)
@@ -87,14 +76,6 @@ class StitcherSettings(CommonSettings):
     @classmethod
     def _limits(cls, value: str) -> str:
         parse_limits(value)
-        return value
-
-    @field_validator("agents")
-    @classmethod
-    def _agents(cls, value: str) -> str:
-        names = {a.strip() for a in value.split(",") if a.strip()}
-        if not names or names - {"identity", "journey"}:
-            raise ValueError("JOURNEYS_STITCHER_AGENTS: use identity, journey or identity,journey")
         return value
 
     @cached_property
@@ -110,10 +91,6 @@ class StitcherSettings(CommonSettings):
         return parse_duration_ms(self.max_event_age)
 
     @property
-    def commit_interval_s(self) -> float:
-        return parse_duration_ms(self.commit_interval) / 1000
-
-    @property
     def retention_ms(self) -> int:
         return parse_duration_ms(self.retention)
 
@@ -124,7 +101,3 @@ class StitcherSettings(CommonSettings):
     @property
     def batch_window_s(self) -> float:
         return parse_duration_ms(self.batch_window) / 1000
-
-    @property
-    def agent_names(self) -> frozenset[str]:
-        return frozenset(a.strip() for a in self.agents.split(",") if a.strip())

@@ -1,147 +1,150 @@
-"""The stitcher's batch handlers: the glue between faust events, the pure core and the Redis scripts.
+"""The stitcher worker: one consumer group on the project's one Kafka loop (services/common/kafka_loop)
+reading channel-events.
 
-Order of effects for one batch, and why redelivery is safe (at-least-once in, idempotent out):
+Per batch (``StitchHandler.handle``), in this order:
 
-1. decode/validate (pure), dead letters produced;
-2. ONE identity script call resolves the whole batch atomically in Redis;
-3. stitched events and merge records are produced, and every produce future is awaited;
-4. only then does the handler return, and faust acks the batch's events (``take_events`` acks after
-   the loop body); faust commits offsets of acked events only.
+1. prepare (pure): decode, validate, identifiers, touchpoint JSON; bad input becomes dead letters;
+2. ONE stitch.lua call: every event's customer resolved and its touchpoint written into that customer's
+   journey, atomically, in offset order;
+3. dead letters, stitched events (for the gap detector) and merge records queued on the loop's outbox.
 
-A crash anywhere before step 4 leaves the offsets uncommitted, so the batch is consumed again: the
-identity script maps the same identifiers to the same customer (and replays recorded merge outcomes),
-the stitched events carry the same event ids, and the journey script skips event ids already present.
-Redis is written before the offset commit, never after, so nothing is lost and nothing duplicates.
+The loop then flushes the outbox (every record acknowledged by the broker) and only then commits the
+batch's offsets. A crash anywhere before that commit means the batch is consumed again: the script maps
+the same identifiers to the same customers, replays the recorded merges and conflicts, and finds every
+touchpoint already in its journey; the records produced again carry the same event and record ids. Redis
+is written before the offsets are committed, never after: nothing is lost, no touchpoint is doubled.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import time
-from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-import orjson
+import redis.asyncio as aioredis
 
-from services.common.timeutil import format_ms, now_ms
-from services.stitcher.adapters.kafka_batch import BatchSender, Header, OutRecord
+from services.common.dead_letter import dead_letter
+from services.common.kafka_loop import KafkaLoop, LoopMetrics, Offsets, Outbox, Record
+from services.common.keys import Keys
+from services.common.timeutil import now_ms
 from services.stitcher.adapters.redis_store import RedisStitchStore
-from services.stitcher.adapters.retry import with_retry
-from services.stitcher.core.batch import Raw, outputs, prepare
-from services.stitcher.core.decode import DecodePolicy, Rejected
+from services.stitcher.core.batch import OutTopics, Prepared, outputs, prepare, rejected_by_reason
+from services.stitcher.core.decode import DecodePolicy
 from services.stitcher.core.identifiers import Denylist
-from services.stitcher.core.journey import DUPLICATE, WRITTEN
+from services.stitcher.core.journey import DUPLICATE, WRITTEN, Stitched
 from services.stitcher.core.stitch import IdentifierHasher
-from services.stitcher.metrics import (
-    BATCH_SIZE,
-    CONFLICTS,
-    DEAD_LETTERED,
-    DUPLICATES,
-    E2E_LATENCY,
-    EVENTS_IN,
-    EVENTS_INVALID,
-    MERGES,
-    STAGE_LATENCY,
-    STITCHED,
-    TOUCHPOINTS_WRITTEN,
-)
+from services.stitcher.metrics import StitcherMetrics
 from services.stitcher.settings import StitcherSettings
 
 log = logging.getLogger(__name__)
+LATENCY_SAMPLES = 32  # end-to-end latency observations per batch at most (evenly spread over the batch)
+GC_YOUNG_THRESHOLD = 50_000
 
 
-def ce_headers(ce_type: str, ce_id: str, ce_time: str) -> list[Header]:
-    return [("ce_specversion", b"1.0"), ("ce_id", ce_id.encode()), ("ce_type", ce_type.encode()),
-            ("ce_source", b"journeys/stitcher"), ("ce_time", ce_time.encode()),
-            ("content-type", b"application/json")]
+class Store(Protocol):
+    async def stitch(self, batch: Sequence[Prepared], now_ms: int) -> list[Stitched]: ...
 
 
-def dlq_headers(raw: Raw, rejected: Rejected, at_ms: int) -> list[Header]:
-    own = [("dlq_reason", rejected.reason.encode()), ("dlq_detail", rejected.detail.encode()),
-           ("dlq_source_topic", raw.topic.encode()), ("dlq_source_partition", str(raw.partition).encode()),
-           ("dlq_source_offset", str(raw.offset).encode()), ("dlq_at_ms", str(at_ms).encode())]
-    return own + [(k, v) for k, v in raw.headers.items() if not k.startswith("dlq_")]
+class StitchHandler:
+    """The loop's handler: channel events in, one script call, records out. Metrics once per batch."""
 
-
-class BatchHandlers:
-    def __init__(self, settings: StitcherSettings, store: RedisStitchStore, sender: BatchSender) -> None:
-        self.s, self.store, self.sender = settings, store, sender
+    def __init__(self, settings: StitcherSettings, store: Store, metrics: StitcherMetrics) -> None:
+        self.s, self.store, self.m = settings, store, metrics
         self.hasher = IdentifierHasher(settings.secret_bytes(), settings.phone_region,
                                        Denylist.from_settings(settings), settings.identifier_cache)
         self.policy = DecodePolicy(settings.max_event_bytes, settings.max_future_skew_ms,
                                    settings.max_event_age_ms)
+        self.topics = OutTopics(settings.topic_stitched_events, settings.topic_identity_merges)
+        self._t_decode, self._t_stitch = metrics.stage.labels("decode"), metrics.stage.labels("stitch")
+        self._t_outputs, self._size = metrics.stage.labels("outputs"), metrics.batch.labels("stitch")
+        self._e2e = metrics.e2e.labels("journey")
 
-    async def identity_batch(self, raws: Sequence[Raw]) -> None:
-        """channel-events -> (DLQ | identity script -> stitched-events + identity-merges)."""
+    async def handle(self, records: list[Record], out: Outbox) -> None:
         t0 = time.perf_counter()
         now = now_ms()
-        split = prepare(raws, self.hasher, now, self.policy)
+        split = prepare(records, self.hasher, now, self.policy)
+        ready = split.ready
         t1 = time.perf_counter()
-        pending: list[OutRecord] = []
-        for raw, rejected in split.rejected:
-            EVENTS_INVALID.labels(reason=rejected.reason).inc()
-            DEAD_LETTERED.labels(reason=rejected.reason).inc()
-            pending.append(OutRecord(self.s.topic_dlq, raw.key, raw.value, None,
-                                     dlq_headers(raw, rejected, now)))
-        resolutions = await with_retry(lambda: self.store.resolve(split.ready, now), "redis")
+        done = await self.store.stitch(ready, now) if ready else []
         t2 = time.perf_counter()
-        out = outputs(split.ready, resolutions, now)
-        for prep, st in zip(split.ready, out.stitched, strict=True):
-            pending.append(self._stitched_record(st, prep.raw.timestamp_ms))
-        pending += [self._merge_record(rec) for rec in out.merges]
-        await with_retry(lambda: self.sender.send_all(pending), "kafka")
-        t3 = time.perf_counter()
-        STITCHED.inc(len(out.stitched))
-        MERGES.inc(out.merge_count)
-        for id_type in out.conflict_types:
-            CONFLICTS.labels(id_type=id_type).inc()
-        # Metrics per batch, not per event: a labelled child lookup costs as much as decoding an event.
-        for channel, n in Counter(st["channel"] for st in out.stitched).items():
-            EVENTS_IN.labels(channel=channel).inc(n)
-        _observe_since(E2E_LATENCY.labels(step="stitched"), [p.raw.timestamp_ms for p in split.ready])
-        _stage("decode", t1 - t0)
-        _stage("identity", t2 - t1)
-        _stage("produce", t3 - t2)
-        BATCH_SIZE.labels(stage="identity").observe(len(raws))
+        # Nothing is queued before the script succeeded: a failed call retries the batch, and records
+        # already handed to the producer would go out twice.
+        if split.rejected:
+            dlq = self.s.topic_dlq
+            out.send([dead_letter(raw, dlq, r.reason, r.detail, now) for raw, r in split.rejected])
+        if ready:
+            stitched, merges, stats = outputs(ready, [d.resolution for d in done], now, self.topics)
+            out.send(stitched)
+            if merges:
+                out.send(merges)
+            self._count(done, stats.by_channel, stats.conflicts, stats.merges)
+            self._latency(ready)
+        m = self.m
+        for reason, n in rejected_by_reason(split.rejected).items():
+            m.invalid.labels(reason).inc(n)
+            m.dead_lettered.labels(reason).inc(n)
+        self._t_decode.observe(t1 - t0)
+        self._t_stitch.observe(t2 - t1)
+        self._t_outputs.observe(time.perf_counter() - t2)
+        self._size.observe(len(records))
 
-    def _stitched_record(self, st: dict[str, Any], source_ts_ms: int) -> OutRecord:
-        # It keeps the channel event's Kafka timestamp: end-to-end latency is measurable downstream.
-        return OutRecord(self.s.topic_stitched_events, st["customer_id"].encode(), orjson.dumps(st),
-                         source_ts_ms or None,
-                         ce_headers("dev.journeys.stitched_event.v1", st["event_id"], st["occurred_at"]))
+    def _count(self, done: list[Stitched], by_channel: dict[str, int], conflicts: dict[str, int],
+               merges: int) -> None:
+        m = self.m
+        statuses = [d.status for d in done]
+        m.stitched.inc(len(done))
+        m.written.inc(statuses.count(WRITTEN))
+        m.duplicates.inc(statuses.count(DUPLICATE))
+        m.merges.inc(merges)
+        for channel, n in by_channel.items():
+            m.events_in.labels(channel).inc(n)
+        for id_type, n in conflicts.items():
+            m.conflicts.labels(id_type).inc(n)
 
-    def _merge_record(self, rec: dict[str, Any]) -> OutRecord:
-        return OutRecord(self.s.topic_identity_merges, rec["survivor"].encode(), orjson.dumps(rec), None,
-                         ce_headers("dev.journeys.identity_merge.v1", rec["record_id"],
-                                    format_ms(rec["recorded_at_ms"])))
-
-    async def journey_batch(self, values: Sequence[bytes | None], timestamps_ms: Sequence[int]) -> None:
-        """stitched-events -> one journey script call. Offsets are committed after it returns (see top)."""
-        t0 = time.perf_counter()
-        stitched, stamps = [], []
-        for value, ts in zip(values, timestamps_ms, strict=True):
-            try:
-                stitched.append(orjson.loads(value or b""))
-                stamps.append(ts)
-            except orjson.JSONDecodeError:
-                # Our own topic: garbage here is a bug elsewhere; count it, never stop for it.
-                EVENTS_INVALID.labels(reason="malformed_json").inc()
-                log.warning("skipped a malformed stitched event")
-        statuses = await with_retry(lambda: self.store.write(stitched), "redis")
-        TOUCHPOINTS_WRITTEN.inc(statuses.count(WRITTEN))
-        DUPLICATES.inc(statuses.count(DUPLICATE))
-        _observe_since(E2E_LATENCY.labels(step="journey"), stamps)
-        _stage("journey_write", time.perf_counter() - t0)
-        BATCH_SIZE.labels(stage="journey_write").observe(len(values))
+    def _latency(self, ready: list[Prepared]) -> None:
+        """Kafka timestamp of the channel event -> its touchpoint written, for a sample of the batch: the
+        histogram's quantiles stay those of events while its cost stays per batch."""
+        wall_ms = time.time() * 1000
+        step = max(1, len(ready) // LATENCY_SAMPLES)
+        for p in ready[::step]:
+            ts = p.raw.timestamp_ms
+            if ts:
+                self._e2e.observe(max(0.0, (wall_ms - ts) / 1000))
 
 
-def _observe_since(hist: Any, stamps_ms: Sequence[int]) -> None:
-    wall_ms = time.time() * 1000
-    for ts in stamps_ms:
-        if ts:
-            hist.observe(max(0.0, (wall_ms - ts) / 1000))
+def tune_gc() -> None:
+    """Fewer cyclic collections: a batch allocates thousands of short-lived containers (decoded events,
+    outgoing records) that reference counting frees anyway, while at the default threshold (700) the
+    collector runs many times per batch and keeps walking the identifier cache. What exists at startup
+    lives as long as the process: frozen."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
-def _stage(stage: str, seconds: float) -> None:
-    STAGE_LATENCY.labels(stage=stage).observe(seconds)
+def build(settings: StitcherSettings, metrics: StitcherMetrics, client: aioredis.Redis,
+          before_commit: Callable[[Offsets], None] | None = None) -> tuple[KafkaLoop, StitchHandler]:
+    """The loop and its handler (``before_commit``: an observer for tests, see KafkaLoop)."""
+    store = RedisStitchStore(client, Keys(settings.key_prefix), settings.limits, settings.max_touchpoints,
+                             settings.retention_ms)
+    handler = StitchHandler(settings, store, metrics)
+    loop = KafkaLoop(settings, group_id=settings.group_id, topics=[settings.topic_channel_events],
+                     handler=handler, metrics=LoopMetrics(metrics.lag, metrics.retries),
+                     batch_size=settings.batch_size, batch_window_s=settings.batch_window_s,
+                     session_timeout_s=settings.session_timeout_s, before_commit=before_commit)
+    return loop, handler
+
+
+async def main(settings: StitcherSettings, metrics: StitcherMetrics, stop: asyncio.Event,
+               before_commit: Callable[[Offsets], None] | None = None) -> None:
+    """Run the worker until ``stop`` is set (SIGTERM: the batch in flight finishes and is committed)."""
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=30)
+    loop, _ = build(settings, metrics, client, before_commit)
+    tune_gc()
+    log.info("stitcher ready (group %s)", settings.group_id)
+    try:
+        await loop.run(stop)
+    finally:
+        await client.aclose()

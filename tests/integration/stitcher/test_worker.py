@@ -1,4 +1,4 @@
-"""The stitcher worker end to end on a real Kafka and Redis."""
+"""The stitcher worker end to end on a real Kafka and Redis (`journeys stitcher` in a subprocess)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,22 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from aiokafka.partitioner import DefaultPartitioner
 
 from services.common.contracts import IDENTITY_MERGE, STITCHED_EVENT, first_error
 from services.common.keys import Keys
 from services.common.timeutil import now_ms
 from tests.conftest import Infra, Topics
 from tests.helpers import poll
-from tests.integration.stitcher.support import consume_all, create_topics, event, produce, stitcher
+from tests.integration.stitcher.support import (
+    committed,
+    consume_all,
+    create_topics,
+    event,
+    group_of,
+    killed_before_its_first_commit,
+    produce,
+    stitcher,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -102,10 +110,9 @@ def test_a_merge_split_across_partitions_at_the_same_time(
         assert redis_client.hget(keys.summary(cid), "count") == b"4"
 
 
-@pytest.mark.parametrize("runner", ["faust", "batch"])
-def test_redelivery_after_a_killed_worker_loses_and_duplicates_nothing(
+def test_a_worker_killed_before_its_commit_is_redelivered_and_nothing_doubles(
         infra: Infra, topics: Topics, service_env: dict[str, str], redis_client: Any, key_prefix: str,
-        tmp_path: Path, runner: str) -> None:
+        tmp_path: Path) -> None:
     create_topics(infra.bootstrap_servers, topics)
     n, t = 3000, now_ms() - 600_000
     # First half: 300 cookie-only customers; second half links cookies j and j+150 through p(j % 150).
@@ -118,25 +125,25 @@ def test_redelivery_after_a_killed_worker_loses_and_duplicates_nothing(
     def written() -> int:
         return sum(int(redis_client.hget(k, "count") or 0)
                    for k in redis_client.scan_iter(match=f"{key_prefix}:*:sum", count=1000))
-    # The first worker never reaches its (faust) commit interval, so the kill always leaves stitched but
-    # uncommitted events behind, whatever the machine's load.
-    with stitcher(service_env, tmp_path / "w1.log", JOURNEYS_STITCHER_BATCH_SIZE="100",
-                  JOURNEYS_STITCHER_RUNNER=runner, JOURNEYS_STITCHER_COMMIT_INTERVAL="10m") as first:
-        if runner == "faust":  # touchpoints exist, so stitched events were produced and are uncommitted
-            poll(lambda: written() > 0, interval=0.01, what="the first touchpoints before the kill")
-        else:  # its two consumers join separately: kill as soon as the identity side started
-            poll(lambda: next(redis_client.scan_iter(match=keys.identifier("*"), count=1000), None),
-                 interval=0.01, what="the first identities before the kill")
-        first.send_signal(signal.SIGKILL)  # no commit, no clean shutdown
-        first.wait()
-    with stitcher(service_env, tmp_path / "w2.log", JOURNEYS_STITCHER_RUNNER=runner):
+
+    # A real worker process, SIGKILLed between its first batch's Redis writes and that batch's commit.
+    status = killed_before_its_first_commit(service_env, tmp_path / "w1.log",
+                                            JOURNEYS_STITCHER_BATCH_SIZE="100")
+    assert status == -signal.SIGKILL, (tmp_path / "w1.log").read_text()[-3000:]
+    first = written()
+    assert first > 0, "the killed worker's batch should be in Redis"
+    assert committed(infra.bootstrap_servers, group_of(service_env), topics.channel_events) == {}
+
+    with stitcher(service_env, tmp_path / "w2.log"):
         poll(lambda: written() == n, timeout=90, what=f"{n} touchpoints")
+        poll(lambda: sum(committed(infra.bootstrap_servers, group_of(service_env),
+                                   topics.channel_events).values()) == n, what="every offset committed")
         # Cross-partition order decides how many links are merges; each merge leaves exactly one alias.
         aliases = len(list(redis_client.scan_iter(match=keys.alias("*"), count=1000)))
         assert aliases > 0
         merges = consume_all(infra.bootstrap_servers, topics.identity_merges, aliases,
                              distinct=lambda r: orjson.loads(r.value)["record_id"])
-        stitched = consume_all(infra.bootstrap_servers, topics.stitched_events, n)
+        stitched = consume_all(infra.bootstrap_servers, topics.stitched_events, n + first)
     cids = {customer_of(redis_client, keys, lookup(service_env, "email", f"p{i}@shop.com"))
             for i in range(150)}
     assert len(cids) == 150
@@ -146,12 +153,12 @@ def test_redelivery_after_a_killed_worker_loses_and_duplicates_nothing(
         ids = journey_ids(redis_client, keys, cid)
         assert len(ids) == len(set(ids)) == int(redis_client.hget(keys.summary(cid), "count"))
         total += len(ids)
-    assert total == n
+    assert total == n  # every event once: the killed batch's touchpoints were found, not added again
     assert {orjson.loads(m.value)["kind"] for m in merges} == {"merge"}
     assert len({orjson.loads(m.value)["record_id"] for m in merges}) == aliases
-    if runner == "faust":  # nothing was committed before the kill, so stitched events were redelivered
-        assert len(stitched) > n, "the kill should have left a stitched-but-uncommitted batch to redeliver"
-    assert len(stitched) >= n
+    # The killed batch was produced, then redelivered and produced again (same event ids).
+    assert len(stitched) >= n + first
+    assert len({orjson.loads(r.value)["event_id"] for r in stitched}) == n
 
 
 def test_a_merge_beyond_a_limit_is_a_conflict_and_nothing_merges(
@@ -176,8 +183,9 @@ def test_a_merge_beyond_a_limit_is_a_conflict_and_nothing_merges(
     assert redis_client.get(keys.alias(c2)) is None
     u3 = next(orjson.loads(r.value) for r in stitched if orjson.loads(r.value)["event_id"] == "u3")
     assert u3["customer_id"] == c1 and u3["merge_conflict"] is True
-    for r in stitched:  # contract, CloudEvents headers, and keyed like any Kafka client would key them
+    partition_of: dict[bytes, int] = {}
+    for r in stitched:  # contract, CloudEvents headers, and one partition per customer
         assert first_error(STITCHED_EVENT, orjson.loads(r.value)) is None
         assert dict(r.headers)["ce_type"] == b"dev.journeys.stitched_event.v1"
-        assert r.partition == DefaultPartitioner()(r.key, [0, 1, 2, 3], [0, 1, 2, 3])
+        assert partition_of.setdefault(r.key or b"", r.partition) == r.partition
     assert first_error(IDENTITY_MERGE, record) is None
