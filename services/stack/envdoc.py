@@ -1,4 +1,4 @@
-"""Every environment variable of every settings class, for `journeys env` and the README table."""
+"""Every environment variable of every settings class, for `journeys env` and docs/configuration.md."""
 
 from __future__ import annotations
 
