@@ -47,6 +47,6 @@ down: $(STAMP)
 status: $(STAMP)
 	$(BIN)/journeys status
 
-# Regenerate the README's configuration table from the settings classes.
+# Regenerate the configuration table in docs/configuration.md from the settings classes.
 env-table: $(STAMP)
 	$(BIN)/python -m services.stack.readme_table

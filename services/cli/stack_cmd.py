@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("env", help="every environment variable of every service, with its default")
-    p.add_argument("--markdown", action="store_true", help="print the README's markdown table")
+    p.add_argument("--markdown", action="store_true", help="print the table of docs/configuration.md")
     p.set_defaults(func=cmd_env)
 
 

@@ -50,7 +50,7 @@ class Keys:
         """STRING (TTL) the merges/conflicts an event caused, replayed on redelivery so no record is lost."""
         return f"{self.idg}:out:{event_id}"
 
-    # -- one customer's journey (owner: stitcher journey writer) --------------------------------
+    # -- one customer's journey (owner: the stitcher, stitch.lua) --------------------------------
     def cust_tag(self, cid: str) -> str:
         return f"{self.prefix}:{{{self.prefix}:c:{cid}}}"
 

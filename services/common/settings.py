@@ -1,7 +1,7 @@
 """Settings shared by every service, read from environment variables (pydantic-settings).
 
 Each service extends ``CommonSettings`` with its own fields. Every field names its environment
-variable (``validation_alias``) and carries a description, so ``--help`` and the README table are
+variable (``validation_alias``) and carries a description, so ``--help`` and docs/configuration.md are
 generated from one place (``env_table``).
 """
 

@@ -31,7 +31,7 @@ class Customer:
 
 
 def summary_fields(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """The summary hash the journey writer keeps (order-independent fields)."""
+    """The summary hash the stitcher keeps (order-independent fields)."""
     evs = sorted(events, key=lambda e: (parse_rfc3339_ms(e["occurred_at"]), e["event_id"]))
     out: dict[str, str] = {"v": "1", "count": str(len(evs)), "in": "0", "out": "0"}
     for e in evs:

@@ -1,5 +1,5 @@
 """A small end-to-end evaluation: simulate -> replay -> `journeys stitcher` + `journeys detector` ->
-`journeys evaluate` against the ground truth, with the thresholds the README publishes."""
+`journeys evaluate` against the ground truth, with the thresholds docs/simulator.md publishes."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 JOURNEYS = [sys.executable, "-m", "services.cli.main"]
 DAY_MS = 86_400_000
-# The README's 1 000-customer run reaches >= 0.99 for every type. With 150 customers one alert is ~1 % of
+# The 1 000-customer run (bench/results) reaches >= 0.99 per type. With 150 customers one alert is ~1 % of
 # a type, and the detector still misses the odd alert triggered right at a merge whose survivor is an
 # older anonymous cookie (a timing race between the merge fold and the event, reported to the lead), so
 # this smaller run asserts 0.97 per type: a wrong reading of a rule would fall far below that.
