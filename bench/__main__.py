@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     title = (f"{args.events:,} events, {args.customers:,} customers, {args.partitions} partitions, "
              f"1 stitcher + 1 detector; load {load_before} -> {load_after}")
     console.print(report.table(title, rows))
-    header = [f"machine: {report.machine()}; Kafka {run.bootstrap}, Redis {run.redis_url}",
+    redis_of_run = "a private redis-server (--own-redis)" if args.own_redis else run.redis_url
+    header = [f"machine: {report.machine()}; Kafka {run.bootstrap}, Redis {redis_of_run}",
               f"services: {report.code_version(args.code.resolve())}; workers in their default configuration"
               + (f" plus {', '.join(args.worker_env)}" if args.worker_env else ""),
               f"load average (1, 5, 15 min) before: {load_before}; after: {load_after}",
