@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from msgspec import Struct
+
 from services.stitcher.core.identifiers import IDENTIFIER_TYPES
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(Struct, frozen=True, gc=False):
     """One merge or conflict decided while resolving an event."""
 
     kind: str  # merge | conflict
@@ -33,8 +34,10 @@ class Outcome:
     limit: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(Struct, frozen=True, gc=False):
+    """An event's customer and what resolving it decided. A frozen msgspec Struct, not a dataclass: the
+    worker builds one per event from the script's reply (~0.1 us instead of ~1 us), untracked by the GC."""
+
     customer_id: str
     conflict_types: tuple[str, ...] = ()
     outcomes: tuple[Outcome, ...] = ()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from msgspec import Struct
 
 from services.stitcher.core.identity import Resolution
 
@@ -45,8 +46,7 @@ class Facts:
                    "" if nps is None else str(nps), "out" if tp.get("direction") == "outbound" else "in")
 
 
-@dataclass(frozen=True, slots=True)
-class Stitched:
+class Stitched(Struct, frozen=True, gc=False):
     """What the stitch script decided for one event: its customer (and merges), and the journey write."""
 
     resolution: Resolution
