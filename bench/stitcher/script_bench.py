@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -78,30 +79,28 @@ async def command_calls(client: aioredis.Redis) -> Counter[str]:
 
 
 CALIBRATE = """
-local n, op = tonumber(ARGV[2]), ARGV[3]
-for r = 1, 20 do
-  for i = 1, n do
-    local k = ARGV[1] .. i
-    if op == 'HSET' then redis.call('HSET', k, 'b', r) elseif op == 'HGET' then redis.call('HGET', k, 'b') end
+for i = 1, #ARGV - 1 do
+  if ARGV[#ARGV] == 'HSET' then
+    redis.call('HSET', ARGV[i], 'yardstick', i)
+  elseif ARGV[#ARGV] == 'HGET' then
+    redis.call('HGET', ARGV[i], 'first_seen_ms')
   end
 end
 return 1
 """
 
 
-async def calibrate(client: aioredis.Redis, prefix: str, n: int = 2000) -> dict[str, float]:
-    """Redis CPU of one HGET / one HSET on a small hash, from Lua, on this server with its data set: the
-    yardstick for the script's figure (a machine where these cost 3 us cannot stitch in 10)."""
+async def calibrate(client: aioredis.Redis, keys: Keys, n: int = 20_000) -> dict[str, float]:
+    """Redis CPU of one HGET / one HSET from Lua on customer hashes of the data set, each touched once in
+    random order (cold, as the script finds them): the yardstick for the script's figure."""
+    names = [k async for k in client.scan_iter(match=keys.customer("*"), count=5000)][:n]
+    random.Random(1).shuffle(names)
     script = client.register_script(CALIBRATE)
-    pipe = client.pipeline(transaction=False)
-    for i in range(1, n + 1):
-        pipe.hset(f"{prefix}:cal:{i}", mapping={"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"})
-    await pipe.execute()
     out = {}
     for op in ("loop", "HGET", "HSET"):
         cpu0 = await redis_cpu_s(client)
-        await script(args=[f"{prefix}:cal:", n, op])
-        out[op] = (await redis_cpu_s(client) - cpu0) / (20 * n) * 1e6
+        await script(args=[*names, op])
+        out[op] = (await redis_cpu_s(client) - cpu0) / max(1, len(names)) * 1e6
     return {op: max(0.0, us - out["loop"]) for op, us in out.items() if op != "loop"}
 
 
@@ -145,8 +144,8 @@ async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, c
             print(f"  Redis CPU {r['redis_us']:.1f} us/event | client: args {r['args_us']:.1f} us/event, "
                   f"reply {r['parse_us']:.1f} us/event")
             print(f"  redis.call per event: {sum(r['calls'].values()) / n:.2f} ({per_event})")
-        cal = await calibrate(client, keys.prefix)
-        print("yardstick, with this data set loaded: one redis.call from Lua on a small hash costs "
+        cal = await calibrate(client, keys)
+        print("yardstick: one redis.call from Lua on a customer hash of this data set (cold) costs "
               + ", ".join(f"{op} {us:.2f} us" for op, us in cal.items()) + " of Redis CPU")
     finally:
         async for key in client.scan_iter(match=f"{keys.prefix}:*", count=1000):
