@@ -8,13 +8,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from services.common.settings import CommonSettings
 from services.stack.kafka_broker import create_topics
@@ -91,6 +94,26 @@ def detector(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def read_alerts(run: Run, stop: threading.Event, on_alert: Callable[[dict[str, Any], float], None]) -> None:
+    """Call ``on_alert(alert, perf_counter at arrival)`` for every alert on the run's gap-alerts topic, from
+    its beginning, until ``stop`` is set. confluent-kafka: the detector produces lz4-compressed batches,
+    which kafka-python cannot read without the optional lz4 package."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": run.common.kafka_bootstrap_servers,
+                         "group.id": f"{run.tag}-alert-reader", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 5})
+    parts = consumer.list_topics(run.alerts, timeout=10).topics[run.alerts].partitions
+    consumer.assign([TopicPartition(run.alerts, p, OFFSET_BEGINNING) for p in parts])
+    try:
+        while not stop.is_set():
+            for msg in consumer.consume(num_messages=1000, timeout=0.05):
+                if msg.error() is None:
+                    on_alert(orjson.loads(msg.value()), time.perf_counter())  # type: ignore[arg-type]
+    finally:
+        consumer.close()
 
 
 def _port_open(port: int) -> bool:

@@ -21,13 +21,14 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from tempfile import mkdtemp
+from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from bench.detector.common import Run, detector, percentile, stitched
+from bench.detector.common import Run, detector, percentile, read_alerts, stitched
 
 console = Console()
 SLICE_S = 0.005
@@ -80,18 +81,6 @@ def produce(run: Run, sends: list[tuple[float, str, str, dict[str, object]]], se
     return time.perf_counter() - t0
 
 
-def consume(run: Run, got: dict[str, float], stop: threading.Event) -> None:
-    consumer = KafkaConsumer(run.alerts, bootstrap_servers=run.common.kafka_bootstrap_servers,
-                             auto_offset_reset="earliest", fetch_max_wait_ms=5)
-    while not stop.is_set():
-        for batch in consumer.poll(timeout_ms=50).values():
-            now = time.perf_counter()
-            for rec in batch:
-                alert = orjson.loads(rec.value)
-                got.setdefault(alert["evidence"]["event_ids"][-1], now)
-    consumer.close()
-
-
 def worker_summary(port: int) -> str:
     """The worker's own view: mean Kafka-timestamp -> alert-step latency and mean batch size."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
@@ -127,7 +116,11 @@ def main() -> None:
                 stack.enter_context(detector(env, log.with_suffix(f".{w}")))
             time.sleep(8)  # let the consumer group settle before the clock starts (pacing, not a test)
             stop = threading.Event()
-            reader = threading.Thread(target=consume, args=(run, got, stop), daemon=True)
+
+            def arrived(alert: dict[str, Any], at: float) -> None:
+                got.setdefault(alert["evidence"]["event_ids"][-1], at)
+
+            reader = threading.Thread(target=read_alerts, args=(run, stop, arrived), daemon=True)
             reader.start()
             console.print(f"producing {len(sends)} events at {args.rate}/s for {args.seconds:.0f}s ...")
             took = produce(run, sends, sent, kinds)

@@ -16,13 +16,14 @@ import threading
 import time
 from pathlib import Path
 from tempfile import mkdtemp
+from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from bench.detector.common import Run, detector, percentile, stitched
+from bench.detector.common import Run, detector, percentile, read_alerts, stitched
 from services.common.timeutil import parse_duration_ms, parse_rfc3339_ms
 
 console = Console()
@@ -47,23 +48,15 @@ def main() -> None:
     got: dict[str, float] = {}
     stop = threading.Event()
 
-    def consume() -> None:
-        consumer = KafkaConsumer(run.alerts, bootstrap_servers=run.common.kafka_bootstrap_servers,
-                                 auto_offset_reset="earliest", fetch_max_wait_ms=5)
-        while not stop.is_set():
-            for batch in consumer.poll(timeout_ms=50).values():
-                now = time.time()
-                for rec in batch:
-                    alert = orjson.loads(rec.value)
-                    deadline_s = parse_rfc3339_ms(alert["evidence"]["deadline"]) / 1000
-                    got.setdefault(alert["alert_id"], now - deadline_s)
-        consumer.close()
+    def arrived(alert: dict[str, Any], _at: float) -> None:
+        deadline_s = parse_rfc3339_ms(alert["evidence"]["deadline"]) / 1000
+        got.setdefault(alert["alert_id"], time.time() - deadline_s)
 
     env = run.env(JOURNEYS_TIMER_CLOCK="live", JOURNEYS_WATERMARK_LATENESS="0s",
                   JOURNEYS_DEFINITIONS=str(tmp / "defs.yaml"))
     try:
         with detector(env, tmp / "detector.log"):
-            reader = threading.Thread(target=consume, daemon=True)
+            reader = threading.Thread(target=read_alerts, args=(run, stop, arrived), daemon=True)
             reader.start()
             producer = KafkaProducer(bootstrap_servers=run.common.kafka_bootstrap_servers, linger_ms=5)
             t0 = time.time()
