@@ -75,7 +75,7 @@ def test_failed_app_checkout_then_call_raises_channel_switch_and_stall(
     alerts = AlertReader(infra, topics.gap_alerts)
     try:
         poll(
-            lambda: stitcher.poll() is not None or b"Worker]: Ready" in stitcher_log.read_bytes(),
+            lambda: stitcher.poll() is not None or b"stitcher ready" in stitcher_log.read_bytes(),
             timeout=60,
             what="stitcher ready",
         )
