@@ -112,16 +112,17 @@ def throughput(run: Run) -> report.Figures:
 
     background = run.redis_background()
     stitcher = run.start("stitcher", "JOURNEYS_STITCHER_METRICS_PORT")
-    st, st_redis = run.measure(stitcher, (WRITTEN, None), n, "stitcher", 180 + n / 1000)
+    st, st_redis, st_stages = run.measure(stitcher, (WRITTEN, None), n, "stitcher", 180 + n / 1000)
     console.print(f"stitcher: {st.rate:,.0f} events/s, {st.cpu_us:.1f} µs worker CPU/event, "
                   f"{st_redis:.1f} µs Redis CPU/event")
     fig = report.Figures(n, args.customers, args.partitions, ck, paces["aiokafka"], st, st_redis,
-                         stitcher.total("journeys_merges_total"), 0, redis_background=background)
+                         stitcher.total("journeys_merges_total"), 0, redis_background=background,
+                         stitcher_stages=st_stages)
     fig.stitched = settled_count(run, run.topic["stitched-events"], n)
 
     detector = run.start("detector", "JOURNEYS_DETECTOR_METRICS_PORT")
-    fig.detector, fig.detector_redis_us = run.measure(detector, RULES, fig.stitched, "detector",
-                                                      180 + fig.stitched / 1000)
+    fig.detector, fig.detector_redis_us, fig.detector_stages = run.measure(
+        detector, RULES, fig.stitched, "detector", 180 + fig.stitched / 1000)
     console.print(f"detector: {fig.detector.rate:,.0f} events/s, {fig.detector.cpu_us:.1f} µs worker "
                   f"CPU/event, {fig.detector_redis_us:.1f} µs Redis CPU/event")
     return fig

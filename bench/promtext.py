@@ -57,3 +57,21 @@ def histogram_quantiles(before: Scrape, after: Scrape, name: str, labels: Mappin
             lower, prev = le, cum
         result.append(value)
     return result
+
+
+def stage_breakdown(before: Scrape, after: Scrape, events: int) -> str:
+    """Wall time per event in each stage of a worker (journeys_stage_latency_seconds) and its mean batch
+    (journeys_batch_size of the busiest stage), between two scrapes: where the time goes."""
+    stages: dict[str, float] = {}
+    batches: dict[str, tuple[float, float]] = {}
+    for (name, lab), value in after.items():
+        d, delta = dict(lab), value - before.get((name, lab), 0.0)
+        if name == "journeys_stage_latency_seconds_sum" and delta > 0:
+            stages[d["stage"]] = delta
+        elif name in ("journeys_batch_size_sum", "journeys_batch_size_count"):
+            n, count = batches.get(d["stage"], (0.0, 0.0))
+            batches[d["stage"]] = (n + delta, count) if name.endswith("sum") else (n, count + delta)
+    parts = [f"{stage} {secs / max(events, 1) * 1e6:.1f}" for stage, secs in stages.items()]
+    text = "; ".join(parts) + " µs/ev" if parts else "no stage histograms"
+    busiest = max(batches.values(), default=(0.0, 0.0))
+    return text + (f"; mean batch {busiest[0] / busiest[1]:,.0f}" if busiest[1] else "")

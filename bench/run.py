@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from bench.kafka_io import Pace, Topics
+from bench.promtext import stage_breakdown, total
 from bench.workers import Worker, clean_env, free_port, redis_cpu_s, wait_until
 from services.common.settings import CommonSettings
 
@@ -74,10 +75,11 @@ class Run:
         return worker
 
     def measure(self, worker: Worker, done: tuple[str, dict[str, str] | None], target: int, what: str,
-                timeout_s: float) -> tuple[Pace, float]:
+                timeout_s: float) -> tuple[Pace, float, str]:
         """From the worker's first batch until its counter ``done`` reaches ``target``.
 
-        Returns the pace (events after the first batch, wall and worker CPU s) and Redis CPU µs/event."""
+        Returns the pace (events after the first batch, wall and worker CPU s), Redis CPU µs/event and
+        where the worker's time went (its stage histograms over the same stretch)."""
         name, labels = done
         try:
             wait_until(lambda: worker.up() and worker.total(name, labels) > 0, f"the {what}'s first batch",
@@ -87,7 +89,8 @@ class Run:
                 raise  # check() already quoted the log
             raise SystemExit(f"{exc}; {worker.tail()}") from None
         t0, cpu0, rcpu0 = time.perf_counter(), worker.cpu_s(), redis_cpu_s(self.redis)
-        first = worker.total(name, labels)
+        before = worker.metrics()
+        first = total(before, name, labels)
         with bar() as progress:
             task = progress.add_task(what, total=target)
 
@@ -100,7 +103,7 @@ class Run:
             wait_until(finished, f"the {what} to reach {target:,}", timeout_s, every_s=0.1)
         wall, cpu, rcpu = time.perf_counter() - t0, worker.cpu_s() - cpu0, redis_cpu_s(self.redis) - rcpu0
         n = int(target - first)
-        return Pace(n, wall, cpu), rcpu / max(n, 1) * 1e6
+        return Pace(n, wall, cpu), rcpu / max(n, 1) * 1e6, stage_breakdown(before, worker.metrics(), n)
 
     def cleanup(self) -> None:
         for worker in self.workers:

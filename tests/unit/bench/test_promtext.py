@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.promtext import histogram_quantiles, parse, total
+from bench.promtext import histogram_quantiles, parse, stage_breakdown, total
 
 pytestmark = pytest.mark.unit
 
@@ -48,3 +48,17 @@ def test_a_quantile_in_the_inf_bucket_is_infinite_and_no_data_is_nan() -> None:
     assert p99 == math.inf
     (none,) = histogram_quantiles(after, after, name, {"step": "journey"}, (0.5,))
     assert math.isnan(none)
+
+
+def test_stage_breakdown_is_wall_time_per_event_between_scrapes_with_the_busiest_batch() -> None:
+    def page(decode: float, stitch: float, n_sum: float, n_count: float) -> str:
+        return ("# TYPE journeys_stage_latency_seconds histogram\n"
+                f'journeys_stage_latency_seconds_sum{{stage="decode"}} {decode}\n'
+                f'journeys_stage_latency_seconds_sum{{stage="stitch"}} {stitch}\n'
+                "# TYPE journeys_batch_size histogram\n"
+                f'journeys_batch_size_sum{{stage="stitch"}} {n_sum}\n'
+                f'journeys_batch_size_count{{stage="stitch"}} {n_count}\n')
+
+    before, after = parse(page(1.0, 2.0, 500, 1)), parse(page(1.1, 2.5, 10_500, 11))
+    assert stage_breakdown(before, after, 10_000) == "decode 10.0; stitch 50.0 µs/ev; mean batch 1,000"
+    assert stage_breakdown(after, after, 10_000) == "no stage histograms"

@@ -45,6 +45,7 @@ def test_unmeasured_figures_are_not_met_and_skipped_phases_have_no_rows() -> Non
     f = figures(Pace(1000, 1.0, 1.0), rate=5000, stitcher_redis_us=math.nan)
     rows = report.rows(f)
     assert judged(rows)["stitcher: Redis CPU per event"] is False
+    assert judged(rows)["stitcher: worker CPU per event (its CPU / wall)"] is False
     assert judged(rows)["latency: produce -> journey store p50 / p99"] is False
     assert not [r for r in rows if r.section == "detector"]
     assert not [r for r in report.rows(figures(Pace(1000, 1.0, 1.0))) if r.section == "latency"]
@@ -58,5 +59,6 @@ def test_append_adds_a_dated_section_with_the_command_and_the_table(tmp_path: Pa
     text = path.read_text()
     assert text.startswith("# Benchmark results, ")
     assert text.count("## Run of ") == 2 and "`python -m bench --events 2000`" in text
-    assert "| stitcher | worker CPU per event | 1,000.0 µs | <= 20 µs | NOT MET |" in text
+    assert ("| stitcher | worker CPU per event (its CPU / wall) | 1,000.0 µs (100% of a core) | <= 20 µs "
+            "| NOT MET |") in text
     assert "- a note" in text
