@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from services.common.kafka_loop import OutRecord, Record
 from services.common.keys import Keys
-from services.common.timeutil import parse_rfc3339_ms
+from services.common.timeutil import now_ms, parse_rfc3339_ms
 from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.metrics import DetectorMetrics
@@ -39,8 +39,31 @@ TICK_EVERY = 8  # batches per tick: at ~30k events/s and a 250 ms tick, about on
 EVENTS_PER_CUSTOMER = 10.7  # what the simulator produces on average over its default 7 days
 
 
-def stitched_records(n: int, seed: int) -> list[Record]:
-    """``n`` stitched events from a simulated population, in arrival order (duplicates included)."""
+def stitched_doc(ev: dict[str, Any], cid: str, t: int) -> dict[str, Any]:
+    """The stitched_event.v1 the stitcher writes for channel event ``ev`` (hashes of its identifiers)."""
+    ids = ev["identifiers"]
+    doc = {"schema_version": "1.0", "event_id": ev["event_id"], "occurred_at": ev["occurred_at"],
+           "occurred_at_ms": t, "channel": ev["channel"], "touchpoint": ev["touchpoint"],
+           "direction": ev.get("direction", "inbound"), "visibility": ev.get("visibility", "onstage")}
+    doc.update((k, v) for k, v in ev.items() if k not in doc and k != "identifiers")
+    device = ids.get("device_id") or ids.get("cookie_id")
+    if device:
+        doc["device_key"] = hashlib.sha256(device.encode()).hexdigest()[:32]
+    doc.update(customer_id=cid, identity_keys=[f"{k}:{hashlib.sha256(v.encode()).hexdigest()}"
+                                               for k, v in sorted(ids.items())],
+               masked={k: "•••• " + v[-4:] for k, v in ids.items()}, stitched_at_ms=t)
+    return doc
+
+
+def record(doc: dict[str, Any], offset: int) -> Record:
+    cid = doc["customer_id"]
+    part = zlib.crc32(cid.encode()) % PARTITIONS
+    return Record("stitched-events", part, offset, cid.encode(), orjson.dumps(doc), {}, doc["occurred_at_ms"])
+
+
+def simulated(n: int, seed: int) -> list[Record]:
+    """``n`` stitched events from a simulated population (7 days, journeys with gaps, late and duplicate
+    deliveries), in arrival order, the true customer as customer_id."""
     defs = load_definitions()
     pop = generate(SimConfig(customers=max(10, int(n / EVENTS_PER_CUSTOMER) + 1), seed=seed), defs)
     owner = {ev["event_id"]: cust for cust, evs in pop.events.items() for ev in evs}
@@ -48,25 +71,34 @@ def stitched_records(n: int, seed: int) -> list[Record]:
     for rec in pop.records:
         if rec.value is None:
             continue
-        ev = rec.value
-        cid = "c_" + hashlib.sha256(owner[ev["event_id"]].encode()).hexdigest()[:16]
-        t = parse_rfc3339_ms(ev["occurred_at"])
-        ids = ev["identifiers"]
-        doc = {"schema_version": "1.0", "event_id": ev["event_id"], "occurred_at": ev["occurred_at"],
-               "occurred_at_ms": t, "channel": ev["channel"], "touchpoint": ev["touchpoint"],
-               "direction": ev.get("direction", "inbound"), "visibility": ev.get("visibility", "onstage")}
-        doc.update((k, v) for k, v in ev.items() if k not in doc and k != "identifiers")
-        device = ids.get("device_id") or ids.get("cookie_id")
-        if device:
-            doc["device_key"] = hashlib.sha256(device.encode()).hexdigest()[:32]
-        # What the stitcher adds: keyed hashes and masks of the identifiers (their size is realistic).
-        doc.update(customer_id=cid, identity_keys=[f"{k}:{hashlib.sha256(v.encode()).hexdigest()}"
-                                                   for k, v in sorted(ids.items())],
-                   masked={k: "•••• " + v[-4:] for k, v in ids.items()}, stitched_at_ms=t)
-        part = zlib.crc32(cid.encode()) % PARTITIONS
-        out.append(Record("stitched-events", part, len(out), cid.encode(), orjson.dumps(doc), {}, t))
+        cid = "c_" + hashlib.sha256(owner[rec.value["event_id"]].encode()).hexdigest()[:16]
+        out.append(record(stitched_doc(rec.value, cid, parse_rfc3339_ms(rec.value["occurred_at"])), len(out)))
         if len(out) == n:
             break
+    return out
+
+
+def customer_of(ids: dict[str, str]) -> int:
+    """The customer number bench/stitcher/events.py drew the identifiers from (any one of them says)."""
+    if "cookie_id" in ids:
+        return int(ids["cookie_id"][3:], 16)  # ck_<hex>
+    if "device_id" in ids:
+        return int(ids["device_id"][4:], 16)  # dev-<hex>
+    if "email" in ids:
+        return int(ids["email"][8:].split("@")[0])  # customer<n>@example.com
+    return int(ids["phone"][-5:])  # +4477009<nnnnn>
+
+
+def uniform(n: int, seed: int, customers: int) -> list[Record]:
+    """``n`` stitched events of bench/stitcher/events.py (what `python -m bench` feeds the pipeline): one
+    hour of event time, ``customers`` customers picked at random, one journey type."""
+    from bench.stitcher.events import events
+
+    out: list[Record] = []
+    for raw in events(n, customers, now_ms() - 7_200_000, seed=seed):
+        ev = orjson.loads(raw)
+        cid = f"c_{customer_of(ev['identifiers']):016x}"
+        out.append(record(stitched_doc(ev, cid, parse_rfc3339_ms(ev["occurred_at"])), len(out)))
     return out
 
 
@@ -91,7 +123,8 @@ async def redis_cpu(client: aioredis.Redis) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    records = stitched_records(args.events, args.seed)
+    records = (simulated(args.events, args.seed) if args.source == "simulator"
+               else uniform(args.events, args.seed, args.customers))
     if not args.default_gc:
         tune_gc()  # as the worker does (the generated records are frozen with everything else)
     prefix = f"bench{uuid.uuid4().hex[:8]}"
@@ -127,7 +160,7 @@ async def run(args: argparse.Namespace) -> None:
             import pstats
 
             prof.disable()
-            pstats.Stats(prof).sort_stats("tottime").print_stats(40)
+            pstats.Stats(prof).sort_stats(args.sort).print_stats(40)
         async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             await client.delete(key)
         await client.aclose()
@@ -145,6 +178,10 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--source", choices=["simulator", "uniform"], default="simulator",
+                    help="simulator: a 7-day simulated population; uniform: bench/stitcher/events.py")
+    ap.add_argument("--customers", type=int, default=10_000, help="customers of --source uniform")
+    ap.add_argument("--sort", default="tottime", help="profile order (pstats key, e.g. cumulative)")
     ap.add_argument("--default-gc", action="store_true", help="keep Python's default GC thresholds")
     ap.add_argument("--cache", type=int, default=20_000, help="JOURNEYS_DETECTOR_STATE_CACHE")
     ap.add_argument("--profile", action="store_true",

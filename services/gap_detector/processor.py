@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from services.common.kafka_loop import Record
 from services.common.records import RecordError, decode_merge, decode_stitched
 from services.common.timeutil import now_ms
-from services.gap_detector.core.dropoff import judge
+from services.gap_detector.core.dropoff import judge, split_cell
 from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded, watermark
 from services.gap_detector.core.model import Entry, entry_from_record
 from services.gap_detector.metrics import DetectorMetrics
@@ -49,6 +49,7 @@ class DetectorProcessor:
         self._t_write = metrics.stage.labels("journey_write")
         self._t_timers, self._n_rules = metrics.stage.labels("timers"), metrics.batch.labels("rules")
         self._e2e_alert = metrics.e2e.labels("alert")
+        self._cell_gauges: dict[str, tuple[Any, Any]] = {}
 
     def clock(self, parts: dict[str, int], now: int, *, write: bool,
               busy: Sequence[str] = ()) -> dict[str, Any]:
@@ -191,7 +192,7 @@ class DetectorProcessor:
             raised += await self._fire(claimed, wm, now, sink)
             if len(claimed) < self.s.timers_per_tick:
                 break
-        history: dict[int, dict[str, tuple[int, int]]] = {}  # minute -> counts, read once per tick
+        history: dict[int, dict[bytes, bytes]] = {}  # drop-off minutes read once per tick
         while True:  # cells queue up until the watermark passes their minute; a late write re-queues one
             cells = await self.store.claim_cells((wm // 60_000) * 60_000 - 60_000, CELLS_PER_CLAIM)
             if cells:
@@ -220,23 +221,29 @@ class DetectorProcessor:
         return raised
 
     async def _judge_cells(self, cells: list[tuple[str, int]], now: int, sink: Sink,
-                           counts: dict[int, dict[str, tuple[int, int]]]) -> int:
-        """Judge cell-minutes against their baselines; a spike is raised once per cell-minute. ``counts``:
-        the drop-off minutes already read in this tick (a claim's cells share most of their history)."""
+                           hashes: dict[int, dict[bytes, bytes]]) -> int:
+        """Judge cell-minutes against their baselines; a spike is raised once per cell-minute. ``hashes``:
+        the drop-off minutes this tick already read (the claims of one tick share most of their history)."""
         defs = self.logic.defs
         spans = {c: defs.thresholds(c.split("|", 1)[0]).dropoff_baseline_minutes for c, _ in cells}
-        minutes = {m - i * 60_000 for c, m in cells for i in range(spans[c] + 1)}
-        # The judged minutes themselves are read again: this claim may hold writes made since.
-        missing = sorted((minutes - counts.keys()) | {m for _, m in cells})
-        counts.update(await self.store.cell_history(missing))
+        judged = {m for _, m in cells}  # read again: writes may have re-queued them since
+        needed = {m - i * 60_000 for c, m in cells for i in range(1, spans[c] + 1)} - hashes.keys()
+        hashes.update(await self.store.cell_history(sorted(needed | judged)))
         spikes = []
-        rate_of, base_of = self.m.dropoff_rate.labels, self.m.dropoff_baseline.labels
         for cell, minute in cells:
-            history = [counts[minute - i * 60_000].get(cell, (0, 0)) for i in range(1, spans[cell] + 1)]
-            volume, drops = counts[minute].get(cell, (0, 0))
-            j = judge(cell, minute, volume, drops, history, defs, now)
-            rate_of(j.journey, j.stage, j.channel).set(j.rate)
-            base_of(j.journey, j.stage, j.channel).set(j.baseline)
+            vkey = cell.encode()
+            dkey = vkey + b"|d"
+            hist_v = hist_d = 0
+            for i in range(1, spans[cell] + 1):
+                h = hashes[minute - i * 60_000]
+                if h:
+                    hist_v += int(h.get(vkey, 0))
+                    hist_d += int(h.get(dkey, 0))
+            h = hashes[minute]
+            j = judge(cell, minute, int(h.get(vkey, 0)), int(h.get(dkey, 0)), [(hist_v, hist_d)], defs, now)
+            rate, baseline = self._gauges(cell)
+            rate.set(j.rate)
+            baseline.set(j.baseline)
             if j.alert is not None:
                 spikes.append(((cell, minute), j.alert))
         if not spikes:
@@ -246,3 +253,12 @@ class DetectorProcessor:
         if not save.aggregate_alerts:
             return 0
         return await self._publish_and_save(save, now, sink)
+
+    def _gauges(self, cell: str) -> tuple[Any, Any]:
+        """The drop-off rate and baseline gauges of a cell (label lookups cost more than the update)."""
+        found = self._cell_gauges.get(cell)
+        if found is None:
+            labels = split_cell(cell)
+            found = self._cell_gauges[cell] = (self.m.dropoff_rate.labels(*labels),
+                                               self.m.dropoff_baseline.labels(*labels))
+        return found

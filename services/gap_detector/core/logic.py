@@ -76,11 +76,11 @@ class DetectorLogic:
                 wm: int | None = None) -> Step:
         """Apply one event; ``wm`` is the watermark this batch runs under (None: not known yet)."""
         step = Step()
-        if state.find(entry.id) or any(m.id == entry.id for m in state.marks.values()):
+        if state.find(entry.id):
             return step  # redelivered: everything it caused is already stored
         if entry.t <= state.horizon:
             return step  # older than the buffer reaches (beyond the lateness): cannot be judged fairly
-        if wm is not None:
+        if wm is not None and state.superseded:
             # Superseded timers already due are fired or being fired; no legal late event can undo them.
             state.superseded = {k: d for k, d in state.superseded.items() if d > wm}
         idx = state.insert(entry)

@@ -18,7 +18,7 @@ class Entry(Struct, array_like=True, gc=False):
 
     Stored as a positional JSON array (``array_like``: ~3x smaller than an object with field names) and
     decoded straight into this type by msgspec (state.py): the buffer is the bulk of a customer's state.
-    No reference cycles (strings and a list of strings), so the garbage collector need not track it."""
+    No reference cycles (strings and a tuple of strings), so the garbage collector need not track it."""
 
     t: int
     id: str
@@ -32,7 +32,7 @@ class Entry(Struct, array_like=True, gc=False):
     department: str | None = None
     device_key: str | None = None
     device_type: str | None = None
-    alerted: list[str] = []
+    alerted: tuple[str, ...] = ()
 
     @property
     def order(self) -> tuple[int, str]:

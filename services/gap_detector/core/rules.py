@@ -127,7 +127,7 @@ def evaluate(cid: str, buffer: Sequence[Entry], idx: int, defs: Definitions, now
                 out.append(alert)
         elif kind in before:
             out.append(retraction(cid, e, kind, now))
-    e.alerted = [f"{kind}:{severity}" for kind, severity in raised.items()]
+    e.alerted = tuple(f"{kind}:{severity}" for kind, severity in raised.items())
     return out
 
 

@@ -59,7 +59,11 @@ class CustomerState:
     superseded: dict[str, int] = field(default_factory=dict)  # pending superseded-stall timers (logic.py)
 
     def find(self, event_id: str) -> bool:
-        return any(e.id == event_id for e in self.buffer)
+        """Whether the event is known: buffered, or the mark of a journey (which may outlive the buffer)."""
+        for e in self.buffer:  # a plain loop: this runs for every event, a generator costs twice as much
+            if e.id == event_id:
+                return True
+        return any(m.id == event_id for m in self.marks.values())  # a mark or two
 
     def insert(self, entry: Entry) -> int:
         """Place ``entry`` by event time; returns its index."""
@@ -164,7 +168,7 @@ def fold(survivor: CustomerState, loser: CustomerState) -> Fold:
     for entry in loser.buffer:
         mine = known.get(entry.id)
         if mine is not None:
-            mine.alerted = sorted(set(mine.alerted) | set(entry.alerted))
+            mine.alerted = tuple(sorted(set(mine.alerted) | set(entry.alerted)))
             continue
         survivor.insert(entry)
         out.first_new_t = entry.t if out.first_new_t is None else min(out.first_new_t, entry.t)

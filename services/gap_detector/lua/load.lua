@@ -3,9 +3,8 @@
 -- KEYS[1] watermark STRING, KEYS[2] timers ZSET, KEYS[3] per-partition event-time HASH.
 -- ARGV[1..4] key templates with '@CID@' for: alias, aliases_of, detector_state, open_alerts (from Keys).
 -- ARGV[5] JSON {parts: {partition: max event ms in this batch}, now, idle, lateness, write} ('': none).
--- ARGV[6..] per customer: its id as the events carry it, an extra loser id ('' for none), the token of the
--- state the worker has cached ('' for none; field 'n' of the state hash), then the number of journeys
--- with a mark in that cached state and their names.
+-- ARGV[6] MessagePack list, per customer: {id as the events carry it, extra loser id ('' for none)[,
+-- token of the state the worker has cached (field 'n' of the state hash), journeys with a mark in it]}.
 -- Returns nested arrays (no JSON: the stored values travel as the bytes they are):
 --   {wm or nil, {{asked, cid, det, timers, open, losers}, ...}}
 -- where cid is the alias-resolved survivor, det its state hash (flat HGETALL; nil when it still holds
@@ -49,12 +48,12 @@ local function snapshot(cid, always_open)
   return {cid, det, timers, open}
 end
 
-local function timers_of(cid, first, count)
+local function timers_of(cid, journeys)
   local timers = {}
-  for j = first, first + count - 1 do
-    local score = redis.call('ZSCORE', KEYS[2], cid .. '|' .. ARGV[j])
+  for _, j in ipairs(journeys) do
+    local score = redis.call('ZSCORE', KEYS[2], cid .. '|' .. j)
     if score then
-      table.insert(timers, ARGV[j])
+      table.insert(timers, j)
       table.insert(timers, score)
     end
   end
@@ -62,19 +61,18 @@ local function timers_of(cid, first, count)
 end
 
 local out = {}
-local i = 6
-while i <= #ARGV do
-  local survivor = resolve(ARGV[i])
-  local token, marks = ARGV[i + 2], tonumber(ARGV[i + 3])
+for _, ask in ipairs(cmsgpack.unpack(ARGV[6])) do
+  local asked, extra, token = ask[1], ask[2], ask[3]
+  local survivor = resolve(asked)
   local entry
-  if token ~= '' and survivor == ARGV[i] and redis.call('HGET', key(ARGV[3], survivor), 'n') == token then
-    entry = {survivor, false, timers_of(survivor, i + 4, marks), {}}
+  if token and survivor == asked and redis.call('HGET', key(ARGV[3], survivor), 'n') == token then
+    entry = {survivor, false, timers_of(survivor, ask[4]), {}}
   else
     entry = snapshot(survivor, false)
   end
   local losers, seen, queue = {}, {[survivor] = true}, redis.call('SMEMBERS', key(ARGV[2], survivor))
-  if ARGV[i + 1] ~= '' then table.insert(queue, ARGV[i + 1]) end
-  if ARGV[i] ~= survivor then table.insert(queue, ARGV[i]) end
+  if extra ~= '' then table.insert(queue, extra) end
+  if asked ~= survivor then table.insert(queue, asked) end
   local n = 0
   while #queue > 0 and n < 64 do
     local l = table.remove(queue)
@@ -87,7 +85,6 @@ while i <= #ARGV do
       for _, m in ipairs(redis.call('SMEMBERS', key(ARGV[2], l))) do table.insert(queue, m) end
     end
   end
-  table.insert(out, {ARGV[i], entry[1], entry[2], entry[3], entry[4], losers})
-  i = i + 4 + marks
+  table.insert(out, {asked, entry[1], entry[2], entry[3], entry[4], losers})
 end
 return {wm, out}

@@ -189,8 +189,8 @@ def test_a_version_1_state_hash_still_decodes(logic: DetectorLogic) -> None:
     [alert] = logic.on_item(CID, st, entry("b", T0 + MIN, "phone", intent="x", journey=PAY), T0).alerts
     v1 = {b"v": b"1", b"h": b"-1", b"s": b"{}",
           b"buf": orjson.dumps([[e.t, e.id, e.channel, int(e.inbound), int(e.onstage), e.journey, e.stage,
-                                 e.intent, e.outcome, e.department, e.device_key, e.device_type, e.alerted]
-                                for e in st.buffer]),
+                                 e.intent, e.outcome, e.department, e.device_key, e.device_type,
+                                 list(e.alerted)] for e in st.buffer]),
           b"j:purchase": orjson.dumps(st.marks["purchase"].to_json())}
     back = decode_state(v1, dict(st.timers), {alert["alert_id"].encode(): orjson.dumps(alert)})
     assert back.buffer == st.buffer and back.marks == st.marks and back.open_alerts == st.open_alerts
