@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def throughput(run: Run) -> report.Figures:
     args, n = run.args, run.args.events
     with console.status(f"generating {n:,} events for {args.customers:,} customers"):
-        values = list(events(n, args.customers, now_ms() - 3 * 3_600_000, span_ms=3_600_000))
+        values = live.compact(events(n, args.customers, now_ms() - 3 * 3_600_000, span_ms=3_600_000))
     size = sum(map(len, values)) / n
     src = run.topic["channel-events"]
     with bar() as progress:

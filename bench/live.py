@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import orjson
 from confluent_kafka import Consumer, TopicPartition
@@ -56,13 +56,19 @@ class AlertReader(threading.Thread):
         return [(t - sent[eid]) * 1000 for (k, eid), t in self.arrived.items() if k == kind and eid in sent]
 
 
+def compact(values: Iterable[bytes]) -> list[bytes]:
+    """The values as exact-size copies: orjson's output keeps a larger allocation under each small bytes
+    object (~4 KB resident per event, 4 GB at 1M events); a copy of under 512 bytes lives in pymalloc."""
+    return [bytes(memoryview(v)) for v in values]
+
+
 def steady(bootstrap: str, topic: str, rate: int, seconds: int, customers: int, sent: dict[str, float],
            progress: Callable[[int], None]) -> float:
     """Send rate * seconds events, each with occurred_at = its planned send time; achieved events/s."""
     n = rate * seconds
     lead_s = 1.0  # encoding everything up front, so the paced loop only hands bytes over
     start_ms = now_ms() + int(lead_s * 1000)
-    values = list(events(n, customers, start_ms, seed=99, span_ms=seconds * 1000))
+    values = compact(events(n, customers, start_ms, seed=99, span_ms=seconds * 1000))
     ids = [orjson.loads(v)["event_id"] for v in values]
     p = producer(bootstrap, linger_ms=1)
     t0 = time.perf_counter() + max(0.0, start_ms / 1000 - time.time())
