@@ -39,6 +39,5 @@ def producer_config(settings: CommonSettings) -> dict[str, Any]:
         "linger.ms": 2,
         # Java's partitioner: a keyed record lands on the partition any Java client or Kafka Streams picks.
         "partitioner": "murmur2_random",
-        "compression.type": "lz4",
         "message.max.bytes": 4 * 1024 * 1024,
     }
