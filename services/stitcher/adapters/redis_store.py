@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
+import msgspec
 import orjson
 import redis.asyncio as aioredis
 
@@ -27,6 +28,7 @@ OUTCOME_TTL_MS = 7 * 86_400_000  # redeliveries come within minutes; a week is a
 TTL_SLACK_DIVISOR = 256
 _MARK = "\x00CID\x00"
 _NOW = 14  # index of now_ms in the script's ARGV (0-based)
+_PACK = msgspec.msgpack.Encoder().encode
 
 
 def _split(template: str) -> tuple[str, str]:
@@ -58,19 +60,22 @@ class RedisStitchStore:
         return await self._script(args=args)
 
     def args(self, batch: Sequence[StitchInput], now_ms: int) -> list[Any]:
-        """ARGV of stitch.lua for a batch: small fields as one flat JSON list, touchpoints as one blob."""
+        """ARGV of stitch.lua for a batch: small fields as one flat MessagePack list (cmsgpack.unpack in the
+        script is far cheaper than cjson.decode), then each touchpoint as its own argument (the script's
+        Lua cmsgpack has no bin type, and one concatenated blob cut in Lua cost more)."""
         items: list[Any] = []
         add = items.extend
         for p in batch:
             f = p.facts
-            # Numbers travel as strings: Lua's cjson would turn epoch milliseconds into lossy doubles.
+            # occurred_ms as text: the script hands it back to Redis verbatim (ZADD score, first_seen_ms).
             add((p.event_id, str(p.occurred_ms), p.mint, len(p.idents)))
             for i in p.idents:
                 add((i.key, i.masked))
-            add((len(p.touchpoint), f.channel, f.department, f.journey_type, f.stage, f.nps, f.direction))
+            add((f.channel, f.department, f.journey_type, f.stage, f.nps, f.direction))
         args = list(self._args)
         args[_NOW] = now_ms
-        args += (orjson.dumps(items), b"".join([p.touchpoint for p in batch]))
+        args.append(_PACK(items))
+        args += [p.touchpoint for p in batch]
         return args
 
 

@@ -7,21 +7,26 @@
 --       6 merge-outcome head, 7/8 timeline head/tail, 9/10 touchpoints, 11/12 summary, 13/14 masked,
 --       15 now_ms (created_ms of new customers), 16 outcome ttl ms, 17 max touchpoints, 18 retention ms,
 --       19 ttl slack ms, 20..35 (type, limit) x 8 in contract order,
---       36 the batch: one JSON array, per event [event_id, occurred_ms (string: doubles lose digits in
---          cjson's encoder, and strings go back to Redis verbatim), mint, n, id_key 1, mask 1, ... id_key n,
---          mask n, touchpoint length, channel, department, journey type, stage, nps, in|out] flattened
---          into one list ('' = absent),
---       37 every touchpoint JSON of the batch concatenated (cut by length: no escaping either side).
+--       36 the batch: one MessagePack array, per event [event_id, occurred_ms (string: it goes back to
+--          Redis verbatim), mint, n, id_key 1, mask 1, ... id_key n, mask n, channel, department, journey
+--          type, stage, nps, in|out] flattened into one list ('' = absent). cmsgpack.unpack is C and makes
+--          no per-event table (cjson.decode of the same list cost ~2 us/event more),
+--       37.. event i's touchpoint JSON is ARGV[36 + i] (each becomes a Lua string once; one blob cut with
+--          string.sub hashed every byte twice: Redis' Lua hashes whole strings when interning them).
 -- Returns a flat array, per event: customer_id, status (1 written, 0 duplicate, 2 capped), and '' or the
 -- JSON [customer_id, [conflict types], [[kind, survivor, loser, [types], limit|false], ...]] (the same
 -- text the merge-outcome key keeps, so a replay returns it without re-encoding).
 --
--- Cost: in Redis' Lua every new table and string costs about as much as a simple command, and every
--- write is also fed to the AOF; so the common case (a returning customer, nothing merged, timeline not
--- full) allocates next to nothing and makes per event: HGET first_seen, HMGET masks, HSETNX touchpoint
--- (dedup and store in one), HMGET summary, ZADD timeline, one HSET of the summary; identifier and
--- outcome keys of the whole batch are read with one MGET each and mirrored in Lua tables that every
--- write here updates. Merges, conflicts, new identifiers and full timelines take the general paths.
+-- Cost: in Redis' Lua every new table and string costs about as much as a simple command (strings are
+-- hashed in full and interned, and swept by the GC after the call), and every write is also fed to the
+-- AOF; so the common case (a returning customer, nothing merged, timeline not full) allocates next to
+-- nothing and makes per event: HMGET masks, HSETNX touchpoint (dedup and store in one), HMGET summary,
+-- ZADD timeline, one HSET of the summary; identifier and outcome keys of the whole batch are read with
+-- one MGET each and mirrored in Lua tables that every write here updates. The customer hash is not read
+-- on that path: identifier keys only ever name a live (canonical) customer, and the summary's first_ms
+-- (the oldest kept touchpoint, so never before the customer's first_seen_ms) shows that an event later
+-- than it cannot move first_seen_ms. Merges, conflicts, new identifiers, full timelines, duplicates and
+-- events older than their journey take the general paths.
 local ID, CUST, IDS, ALIAS, ALIASES, OUT = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local TLH, TLT, EVH, EVT, SUH, SUT, MAH, MAT = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12],
   ARGV[13], ARGV[14]
@@ -35,13 +40,13 @@ for x = 0, 7 do
 end
 local WRITTEN, DUPLICATE, CAPPED = 1, 0, 2
 local CHUNK = 1000 -- unpack() has a stack limit
-local unpack, call, tonumber = unpack, redis.call, tonumber
+local unpack, call, tonumber, byte, min = unpack, redis.call, tonumber, string.byte, math.min
 
 -- Byte order, not the server's collation locale, so Redis and Python agree on ties.
 local function bytes_lt(a, b)
-  local n = math.min(#a, #b)
+  local n = min(#a, #b)
   for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
+    local x, y = byte(a, i), byte(b, i)
     if x ~= y then return x < y end
   end
   return #a < #b
@@ -69,21 +74,19 @@ local function mget(head, names)
 end
 
 -- ---- the batch -------------------------------------------------------------------------------
--- Events stay in the decoded flat list; ev[i] is where event i starts, tp[i] where its touchpoint starts.
-local items, blob = cjson.decode(ARGV[36]), ARGV[37]
-local ev, tpat, eids, idnames, seen = {}, {}, {}, {}, {}
+-- Events stay in the decoded flat list; ev[i] is where event i starts.
+local items = cmsgpack.unpack(ARGV[36])
+local ev, eids, idnames, seen = {}, {}, {}, {}
 do
-  local i, pos = 1, 1
-  while i <= #items do
+  local i, nitems = 1, #items
+  while i <= nitems do
     local n = items[i + 3]
-    ev[#ev + 1], tpat[#tpat + 1], eids[#eids + 1] = i, pos, items[i]
+    ev[#ev + 1], eids[#eids + 1] = i, items[i]
     for j = i + 4, i + 2 + 2 * n, 2 do
       local k = items[j]
       if not seen[k] then seen[k] = true; idnames[#idnames + 1] = k end
     end
-    i = i + 4 + 2 * n
-    pos = pos + items[i]
-    i = i + 7
+    i = i + 10 + 2 * n
   end
 end
 
@@ -277,28 +280,41 @@ local function resolve_general(e, eid, ms, ms_text, mint, n)
   return cid, merged, extra
 end
 
--- Returns customer id, whether anything merged, and '' or the outcome JSON.
+-- An event of c at ms: first_seen_ms moves back if it is older (what every resolution ends with).
+local function settle(c, ms, ms_text)
+  if ms < first_seen(c) then
+    FS[c], FST[c] = ms, ms_text
+    call('HSET', CUST .. c, 'first_seen_ms', ms_text)
+  end
+end
+
+-- Returns customer id, whether anything merged, '' or the outcome JSON, and whether first_seen_ms is
+-- still to be settled (left to add(), which reads the summary's first_ms anyway).
 local function resolve(e)
   local eid, ms_text, mint, n = items[e], items[e + 1], items[e + 2], items[e + 3]
   local ms = tonumber(ms_text)
   -- Common case first: every identifier known, all of one customer. Nothing merges or links.
+  -- Identifier keys (and idmap, which merge() keeps in step) name canonical customers only: a merge
+  -- re-points every identifier of the loser before it becomes an alias. So no canonical() lookup unless
+  -- this batch already knows c as an alias.
   local cid = nil
   for j = e + 4, e + 2 + 2 * n, 2 do
     local c = idmap[items[j]]
     if not c then return resolve_general(e, eid, ms, ms_text, mint, n) end
-    first_seen(c)
-    c = canonical(c)
+    if alias[c] then c = canonical(c) end
     if cid == nil then
       cid = c
     elseif c ~= cid then
       return resolve_general(e, eid, ms, ms_text, mint, n)
     end
   end
-  if ms < FS[cid] then
+  local fs = FS[cid]
+  if fs == nil then return cid, false, '', true end
+  if ms < fs then
     FS[cid], FST[cid] = ms, ms_text
     call('HSET', CUST .. cid, 'first_seen_ms', ms_text)
   end
-  return cid, false, ''
+  return cid, false, '', false
 end
 
 -- ---- journey store (core/journey.py) ---------------------------------------------------------
@@ -413,10 +429,14 @@ end
 
 local Q, S = {}, {} -- argument lists reused for the summary's HMGET and HSET
 
-local function add(c, eid, score_text, tp, ch, dept, jt, st, nps, dir)
+-- pending: the customer's first_seen_ms is still to be settled against this event (see resolve()).
+local function add(c, eid, score_text, tp, ch, dept, jt, st, nps, dir, pending)
   local evk, sk = EVH .. c .. EVT, SUH .. c .. SUT
-  if call('HSETNX', evk, eid, tp) == 0 then return DUPLICATE end
   local score = tonumber(score_text)
+  if call('HSETNX', evk, eid, tp) == 0 then
+    if pending then settle(c, score, score_text) end
+    return DUPLICATE
+  end
   local chf = name(CHF, 'ch:', ch)
   Q[1], Q[2], Q[3], Q[4], Q[5], Q[6] = 'count', 'first_ms', 'last_ms', 'last_id', dir, chf
   local q, qdept, qst, qnps = 6, nil, nil, nil
@@ -427,6 +447,7 @@ local function add(c, eid, score_text, tp, ch, dept, jt, st, nps, dir)
   end
   if nps ~= '' then Q[q + 1], Q[q + 2] = 'nps_ms', 'nps_id'; qnps, q = q + 1, q + 2 end
   local cur = call('HMGET', sk, unpack(Q, 1, q))
+  if pending and not (cur[2] and score >= tonumber(cur[2])) then settle(c, score, score_text) end
   local count = tonumber(cur[1] or '0')
   if count >= CAP then
     return add_full(c, TLH .. c .. TLT, evk, sk, eid, score, score_text, ch, dept, jt, st, nps, dir)
@@ -476,7 +497,8 @@ local function fold(c)
       local its = call('ZRANGE', ltl, 0, -1, 'WITHSCORES')
       for x = 1, #its, 2 do
         local tp = call('HGET', lev, its[x])
-        add(c, its[x], its[x + 1], tp, facts_of(cjson.decode(tp)))
+        local ch, dept, jt, st, nps, dir = facts_of(cjson.decode(tp))
+        add(c, its[x], its[x + 1], tp, ch, dept, jt, st, nps, dir, false)
       end
       local masks = call('HGETALL', lmask)
       if #masks > 0 then chunked('HSET', cmask, masks) end
@@ -487,27 +509,27 @@ local function fold(c)
 end
 
 -- ---- per event, in arrival order ----------------------------------------------------------------
-local out, touched = {}, {}
+local out, touched, k = {}, {}, 0
 for x, e in ipairs(ev) do
   local eid = items[e]
-  local cid, merged, extra
+  local cid, merged, extra, pending
   local stored = recorded[eid]
   if stored then
     -- Redelivered after it merged or conflicted: the same outcome again, for its (current) survivor.
     cid = canonical(cjson.decode(stored)[1])
-    merged, extra = false, stored
+    merged, extra, pending = false, stored, false
   else
-    cid, merged, extra = resolve(e)
+    cid, merged, extra, pending = resolve(e)
   end
   if merged then fold(cid) end
   local n = items[e + 3]
   put_masks(cid, e, n)
-  local f = e + 4 + 2 * n -- touchpoint length, then the six facts
-  local p = tpat[x]
-  out[#out + 1] = cid
-  out[#out + 1] = add(cid, eid, items[e + 1], string.sub(blob, p, p + items[f] - 1), items[f + 1],
-                      items[f + 2], items[f + 3], items[f + 4], items[f + 5], items[f + 6])
-  out[#out + 1] = extra
+  local f = e + 4 + 2 * n -- the six facts
+  out[k + 1] = cid
+  out[k + 2] = add(cid, eid, items[e + 1], ARGV[36 + x], items[f], items[f + 1], items[f + 2], items[f + 3],
+                   items[f + 4], items[f + 5], pending)
+  out[k + 3] = extra
+  k = k + 3
   if not touched[cid] then touched[cid] = true; touched[#touched + 1] = cid end
 end
 
