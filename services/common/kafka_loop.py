@@ -205,9 +205,8 @@ class KafkaLoop:
         out = []
         for m in msgs:
             err = m.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    self._errors.warn("consumer error", KafkaException(err))
+            if err is not None:  # e.g. a subscribed topic that does not exist yet (no EOF events: off)
+                self._errors.warn("consumer error", KafkaException(err))
                 continue
             headers = cast(list[tuple[str, bytes | None]] | None, m.headers())
             out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(),  # type: ignore[arg-type]
