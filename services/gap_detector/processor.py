@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from services.common.kafka_loop import Record
@@ -93,17 +93,22 @@ class DetectorProcessor:
         stored_wm, loaded = await self.store.load([(c, "") for c in asked], None)
         wm = self.effective_wm(stored_wm, now)
         save = Save(clock=self.clock(parts, now, write=True, busy=busy))
-        self._fold_all(loaded.values(), save, now)
-        on_item, absorb = self.logic.on_item, self._absorb
+        events: dict[str, list[Entry]] = {}
         for cid, entry in good:
-            target = loaded[cid]
-            save.write_state.add(target.cid)
-            absorb(save, target.cid, on_item(target.cid, target.state, entry, now, wm))
+            events.setdefault(loaded[cid].cid, []).append(entry)
+        on_item, absorb, expire = self.logic.on_item, self._absorb, self.logic.expire
         ttl = self.s.open_alert_ttl_ms
-        for target in save.customers:
-            closed = self.logic.expire(target.state, now, ttl)
+        # One customer at a time, start to finish (customers are independent): its state is still in the
+        # CPU cache when the store encodes it, which costs a fraction of encoding it at the end of the batch.
+        for target in self._fold_all(loaded.values(), save, now):
+            cid, state = target.cid, target.state
+            for entry in events.get(cid, ()):
+                save.write_state.add(cid)
+                absorb(save, cid, on_item(cid, state, entry, now, wm))
+            closed = expire(state, now, ttl)
             if closed:
-                save.closed.setdefault(target.cid, []).extend(closed)
+                save.closed.setdefault(cid, []).extend(closed)
+            self.store.stage(save, target)
         self._t_rules.observe(time.perf_counter() - t1)
         alerts = await self._publish_and_save(save, now, sink)
         self.wm = wm
@@ -118,7 +123,8 @@ class DetectorProcessor:
         self.m.dead_lettered.labels(reason).inc()
         sink.dead_letter(rec, reason, detail)
 
-    def _fold_all(self, targets: Iterable[Loaded], save: Save, now: int) -> None:
+    def _fold_all(self, targets: Iterable[Loaded], save: Save, now: int) -> Iterator[Loaded]:
+        """Each distinct survivor once, after folding its unfolded losers in; also listed in ``save``."""
         seen: set[str] = set()
         for target in targets:
             if target.cid in seen:
@@ -127,6 +133,7 @@ class DetectorProcessor:
             save.customers.append(target)
             for _, lstate, _ in target.losers:
                 self._absorb(save, target.cid, self.logic.on_fold(target.cid, target.state, lstate, now))
+            yield target
 
     @staticmethod
     def _absorb(save: Save, cid: str, step: Step) -> None:
@@ -170,7 +177,8 @@ class DetectorProcessor:
             return 0
         _, loaded = await self.store.load(pairs, None)
         save, now = Save(), now_ms()
-        self._fold_all(loaded.values(), save, now)
+        for _ in self._fold_all(loaded.values(), save, now):
+            pass
         return await self._publish_and_save(save, now, sink)
 
     # -- timers and drop-off minutes ---------------------------------------------------------------
@@ -205,7 +213,8 @@ class DetectorProcessor:
         asked = dict.fromkeys(c for c, j, _ in claimed if not is_superseded(j))
         _, loaded = await self.store.load([(cid, "") for cid in asked], None) if asked else (None, {})
         save = Save(finished_timers=[f"{c}|{j}" for c, j, _ in claimed])
-        self._fold_all(loaded.values(), save, now)
+        for _ in self._fold_all(loaded.values(), save, now):
+            pass
         for cid, journey, deadline in claimed:
             if is_superseded(journey):
                 step = self.logic.on_notify_superseded(cid, journey, now)
@@ -227,18 +236,28 @@ class DetectorProcessor:
         defs = self.logic.defs
         spans = {c: defs.thresholds(c.split("|", 1)[0]).dropoff_baseline_minutes for c, _ in cells}
         judged = {m for _, m in cells}  # read again: writes may have re-queued them since
-        needed = {m - i * 60_000 for c, m in cells for i in range(1, spans[c] + 1)} - hashes.keys()
+        reach = {(m, spans[c]) for c, m in cells}  # far fewer than cells: a minute holds many cells
+        needed = {m - i * 60_000 for m, span in reach for i in range(1, span + 2)} - hashes.keys()
         hashes.update(await self.store.cell_history(sorted(needed | judged)))
         spikes = []
-        for cell, minute in cells:
+        windows: dict[tuple[str, int], tuple[int, int]] = {}  # (cell, minute) -> its baseline sums
+        for cell, minute in sorted(cells):  # a cell's minutes in order: each window slides from the last
             vkey = cell.encode()
             dkey = vkey + b"|d"
-            hist_v = hist_d = 0
-            for i in range(1, spans[cell] + 1):
-                h = hashes[minute - i * 60_000]
-                if h:
-                    hist_v += int(h.get(vkey, 0))
-                    hist_d += int(h.get(dkey, 0))
+            span = spans[cell]
+            prev = windows.get((cell, minute - 60_000))
+            if prev is None:
+                hist_v = hist_d = 0
+                for i in range(1, span + 1):
+                    h = hashes[minute - i * 60_000]
+                    if h:
+                        hist_v += int(h.get(vkey, 0))
+                        hist_d += int(h.get(dkey, 0))
+            else:  # the window of the minute before, plus that minute, minus the one that fell out
+                h_in, h_out = hashes[minute - 60_000], hashes[minute - (span + 1) * 60_000]
+                hist_v = prev[0] + int(h_in.get(vkey, 0)) - int(h_out.get(vkey, 0))
+                hist_d = prev[1] + int(h_in.get(dkey, 0)) - int(h_out.get(dkey, 0))
+            windows[(cell, minute)] = (hist_v, hist_d)
             h = hashes[minute]
             j = judge(cell, minute, int(h.get(vkey, 0)), int(h.get(dkey, 0)), [(hist_v, hist_d)], defs, now)
             rate, baseline = self._gauges(cell)

@@ -21,7 +21,13 @@ import orjson
 import redis.asyncio as aioredis
 
 from services.common.keys import Keys
-from services.gap_detector.core.state import CustomerState, decode_state, encode_state
+from services.gap_detector.core.state import (
+    CustomerState,
+    EncodedBuffer,
+    decode_state,
+    encode_buffer,
+    encode_state,
+)
 
 PLACEHOLDER = "@CID@"
 DROPOFF_TTL_S = 3 * 86_400  # stalls land in a cell up to an SLA after its minute
@@ -46,6 +52,7 @@ class Loaded:
     losers: list[tuple[str, CustomerState, dict[bytes, bytes]]] = field(default_factory=list)
     stored_timers: dict[str, int] = field(default_factory=dict)
     stored_fields: dict[bytes, bytes] = field(default_factory=dict)  # the state hash as it was
+    buffer: EncodedBuffer | None = None  # how its buffer was encoded last (when this worker wrote it)
 
 
 def _snapshot(raw: list[Any]) -> tuple[str, CustomerState, dict[str, int], dict[bytes, bytes],
@@ -71,6 +78,9 @@ class Save:
     extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall members -> deadline
     clock: dict[str, Any] | None = None  # advance the watermark after the writes (see watermark.lua)
     docs: dict[int, bytes] = field(default_factory=dict)  # id(alert) -> its JSON, encoded once per batch
+    token: bytes = field(default_factory=lambda: os.urandom(8).hex().encode())  # field 'n' of what it writes
+    ops: list[list[Any]] = field(default_factory=list)  # the customers' writes, staged (DetectorStore.stage)
+    staged: dict[str, Cached | None] = field(default_factory=dict)  # customer -> its state once written
 
     def add_cells(self, cells: dict[tuple[str, int], list[int]]) -> None:
         for k, (v, d) in cells.items():
@@ -93,6 +103,7 @@ class Cached:
     token: bytes
     state: CustomerState
     fields: dict[bytes, bytes]
+    buffer: EncodedBuffer
 
 
 class StateCache:
@@ -162,7 +173,7 @@ class DetectorStore:
                     flat = survivor[2]
                     timers = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
                     hit.state.timers = dict(timers)
-                    loaded = Loaded(cid, hit.state, [], timers, hit.fields)
+                    loaded = Loaded(cid, hit.state, [], timers, hit.fields, hit.buffer)
                     self.cache.hits += 1
                 else:
                     _, state, timers, fields, _ = _snapshot(survivor)
@@ -179,11 +190,10 @@ class DetectorStore:
         """Every write of a batch as one ``apply.lua`` call: atomic and a single round trip; then (in the
         same script) the watermark moves, never before the state it lets timers fire on is written."""
         k = self.keys
-        ops: list[list[Any]] = []
-        token = os.urandom(8).hex().encode()
-        saved: list[tuple[str, Cached | None]] = []
         for loaded in batch.customers:
-            saved.append((loaded.cid, self._save_customer(ops, loaded, batch, token)))
+            if loaded.cid not in batch.staged:
+                self.stage(batch, loaded)
+        ops = batch.ops
         for alerts in [*batch.new_alerts.values(), batch.aggregate_alerts]:
             for alert in alerts:
                 ops.append(["ZADD", k.recent_alerts, now_ms, alert["alert_id"]])
@@ -204,9 +214,14 @@ class DetectorStore:
             clock = b"" if batch.clock is None else orjson.dumps(batch.clock)
             await self._apply(args=[_pack(ops), k.recent_alerts, k.alerts_by_id, self.recent_max,
                                     k.watermark, k.watermark_parts, clock])
-        for cid, cached in saved:  # written: what Redis now holds is what this worker has
+        for cid, cached in batch.staged.items():  # written: what Redis now holds is what this worker has
             if cached is not None:
                 self.cache.put(cid, cached)
+
+    def stage(self, batch: Save, loaded: Loaded) -> None:
+        """Queue a customer's writes once the batch is done with it (encoding a state just worked on is
+        cheaper than coming back to it)."""
+        batch.staged[loaded.cid] = self._save_customer(batch.ops, loaded, batch, batch.token)
 
     def _save_customer(self, ops: list[list[Any]], loaded: Loaded, batch: Save,
                        token: bytes) -> Cached | None:
@@ -223,7 +238,8 @@ class DetectorStore:
             if moved:
                 ops.append(["HSET", opened, *moved])
         # Only the fields that changed are written (a redelivered event changes none).
-        stored, fields = loaded.stored_fields, encode_state(state)
+        buffer = encode_buffer(state.buffer, loaded.buffer)
+        stored, fields = loaded.stored_fields, encode_state(state, buffer.data)
         changed = [x.decode() for name, value in fields.items() if stored.get(name) != value
                    for x in (name, value)]
         if changed:
@@ -247,7 +263,7 @@ class DetectorStore:
         if alerts or loaded.losers:
             ops.append(["EXPIRE", opened, self.retention_s])
         fields[b"n"] = token
-        return Cached(token, state, fields) if token else None
+        return Cached(token, state, fields, buffer) if token else None
 
     async def claim_timers(self, wm: int, now_ms: int, lease_ms: int,
                            limit: int) -> list[tuple[str, str, int]]:

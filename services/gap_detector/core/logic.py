@@ -139,7 +139,8 @@ class DetectorLogic:
         else:
             state.timers[journey] = deadline
         # Progress closes the journey's open stall alerts; a terminal stage closes all its alerts.
-        self._close(state, step, lambda m: m.journey == journey and (terminal or m.type == "stall"))
+        if state.open_alerts:
+            self._close(state, step, lambda m: m.journey == journey and (terminal or m.type == "stall"))
 
     @staticmethod
     def _close(state: CustomerState, step: Step, match: Callable[[Any], bool]) -> None:

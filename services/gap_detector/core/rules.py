@@ -39,7 +39,14 @@ def channel_switch(cid: str, buffer: Sequence[Entry], idx: int, defs: Definition
     k = e.key
     if not e.is_contact or k is None:
         return None
-    p = predecessor(buffer, idx, lambda x: x.is_contact and x.key == k)
+    # The same as predecessor(buffer, idx, lambda x: x.is_contact and x.key == k), written out: this
+    # runs for every contact, and the lambda and property calls cost more than the comparisons.
+    p = None
+    for j in range(idx - 1, -1, -1):
+        x = buffer[j]
+        if x.inbound and x.onstage and (x.journey or x.intent) == k:
+            p = x
+            break
     window = defs.thresholds(e.journey).channel_switch_window_ms
     if p is None or p.channel == e.channel or e.t - p.t > window or not unresolved(p, defs):
         return None
@@ -54,7 +61,11 @@ def device_switch(cid: str, buffer: Sequence[Entry], idx: int, defs: Definitions
     e = buffer[idx]
     if e.device_key is None:
         return None
-    p = predecessor(buffer, idx, lambda x: x.device_key is not None)
+    p = None
+    for j in range(idx - 1, -1, -1):  # predecessor(..., lambda x: x.device_key is not None), written out
+        if buffer[j].device_key is not None:
+            p = buffer[j]
+            break
     window = defs.thresholds(e.journey).device_switch_window_ms
     if p is None or p.device_key == e.device_key or e.t - p.t > window:
         return None
@@ -116,18 +127,22 @@ def evaluate(cid: str, buffer: Sequence[Entry], idx: int, defs: Definitions, now
     '<type>:<severity>'): new alerts, changed severities re-published with the same id, and alerts a late
     arrival made untrue re-published with status ``closed`` (a retraction)."""
     e = buffer[idx]
-    before = dict(a.split(":", 1) for a in e.alerted)
-    raised: dict[str, str] = {}
+    before = dict(a.split(":", 1) for a in e.alerted) if e.alerted else {}
+    raised: list[str] = []
     out = []
     for kind, rule in EVENT_RULES:
         alert = rule(cid, buffer, idx, defs, now)
         if alert is not None:
-            raised[kind] = alert["severity"]
-            if before.get(kind) != alert["severity"]:
+            severity = alert["severity"]
+            raised.append(f"{kind}:{severity}")
+            if before.get(kind) != severity:
                 out.append(alert)
         elif kind in before:
             out.append(retraction(cid, e, kind, now))
-    e.alerted = tuple(f"{kind}:{severity}" for kind, severity in raised.items())
+    if raised or e.alerted:
+        alerted = tuple(raised)
+        if alerted != e.alerted:  # unchanged keeps its identity: the store reuses the entry's encoding
+            e.alerted = alerted
     return out
 
 

@@ -57,16 +57,25 @@ class CustomerState:
     open_alerts: dict[str, OpenAlert] = field(default_factory=dict)
     horizon: int = -1  # newest event time trimmed away: older arrivals cannot be judged any more
     superseded: dict[str, int] = field(default_factory=dict)  # pending superseded-stall timers (logic.py)
+    # The buffered event ids, built on first use and kept by insert/trim: a state the worker keeps between
+    # batches answers "seen before?" without walking its whole buffer for every event.
+    ids: set[str] | None = field(default=None, repr=False, compare=False)
 
     def find(self, event_id: str) -> bool:
         """Whether the event is known: buffered, or the mark of a journey (which may outlive the buffer)."""
-        for e in self.buffer:  # a plain loop: this runs for every event, a generator costs twice as much
-            if e.id == event_id:
+        if self.ids is None:
+            self.ids = {e.id for e in self.buffer}
+        if event_id in self.ids:
+            return True
+        for m in self.marks.values():  # noqa: SIM110 - a mark or two: any() and its generator cost more
+            if m.id == event_id:
                 return True
-        return any(m.id == event_id for m in self.marks.values())  # a mark or two
+        return False
 
     def insert(self, entry: Entry) -> int:
         """Place ``entry`` by event time; returns its index."""
+        if self.ids is not None:
+            self.ids.add(entry.id)
         buf, order = self.buffer, entry.order
         if not buf or buf[-1].order < order:  # the common case: events mostly arrive in order
             buf.append(entry)
@@ -85,6 +94,8 @@ class CustomerState:
             start += 1
         if start:
             self.horizon = max(self.horizon, self.buffer[start - 1].t)
+            if self.ids is not None:
+                self.ids.difference_update(e.id for e in self.buffer[:start])
             del self.buffer[:start]
 
 
@@ -100,14 +111,55 @@ _OPEN = msgspec.json.Decoder(dict[str, OpenAlert])
 _SUPERSEDED = msgspec.json.Decoder(dict[str, int])
 
 
-def encode_state(state: CustomerState) -> dict[bytes, bytes]:
+def encode_state(state: CustomerState, buf: bytes | None = None) -> dict[bytes, bytes]:
     """The hash fields of Keys.detector_state: ``v``, ``buf``, ``h``, ``s``, ``o`` and one ``j:<journey>``
-    per mark."""
-    fields = {b"v": STATE_VERSION, b"buf": _encode(state.buffer), b"h": b"%d" % state.horizon,
-              b"s": _encode(state.superseded), b"o": _encode(state.open_alerts)}
+    per mark. ``buf``: the buffer already encoded (``encode_buffer``)."""
+    fields = {b"v": STATE_VERSION, b"buf": _encode(state.buffer) if buf is None else buf,
+              b"h": b"%d" % state.horizon, b"s": _encode(state.superseded), b"o": _encode(state.open_alerts)}
     for journey, mark in state.marks.items():
         fields[b"j:" + journey.encode()] = _encode(mark)
     return fields
+
+
+@dataclass(slots=True)
+class EncodedBuffer:
+    """A buffer's JSON (``[e0,e1,...]``) with what it was made of: the entries, their ``alerted`` tuples
+    and where each entry's bytes end."""
+
+    entries: list[Entry]
+    alerted: list[tuple[str, ...]]
+    ends: list[int]
+    data: bytes
+
+
+def encode_buffer(buffer: list[Entry], prev: EncodedBuffer | None = None) -> EncodedBuffer:
+    """The buffer's JSON, reusing the bytes of ``prev`` for the run of entries that are still the same
+    objects with the same ``alerted`` (an entry changes in nothing else): typically all but the events
+    just added, so a batch encodes what it added instead of the customer's whole history. Same bytes as
+    encoding the buffer at once."""
+    keep = start = k = 0
+    if prev is not None and buffer:
+        old, first = prev.entries, buffer[0]
+        k = next((i for i, e in enumerate(old) if e is first), -1)  # identity only: no entry is read
+        if k >= 0:
+            limit = min(len(buffer), len(old) - k)
+            same, alerted = old[k:k + limit], prev.alerted[k:k + limit]
+            while keep < limit and buffer[keep] is same[keep] and buffer[keep].alerted is alerted[keep]:
+                keep += 1
+            start = 1 if k == 0 else prev.ends[k - 1] + 1
+    if keep and prev is not None:
+        base = start - 1  # the kept run moves to just after '['
+        ends = [end - base for end in prev.ends[k:k + keep]]
+        parts = [prev.data[start:prev.ends[k + keep - 1]]]
+    else:
+        ends, parts = [], []
+    pos = ends[-1] if ends else 0
+    for e in buffer[keep:]:
+        encoded = _encode(e)
+        pos += len(encoded) + 1  # after '[' or ','
+        ends.append(pos)
+        parts.append(encoded)
+    return EncodedBuffer(list(buffer), [e.alerted for e in buffer], ends, b"[" + b",".join(parts) + b"]")
 
 
 def decode_state(fields: dict[bytes, bytes], timers: dict[str, int],

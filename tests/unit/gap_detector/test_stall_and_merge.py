@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,8 @@ from services.gap_detector.core.alerts import alert_id, rfc3339
 from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.dropoff import cell_key, judge, minute_of
 from services.gap_detector.core.logic import DetectorLogic, watermark
-from services.gap_detector.core.state import CustomerState, decode_state, encode_state
+from services.gap_detector.core.model import Entry
+from services.gap_detector.core.state import CustomerState, decode_state, encode_buffer, encode_state
 from tests.unit.gap_detector.conftest import CID, MIN, T0, entry
 
 pytestmark = pytest.mark.unit
@@ -121,6 +123,7 @@ def test_buffer_is_bounded(defs: Definitions) -> None:
     for i in range(20):
         small.on_item(CID, st, entry(f"e{i}", T0 + i, intent="x"), T0)
     assert [e.id for e in st.buffer] == [f"e{i}" for i in range(15, 20)]
+    assert st.ids == {e.id for e in st.buffer} and st.find("e19") and not st.find("e3")
 
 
 def test_watermark_event_and_live_clock() -> None:
@@ -201,3 +204,22 @@ def test_a_version_1_state_hash_still_decodes(logic: DetectorLogic) -> None:
 @given(st.integers(0, 4_102_444_800_000))  # 1970 .. 2100
 def test_alert_timestamps_format_like_timeutil(ms: int) -> None:
     assert rfc3339(ms) == format_ms(ms)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.booleans(), st.integers(0, 3)), min_size=1, max_size=40))
+def test_a_buffer_encoded_from_its_last_encoding_has_the_same_bytes(
+        ops: list[tuple[int, bool, int]]) -> None:
+    # Events at random times (in order or late), alerted tuples replaced, trims from the front.
+    state, prev = CustomerState(), None
+    for i, (t, relabel, trim) in enumerate(ops):
+        state.insert(Entry(T0 + t * MIN, f"e{i:02d}", "web", True, True))
+        if relabel:
+            state.buffer[t % len(state.buffer)].alerted = (f"channel_switch:{i}",)
+        if trim:
+            state.trim(max(1, len(state.buffer) - trim), 10**12)
+        prev = encode_buffer(state.buffer, prev)
+        assert prev.data == msgspec.json.encode(state.buffer)
+        starts = [1, *(end + 1 for end in prev.ends[:-1])]
+        assert [prev.data[a:b] for a, b in zip(starts, prev.ends, strict=True)] == [
+            msgspec.json.encode(e) for e in state.buffer]
