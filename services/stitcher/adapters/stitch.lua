@@ -98,12 +98,23 @@ local idmap, recorded = mget(ID, idnames), mget(OUT, eids)
 local function type_of(k) return string.match(k, '^([^:]+):') end
 local FS, FST, NC, alias = {}, {}, {}, {}
 
+-- Read with the identifier counts in the same HMGET: a customer read here is mostly one that links a
+-- new identifier or merges next, which needs the counts (one call instead of two).
+local FSQ = {'first_seen_ms'}
+for i, t in ipairs(TYPES) do FSQ[i + 1] = 'n:' .. t end
+
 local function first_seen(c)
   local fs = FS[c]
   if fs == nil then
-    local t = call('HGET', CUST .. c, 'first_seen_ms')
+    local r = call('HMGET', CUST .. c, unpack(FSQ))
+    local t = r[1]
     fs = tonumber(t) or false
     FS[c], FST[c] = fs, t
+    if fs and NC[c] == nil then
+      local n = {}
+      for i, ty in ipairs(TYPES) do n[ty] = tonumber(r[i + 1] or '0') end
+      NC[c] = n
+    end
     -- A customer with a hash is never an alias: a merge deletes the loser's hash, and minting goes
     -- through canonical() first. So no GET of its alias key.
     if fs and alias[c] == nil then alias[c] = false end
