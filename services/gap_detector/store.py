@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError, TryAgainError
 
 from services.common.keys import Keys
 from services.gap_detector.core.state import (
@@ -30,6 +31,12 @@ from services.gap_detector.core.state import (
 )
 
 PLACEHOLDER = "@CID@"
+
+
+class StateConflict(TryAgainError):
+    """A customer's state changed in Redis between this batch's load and its save (another worker fired a
+    stall of it): nothing of the batch was written; it is retried from the load (a transient fault)."""
+
 DROPOFF_TTL_S = 3 * 86_400  # stalls land in a cell up to an SLA after its minute
 _pack = msgspec.msgpack.Encoder().encode
 
@@ -212,8 +219,13 @@ class DetectorStore:
             ops.append(["ZREM", k.timers_inflight, *batch.finished_timers])
         if ops or batch.clock is not None:
             clock = b"" if batch.clock is None else orjson.dumps(batch.clock)
-            await self._apply(args=[_pack(ops), k.recent_alerts, k.alerts_by_id, self.recent_max,
-                                    k.watermark, k.watermark_parts, clock])
+            try:
+                await self._apply(args=[_pack(ops), k.recent_alerts, k.alerts_by_id, self.recent_max,
+                                        k.watermark, k.watermark_parts, clock])
+            except ResponseError as exc:
+                if "state changed meanwhile" in str(exc):
+                    raise StateConflict(str(exc)) from None
+                raise
         for cid, cached in batch.staged.items():  # written: what Redis now holds is what this worker has
             if cached is not None:
                 self.cache.put(cid, cached)
@@ -228,7 +240,10 @@ class DetectorStore:
         """Queue one customer's writes; returns its state as Redis will hold it (None: no token to know
         it by, e.g. a state nothing was written to yet)."""
         k, cid, state = self.keys, loaded.cid, loaded.state
-        opened = k.open_alerts(cid)
+        opened, stored = k.open_alerts(cid), loaded.stored_fields
+        # Compare-and-set: the whole batch is refused unless the state hash still holds the token it was
+        # loaded with (another worker firing this customer's stall meanwhile makes this batch start over).
+        ops.append(["EXPECT", k.detector_state(cid), stored.get(b"n", b"").decode()])
         for loser, lstate, lopen in loaded.losers:
             ops.append(["DEL", k.detector_state(loser), k.open_alerts(loser)])
             if lstate.marks:

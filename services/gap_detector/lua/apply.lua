@@ -3,14 +3,23 @@
 -- ARGV[2] recent-alerts ZSET, ARGV[3] alerts-by-id HASH, ARGV[4] most recent alerts kept.
 -- ARGV[5] watermark STRING, ARGV[6] per-partition HASH, ARGV[7] clock JSON for advance_watermark
 -- (watermark.lua) or '': the watermark moves only after the batch's writes.
+-- An operation {'EXPECT', state hash, token} writes nothing: unless the hash's field 'n' still holds the
+-- token ('' for none) the batch was loaded with, nothing at all is written (compare-and-set).
 local allowed = {HSET = true, HDEL = true, DEL = true, EXPIRE = true, ZADD = true, ZREM = true, HINCRBY = true}
 local ops = cmsgpack.unpack(ARGV[1])
 for _, op in ipairs(ops) do
-  if not allowed[op[1]] then return redis.error_reply('apply.lua: command not allowed: ' .. tostring(op[1])) end
-  for i = 3, #op do
-    if type(op[i]) == 'number' then op[i] = string.format('%d', op[i]) end
+  if op[1] == 'EXPECT' and (redis.call('HGET', op[2], 'n') or '') ~= op[3] then
+    return redis.error_reply('TRYAGAIN apply.lua: state changed meanwhile: ' .. op[2])
   end
-  redis.call(unpack(op))
+end
+for _, op in ipairs(ops) do
+  if op[1] ~= 'EXPECT' then
+    if not allowed[op[1]] then return redis.error_reply('apply.lua: command not allowed: ' .. tostring(op[1])) end
+    for i = 3, #op do
+      if type(op[i]) == 'number' then op[i] = string.format('%d', op[i]) end
+    end
+    redis.call(unpack(op))
+  end
 end
 -- Keep the recent-alerts index bounded: drop the oldest beyond the limit from the ZSET and the HASH.
 local extra = redis.call('ZCARD', ARGV[2]) - tonumber(ARGV[4])

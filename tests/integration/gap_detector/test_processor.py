@@ -13,12 +13,13 @@ import redis.asyncio as aioredis
 from services.common.kafka_loop import Record
 from services.common.keys import Keys
 from services.common.timeutil import format_ms
+from services.gap_detector.core.alerts import alert_id
 from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.processor import DetectorProcessor
 from services.gap_detector.settings import GapDetectorSettings
-from services.gap_detector.store import DetectorStore
+from services.gap_detector.store import DetectorStore, StateConflict
 from tests.conftest import Infra
 from tests.integration.gap_detector.harness import stitched
 
@@ -171,3 +172,35 @@ async def test_events_landing_in_a_judged_minute_rejudge_it(
     await h.tick()
     assert format_ms(T0 + 30 * MIN) in {a["evidence"]["minute"] for a in h.of("dropoff_spike")}
     await h.client.aclose()
+
+
+async def test_a_state_changed_by_another_worker_between_load_and_save_fails_the_batch_whole(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
+    h, other = Harness(infra, key_prefix), Harness(infra, key_prefix)
+    cid = "c_00000000000000c1"
+    await h.feed([stitched("a", cid, T0, "web", intent="x")])
+    interfere = [True]
+    publish = h.publish
+
+    async def publish_then_interfere(alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
+        await publish(alerts, docs)
+        if interfere.pop() if interfere else False:  # another worker writes this customer, once
+            await other.feed([stitched("b", cid, T0 + 10_000, "web", intent="y")])
+
+    h.publish = publish_then_interfere  # type: ignore[method-assign]
+    call = [rec(cid.encode(), orjson.dumps(stitched("c", cid, T0 + MIN, "phone", intent="x")))]
+    with pytest.raises(StateConflict):
+        await h.events(call)
+    keys = Keys(key_prefix)
+
+    async def buffered() -> list[str]:
+        return [e[1] for e in orjson.loads(await h.client.hget(keys.detector_state(cid), "buf") or b"[]")]
+
+    assert await buffered() == ["a", "b"]  # nothing of the refused batch was written
+    assert not await h.client.hexists(keys.open_alerts(cid), alert_id("channel_switch", cid, "c"))
+    assert await h.events(call) == 1  # the retry starts from the state the other worker wrote
+    assert await buffered() == ["a", "b", "c"]
+    assert await h.client.hexists(keys.open_alerts(cid), alert_id("channel_switch", cid, "c"))
+    await h.client.aclose()
+    await other.client.aclose()
