@@ -183,7 +183,8 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=10_000, help="customers of --source uniform")
     ap.add_argument("--sort", default="tottime", help="profile order (pstats key, e.g. cumulative)")
     ap.add_argument("--default-gc", action="store_true", help="keep Python's default GC thresholds")
-    ap.add_argument("--cache", type=int, default=20_000, help="JOURNEYS_DETECTOR_STATE_CACHE")
+    ap.add_argument("--cache", type=int, default=GapDetectorSettings().state_cache,
+                    help="JOURNEYS_DETECTOR_STATE_CACHE")
     ap.add_argument("--profile", action="store_true",
                     help="profile the timed part (cProfile), print the top 40")
     args = ap.parse_args()

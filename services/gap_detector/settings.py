@@ -38,9 +38,9 @@ class GapDetectorSettings(CommonSettings):
                              "Most recent events kept per customer to judge late arrivals by event time.",
                              default=200)
     state_cache: int = env("JOURNEYS_DETECTOR_STATE_CACHE",
-                           "Customers whose decoded state a worker keeps between batches (0: none); each "
-                           "costs a few KiB and saves reading and decoding it while Redis holds the same.",
-                           default=20_000)
+                           "Customers whose decoded state a worker keeps between batches (0: none), about "
+                           "10 KiB each; a kept state is not read or decoded again while Redis holds it.",
+                           default=10_000)
     batch_size: int = env("JOURNEYS_DETECTOR_BATCH_SIZE", "Most events per Redis round trip.", default=1000)
     batch_window: str = env("JOURNEYS_DETECTOR_BATCH_WINDOW", "Longest wait to fill a batch.", default="10ms")
     tick: str = env("JOURNEYS_DETECTOR_TICK", "How often due stall timers are claimed.", default="250ms")
