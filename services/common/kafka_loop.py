@@ -137,6 +137,7 @@ class KafkaLoop:
         self._producer = Producer(producer_config(settings))
         self.outbox = Outbox(self._producer)
         self._assigned: set[tuple[str, int]] = set()
+        self._position: Offsets = {}  # next offset to handle, per assigned partition, when known
         self._errors = RateLimitedLog(log)
         self._next_lag = 0.0
 
@@ -234,20 +235,27 @@ class KafkaLoop:
                               KafkaException(failed[0].error))
             lost = {(tp.topic, tp.partition) for tp in failed}
             offsets = {k: v for k, v in offsets.items() if k not in lost}
+        self._position.update(offsets)
         if self.on_commit is not None and offsets:
             self.on_commit(offsets)
 
+    def assigned(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this worker holds now."""
+        return sorted(self._assigned)
+
     def behind(self, topic: str) -> list[int]:
-        """Assigned partitions of ``topic`` whose consumed position is behind the high watermark last seen
-        in a fetch (no I/O). A partition with no position yet counts as behind when it holds records."""
-        tps = [TopicPartition(t, p) for t, p in self._assigned if t == topic]
-        if not tps:
-            return []
+        """Assigned partitions of ``topic`` whose position (next offset to handle) is behind the high
+        watermark last seen in a fetch (no I/O). The position is the group's committed offset at
+        assignment, then moves with every committed batch; unknown (nothing committed yet) counts as
+        behind while the partition holds records."""
         out = []
-        for tp in self._consumer.position(tps):
-            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            if high > 0 and (tp.offset < 0 or tp.offset < high):
-                out.append(tp.partition)
+        for (t, p) in self._assigned:
+            if t != topic:
+                continue
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)
+            pos = self._position.get((t, p))
+            if high > 0 and (pos is None or pos < high):
+                out.append(p)
         return sorted(out)
 
     async def _lag_if_due(self) -> None:
@@ -274,13 +282,21 @@ class KafkaLoop:
         for topic, value in lag.items():
             self.m.lag.labels(topic=topic).set(value)
 
-    def _assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        try:  # where the group left off: a partition already at its head is not "behind"
+            for tp in consumer.committed(partitions, timeout=10):
+                if tp.offset >= 0:
+                    self._position[(tp.topic, tp.partition)] = tp.offset
+        except KafkaException as exc:
+            self._errors.warn("committed offsets not read at assignment", exc)
         log.info("assigned %s", _names(partitions))
 
     def _revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Nothing handled is uncommitted here: a batch's commit completes before the next consume().
         self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        for tp in partitions:
+            self._position.pop((tp.topic, tp.partition), None)
         log.info("revoked %s", _names(partitions))
 
     async def _close(self) -> None:
