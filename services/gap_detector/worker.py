@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -93,16 +92,12 @@ class DetectorHandler:
         self.s, self.proc, self.store, self.m, self.hook = settings, proc, store, metrics, hook
         self.behind = behind
         self.ticks = 0
-        self.handled_at: dict[int, float] = {}  # stitched-events partition -> when a batch last held it
-        self.hold_s = 2 * settings.watermark_idle_ms / 1000
 
     def _busy(self) -> list[str]:
-        # The loop also reports a partition as behind when it has no consumed position (librdkafka has none
-        # until a record of it reaches the application: after a restart or a rebalance at its head). Such a
-        # partition may be caught up, and holding the watermark for it would stall every timer until it sees
-        # traffic again; so a behind partition counts only while its records keep coming.
-        now = time.monotonic()
-        return [str(p) for p in self.behind() if now - self.handled_at.get(p, -1e9) < self.hold_s]
+        # Partitions with records not handled yet hold the watermark back even when this batch has none
+        # of theirs (the loop's positions start from the committed offsets, so a restarted worker at the
+        # head is not behind).
+        return [str(p) for p in self.behind()]
 
     async def handle(self, records: list[Record], out: Outbox) -> None:
         sink = OutboxSink(out, self.s, self.hook)
@@ -112,9 +107,6 @@ class DetectorHandler:
         if merges:  # a merge's loser folds in before the survivor's new events are judged
             await self.proc.on_merges(merges, sink)
         if events:
-            now = time.monotonic()
-            for p in {r.partition for r in events}:
-                self.handled_at[p] = now
             await self.proc.on_events(events, sink, self._busy())
 
     async def tick(self, out: Outbox) -> None:
