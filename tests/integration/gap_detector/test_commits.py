@@ -12,17 +12,18 @@ import pytest
 import redis.asyncio as aioredis
 from confluent_kafka import Consumer, TopicPartition
 
-from services.common.kafka_loop import KafkaLoop, Outbox, Record
+from services.common.kafka_loop import KafkaLoop
 from services.common.keys import Keys
 from services.gap_detector.core.alerts import alert_id
 from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.settings import GapDetectorSettings
 from services.gap_detector.store import DetectorStore
-from services.gap_detector.worker import DetectorHandler, build
+from services.gap_detector.worker import build
 from tests.conftest import Infra, Topics
 from tests.helpers import free_port
 from tests.integration.gap_detector.harness import create_topics, detector_env, produce, stitched
+from tests.integration.loop.support import Recording, Running, run_until
 
 pytestmark = pytest.mark.integration
 
@@ -39,31 +40,6 @@ def events(n: int, prefix: str = "e") -> list[dict[str, Any]]:
 def merge(survivor: str, loser: str) -> dict[str, Any]:
     return {"schema_version": "1.0", "record_id": f"m_{loser}", "kind": "merge", "survivor": survivor,
             "loser": loser, "event_id": "x", "recorded_at_ms": T0}
-
-
-class Recording:
-    """Wraps the detector's handler: remembers every batch it handled, may fail before handling."""
-
-    def __init__(self, inner: DetectorHandler, failing: Callable[[], bool] = lambda: False) -> None:
-        self.inner, self.failing = inner, failing
-        self.handled: list[Record] = []
-        self.attempts = 0
-
-    async def handle(self, records: list[Record], out: Outbox) -> None:
-        self.attempts += 1
-        if self.failing():
-            raise RuntimeError("handler failed")
-        await self.inner.handle(records, out)
-        self.handled += records
-
-    async def tick(self, out: Outbox) -> None:
-        await self.inner.tick(out)
-
-    def last_plus_one(self) -> Offsets:
-        out: Offsets = {}
-        for r in self.handled:
-            out[(r.topic, r.partition)] = max(out.get((r.topic, r.partition), 0), r.offset + 1)
-        return out
 
 
 def committed(infra: Infra, group: str, topics: Topics) -> Offsets:
@@ -98,33 +74,6 @@ def detector(
     recording = Recording(handler, failing)
     loop.handler = recording
     return loop, recording, metrics
-
-
-class Running:
-    """A loop running in a task; ``until`` polls a condition with a deadline (the loop must not die)."""
-
-    def __init__(self, loop: KafkaLoop) -> None:
-        self.stop = asyncio.Event()
-        self.task = asyncio.create_task(loop.run(self.stop))
-
-    async def until(self, done: Callable[[], bool], what: str, timeout: float = 60) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not done():
-            assert not self.task.done(), self.task.exception()
-            assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-            await asyncio.sleep(0.1)  # polling a condition with a deadline
-
-    async def close(self) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 30)
-
-
-async def run_until(loop: KafkaLoop, done: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    running = Running(loop)
-    try:
-        await running.until(done, what, timeout)
-    finally:
-        await running.close()
 
 
 async def test_committed_offsets_are_the_last_handled_plus_one(

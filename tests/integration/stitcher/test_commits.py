@@ -4,7 +4,6 @@ test_worker.py, on a real process)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,37 +11,16 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from services.common.kafka_loop import KafkaLoop, Outbox, Record
+from services.common.kafka_loop import KafkaLoop
 from services.common.timeutil import now_ms
 from services.stitcher.metrics import StitcherMetrics
 from services.stitcher.settings import StitcherSettings
-from services.stitcher.worker import StitchHandler, build
+from services.stitcher.worker import build
 from tests.conftest import Infra, Topics
+from tests.integration.loop.support import Recording, run_until
 from tests.integration.stitcher.support import committed, create_topics, event, produce, worker_env
 
 pytestmark = pytest.mark.integration
-
-
-class Recording:
-    """Wraps the stitcher's handler: remembers every batch it handled, may fail before handling."""
-
-    def __init__(self, inner: StitchHandler, failing: Callable[[], bool] = lambda: False) -> None:
-        self.inner, self.failing = inner, failing
-        self.handled: list[Record] = []
-        self.attempts = 0
-
-    async def handle(self, records: list[Record], out: Outbox) -> None:
-        self.attempts += 1
-        if self.failing():
-            raise RuntimeError("handler failed")
-        await self.inner.handle(records, out)
-        self.handled += records
-
-    def last_plus_one(self) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for r in self.handled:
-            out[r.partition] = max(out.get(r.partition, 0), r.offset + 1)
-        return out
 
 
 def worker(settings: StitcherSettings, client: aioredis.Redis,
@@ -52,20 +30,6 @@ def worker(settings: StitcherSettings, client: aioredis.Redis,
     recording = Recording(handler, failing)
     loop.handler = recording
     return loop, recording, metrics
-
-
-async def run_until(loop: KafkaLoop, done: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not done():
-            assert not task.done(), task.exception()
-            assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-            await asyncio.sleep(0.1)  # polling a condition with a deadline
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture
@@ -87,10 +51,10 @@ async def test_committed_offsets_are_the_last_handled_plus_one(
 
     def all_committed() -> bool:
         return len(rec.handled) >= 40 and committed(infra.bootstrap_servers, settings.group_id,
-                                                    topics.channel_events) == rec.last_plus_one()
+                                                    topics.channel_events) == rec.last_plus_one_by_partition()
 
     await run_until(loop, all_committed, "the handled batches committed")
-    assert len(rec.last_plus_one()) > 1  # several partitions, each exact
+    assert len(rec.last_plus_one_by_partition()) > 1  # several partitions, each exact
     assert metrics.registry.get_sample_value("journeys_touchpoints_written_total") == 40
     await client.aclose()
 
@@ -109,7 +73,7 @@ async def test_a_failing_handler_is_never_committed_and_its_batch_is_retried(
             while_failing.append(offsets)
             failing[0] = rec.attempts < 3  # the fault clears after three failed attempts
             return False
-        return len(rec.handled) >= 20 and offsets == rec.last_plus_one()
+        return len(rec.handled) >= 20 and offsets == rec.last_plus_one_by_partition()
 
     await run_until(loop, recovered_and_committed, "the batch retried, handled and committed")
     assert while_failing and all(c == {} for c in while_failing)
