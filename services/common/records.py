@@ -292,10 +292,22 @@ def decode_merge(value: bytes) -> IdentityMerge:
     return rec if merge_patterns_ok(rec) else _slow(value, IDENTITY_MERGE, IdentityMerge)
 
 
+def _exact_ints(doc: Any) -> Any:
+    """Integral floats beyond 2**53 as ints: JSON Schema's ``integer`` admits 9007199254740994.0, msgspec's
+    lax mode converts integral floats to int only up to 2**53."""
+    if isinstance(doc, float):
+        return int(doc) if doc.is_integer() and abs(doc) > 2**53 else doc
+    if isinstance(doc, dict):
+        return {k: _exact_ints(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_exact_ints(v) for v in doc]
+    return doc
+
+
 def from_valid(doc: Any, cls: type[T]) -> T:
     """A document the JSON Schema accepted, as its Struct (lenient: a JSON Schema integer may be 5.0)."""
     try:
-        return msgspec.convert(doc, cls, strict=False)
+        return msgspec.convert(_exact_ints(doc), cls, strict=False)
     except msgspec.ValidationError as exc:  # the schema and the Struct disagree: a bug, the test covers it
         raise RecordError("schema_violation", f"typed record refused a schema-valid document: {exc}") from exc
 
