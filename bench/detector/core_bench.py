@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 
 from services.common.kafka_loop import OutRecord, Record
 from services.common.keys import Keys
+from services.common.runtime import tune_gc
 from services.common.timeutil import now_ms, parse_rfc3339_ms
 from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.core.logic import DetectorLogic
@@ -31,7 +32,7 @@ from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.processor import DetectorProcessor
 from services.gap_detector.settings import GapDetectorSettings
 from services.gap_detector.store import DetectorStore
-from services.gap_detector.worker import alert_headers, alert_key, tune_gc
+from services.gap_detector.worker import alert_headers, alert_key
 from services.simulator.generator import SimConfig, generate
 
 PARTITIONS = 4

@@ -33,7 +33,7 @@ from typing import Any, Protocol, cast
 
 import msgspec
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from prometheus_client import Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.common.kafka_config import consumer_config, producer_config
 from services.common.retry import MAX_DELAY_S, RateLimitedLog, target_of
@@ -83,6 +83,14 @@ class LoopMetrics:
 
     lag: Gauge  # journeys_consumer_lag_messages{topic}: high watermark - committed offset
     retries: Counter  # journeys_retries_total{target}
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> LoopMetrics:
+        """The two series, as docs/METRICS.md names them, in a service's registry."""
+        return cls(Gauge("journeys_consumer_lag_messages", "High watermark minus the committed offset.",
+                         ["topic"], registry=registry),
+                   Counter("journeys_retries_total", "Failed batches (or calls) retried.", ["target"],
+                           registry=registry))
 
 
 class Outbox:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from services.common.kafka_loop import LoopMetrics
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
@@ -35,9 +37,7 @@ class DetectorMetrics:
                                buckets=LATENCY_BUCKETS, registry=r)
         self.batch = Histogram("journeys_batch_size", "Events per batch.", ["stage"], buckets=BATCH_BUCKETS,
                                registry=r)
-        self.retries = Counter("journeys_retries_total", "Retried transient faults.", ["target"], registry=r)
-        self.lag = Gauge("journeys_consumer_lag_messages", "Messages behind the head, per topic.", ["topic"],
-                         registry=r)
+        self.loop = LoopMetrics.register(r)  # journeys_consumer_lag_messages, journeys_retries_total
         self.dead_lettered = Counter("journeys_events_dead_lettered_total",
                                      "Unusable stitched events / merge records dead-lettered.", ["reason"],
                                      registry=r)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,8 +19,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.common.dead_letter import dead_letter
-from services.common.kafka_loop import KafkaLoop, LoopMetrics, Offsets, Outbox, OutRecord, Record
+from services.common.kafka_loop import KafkaLoop, Offsets, Outbox, OutRecord, Record
 from services.common.keys import Keys
+from services.common.runtime import ce_headers, tune_gc
 from services.common.timeutil import now_ms
 from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.logic import DetectorLogic
@@ -33,17 +33,6 @@ from services.gap_detector.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 PENDING_EVERY_TICKS = 8  # ZCARD of the timer wheel every few ticks is plenty for a gauge
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def tune_gc() -> None:
-    """Fewer cyclic garbage collections. A batch allocates tens of thousands of short-lived containers
-    (decoded state, alerts, Redis operations) that reference counting frees anyway; at the default
-    threshold (700) the collector runs dozens of times per batch and keeps promoting them, so full
-    collections walk the state cache again and again (a third of the CPU per event in core_bench).
-    What exists at startup is frozen: it lives as long as the process."""
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
 def alert_key(alert: dict[str, Any]) -> bytes:
@@ -55,10 +44,8 @@ def alert_key(alert: dict[str, Any]) -> bytes:
 
 
 def alert_headers(alert: dict[str, Any]) -> list[tuple[str, bytes]]:
-    """CloudEvents binary-mode headers (docs/ARCHITECTURE.md)."""
-    return [("ce_specversion", b"1.0"), ("ce_id", alert["alert_id"].encode()),
-            ("ce_type", b"dev.journeys.gap_alert.v1"), ("ce_source", b"journeys/gap-detector"),
-            ("ce_time", alert["detected_at"].encode()), ("content-type", b"application/json")]
+    return ce_headers(b"dev.journeys.gap_alert.v1", b"journeys/gap-detector", alert["alert_id"],
+                      alert["detected_at"])
 
 
 class OutboxSink:
@@ -128,7 +115,7 @@ def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMet
     handler = DetectorHandler(settings, proc, store, metrics, hook)
     loop = KafkaLoop(settings, group_id=settings.group_id,
                      topics=[settings.topic_stitched_events, settings.topic_identity_merges], handler=handler,
-                     metrics=LoopMetrics(metrics.lag, metrics.retries), batch_size=settings.batch_size,
+                     metrics=metrics.loop, batch_size=settings.batch_size,
                      batch_window_s=settings.batch_window_s, tick_s=settings.tick_s,
                      before_commit=before_commit)
     handler.behind = lambda: loop.behind(settings.topic_stitched_events)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from services.common.kafka_loop import LoopMetrics
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5,
                    1, 2.5, 5, 10, 30)
@@ -38,9 +40,7 @@ class StitcherMetrics:
                                buckets=LATENCY_BUCKETS, registry=r)
         self.batch = Histogram("journeys_batch_size", "Events per batch.", ["stage"], buckets=BATCH_BUCKETS,
                                registry=r)
-        self.retries = Counter("journeys_retries_total", "Transient faults retried.", ["target"], registry=r)
-        self.lag = Gauge("journeys_consumer_lag_messages", "Messages not yet consumed.", ["topic"],
-                         registry=r)
+        self.loop = LoopMetrics.register(r)  # journeys_consumer_lag_messages, journeys_retries_total
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

@@ -18,7 +18,6 @@ is written before the offsets are committed, never after: nothing is lost, no to
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -27,8 +26,9 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 from services.common.dead_letter import dead_letter
-from services.common.kafka_loop import KafkaLoop, LoopMetrics, Offsets, Outbox, Record
+from services.common.kafka_loop import KafkaLoop, Offsets, Outbox, Record
 from services.common.keys import Keys
+from services.common.runtime import tune_gc
 from services.common.timeutil import now_ms
 from services.stitcher.adapters.redis_store import RedisStitchStore
 from services.stitcher.core.batch import OutTopics, Prepared, outputs, prepare, rejected_by_reason
@@ -41,7 +41,6 @@ from services.stitcher.settings import StitcherSettings
 
 log = logging.getLogger(__name__)
 LATENCY_SAMPLES = 32  # end-to-end latency observations per batch at most (evenly spread over the batch)
-GC_YOUNG_THRESHOLD = 50_000
 
 
 class Store(Protocol):
@@ -115,15 +114,6 @@ class StitchHandler:
                 self._e2e.observe(max(0.0, (wall_ms - ts) / 1000))
 
 
-def tune_gc() -> None:
-    """Fewer cyclic collections: a batch allocates thousands of short-lived containers (decoded events,
-    outgoing records) that reference counting frees anyway, while at the default threshold (700) the
-    collector runs many times per batch and keeps walking the identifier cache. What exists at startup
-    lives as long as the process: frozen."""
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
-
-
 def build(settings: StitcherSettings, metrics: StitcherMetrics, client: aioredis.Redis,
           before_commit: Callable[[Offsets], None] | None = None) -> tuple[KafkaLoop, StitchHandler]:
     """The loop and its handler (``before_commit``: an observer for tests, see KafkaLoop)."""
@@ -131,7 +121,7 @@ def build(settings: StitcherSettings, metrics: StitcherMetrics, client: aioredis
                              settings.retention_ms)
     handler = StitchHandler(settings, store, metrics)
     loop = KafkaLoop(settings, group_id=settings.group_id, topics=[settings.topic_channel_events],
-                     handler=handler, metrics=LoopMetrics(metrics.lag, metrics.retries),
+                     handler=handler, metrics=metrics.loop,
                      batch_size=settings.batch_size, batch_window_s=settings.batch_window_s,
                      session_timeout_s=settings.session_timeout_s, before_commit=before_commit)
     return loop, handler

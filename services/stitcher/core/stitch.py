@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple, cast
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from services.common import runtime
 from services.common.records import (
     ChannelEvent,
     IdentifierType,
@@ -249,6 +250,4 @@ def merge_record(kind: str, survivor: str, loser: str, event_id: str, identifier
 
 def ce_headers(ce_type: bytes, ce_id: str, ce_time: str) -> list[tuple[str, bytes]]:
     """CloudEvents binary-mode headers of a record the stitcher produces."""
-    return [("ce_specversion", b"1.0"), ("ce_id", ce_id.encode()), ("ce_type", ce_type),
-            ("ce_source", b"journeys/stitcher"), ("ce_time", ce_time.encode()),
-            ("content-type", b"application/json")]
+    return runtime.ce_headers(ce_type, b"journeys/stitcher", ce_id, ce_time)

@@ -10,7 +10,7 @@ import asyncio
 
 import orjson
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
 from services.common.kafka_loop import KafkaLoop, LoopMetrics, Outbox, Record, run_until_signalled
 from services.common.settings import CommonSettings
@@ -33,9 +33,7 @@ class SmokeHandler:
 
 async def main(stop: asyncio.Event) -> None:
     settings = CommonSettings()
-    registry = CollectorRegistry()
-    metrics = LoopMetrics(Gauge("lag", "lag", ["topic"], registry=registry),
-                          Counter("retries", "retries", ["target"], registry=registry))
+    metrics = LoopMetrics.register(CollectorRegistry())
     store = aioredis.Redis.from_url(settings.redis_url)
     loop = KafkaLoop(settings, group_id=f"smoke-{settings.key_prefix}",
                      topics=[settings.topic_channel_events], handler=SmokeHandler(store, settings.key_prefix),

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from confluent_kafka import Consumer, TopicPartition
 
-from services.common.kafka_loop import KafkaLoop
+from services.common.kafka_loop import KafkaLoop, Offsets
 from services.common.keys import Keys
 from services.gap_detector.core.alerts import alert_id
 from services.gap_detector.core.definitions import load_definitions
@@ -30,7 +30,6 @@ pytestmark = pytest.mark.integration
 T0 = 1_793_599_980_000
 PARTITIONS = 4
 PAY = {"type": "purchase", "stage": "payment"}
-Offsets = dict[tuple[str, int], int]
 
 
 def events(n: int, prefix: str = "e") -> list[dict[str, Any]]:
