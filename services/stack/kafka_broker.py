@@ -60,7 +60,8 @@ def format_storage(settings: StackSettings, props_file: Path, data_dir: Path) ->
     if (data_dir / "meta.properties").is_file():
         return
     id_file = data_dir.parent / "cluster.id"
-    if not id_file.is_file():
+    # An id kept from an earlier attempt that began with "-" never formatted anything: replace it.
+    if not id_file.is_file() or id_file.read_text().startswith("-"):
         id_file.parent.mkdir(parents=True, exist_ok=True)
         id_file.write_text(_cluster_id())
     cmd = _java_cmd(settings, "kafka.tools.StorageTool", "format", "--ignore-formatted",
@@ -76,9 +77,14 @@ def format_storage(settings: StackSettings, props_file: Path, data_dir: Path) ->
 
 def _cluster_id() -> str:
     # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding (StorageTool random-uuid).
+    # Like Kafka's Uuid.randomUuid, never one that begins with "-": the command line would read it as an option
+    # (1 start in 64 failed with "argument --cluster-id/-t: expected one argument").
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def start(settings: StackSettings) -> procs.Proc:

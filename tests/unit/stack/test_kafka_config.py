@@ -34,6 +34,11 @@ def test_cluster_id_has_kafkas_shape() -> None:
     assert all(len(i) == 22 and "=" not in i for i in ids)
 
 
+def test_cluster_id_never_reads_as_an_option() -> None:
+    # One random id in 64 began with "-" and kafka-storage took it for a flag (a CI run failed on it).
+    assert not any(_cluster_id().startswith("-") for _ in range(2000))
+
+
 def test_mvn_error_names_the_first_error_line() -> None:
     out = (
         "[INFO] Scanning\n[ERROR] Failed to execute goal ... Could not transfer artifact "
