@@ -136,7 +136,7 @@ class KafkaLoop:
                  metrics: LoopMetrics, batch_size: int = 1000, batch_window_s: float = 0.01,
                  session_timeout_s: float = 30.0, tick_s: float | None = None,
                  on_commit: Callable[[Offsets], None] | None = None,
-                 before_commit: Callable[[Offsets], None] | None = None, lag_every_s: float = 5.0) -> None:
+                 before_commit: Callable[[Offsets], None] | None = None, lag_every_s: float = 1.0) -> None:
         self.topics, self.handler, self.m = list(topics), handler, metrics
         self.batch_size, self.window_s, self.tick_s = batch_size, batch_window_s, tick_s
         # Observers of every commit (tests, the chaos suite): before it is sent and once it succeeded.
@@ -146,6 +146,10 @@ class KafkaLoop:
         self.outbox = Outbox(self._producer)
         self._assigned: set[tuple[str, int]] = set()
         self._position: Offsets = {}  # next offset to handle, per assigned partition, when known
+        # Evidence of progress (see seen_through): per partition the wall time (ms) read just before a
+        # fresh high watermark, that watermark, and the newest such time whose watermark was committed.
+        self._probe: dict[tuple[str, int], tuple[int, int]] = {}
+        self._seen: dict[tuple[str, int], int] = {}
         self._errors = RateLimitedLog(log)
         self._next_lag = 0.0
 
@@ -244,6 +248,8 @@ class KafkaLoop:
             lost = {(tp.topic, tp.partition) for tp in failed}
             offsets = {k: v for k, v in offsets.items() if k not in lost}
         self._position.update(offsets)
+        for key, offset in offsets.items():
+            self._confirm(key, offset)
         if self.on_commit is not None and offsets:
             self.on_commit(offsets)
 
@@ -266,6 +272,34 @@ class KafkaLoop:
                 out.append(p)
         return sorted(out)
 
+    async def partition_count(self, topic: str) -> int | None:
+        """How many partitions ``topic`` has (cluster metadata), None when the broker did not say."""
+        loop = asyncio.get_running_loop()
+        try:
+            meta = await loop.run_in_executor(None, functools.partial(self._consumer.list_topics, topic, 5.0))
+        except KafkaException as exc:
+            self._errors.warn("topic metadata not read", exc)
+            return None
+        found = meta.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            return None
+        return len(found.partitions)
+
+    def seen_through(self) -> dict[tuple[str, int], int]:
+        """Per assigned partition, a wall time (epoch ms) before which every record appended to it has been
+        handled, flushed and committed by this worker; a partition without such evidence yet is absent.
+
+        How it is known: every ``lag_every_s`` the loop notes the time, then reads the partition's high
+        watermark afresh; once the committed offset reaches that watermark, the noted time is proven (so
+        it advances under constant traffic too, a batch or two behind). Downstream stages use it to tell
+        "nothing arrived" from "not read yet" (the gap detector's stall evidence)."""
+        return {k: v for k, v in self._seen.items() if k in self._assigned}
+
+    def _confirm(self, key: tuple[str, int], committed: int) -> None:
+        probe = self._probe.get(key)
+        if probe is not None and committed >= probe[1] and probe[0] > self._seen.get(key, -1):
+            self._seen[key] = probe[0]
+
     async def _lag_if_due(self) -> None:
         if time.monotonic() >= self._next_lag:
             await self._report_lag()
@@ -278,12 +312,16 @@ class KafkaLoop:
         if tps:
             loop = asyncio.get_running_loop()
             try:
+                noted = int(time.time() * 1000)  # before the watermarks are read: what they cover
                 committed = await loop.run_in_executor(None, self._consumer.committed, tps, 5.0)
                 for tp in committed:
                     low, high = await loop.run_in_executor(
                         None, functools.partial(self._consumer.get_watermark_offsets, tp, 5.0, False))
                     base = tp.offset if tp.offset >= 0 else low
                     lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - base)
+                    key = (tp.topic, tp.partition)
+                    self._probe[key] = (noted, high)
+                    self._confirm(key, base)
             except KafkaException as exc:
                 self._errors.warn("lag not measured", exc)
                 return
@@ -304,7 +342,8 @@ class KafkaLoop:
         # Nothing handled is uncommitted here: a batch's commit completes before the next consume().
         self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
         for tp in partitions:
-            self._position.pop((tp.topic, tp.partition), None)
+            for known in (self._position, self._probe, self._seen):
+                known.pop((tp.topic, tp.partition), None)
         log.info("revoked %s", _names(partitions))
 
     async def _close(self) -> None:

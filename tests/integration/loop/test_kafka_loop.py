@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -206,5 +207,34 @@ async def test_behind_names_partitions_with_unhandled_records_even_after_a_resta
     while second.behind(topic):
         assert asyncio.get_running_loop().time() < deadline and not task.done()
         await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+
+
+async def test_seen_through_proves_only_what_was_committed(infra: Infra, unique: str) -> None:
+    topic, group = f"t{unique}-in", f"g{unique}"
+    create_topics(infra.bootstrap_servers, [topic], PARTITIONS)
+    produce(infra, topic, 40)
+    fail = [True]
+    handler = Recorder(failing=lambda: fail[0])
+    loop = KafkaLoop(settings(infra), group_id=group, topics=[topic], handler=handler, metrics=metrics(),
+                     lag_every_s=0.1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    deadline = asyncio.get_running_loop().time() + 60
+    while handler.attempts < 3:  # consumed, not handled: no partition may claim to be seen through
+        assert asyncio.get_running_loop().time() < deadline and not task.done()
+        await asyncio.sleep(0.05)
+    assert loop.seen_through() == {}
+    fail[0] = False
+    before = time.time() * 1000
+    while len(loop.seen_through()) < PARTITIONS or min(loop.seen_through().values()) < before:
+        assert asyncio.get_running_loop().time() < deadline and not task.done()
+        await asyncio.sleep(0.05)
+    # Seen through a time means every record appended before it was handled and committed.
+    assert len(handler.seen) == 40
+    assert committed(infra, group, topic) == high_watermarks(infra, topic)
+    assert await loop.partition_count(topic) == PARTITIONS
+    assert await loop.partition_count(f"t{unique}-missing") is None
     stop.set()
     await asyncio.wait_for(task, 30)
