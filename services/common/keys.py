@@ -109,9 +109,27 @@ class Keys:
 
     @property
     def watermark_parts(self) -> str:
-        """HASH stitched-events partition -> '<max occurred_at_ms>:<wall ms of its last event>', from which
-        the gap detector derives its watermark (min over partitions that are not idle)."""
+        """Legacy (before stalls on evidence): stitched-events partition -> newest event time; unused."""
         return f"{self.prefix}:{{{self.prefix}:det}}:wm:parts"
+
+    @property
+    def clock_inputs(self) -> str:
+        """HASH channel-events partition -> '<max occurred_at ms>:<seen-through wall ms>:<wall ms the max last
+        grew>', written by the stitchers once the records they cover are published: what the input has
+        proven (see docs/RULES.md, "Stalls only on evidence")."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:clock:inputs"
+
+    @property
+    def clock_seen(self) -> str:
+        """HASH '<topic>:<partition>' of the detector's inputs -> wall ms before which every record appended
+        to it was handled and committed by a detector (the loop's seen_through)."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:clock:seen"
+
+    @property
+    def clock_pending(self) -> str:
+        """ZSET member '<noted ms>:<candidate watermark>', score noted ms: watermark candidates waiting until
+        every detector input is seen through the time they were noted."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:clock:pending"
 
     @property
     def watermark(self) -> str:
