@@ -58,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("aiohttp.access").setLevel(settings.log_level.upper())
     log = logging.getLogger("journeys.api")
     log.info("API on http://%s:%d (agent page /agent, metrics /metrics)",
-             settings.api_host, settings.api_port)
+             settings.listen_host, settings.api_port)
     try:
-        web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port, loop=_event_loop(),
+        web.run_app(create_app(settings), host=settings.listen_host, port=settings.api_port,
+                    loop=_event_loop(),
                     access_log_class=PathOnlyAccessLogger, print=None, shutdown_timeout=5)
     except OSError as exc:
-        raise UserError(f"cannot listen on {settings.api_host}:{settings.api_port}: {exc.strerror}") from None
+        where = f"{settings.listen_host}:{settings.api_port}"
+        raise UserError(f"cannot listen on {where}: {exc.strerror}") from None
     return 0

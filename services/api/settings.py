@@ -10,7 +10,8 @@ DEV_API_TOKEN = "dev-token"  # documented; only ever accepted when JOURNEYS_ENV=
 
 
 class ApiSettings(CommonSettings):
-    api_host: str = env("JOURNEYS_API_HOST", "Address the HTTP API binds to.", default="127.0.0.1")
+    api_host: str = env("JOURNEYS_API_HOST", "Address the HTTP API binds to (default: JOURNEYS_BIND_HOST).",
+                        default="")
     api_port: int = env("JOURNEYS_API_PORT", "Port of the HTTP API, the agent page and its /metrics.",
                         default=8088)
     api_token: SecretStr | None = env(
@@ -46,6 +47,10 @@ class ApiSettings(CommonSettings):
         if self.environment != "dev" and self.api_token is None:
             raise ValueError("JOURNEYS_API_TOKEN must be set when JOURNEYS_ENV is not 'dev'")
         return self
+
+    @property
+    def listen_host(self) -> str:
+        return self.api_host or self.bind_host
 
     def token(self) -> str:
         """The bearer token clients must send; the documented dev token only in dev mode."""

@@ -62,6 +62,11 @@ class CommonSettings(BaseSettings):
         "JOURNEYS_TOPIC_PARTITIONS", "Partitions of topics the services create.", default=4
     )
     log_level: str = env("JOURNEYS_LOG_LEVEL", "Log level (DEBUG, INFO, WARNING, ERROR).", default="INFO")
+    bind_host: str = env(
+        "JOURNEYS_BIND_HOST",
+        "Interface every listener binds to (the workers' /metrics, the API); 0.0.0.0 for all of them.",
+        default="127.0.0.1",
+    )
 
     @model_validator(mode="after")
     def _secret_required_outside_dev(self) -> CommonSettings:
@@ -74,6 +79,11 @@ class CommonSettings(BaseSettings):
         if self.hmac_secret is not None:
             return self.hmac_secret.get_secret_value().encode()
         return DEV_SECRET.encode()
+
+
+def probe_host(bind_host: str) -> str:
+    """Where a client on this machine reaches a listener bound to ``bind_host`` (a wildcard: loopback)."""
+    return "127.0.0.1" if bind_host in ("0.0.0.0", "::", "") else bind_host
 
 
 def env_table(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:

@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
     urls = [
         ("agent page", f"{settings.api_base_url}/agent"),
         ("api metrics", f"{settings.api_base_url}/metrics"),
-        ("stitcher", f"http://127.0.0.1:{settings.stitcher_metrics_port}/metrics"),
-        ("detector", f"http://127.0.0.1:{settings.detector_metrics_port}/metrics"),
+        ("stitcher", f"http://{settings.metrics_host}:{settings.stitcher_metrics_port}/metrics"),
+        ("detector", f"http://{settings.metrics_host}:{settings.detector_metrics_port}/metrics"),
     ]
     stream: Stream | None = None
     try:

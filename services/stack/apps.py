@@ -25,9 +25,9 @@ class App:
 
 def apps(settings: StackSettings) -> list[App]:
     return [
-        App("stitcher", "stitcher", f"http://127.0.0.1:{settings.stitcher_metrics_port}/metrics",
+        App("stitcher", "stitcher", f"http://{settings.metrics_host}:{settings.stitcher_metrics_port}/metrics",
             settings.stitcher_metrics_port, "JOURNEYS_STITCHER_METRICS_PORT"),
-        App("detector", "detector", f"http://127.0.0.1:{settings.detector_metrics_port}/metrics",
+        App("detector", "detector", f"http://{settings.metrics_host}:{settings.detector_metrics_port}/metrics",
             settings.detector_metrics_port, "JOURNEYS_DETECTOR_METRICS_PORT"),
         App("api", "api", f"{settings.api_base_url}/healthz", settings.api_port, "JOURNEYS_API_PORT"),
     ]
@@ -62,9 +62,11 @@ def app_env(settings: StackSettings, bootstrap: str, redis_url: str) -> dict[str
         "REDIS_URL": redis_url,
         "JOURNEYS_STITCHER_METRICS_PORT": str(settings.stitcher_metrics_port),
         "JOURNEYS_DETECTOR_METRICS_PORT": str(settings.detector_metrics_port),
-        "JOURNEYS_API_HOST": settings.api_host,
+        "JOURNEYS_BIND_HOST": settings.bind_host,
         "JOURNEYS_API_PORT": str(settings.api_port),
     })
+    if settings.api_host:
+        env["JOURNEYS_API_HOST"] = settings.api_host
     return env
 
 

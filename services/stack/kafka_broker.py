@@ -77,7 +77,8 @@ def format_storage(settings: StackSettings, props_file: Path, data_dir: Path) ->
 
 def _cluster_id() -> str:
     # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding (StorageTool random-uuid).
-    # Like Kafka's Uuid.randomUuid, never one that begins with "-": the command line would read it as an option
+    # Like Kafka's Uuid.randomUuid, never one that begins with "-": the command line would read it as an
+    # option
     # (1 start in 64 failed with "argument --cluster-id/-t: expected one argument").
     import base64
 

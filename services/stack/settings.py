@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.common.settings import CommonSettings, env
+from services.common.settings import CommonSettings, env, probe_host
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_VERSION = "3.9.1"
@@ -42,7 +42,9 @@ class StackSettings(CommonSettings):
     detector_metrics_port: int = env(
         "JOURNEYS_DETECTOR_METRICS_PORT", "Port of the gap detector's /metrics.", default=9102
     )
-    api_host: str = env("JOURNEYS_API_HOST", "Interface the HTTP API listens on.", default="127.0.0.1")
+    api_host: str = env(
+        "JOURNEYS_API_HOST", "Interface the HTTP API listens on (default: JOURNEYS_BIND_HOST).", default=""
+    )
     api_port: int = env("JOURNEYS_API_PORT", "Port of the HTTP API (and its /metrics).", default=8088)
 
     @property
@@ -83,8 +85,12 @@ class StackSettings(CommonSettings):
 
     @property
     def api_base_url(self) -> str:
-        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
-        return f"http://{host}:{self.api_port}"
+        return f"http://{probe_host(self.api_host or self.bind_host)}:{self.api_port}"
+
+    @property
+    def metrics_host(self) -> str:
+        """Where the stack's health probes reach the workers' /metrics."""
+        return probe_host(self.bind_host)
 
 
 def _xdg_cache() -> Path:

@@ -50,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
     ensure_topics(settings)
     metrics = StitcherMetrics()
     try:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, settings.bind_host)
     except OSError as exc:
-        raise UserError(f"metrics port {settings.metrics_port} is in use ({exc.strerror}); "
-                        "set JOURNEYS_STITCHER_METRICS_PORT") from None
-    log.info("stitcher: metrics on :%d", settings.metrics_port)
+        where = f"{settings.bind_host}:{settings.metrics_port}"
+        raise UserError(f"cannot serve metrics on {where} ({exc.strerror}); "
+                        "set JOURNEYS_STITCHER_METRICS_PORT or JOURNEYS_BIND_HOST") from None
+    log.info("stitcher: metrics on %s:%d", settings.bind_host, settings.metrics_port)
     run_until_signalled(functools.partial(main, settings, metrics))
     return 0

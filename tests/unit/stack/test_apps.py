@@ -13,6 +13,7 @@ pytestmark = pytest.mark.unit
 def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> StackSettings:
     for name in (
         "JOURNEYS_API_HOST",
+        "JOURNEYS_BIND_HOST",
         "JOURNEYS_API_PORT",
         "JOURNEYS_STITCHER_METRICS_PORT",
         "JOURNEYS_DETECTOR_METRICS_PORT",
@@ -46,3 +47,13 @@ def test_services_inherit_the_callers_environment_plus_the_endpoints(monkeypatch
         env["JOURNEYS_DETECTOR_METRICS_PORT"],
         env["JOURNEYS_API_PORT"],
     ) == ("9101", "9102", "8088")
+
+
+def test_listeners_bind_to_loopback_unless_the_bind_host_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = app_env(settings(monkeypatch), "127.0.0.1:1", "redis://127.0.0.1:2/0")
+    assert env["JOURNEYS_BIND_HOST"] == "127.0.0.1" and "JOURNEYS_API_HOST" not in env
+    wide = settings(monkeypatch, JOURNEYS_BIND_HOST="0.0.0.0")
+    assert app_env(wide, "k:1", "redis://r:2/0")["JOURNEYS_BIND_HOST"] == "0.0.0.0"
+    assert {a.health_url.split("/")[2].split(":")[0] for a in apps(wide)} == {"127.0.0.1"}  # probed locally
+    one = settings(monkeypatch, JOURNEYS_BIND_HOST="10.1.2.3")
+    assert {a.health_url.split("/")[2].split(":")[0] for a in apps(one)} == {"10.1.2.3"}

@@ -17,6 +17,7 @@ def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> StackSettings:
         "JOURNEYS_CACHE_DIR",
         "XDG_CACHE_HOME",
         "JOURNEYS_API_HOST",
+        "JOURNEYS_BIND_HOST",
         "JOURNEYS_API_PORT",
     ):
         monkeypatch.delenv(name, raising=False)
