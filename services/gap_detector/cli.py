@@ -61,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     metrics = DetectorMetrics()
     ensure_topics(settings)
     try:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, settings.bind_host)
     except OSError as exc:
-        raise UserError(f"metrics port {settings.metrics_port} is busy ({exc.strerror}); "
-                        "set JOURNEYS_DETECTOR_METRICS_PORT") from None
+        where = f"{settings.bind_host}:{settings.metrics_port}"
+        raise UserError(f"cannot serve metrics on {where} ({exc.strerror}); "
+                        "set JOURNEYS_DETECTOR_METRICS_PORT or JOURNEYS_BIND_HOST") from None
     run_until_signalled(functools.partial(main, settings, defs, metrics))
     return 0

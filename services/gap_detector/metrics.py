@@ -42,5 +42,5 @@ class DetectorMetrics:
                                      "Unusable stitched events / merge records dead-lettered.", ["reason"],
                                      registry=r)
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=host, registry=self.registry)
