@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from services.common.errors import UserError
-from services.common.settings import CommonSettings, env_help
+from services.common.settings import env_help
 from services.common.timeutil import format_ms, now_ms, parse_duration_ms, parse_rfc3339_ms
 from services.simulator.generator import DEFAULT_START, SimConfig
+from services.stack.endpoints import client_settings
+from services.stack.settings import StackSettings
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -105,7 +107,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add simulate, replay, evaluate and demo to ``journeys``."""
-    epilog = env_help(CommonSettings)
+    epilog = env_help(StackSettings)
     p = sub.add_parser(
         "simulate",
         help="generate a simulated population with ground truth",
@@ -163,7 +165,7 @@ def _simulate(args: argparse.Namespace) -> int:
     else:
         truth_path = args.truth or Path("truth.json")
         summary = simulate_to_kafka(
-            cfg, args.definitions, CommonSettings(), truth_path, args.rate, args.compression
+            cfg, args.definitions, client_settings(), truth_path, args.rate, args.compression
         )
     print(summary)
     return 0
@@ -191,7 +193,7 @@ def _replay(args: argparse.Namespace) -> int:
     from services.simulator.run import replay_file
 
     quiet_kafka()
-    report = replay_file(args.file, CommonSettings(), args.topic, args.rate)
+    report = replay_file(args.file, client_settings(), args.topic, args.rate)
     if report.bad_lines:
         shown = ", ".join(str(n) for n in report.bad_lines[:20])
         more = f" (+{len(report.bad_lines) - 20} more)" if len(report.bad_lines) > 20 else ""

@@ -16,6 +16,7 @@ from services.common.settings import CommonSettings
 from services.simulator import collect
 from services.simulator import truth as truth_mod
 from services.simulator.evaluate import Report, evaluate
+from services.stack.endpoints import client_settings
 
 
 def register(sub: argparse._SubParsersAction[Any], epilog: str) -> None:
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     truth = truth_mod.load(args.truth)
     console = Console()
     with console.status("reading gap-alerts and stitched-events until idle…"):
-        report = collect_report(truth, CommonSettings(), args.idle, args.max_wait)
+        report = collect_report(truth, client_settings(), args.idle, args.max_wait)
     max_fm = args.max_false_merges if args.max_false_merges is not None else 1 << 62
     failures = report.failures(args.min_precision, args.min_recall, max_fm, args.min_accuracy)
     if args.json:
