@@ -42,8 +42,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("env", help="every environment variable of every service, with its default")
-    p.add_argument("--markdown", action="store_true", help="print the table of docs/configuration.md")
+    p = sub.add_parser("env", help="every environment variable of every service: its value in effect, set or "
+                                   "default (secrets masked)")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the table of docs/configuration.md (the defaults)")
     p.set_defaults(func=cmd_env)
 
 

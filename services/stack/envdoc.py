@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import re
+import typing
+from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, SecretStr
 
 import services
 from services.common.settings import CommonSettings, env_table
+
+# A variable whose name says it holds a secret is never printed, whatever its type.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|API_KEY", re.IGNORECASE)
+MASK = "********"
 
 
 def settings_classes() -> list[type[CommonSettings]]:
@@ -49,5 +60,50 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
-def plain() -> str:
-    return "\n".join(f"{n}={d}  # {desc}" for n, d, desc, _ in rows())
+def secret_names() -> set[str]:
+    """Variables of SecretStr fields (JOURNEYS_HMAC_SECRET, JOURNEYS_API_TOKEN, ...)."""
+    names = set()
+    for cls in settings_classes():
+        for field in cls.model_fields.values():
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices) and SecretStr in _types(field.annotation):
+                names.add(str(alias.choices[0]))
+    return names
+
+
+def _types(annotation: object) -> set[object]:
+    return {annotation, *typing.get_args(annotation)}
+
+
+def shown(name: str, value: str, secrets: set[str]) -> str:
+    """``value`` as `journeys env` may print it: secrets masked, a URL's password masked."""
+    if not value:
+        return value
+    if name in secrets or SECRET_NAME.search(name):
+        return MASK
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.password is not None:
+            host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+            return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+    return value
+
+
+def in_effect(environ: Mapping[str, str] | None = None) -> list[tuple[str, str, bool, str]]:
+    """(variable, value shown, set in the environment?, description) for every variable."""
+    environ = os.environ if environ is None else environ
+    secrets = secret_names()
+    out = []
+    for name, default, desc, _ in rows():
+        given = name in environ
+        out.append((name, shown(name, environ[name] if given else default, secrets), given, desc))
+    return out
+
+
+def plain(environ: Mapping[str, str] | None = None) -> str:
+    """The values in effect: ``set`` when the environment gives the variable, else ``default``."""
+    found = in_effect(environ)
+    given = sum(1 for _, _, is_set, _ in found if is_set)
+    lines = [f"# {given} of {len(found)} variables set in the environment; the others have their default"]
+    lines += [f"{n}={v}  # {'set' if is_set else 'default'}: {desc}" for n, v, is_set, desc in found]
+    return "\n".join(lines)
