@@ -7,6 +7,9 @@ from typing import Any
 
 from services.common.settings import CommonSettings
 
+# How often a consumer heartbeats (at most): a rebalance reaches every member within about this long.
+HEARTBEAT_MS = 1000
+
 
 def client_config(settings: CommonSettings) -> dict[str, Any]:
     """What every client (consumer, producer, admin) shares: where the brokers are."""
@@ -14,9 +17,23 @@ def client_config(settings: CommonSettings) -> dict[str, Any]:
             "logger": logging.getLogger("librdkafka")}
 
 
-def consumer_config(settings: CommonSettings, group_id: str, session_timeout_s: float) -> dict[str, Any]:
-    timeout_ms = int(session_timeout_s * 1000)
-    return {
+def consumer_config(settings: CommonSettings, group_id: str,
+                    session_timeout_s: float | None = None) -> dict[str, Any]:
+    """A group consumer that recovers fast (docs/operations.md, "Recovery"):
+
+    - static membership: a worker restarted under its group.instance.id (settings.group_instance_id) takes
+      its partitions back at once, no rebalance, no waiting out the session of the member it replaces;
+    - a short session (JOURNEYS_KAFKA_SESSION_TIMEOUT, default 10 s) with a 1 s heartbeat: a worker that dies
+      for good loses its partitions to the others within about that long;
+    - the cooperative-sticky assignor: a rebalance moves only the partitions that change owner, the others
+      keep being consumed (the loop's on_assign/on_revoke already add and remove what they are given, and
+      confluent-kafka does the incremental assign itself when the callback does not).
+
+    ``session_timeout_s`` is ignored (the setting decides, so both services take the same one); it stays
+    until the loop stops passing it."""
+    del session_timeout_s
+    timeout_ms = int(settings.session_timeout_s * 1000)
+    config = {
         **client_config(settings),
         "group.id": group_id,
         # Offsets are committed by the loop only, explicitly, after a batch is handled and delivered.
@@ -24,10 +41,15 @@ def consumer_config(settings: CommonSettings, group_id: str, session_timeout_s: 
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "session.timeout.ms": timeout_ms,
-        "heartbeat.interval.ms": max(100, min(3000, timeout_ms // 3)),
+        "heartbeat.interval.ms": max(100, min(HEARTBEAT_MS, timeout_ms // 3)),
+        "partition.assignment.strategy": "cooperative-sticky",
         "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 4 * 1024 * 1024,
     }
+    instance = settings.group_instance_id()
+    if instance is not None:
+        config["group.instance.id"] = instance
+    return config
 
 
 def producer_config(settings: CommonSettings) -> dict[str, Any]:

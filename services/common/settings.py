@@ -7,12 +7,18 @@ generated from one place (``env_table``).
 
 from __future__ import annotations
 
+import re
+import socket
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.timeutil import parse_duration_ms
+
 DEV_SECRET = "dev-only-insecure-secret"
+NO_INSTANCE_ID = "none"
+_MEMBER_NAME = re.compile(r"[^A-Za-z0-9._-]")  # what Kafka accepts in a group.instance.id
 
 
 def env(name: str, description: str, **kw: Any) -> Any:
@@ -62,11 +68,42 @@ class CommonSettings(BaseSettings):
         "JOURNEYS_TOPIC_PARTITIONS", "Partitions of topics the services create.", default=4
     )
     log_level: str = env("JOURNEYS_LOG_LEVEL", "Log level (DEBUG, INFO, WARNING, ERROR).", default="INFO")
+    retention: str = env(
+        "JOURNEYS_RETENTION",
+        "Everything kept per customer (journey, identity graph, detector state) lives this long after the "
+        "customer's last write, then expires as a whole.",
+        default="90d",
+    )
+    kafka_session_timeout: str = env(
+        "JOURNEYS_KAFKA_SESSION_TIMEOUT",
+        "How soon a worker that stopped heartbeating (killed, hung) loses its partitions to the others.",
+        default="10s",
+    )
+    instance_id: str | None = env(
+        "JOURNEYS_INSTANCE_ID",
+        "Static name of this worker in its consumer group: restarted under the same name it gets its "
+        "partitions back at once. Unset: host name and metrics port (myhost-9101); none: no static name. "
+        "Two running workers of one group must never share one.",
+        default=None,
+    )
     bind_host: str = env(
         "JOURNEYS_BIND_HOST",
         "Interface every listener binds to (the workers' /metrics, the API); 0.0.0.0 for all of them.",
         default="127.0.0.1",
     )
+
+    @field_validator("retention", "kafka_session_timeout")
+    @classmethod
+    def _common_duration(cls, value: str) -> str:
+        parse_duration_ms(value)
+        return value
+
+    @field_validator("instance_id")
+    @classmethod
+    def _member_name(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 200 or _MEMBER_NAME.search(value)):
+            raise ValueError("use at most 200 of A-Z a-z 0-9 . _ - (e.g. stitcher-1)")
+        return value
 
     @model_validator(mode="after")
     def _secret_required_outside_dev(self) -> CommonSettings:
@@ -79,6 +116,28 @@ class CommonSettings(BaseSettings):
         if self.hmac_secret is not None:
             return self.hmac_secret.get_secret_value().encode()
         return DEV_SECRET.encode()
+
+    @property
+    def retention_ms(self) -> int:
+        return parse_duration_ms(self.retention)
+
+    @property
+    def session_timeout_s(self) -> float:
+        return parse_duration_ms(self.kafka_session_timeout) / 1000
+
+    def group_instance_id(self) -> str | None:
+        """This worker's static member name (Kafka's group.instance.id), None for a dynamic member."""
+        if self.instance_id is not None:
+            return None if self.instance_id.lower() == NO_INSTANCE_ID else self.instance_id
+        port = self.instance_port()
+        if not port:  # nothing that tells two workers on one host apart
+            return None
+        return _MEMBER_NAME.sub("_", f"{socket.gethostname()}-{port}")[-200:]
+
+    def instance_port(self) -> int | None:
+        """A port only one running worker of this kind binds on a host (its metrics port), which makes
+        the default static name unique there and stable across restarts; None: no default name."""
+        return None
 
 
 def probe_host(bind_host: str) -> str:

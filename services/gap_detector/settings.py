@@ -28,8 +28,6 @@ class GapDetectorSettings(CommonSettings):
     watermark_idle: str = env("JOURNEYS_WATERMARK_IDLE",
                               "A stitched-events partition without events for this long (wall clock) stops "
                               "holding the watermark back.", default="3s")
-    retention: str = env("JOURNEYS_RETENTION", "TTL of every per-customer key, refreshed on write.",
-                         default="90d")
     open_alert_ttl: str = env("JOURNEYS_OPEN_ALERT_TTL",
                               "Open alerts expire from a customer's open set after this long.", default="7d")
     recent_alerts: int = env("JOURNEYS_RECENT_ALERTS", "How many recent alerts Redis keeps for the API.",
@@ -55,12 +53,14 @@ class GapDetectorSettings(CommonSettings):
                              "Most webhook deliveries waiting; more are dropped and counted.", default=1000)
     webhook_retries: int = env("JOURNEYS_ALERT_WEBHOOK_RETRIES", "Attempts per webhook delivery.", default=5)
 
-    @field_validator("watermark_lateness", "watermark_idle", "retention", "open_alert_ttl", "batch_window",
-                     "tick")
+    @field_validator("watermark_lateness", "watermark_idle", "open_alert_ttl", "batch_window", "tick")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration_ms(value)
         return value
+
+    def instance_port(self) -> int | None:
+        return self.metrics_port
 
     @property
     def lateness_ms(self) -> int:
@@ -69,10 +69,6 @@ class GapDetectorSettings(CommonSettings):
     @property
     def watermark_idle_ms(self) -> int:
         return parse_duration_ms(self.watermark_idle)
-
-    @property
-    def retention_ms(self) -> int:
-        return parse_duration_ms(self.retention)
 
     @property
     def open_alert_ttl_ms(self) -> int:

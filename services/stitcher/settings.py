@@ -49,9 +49,6 @@ class StitcherSettings(CommonSettings):
     max_touchpoints: int = env("JOURNEYS_MAX_TOUCHPOINTS",
                                "Most touchpoints kept per customer journey (oldest by event time dropped).",
                                default=1000)
-    retention: str = env("JOURNEYS_RETENTION",
-                         "Every per-customer journey key lives at least this long after its last write.",
-                         default="90d")
     merge_limits: str = env("JOURNEYS_MERGE_LIMITS",
                             "Per-type identifier limits per customer; a merge breaking one is refused.",
                             default=DEFAULT_LIMITS)
@@ -60,13 +57,10 @@ class StitcherSettings(CommonSettings):
                                 default="")
     batch_size: int = env("JOURNEYS_STITCHER_BATCH_SIZE", "Most events per Redis script call.", default=1000)
     batch_window: str = env("JOURNEYS_STITCHER_BATCH_WINDOW", "Longest wait to fill a batch.", default="10ms")
-    session_timeout: str = env("JOURNEYS_STITCHER_SESSION_TIMEOUT",
-                               "Kafka consumer session timeout: how soon a dead worker's partitions move.",
-                               default="30s")
     identifier_cache: int = env("JOURNEYS_IDENTIFIER_CACHE",
                                 "In-process cache entries of normalised+hashed identifiers.", default=500_000)
 
-    @field_validator("max_future_skew", "max_event_age", "retention", "batch_window", "session_timeout")
+    @field_validator("max_future_skew", "max_event_age", "batch_window")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration_ms(value)
@@ -77,6 +71,9 @@ class StitcherSettings(CommonSettings):
     def _limits(cls, value: str) -> str:
         parse_limits(value)
         return value
+
+    def instance_port(self) -> int | None:
+        return self.metrics_port
 
     @cached_property
     def limits(self) -> dict[str, int]:
@@ -89,14 +86,6 @@ class StitcherSettings(CommonSettings):
     @property
     def max_event_age_ms(self) -> int:
         return parse_duration_ms(self.max_event_age)
-
-    @property
-    def retention_ms(self) -> int:
-        return parse_duration_ms(self.retention)
-
-    @property
-    def session_timeout_s(self) -> float:
-        return parse_duration_ms(self.session_timeout) / 1000
 
     @property
     def batch_window_s(self) -> float:

@@ -33,7 +33,7 @@ def create_topics(bootstrap: str, topics: Topics, partitions: int = 4) -> None:
 def worker_env(env: dict[str, str], **extra: str) -> dict[str, str]:
     """The test's environment for a worker: its own metrics port, the test's consumer group."""
     full = dict(env, JOURNEYS_STITCHER_METRICS_PORT=str(free_port()),
-                JOURNEYS_STITCHER_GROUP=group_of(env), JOURNEYS_STITCHER_SESSION_TIMEOUT="6s")
+                JOURNEYS_STITCHER_GROUP=group_of(env), JOURNEYS_KAFKA_SESSION_TIMEOUT="6s")
     full.update(extra)
     return full
 
