@@ -1,0 +1,41 @@
+"""The chaos suite (issue 10): a simulated population replayed into a private stack while stitcher and
+detector workers are SIGKILLed, the broker and Redis bounced and workers added and removed; then every
+input must be accounted for exactly once and the alerts must match the ground truth (>= 0.99 per type).
+
+Short mode in `make test` (~3-4 min); longer by hand: JOURNEYS_CHAOS_MINUTES=20 .venv/bin/pytest -m chaos
+(JOURNEYS_CHAOS_SEED picks the fault plan and population; JOURNEYS_CHAOS_RESULTS another results file).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.run import mode_for, run_chaos
+from tests.chaos.stack import missing_prerequisite
+
+MINUTES = float(os.environ.get("JOURNEYS_CHAOS_MINUTES") or 0)
+SEED = int(os.environ.get("JOURNEYS_CHAOS_SEED") or random.randrange(1 << 16))
+MODE = mode_for(MINUTES, SEED)
+
+pytestmark = pytest.mark.chaos
+# Known on main (issue 10, item 2): with the default wall clock, stalls fire on absence before the input that
+# ends them was read (catch-up after a kill or bounce, or input not sent yet), so stall precision is far
+# below 0.99. Until "stalls only on evidence" lands, a run whose ONLY failures are stall scores is an
+# expected failure (non-strict); every other failure still fails. Remove this once stalls are fixed.
+KNOWN_ON_MAIN = ("stall: ",)
+
+
+@pytest.mark.timeout(int(MODE.replay_s * 3 + MODE.drain_s + 900))
+def test_every_input_once_and_alerts_match_the_truth_under_faults(tmp_path: Path) -> None:
+    reason = missing_prerequisite()
+    if reason:
+        pytest.skip(f"the chaos suite runs its own Kafka and Redis: {reason}")
+    verdict, text = run_chaos(MODE, tmp_path)
+    print(text)
+    if verdict.failures and all(f.startswith(KNOWN_ON_MAIN) for f in verdict.failures):
+        pytest.xfail(f"known on main, issue 10 item 2 (stalls without evidence): {verdict.failures}")
+    assert not verdict.failures, text
