@@ -10,13 +10,16 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.common.kafka_loop import Record
 from services.common.records import RecordError, decode_merge, decode_stitched
 from services.common.timeutil import now_ms
+from services.gap_detector.clock_store import ClockStore
+from services.gap_detector.core.clock import input_candidate, seen_evidence
 from services.gap_detector.core.dropoff import judge, split_cell
-from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded, watermark
+from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded
 from services.gap_detector.core.model import Entry, entry_from_record
 from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.settings import GapDetectorSettings
@@ -26,6 +29,15 @@ log = logging.getLogger(__name__)
 
 TIMER_LEASE_MS = 30_000
 CELLS_PER_CLAIM = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What this worker knows on a tick: its own seen-through times ('<topic>:<partition>' -> ms) and
+    every partition of its input topics (empty: not known yet, so nothing is proven)."""
+
+    own_seen: dict[str, int] = field(default_factory=dict)
+    expected: list[str] = field(default_factory=list)
 
 
 class Sink(Protocol):
@@ -40,8 +52,8 @@ class Sink(Protocol):
 
 class DetectorProcessor:
     def __init__(self, settings: GapDetectorSettings, logic: DetectorLogic, store: DetectorStore,
-                 metrics: DetectorMetrics) -> None:
-        self.s, self.logic, self.store, self.m = settings, logic, store, metrics
+                 metrics: DetectorMetrics, clock: ClockStore) -> None:
+        self.s, self.logic, self.store, self.m, self.clock = settings, logic, store, metrics, clock
         self.wm: int | None = None
         # Metric children resolved once: a labels() lookup per event or batch costs more than the update.
         self._t_decode, self._t_rules = metrics.stage.labels("decode"), metrics.stage.labels("rules")
@@ -51,23 +63,23 @@ class DetectorProcessor:
         self._e2e_alert = metrics.e2e.labels("alert")
         self._cell_gauges: dict[str, tuple[Any, Any]] = {}
 
-    def clock(self, parts: dict[str, int], now: int, *, write: bool,
-              busy: Sequence[str] = ()) -> dict[str, Any]:
-        return {"parts": parts, "busy": list(busy), "now": now, "idle": self.s.watermark_idle_ms,
-                "lateness": self.s.lateness_ms, "write": write}
-
-    def effective_wm(self, stored: int | None, now: int) -> int | None:
-        # The stored value is already max event time minus lateness; live mode adds the wall clock.
-        return watermark(None if stored is None else stored + self.s.lateness_ms, self.s.lateness_ms,
-                         self.s.timer_clock, now)
+    async def advance_clock(self, evidence: Evidence) -> int | None:
+        """Move the watermark as far as the evidence proves (core/clock.py); returns it."""
+        reading = await self.clock.read(evidence.own_seen)
+        noted = now_ms()  # after the read: every report read was written before this time
+        candidate = None
+        if reading.input_partitions is not None:
+            candidate = input_candidate(reading.inputs, reading.input_partitions, self.s.timer_clock,
+                                        self.s.watermark_idle_ms, self.s.lateness_ms)
+        seen = {**reading.seen, **evidence.own_seen}
+        proven = seen_evidence(seen, evidence.expected) if evidence.expected else None
+        return await self.clock.advance(noted, candidate, proven)
 
     # -- stitched events ---------------------------------------------------------------------------
-    async def on_events(self, records: Sequence[Record], sink: Sink, busy: Sequence[str] = ()) -> int:
-        """Process one batch of stitched events; returns the number of alerts raised. ``busy``: partitions
-        (as strings) still behind their head, which must keep holding the watermark back."""
+    async def on_events(self, records: Sequence[Record], sink: Sink) -> int:
+        """Process one batch of stitched events; returns the number of alerts raised."""
         t0 = time.perf_counter()
         good: list[tuple[str, Entry]] = []
-        parts: dict[str, int] = {}
         stamps: list[int] = []
         for rec in records:
             try:
@@ -78,9 +90,6 @@ class DetectorProcessor:
             entry = entry_from_record(ev)
             good.append((ev.customer_id, entry))
             stamps.append(rec.timestamp_ms)
-            key = str(rec.partition)
-            if parts.get(key, entry.t - 1) < entry.t:
-                parts[key] = entry.t
         self._t_decode.observe(time.perf_counter() - t0)
         self._n_rules.observe(len(records))
         if not good:
@@ -88,11 +97,10 @@ class DetectorProcessor:
         asked = list(dict.fromkeys(cid for cid, _ in good))
         t1 = time.perf_counter()
         now = now_ms()
-        # The batch runs under the watermark from before it (its own events may be late relative to each
-        # other); apply.lua moves the watermark once the batch's writes are in.
-        stored_wm, loaded = await self.store.load([(c, "") for c in asked], None)
-        wm = self.effective_wm(stored_wm, now)
-        save = Save(clock=self.clock(parts, now, write=True, busy=busy))
+        # The batch runs under the watermark from before it: the watermark only moves on evidence that
+        # what it covers is committed (core/clock.py), so it never runs ahead of this batch.
+        wm, loaded = await self.store.load([(c, "") for c in asked])
+        save = Save()
         events: dict[str, list[Entry]] = {}
         for cid, entry in good:
             events.setdefault(loaded[cid].cid, []).append(entry)
@@ -175,19 +183,18 @@ class DetectorProcessor:
                 pairs.append((merge.survivor, merge.loser))
         if not pairs:
             return 0
-        _, loaded = await self.store.load(pairs, None)
+        _, loaded = await self.store.load(pairs)
         save, now = Save(), now_ms()
         for _ in self._fold_all(loaded.values(), save, now):
             pass
         return await self._publish_and_save(save, now, sink)
 
     # -- timers and drop-off minutes ---------------------------------------------------------------
-    async def on_tick(self, sink: Sink, busy: Sequence[str] = ()) -> int:
-        """Fire due stall timers and judge closed drop-off minutes; returns alerts raised. ``busy`` as in
-        ``on_events``: partitions behind their head stay active even when no batch brings their events."""
+    async def on_tick(self, sink: Sink, evidence: Evidence) -> int:
+        """Move the watermark on evidence, fire due stall timers and judge closed drop-off minutes;
+        returns alerts raised."""
+        wm = await self.advance_clock(evidence)
         now = now_ms()
-        stored, _ = await self.store.load([], self.clock({}, now, write=True, busy=busy))  # idle ones let go
-        wm = self.effective_wm(stored, now)
         self.wm = wm
         if wm is None:
             return 0
@@ -211,7 +218,7 @@ class DetectorProcessor:
     async def _fire(self, claimed: list[tuple[str, str, int]], wm: int, now: int, sink: Sink) -> int:
         t = time.perf_counter()
         asked = dict.fromkeys(c for c, j, _ in claimed if not is_superseded(j))
-        _, loaded = await self.store.load([(cid, "") for cid in asked], None) if asked else (None, {})
+        _, loaded = await self.store.load([(cid, "") for cid in asked]) if asked else (None, {})
         save = Save(finished_timers=[f"{c}|{j}" for c, j, _ in claimed])
         for _ in self._fold_all(loaded.values(), save, now):
             pass

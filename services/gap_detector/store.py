@@ -1,5 +1,5 @@
 """The detector's Redis adapter: one script call to load a batch of customers (aliases resolved, unfolded
-losers included, watermark advanced), one script call to save it, and the claim scripts for timers and
+losers included, and the watermark), one script call to save it, and the claim scripts for timers and
 drop-off minutes. No rule logic here.
 
 Both batch scripts avoid JSON inside JSON: ``load.lua`` answers with nested arrays (parsed by hiredis, the
@@ -83,7 +83,6 @@ class Save:
     cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     finished_timers: list[str] = field(default_factory=list)  # in-flight members done with
     extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall members -> deadline
-    clock: dict[str, Any] | None = None  # advance the watermark after the writes (see watermark.lua)
     docs: dict[int, bytes] = field(default_factory=dict)  # id(alert) -> its JSON, encoded once per batch
     token: bytes = field(default_factory=lambda: os.urandom(8).hex().encode())  # field 'n' of what it writes
     ops: list[list[Any]] = field(default_factory=list)  # the customers' writes, staged (DetectorStore.stage)
@@ -145,17 +144,16 @@ class DetectorStore:
         self.cache = StateCache(cache_size)
         self.retention_s = max(1, retention_ms // 1000)
         self.recent_max = recent_max
-        self._load = client.register_script(_lua("watermark") + _lua("load"))
+        self._load = client.register_script(_lua("load"))
         self._claim_timers = client.register_script(_lua("claim_timers"))
         self._claim_minutes = client.register_script(_lua("claim_minutes"))
-        self._apply = client.register_script(_lua("watermark") + _lua("apply"))
+        self._apply = client.register_script(_lua("apply"))
         self._templates = [keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER),
                            keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)]
 
-    async def load(self, cids: list[tuple[str, str]],
-                   clock: dict[str, Any] | None = None) -> tuple[int | None, dict[str, Loaded]]:
-        """Load (customer id, extra loser or '') pairs. ``clock`` ({parts, now, idle, lateness}) moves the
-        watermark. Returns it and, per asked id, the survivor's Loaded (asked ids may share a survivor)."""
+    async def load(self, cids: list[tuple[str, str]]) -> tuple[int | None, dict[str, Loaded]]:
+        """Load (customer id, extra loser or '') pairs. Returns the watermark and, per asked id, the
+        survivor's Loaded (asked ids may share a survivor)."""
         asks: list[Any] = []
         taken: dict[str, Cached] = {}
         for cid, extra in cids:
@@ -166,8 +164,8 @@ class DetectorStore:
                 taken[cid] = cached
                 asks.append((cid, extra, cached.token.decode(), list(cached.state.marks)))
         # One MessagePack argument: a thousand customers as separate arguments cost more to pack than Lua.
-        args = [*self._templates, "" if clock is None else orjson.dumps(clock), _pack(asks)]
-        keys = [self.keys.watermark, self.keys.timers, self.keys.watermark_parts]
+        args: list[str | bytes] = [*self._templates, _pack(asks)]
+        keys = [self.keys.watermark, self.keys.timers]
         wm, customers = await self._load(keys=keys, args=args)
         by_survivor: dict[str, Loaded] = {}
         by_asked: dict[str, Loaded] = {}
@@ -194,8 +192,8 @@ class DetectorStore:
         return (None if wm is None else int(wm)), by_asked
 
     async def save(self, batch: Save, now_ms: int) -> None:
-        """Every write of a batch as one ``apply.lua`` call: atomic and a single round trip; then (in the
-        same script) the watermark moves, never before the state it lets timers fire on is written."""
+        """Every write of a batch as one ``apply.lua`` call: atomic and a single round trip. (The watermark
+        is not moved here: only evidence that the batch is committed moves it, see core/clock.py.)"""
         k = self.keys
         for loaded in batch.customers:
             if loaded.cid not in batch.staged:
@@ -217,11 +215,9 @@ class DetectorStore:
             ops.append(["ZADD", k.timers, deadline, member] if deadline >= 0 else ["ZREM", k.timers, member])
         if batch.finished_timers:
             ops.append(["ZREM", k.timers_inflight, *batch.finished_timers])
-        if ops or batch.clock is not None:
-            clock = b"" if batch.clock is None else orjson.dumps(batch.clock)
+        if ops:
             try:
-                await self._apply(args=[_pack(ops), k.recent_alerts, k.alerts_by_id, self.recent_max,
-                                        k.watermark, k.watermark_parts, clock])
+                await self._apply(args=[_pack(ops), k.recent_alerts, k.alerts_by_id, self.recent_max])
             except ResponseError as exc:
                 if "state changed meanwhile" in str(exc):
                     raise StateConflict(str(exc)) from None

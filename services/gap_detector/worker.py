@@ -4,7 +4,8 @@ reading stitched-events and identity-merges, gap-alerts and dead letters out thr
 Per batch (``handle``): merges first, then events, each in offset order; the processor publishes a
 batch's alerts and waits for the broker's acknowledgement BEFORE its Redis save, so a crash re-publishes
 (same alert ids) rather than loses; the loop commits the offsets only after ``handle`` returned and the
-outbox (dead letters) is flushed. Between batches (``tick``): due stall timers and closed drop-off minutes.
+outbox (dead letters) is flushed. Between batches (``tick``): the watermark moves as far as the evidence
+proves (core/clock.py), then due stall timers fire and closed drop-off minutes are judged.
 The webhook sender is an asyncio task beside the loop (HTTP, not Kafka).
 """
 
@@ -13,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -23,16 +25,23 @@ from services.common.kafka_loop import KafkaLoop, Offsets, Outbox, OutRecord, Re
 from services.common.keys import Keys
 from services.common.runtime import ce_headers, tune_gc
 from services.common.timeutil import now_ms
+from services.gap_detector.clock_store import ClockStore
+from services.gap_detector.core.clock import expected_inputs
 from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.metrics import DetectorMetrics
-from services.gap_detector.processor import DetectorProcessor
+from services.gap_detector.processor import DetectorProcessor, Evidence
 from services.gap_detector.settings import GapDetectorSettings
 from services.gap_detector.store import DetectorStore
 from services.gap_detector.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 PENDING_EVERY_TICKS = 8  # ZCARD of the timer wheel every few ticks is plenty for a gauge
+PARTITIONS_EVERY_S = 60.0
+
+
+async def _unknown(_topic: str) -> int | None:
+    return None
 
 
 def alert_key(alert: dict[str, Any]) -> bytes:
@@ -70,21 +79,26 @@ class OutboxSink:
 
 
 class DetectorHandler:
-    """The loop's handler. ``behind()`` names the stitched-events partitions the consumer has not caught up
-    on (the loop's ``behind``): they keep holding the watermark back (watermark.lua)."""
+    """The loop's handler. On each tick it hands the processor its evidence: the loop's seen-through
+    times and the partitions of its input topics (re-read every minute: partitions can be added)."""
 
     def __init__(self, settings: GapDetectorSettings, proc: DetectorProcessor, store: DetectorStore,
-                 metrics: DetectorMetrics, hook: WebhookSender | None,
-                 behind: Callable[[], Sequence[int]] = list) -> None:
+                 metrics: DetectorMetrics, hook: WebhookSender | None) -> None:
         self.s, self.proc, self.store, self.m, self.hook = settings, proc, store, metrics, hook
-        self.behind = behind
+        self.seen: Callable[[], dict[tuple[str, int], int]] = dict
+        self.partition_count: Callable[[str], Awaitable[int | None]] = _unknown
+        self.expected: list[str] = []
+        self._expected_at = 0.0
         self.ticks = 0
 
-    def _busy(self) -> list[str]:
-        # Partitions with records not handled yet hold the watermark back even when this batch has none
-        # of theirs (the loop's positions start from the committed offsets, so a restarted worker at the
-        # head is not behind).
-        return [str(p) for p in self.behind()]
+    async def evidence(self) -> Evidence:
+        if not self.expected or time.monotonic() - self._expected_at > PARTITIONS_EVERY_S:
+            topics = (self.s.topic_stitched_events, self.s.topic_identity_merges)
+            counts = {t: await self.partition_count(t) for t in topics}
+            known = {t: n for t, n in counts.items() if n}
+            self.expected = expected_inputs(known) if len(known) == len(topics) else []
+            self._expected_at = time.monotonic()
+        return Evidence({f"{t}:{p}": ms for (t, p), ms in self.seen().items()}, self.expected)
 
     async def handle(self, records: list[Record], out: Outbox) -> None:
         sink = OutboxSink(out, self.s, self.hook)
@@ -94,10 +108,10 @@ class DetectorHandler:
         if merges:  # a merge's loser folds in before the survivor's new events are judged
             await self.proc.on_merges(merges, sink)
         if events:
-            await self.proc.on_events(events, sink, self._busy())
+            await self.proc.on_events(events, sink)
 
     async def tick(self, out: Outbox) -> None:
-        await self.proc.on_tick(OutboxSink(out, self.s, self.hook), self._busy())
+        await self.proc.on_tick(OutboxSink(out, self.s, self.hook), await self.evidence())
         if self.ticks % PENDING_EVERY_TICKS == 0:
             self.m.pending_timers.set(await self.store.pending_timers())
         self.ticks += 1
@@ -111,14 +125,14 @@ def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMet
     hook = (WebhookSender(settings.webhook_url, settings.webhook_format, settings.webhook_queue,
                           settings.webhook_retries, metrics) if settings.webhook_url else None)
     proc = DetectorProcessor(settings, DetectorLogic(defs, settings.buffer_events, settings.lateness_ms),
-                             store, metrics)
+                             store, metrics, ClockStore(client, Keys(settings.key_prefix)))
     handler = DetectorHandler(settings, proc, store, metrics, hook)
     loop = KafkaLoop(settings, group_id=settings.group_id,
                      topics=[settings.topic_stitched_events, settings.topic_identity_merges], handler=handler,
                      metrics=metrics.loop, batch_size=settings.batch_size,
                      batch_window_s=settings.batch_window_s, tick_s=settings.tick_s,
                      before_commit=before_commit)
-    handler.behind = lambda: loop.behind(settings.topic_stitched_events)
+    handler.seen, handler.partition_count = loop.seen_through, loop.partition_count
     return loop, handler
 
 

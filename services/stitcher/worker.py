@@ -28,8 +28,10 @@ import redis.asyncio as aioredis
 from services.common.dead_letter import dead_letter
 from services.common.kafka_loop import KafkaLoop, Offsets, Outbox, Record
 from services.common.keys import Keys
+from services.common.progress import ProgressTracker
 from services.common.runtime import tune_gc
 from services.common.timeutil import now_ms
+from services.stitcher.adapters.progress_store import ProgressStore
 from services.stitcher.adapters.redis_store import RedisStitchStore
 from services.stitcher.core.batch import OutTopics, Prepared, outputs, prepare, rejected_by_reason
 from services.stitcher.core.decode import DecodePolicy
@@ -41,6 +43,33 @@ from services.stitcher.settings import StitcherSettings
 
 log = logging.getLogger(__name__)
 LATENCY_SAMPLES = 32  # end-to-end latency observations per batch at most (evenly spread over the batch)
+PROGRESS_EVERY_S = 0.25  # how often the stitcher publishes its evidence (one small script call)
+PARTITIONS_EVERY_S = 60.0  # how often the input topic's partition count is read again
+
+
+class ProgressReporter:
+    """Publishes the tracker's evidence with the loop's seen-through times and the input's partition
+    count (a stall must wait for every partition that could carry its successor)."""
+
+    def __init__(self, store: ProgressStore, loop: KafkaLoop, topic: str) -> None:
+        self.store, self.loop, self.topic = store, loop, topic
+        self.partitions: int | None = None
+        self._counted_at = 0.0
+
+    async def publish(self, tracker: ProgressTracker) -> None:
+        count = None
+        if self.partitions is None or time.monotonic() - self._counted_at > PARTITIONS_EVERY_S:
+            count = await self.loop.partition_count(self.topic)
+            self._counted_at = time.monotonic()
+            if count == self.partitions:
+                count = None  # unchanged: not written again
+        seen = {p: ms for (t, p), ms in self.loop.seen_through().items() if t == self.topic}
+        reports = tracker.unreported(seen)
+        if reports or count is not None:
+            await self.store.publish(count, reports)
+            tracker.reported(reports)
+            if count is not None:
+                self.partitions = count
 
 
 class Store(Protocol):
@@ -60,6 +89,9 @@ class StitchHandler:
         self._t_decode, self._t_stitch = metrics.stage.labels("decode"), metrics.stage.labels("stitch")
         self._t_outputs, self._size = metrics.stage.labels("outputs"), metrics.batch.labels("stitch")
         self._e2e = metrics.e2e.labels("journey")
+        # Evidence for the gap detector's stall timers (services/common/progress.py): set up by build().
+        self.progress = ProgressTracker()
+        self.reporter: ProgressReporter | None = None
 
     async def handle(self, records: list[Record], out: Outbox) -> None:
         t0 = time.perf_counter()
@@ -75,6 +107,9 @@ class StitchHandler:
             dlq = self.s.topic_dlq
             out.send([dead_letter(raw, dlq, r.reason, r.detail, now) for raw, r in split.rejected])
         if ready:
+            observe = self.progress.observe
+            for p in ready:
+                observe(p.raw.partition, p.occurred_ms)
             stitched, merges, stats = outputs(ready, [d.resolution for d in done], now, self.topics)
             out.send(stitched)
             if merges:
@@ -89,6 +124,14 @@ class StitchHandler:
         self._t_stitch.observe(t2 - t1)
         self._t_outputs.observe(time.perf_counter() - t2)
         self._size.observe(len(records))
+
+    def committed(self, offsets: Offsets) -> None:
+        """The loop committed these offsets: what their batch stitched is now evidence."""
+        self.progress.committed([p for _, p in offsets], now_ms())
+
+    async def tick(self, _out: Outbox) -> None:
+        if self.reporter is not None:
+            await self.reporter.publish(self.progress)
 
     def _count(self, done: list[Stitched], by_channel: dict[str, int], conflicts: dict[str, int],
                merges: int) -> None:
@@ -123,7 +166,10 @@ def build(settings: StitcherSettings, metrics: StitcherMetrics, client: aioredis
     loop = KafkaLoop(settings, group_id=settings.group_id, topics=[settings.topic_channel_events],
                      handler=handler, metrics=metrics.loop,
                      batch_size=settings.batch_size, batch_window_s=settings.batch_window_s,
-                     session_timeout_s=settings.session_timeout_s, before_commit=before_commit)
+                     session_timeout_s=settings.session_timeout_s, tick_s=PROGRESS_EVERY_S,
+                     on_commit=handler.committed, before_commit=before_commit)
+    handler.reporter = ProgressReporter(ProgressStore(client, Keys(settings.key_prefix)), loop,
+                                        settings.topic_channel_events)
     return loop, handler
 
 

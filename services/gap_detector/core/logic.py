@@ -18,16 +18,6 @@ from services.gap_detector.core.dropoff import cell_key, minute_of
 from services.gap_detector.core.model import Entry
 from services.gap_detector.core.state import CustomerState, Fold, Mark, fold, summary
 
-LIVE, EVENT = "live", "event"
-
-
-def watermark(max_event_ms: int | None, lateness_ms: int, clock: str, now_ms: int) -> int | None:
-    """RULES.md: max event time seen minus lateness; in live mode at least wall clock minus lateness."""
-    wm = None if max_event_ms is None else max_event_ms - lateness_ms
-    if clock == LIVE:
-        wm = max(wm if wm is not None else now_ms - lateness_ms, now_ms - lateness_ms)
-    return wm
-
 
 @dataclass(slots=True)
 class Step:

@@ -1,8 +1,6 @@
 -- Apply a batch's writes in one call (atomic, one round trip): the detector's save.
 -- ARGV[1] MessagePack list of operations [command, key, args...]; only the writes below are accepted.
 -- ARGV[2] recent-alerts ZSET, ARGV[3] alerts-by-id HASH, ARGV[4] most recent alerts kept.
--- ARGV[5] watermark STRING, ARGV[6] per-partition HASH, ARGV[7] clock JSON for advance_watermark
--- (watermark.lua) or '': the watermark moves only after the batch's writes.
 -- An operation {'EXPECT', state hash, token} writes nothing: unless the hash's field 'n' still holds the
 -- token ('' for none) the batch was loaded with, nothing at all is written (compare-and-set).
 local allowed = {HSET = true, HDEL = true, DEL = true, EXPIRE = true, ZADD = true, ZREM = true, HINCRBY = true}
@@ -29,10 +27,5 @@ if extra > 0 then
   for i = 1, #old, 500 do
     redis.call('HDEL', ARGV[3], unpack(old, i, math.min(i + 499, #old)))
   end
-end
-if ARGV[7] ~= '' then
-  local arg = cjson.decode(ARGV[7])
-  arg.write = true
-  advance_watermark(ARGV[5], ARGV[6], arg)
 end
 return #ops

@@ -1,9 +1,8 @@
--- Load the detector state of a batch of customers in one call (gap detector); preview (or, on a timer
--- tick, store) the watermark with advance_watermark from watermark.lua.
--- KEYS[1] watermark STRING, KEYS[2] timers ZSET, KEYS[3] per-partition event-time HASH.
+-- Load the detector state of a batch of customers in one call (gap detector), and the watermark (which
+-- only the tick's clock_advance.lua moves).
+-- KEYS[1] watermark STRING, KEYS[2] timers ZSET.
 -- ARGV[1..4] key templates with '@CID@' for: alias, aliases_of, detector_state, open_alerts (from Keys).
--- ARGV[5] JSON {parts: {partition: max event ms in this batch}, now, idle, lateness, write} ('': none).
--- ARGV[6] MessagePack list, per customer: {id as the events carry it, extra loser id ('' for none)[,
+-- ARGV[5] MessagePack list, per customer: {id as the events carry it, extra loser id ('' for none)[,
 -- token of the state the worker has cached (field 'n' of the state hash), journeys with a mark in it]}.
 -- Returns nested arrays (no JSON: the stored values travel as the bytes they are):
 --   {wm or nil, {{asked, cid, det, timers, open, losers}, ...}}
@@ -15,7 +14,6 @@
 local function key(tpl, cid) return (string.gsub(tpl, '@CID@', cid)) end
 
 local wm = redis.call('GET', KEYS[1])
-if ARGV[5] ~= '' then wm = advance_watermark(KEYS[1], KEYS[3], cjson.decode(ARGV[5])) end
 
 local function resolve(cid)
   local c = cid
@@ -61,7 +59,7 @@ local function timers_of(cid, journeys)
 end
 
 local out = {}
-for _, ask in ipairs(cmsgpack.unpack(ARGV[6])) do
+for _, ask in ipairs(cmsgpack.unpack(ARGV[5])) do
   local asked, extra, token = ask[1], ask[2], ask[3]
   local survivor = resolve(asked)
   local entry

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import orjson
 
 from services.common import contracts
+from services.common.keys import Keys
+from services.common.progress import InputProgress
 from tests.conftest import Infra, Topics
 from tests.helpers import free_port, poll, stop_process
 
@@ -56,6 +59,14 @@ def detector_env(service_env: dict[str, str], key_prefix: str, **extra: str) -> 
         "JOURNEYS_DETECTOR_TICK": "100ms",
         **extra,
     }
+
+
+def prove_stitched(redis_client: Any, key_prefix: str, event_ms: int) -> None:
+    """Stand in for a stitcher (these tests produce stitched events themselves): the one input partition
+    is stitched through ``event_ms`` and drained now — the evidence stall timers wait for."""
+    now = int(time.time() * 1000)
+    keys = Keys(key_prefix)
+    redis_client.hset(keys.clock_inputs, mapping={"n": 1, "0": InputProgress(event_ms, now, now).encode()})
 
 
 def create_topics(infra: Infra, topics: Topics) -> None:

@@ -3,7 +3,7 @@ drop-off spikes judged once per cell-minute with their gauges, late stalls count
 
 from __future__ import annotations
 
-import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -12,14 +12,17 @@ import redis.asyncio as aioredis
 
 from services.common.kafka_loop import Record
 from services.common.keys import Keys
+from services.common.progress import InputProgress
 from services.common.timeutil import format_ms
+from services.gap_detector.clock_store import ClockStore
 from services.gap_detector.core.alerts import alert_id
 from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.metrics import DetectorMetrics
-from services.gap_detector.processor import DetectorProcessor
+from services.gap_detector.processor import DetectorProcessor, Evidence
 from services.gap_detector.settings import GapDetectorSettings
 from services.gap_detector.store import DetectorStore, StateConflict
+from services.stitcher.adapters.progress_store import ProgressStore
 from tests.conftest import Infra
 from tests.integration.gap_detector.harness import stitched
 
@@ -44,7 +47,11 @@ class Harness:
         self.dead: list[tuple[bytes, str]] = []
         store = DetectorStore(self.client, Keys(key_prefix), self.settings.retention_ms, 100, cache_size=1000)
         logic = DetectorLogic(load_definitions(), lateness_ms=self.settings.lateness_ms)
-        self.proc = DetectorProcessor(self.settings, logic, store, self.metrics)
+        self.proc = DetectorProcessor(self.settings, logic, store, self.metrics,
+                                      ClockStore(self.client, Keys(key_prefix)))
+        self.progress = ProgressStore(self.client, Keys(key_prefix))
+        self.newest = 0  # what feed() delivered: tick() proves it unless a test proves inputs itself
+        self.explicit = False
 
     # The processor's sink: alerts collected instead of produced.
     async def publish(self, alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
@@ -56,10 +63,22 @@ class Harness:
     async def events(self, records: list[Record]) -> int:
         return await self.proc.on_events(records, self)
 
-    async def tick(self) -> int:
-        return await self.proc.on_tick(self)
+    async def prove(self, partitions: int, reports: dict[int, InputProgress]) -> None:
+        """What a stitcher would publish about its input (services/common/progress.py)."""
+        self.explicit = True
+        await self.progress.publish(partitions, reports)
+
+    async def tick(self, seen_ms: int | None = None) -> int:
+        """A tick of a detector that has read its one input partition through ``seen_ms`` (default: now);
+        unless the test proves inputs itself, one input partition stitched through what feed() gave."""
+        now = int(time.time() * 1000)
+        if not self.explicit and self.newest:
+            await self.progress.publish(1, {0: InputProgress(self.newest, now, now)})
+        seen = {"stitched-events:0": now if seen_ms is None else seen_ms}
+        return await self.proc.on_tick(self, Evidence(seen, list(seen)))
 
     async def feed(self, docs: list[dict[str, Any]]) -> None:
+        self.newest = max([self.newest, *(d["occurred_at_ms"] for d in docs)])
         await self.events([rec(d["customer_id"].encode(), orjson.dumps(d)) for d in docs])
 
     def of(self, kind: str) -> list[dict[str, Any]]:
@@ -132,29 +151,52 @@ async def test_bad_records_are_dead_lettered_and_the_batch_goes_on(
     await h.client.aclose()
 
 
-async def test_a_partition_read_ahead_does_not_fire_another_partitions_stall(
+async def test_an_input_partition_stitched_ahead_does_not_fire_another_partitions_stall(
     infra: Infra, key_prefix: str, redis_client: Any
 ) -> None:
     h = Harness(infra, key_prefix, JOURNEYS_WATERMARK_IDLE="1s")
     pay = {"type": "purchase", "stage": "payment"}  # sla 1h
     x = stitched("x", "c_00000000000000b1", T0, "web", journey=pay)
-    ahead = stitched("far", "c_00000000000000b2", T0 + 3 * 60 * MIN, "web")
-    await h.events([rec(b"b1", orjson.dumps(x), partition=1)])
-    await h.events([rec(b"b2", orjson.dumps(ahead), partition=0)])  # partition 0 runs ahead
+    await h.events([rec(b"b1", orjson.dumps(x))])
+    now = int(time.time() * 1000)
+    # Input partition 0 is stitched 3 h ahead; partition 1 (x's) only through x, and still growing.
+    await h.prove(2, {0: InputProgress(T0 + 180 * MIN, now, now), 1: InputProgress(T0, now, now)})
     await h.tick()
-    assert h.of("stall") == []  # partition 1 is active and still at T0: its next event may be progress
+    assert h.of("stall") == []  # partition 1's next event may be x's progress
     y = stitched("y", "c_00000000000000b1", T0 + 30 * MIN, "web", journey=pay)
-    await h.events([rec(b"b1", orjson.dumps(y), partition=1)])
+    await h.events([rec(b"b1", orjson.dumps(y))])
+    await h.prove(2, {1: InputProgress(T0 + 30 * MIN, now, now)})
+    await h.tick()
     assert h.of("stall") == []  # y came within x's SLA: x never stalls
+    # Partition 1 drained and quiet for longer than the idle time: the newest event time holds.
+    later = now + 1_000
+    quiet = {0: InputProgress(T0 + 180 * MIN, later, now), 1: InputProgress(T0 + 30 * MIN, later, now)}
+    await h.prove(2, quiet)
+    await h.tick(seen_ms=later + 1)
+    assert [a["evidence"]["event_ids"] for a in h.of("stall")] == [["y"]]
+    await h.client.aclose()
 
-    async def idle_fired() -> list[dict[str, Any]]:
-        await h.tick()
-        return h.of("stall")
 
-    deadline = asyncio.get_running_loop().time() + 10
-    while not await idle_fired():  # once partition 1 is idle the watermark is the newest event time
-        assert asyncio.get_running_loop().time() < deadline, "stall never fired after the idle timeout"
-        await asyncio.sleep(0.1)  # polling pace
+async def test_a_backlog_or_a_detector_behind_delays_a_live_stall_never_invents_it(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
+    h = Harness(infra, key_prefix, JOURNEYS_TIMER_CLOCK="live", JOURNEYS_WATERMARK_LATENESS="0s")
+    pay = {"type": "purchase", "stage": "payment"}  # sla 1h
+    now = int(time.time() * 1000)
+    t0 = now - 24 * 60 * MIN  # a day ago: on the wall clock x's deadline is long past
+    await h.events([rec(b"d1", orjson.dumps(stitched("x", "c_00000000000000d1", t0, "web", journey=pay)))])
+    # The stitcher was down: partition 1 is stitched only through x and not drained since the outage.
+    await h.prove(2, {0: InputProgress(now, now, now), 1: InputProgress(t0, t0, now)})
+    await h.tick()
+    assert h.of("stall") == []
+    # It catches up: x's successor was queued all along (23 h later: past the 1 h SLA, a real stall) ...
+    y = stitched("y", "c_00000000000000d1", t0 + 30 * MIN, "web", journey=pay)
+    await h.events([rec(b"d1", orjson.dumps(y))])
+    await h.prove(2, {1: InputProgress(t0 + 30 * MIN, now, now)})
+    # ... but this detector has not read its inputs since before the stitcher's report: still nothing.
+    await h.tick(seen_ms=now - 60_000)
+    assert h.of("stall") == []
+    await h.tick()  # read through: y's own stage stalls (its deadline is past on every clock), not x's
     assert [a["evidence"]["event_ids"] for a in h.of("stall")] == [["y"]]
     await h.client.aclose()
 

@@ -21,6 +21,7 @@ from tests.integration.gap_detector.harness import (
     create_topics,
     detector_env,
     produce,
+    prove_stitched,
     stitched,
 )
 
@@ -36,7 +37,8 @@ def cid(n: int) -> str:
 
 
 def advancer(t: int) -> dict[str, Any]:
-    """An unrelated event that moves the event-time watermark to t - lateness."""
+    """An unrelated event at t: with the stitcher's evidence (prove_stitched) the watermark reaches
+    t - lateness."""
     return stitched(f"adv-{t}", cid(0xFFFF), t, "web")
 
 
@@ -75,6 +77,7 @@ def test_two_workers_fire_each_stall_exactly_once(
         keys = Keys(key_prefix)
         poll(lambda: redis_client.zcard(keys.timers) == n, timeout=60, what="all timers armed")
         produce(infra, topics.stitched_events, [advancer(T0 + HOUR + LATENESS + n)])
+        prove_stitched(redis_client, key_prefix, T0 + HOUR + LATENESS + n)
         poll(lambda: len(alerts.of("stall")) >= n, timeout=60, what=f"{n} stall alerts")
         poll(
             lambda: redis_client.zcard(keys.timers) + redis_client.zcard(keys.timers_inflight) == 0,
@@ -119,6 +122,7 @@ def test_restart_keeps_pending_timers(
     try:
         second.wait_ready()
         produce(infra, topics.stitched_events, [advancer(T0 + HOUR + LATENESS + 10)])
+        prove_stitched(redis_client, key_prefix, T0 + HOUR + LATENESS + 10)
         poll(lambda: len(alerts.of("stall")) == 5, timeout=60, what="5 stalls after the restart")
     finally:
         assert second.stop() == 0

@@ -13,7 +13,7 @@ from services.common.timeutil import format_ms
 from services.gap_detector.core.alerts import alert_id, rfc3339
 from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.dropoff import cell_key, judge, minute_of
-from services.gap_detector.core.logic import DetectorLogic, watermark
+from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.core.model import Entry
 from services.gap_detector.core.state import CustomerState, decode_state, encode_buffer, encode_state
 from tests.unit.gap_detector.conftest import CID, MIN, T0, entry
@@ -124,13 +124,6 @@ def test_buffer_is_bounded(defs: Definitions) -> None:
         small.on_item(CID, st, entry(f"e{i}", T0 + i, intent="x"), T0)
     assert [e.id for e in st.buffer] == [f"e{i}" for i in range(15, 20)]
     assert st.ids == {e.id for e in st.buffer} and st.find("e19") and not st.find("e3")
-
-
-def test_watermark_event_and_live_clock() -> None:
-    assert watermark(T0, 5 * MIN, "event", T0 + HOUR) == T0 - 5 * MIN
-    assert watermark(None, 5 * MIN, "event", T0) is None
-    assert watermark(T0, 5 * MIN, "live", T0 + HOUR) == T0 + HOUR - 5 * MIN
-    assert watermark(T0 + 2 * HOUR, 0, "live", T0) == T0 + 2 * HOUR
 
 
 def test_dropoff_spike_against_the_baseline(defs: Definitions) -> None:

@@ -1,0 +1,50 @@
+"""Thin adapter: the evidence clock's Redis side (core/clock.py holds the rules). Two script calls per tick:
+``read`` stores this worker's seen-through times and returns everyone's plus the stitchers' reports;
+``advance`` queues the candidate the reports prove and applies those the evidence covers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from services.common.keys import Keys
+from services.common.progress import InputProgress
+
+LUA = Path(__file__).parent / "lua"
+PARTITIONS_FIELD = b"n"  # in clock:inputs, beside the partitions' reports (written by the stitchers)
+MAX_PENDING = 1000  # candidates waiting for evidence: minutes of ticks, a few tens of KB
+
+
+@dataclass(frozen=True, slots=True)
+class ClockReading:
+    seen: dict[str, int]  # '<topic>:<partition>' -> seen-through ms, over every detector
+    inputs: dict[int, InputProgress]  # channel-events partition -> what the stitchers proved
+    input_partitions: int | None  # how many partitions channel-events has, as the stitchers saw it
+    watermark: int | None
+
+
+class ClockStore:
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self.keys = keys
+        self._read = client.register_script((LUA / "clock_read.lua").read_text())
+        self._advance = client.register_script((LUA / "clock_advance.lua").read_text())
+
+    async def read(self, own_seen: dict[str, int]) -> ClockReading:
+        k = self.keys
+        args: list[str | int] = [x for key, ms in sorted(own_seen.items()) for x in (key, ms)]
+        seen, inputs, wm = await self._read(keys=[k.clock_seen, k.clock_inputs, k.watermark], args=args)
+        reports = {inputs[i]: inputs[i + 1] for i in range(0, len(inputs), 2)}
+        count = reports.pop(PARTITIONS_FIELD, None)
+        return ClockReading(
+            {seen[i].decode(): int(seen[i + 1]) for i in range(0, len(seen), 2)},
+            {int(p): InputProgress.parse(v) for p, v in reports.items()},
+            None if count is None else int(count), None if wm is None else int(wm))
+
+    async def advance(self, noted_ms: int, candidate: int | None, evidence_ms: int | None) -> int | None:
+        k = self.keys
+        wm = await self._advance(keys=[k.clock_pending, k.watermark],
+                                 args=[noted_ms, "" if candidate is None else candidate,
+                                       "" if evidence_ms is None else evidence_ms, MAX_PENDING])
+        return None if wm is None else int(wm)
