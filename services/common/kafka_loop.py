@@ -56,18 +56,29 @@ class Record(msgspec.Struct, frozen=True, gc=False):
 
 
 class OutRecord(msgspec.Struct, frozen=True, gc=False):
-    """One record to produce."""
+    """One record to produce. ``source``: the consumed record it was made from, when there is one; if the
+    broker refuses this record for good, that source is what gets dead-lettered (see Outbox.flush)."""
 
     topic: str
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes]] = ()
     timestamp_ms: int | None = None
+    source: Record | None = None
 
 
 class DeliveryFailed(KafkaException):
-    """The broker did not acknowledge every record of a flush (the batch is retried, not committed)."""
+    """The broker did not acknowledge every record of a flush for a reason that may pass (broker down, a
+    timeout): the batch is retried, not committed."""
 
+
+# Errors the broker (or librdkafka, before sending) gives one record and would give it again on every
+# retry: the record can never be written as it is. Anything else (timeouts, leadership moves, an unknown or
+# unauthorised topic: operators fix those) is treated as passing, and the batch is retried.
+PERMANENT = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE,
+                       KafkaError.INVALID_RECORD, KafkaError.INVALID_MSG, KafkaError.INVALID_MSG_SIZE,
+                       KafkaError.INVALID_TIMESTAMP})
+ROUNDS = 3  # outputs -> their sources' dead letters -> those letters stripped to headers
 
 class Handler(Protocol):
     async def handle(self, records: list[Record], out: Outbox) -> None: ...
@@ -94,15 +105,26 @@ class LoopMetrics:
 
 
 class Outbox:
-    """Produces records for the handler; ``flush`` waits until the broker acknowledged all of them."""
+    """Produces records for the handler; ``flush`` waits until the broker acknowledged all of them.
 
-    def __init__(self, producer: Producer, flush_timeout_s: float = 30.0) -> None:
-        self._producer, self._timeout = producer, flush_timeout_s
+    A record the broker refuses for good (PERMANENT: e.g. MSG_SIZE_TOO_LARGE, a stitched event or an alert
+    grown past the topic's max.message.bytes, or a dead-letter copy that does not fit) would fail its batch
+    on every retry and stall the pipeline behind it. ``flush`` dead-letters it instead, with reason
+    ``undeliverable``: the copy is of its ``source`` record when it has one (else of the refused record
+    itself), truncated to fit, with ``dlq_failed_topic`` naming where it was meant to go; a refused
+    dead-letter copy is sent again stripped to its headers. Passing failures still raise DeliveryFailed."""
+
+    def __init__(self, producer: Producer, flush_timeout_s: float = 30.0, dlq_topic: str | None = None,
+                 ) -> None:
+        self._producer, self._timeout, self.dlq_topic = producer, flush_timeout_s, dlq_topic
         self._queued = 0
-        self._failed: list[KafkaError] = []
+        self._sent: list[OutRecord] = []  # since the last flush: to find a refused record's OutRecord
+        self._failed: list[tuple[KafkaError, OutRecord | Message]] = []
+        # Called with (reason, count) for every dead letter the outbox makes itself (a metric).
+        self.on_dead_letter: Callable[[str, int], None] | None = None
 
     def send(self, records: Iterable[OutRecord]) -> None:
-        produce, delivered = self._producer.produce, self._delivered
+        produce, delivered, sent = self._producer.produce, self._delivered, self._sent.append
         n = 0
         for r in records:
             while True:
@@ -112,23 +134,75 @@ class Outbox:
                     break
                 except BufferError:  # librdkafka's local queue is full: serve delivery reports first
                     self._producer.poll(0.05)
+                except KafkaException as exc:  # refused before sending (larger than message.max.bytes)
+                    if exc.args[0].code() not in PERMANENT:
+                        raise
+                    self._failed.append((exc.args[0], r))
+                    break
+            sent(r)
             n += 1
         self._queued += n
 
     async def flush(self) -> None:
-        """Every record sent so far is acknowledged; raises DeliveryFailed (and forgets them) if not."""
+        """Every record sent so far is acknowledged, or dead-lettered when refused for good; raises
+        DeliveryFailed (and forgets them) when a refusal may pass."""
+        for _ in range(ROUNDS):
+            await self._wait()
+            failed, self._failed = self._failed, []
+            sent, self._sent = self._sent, []
+            if not failed:
+                return
+            if any(err.code() not in PERMANENT for err, _ in failed):
+                raise DeliveryFailed(next(err for err, _ in failed if err.code() not in PERMANENT))
+            self._dead_letter(failed, sent)
+        raise DeliveryFailed(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE,
+                                        "even a dead-letter copy stripped to its headers was refused"))
+
+    async def _wait(self) -> None:
         if self._queued:
             loop = asyncio.get_running_loop()
             while await loop.run_in_executor(None, self._producer.flush, self._timeout):
                 log.warning("records unacknowledged after %.0f s; waiting for the broker", self._timeout)
             self._queued = 0
-        if self._failed:
-            failed, self._failed = self._failed, []
-            raise DeliveryFailed(failed[0])
 
-    def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
+    def _dead_letter(self, failed: list[tuple[KafkaError, OutRecord | Message]],
+                     sent: list[OutRecord]) -> None:
+        from services.common.dead_letter import dead_letter, stripped  # it builds on this module's types
+
+        if self.dlq_topic is None:
+            raise DeliveryFailed(failed[0][0])
+        letters: list[OutRecord] = []
+        stripped_n, now = 0, time.time_ns() // 1_000_000
+        for err, what in failed:
+            r = what if isinstance(what, OutRecord) else _find(what, sent)
+            log.warning("%s refused a record for good (%s); dead-lettering %s", r.topic, err.name(),
+                        "its source" if r.source is not None else "it")
+            if r.topic == self.dlq_topic:
+                letters.append(stripped(r))
+                stripped_n += 1
+                continue
+            source = r.source or Record(r.topic, -1, -1, r.key, r.value, dict(r.headers))
+            detail = f"{r.topic}: {err.name()} ({len(r.value or b'')} bytes)"
+            letters.append(dead_letter(source, self.dlq_topic, "undeliverable", detail, now,
+                                       extra=[("dlq_failed_topic", r.topic.encode())]))
+        fresh = len(letters) - stripped_n
+        if self.on_dead_letter is not None and fresh:  # a stripped copy was counted under its own reason
+            self.on_dead_letter("undeliverable", fresh)
+        self.send(letters)
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
-            self._failed.append(err)
+            self._failed.append((err, msg))
+
+
+def _find(msg: Message, sent: list[OutRecord]) -> OutRecord:
+    """The OutRecord a delivery report is about (only looked up for refused records: rare)."""
+    topic, key, value = msg.topic(), msg.key(), msg.value()
+    for r in sent:
+        if r.topic == topic and r.value == value and r.key == key:
+            return r
+    headers = cast(list[tuple[str, bytes]], msg.headers() or [])
+    return OutRecord(topic or "", key, value, headers)
 
 
 class KafkaLoop:
@@ -143,7 +217,7 @@ class KafkaLoop:
         self.on_commit, self.before_commit, self.lag_every_s = on_commit, before_commit, lag_every_s
         self._consumer = Consumer(consumer_config(settings, group_id, session_timeout_s))
         self._producer = Producer(producer_config(settings))
-        self.outbox = Outbox(self._producer)
+        self.outbox = Outbox(self._producer, dlq_topic=settings.topic_dlq)
         self._assigned: set[tuple[str, int]] = set()
         self._position: Offsets = {}  # next offset to handle, per assigned partition, when known
         # Evidence of progress (see seen_through): per partition the wall time (ms) read just before a
