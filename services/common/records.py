@@ -27,10 +27,15 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from services.common.contracts import CHANNEL_EVENT, IDENTITY_MERGE, STITCHED_EVENT, first_error, validator
+from services.common.contracts import CHANNEL_EVENT, IDENTITY_MERGE, STITCHED_EVENT, validator
 
 SCHEMA_VERSION = "1.0"
-RecordReason = Literal["malformed_json", "schema_violation"]
+# unprocessable: the decoder itself raised on the record (a limit or a bug), so it is dead-lettered alone.
+RecordReason = Literal["malformed_json", "schema_violation", "unprocessable"]
+# stitched_event.v1 occurred_at_ms: the instants an RFC 3339 date-time can name that Python's datetime can
+# format (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z); a consumer formats it, so anything beyond
+# would raise there, on every redelivery.
+MIN_EVENT_MS, MAX_EVENT_MS = -62_135_596_800_000, 253_402_300_799_999
 
 # -- patterns (checked by the decode functions) ----------------------------------------------------------
 SCHEMA_VERSION_PATTERN = r"^1\.[0-9]+\Z"
@@ -128,7 +133,7 @@ class StitchedEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_
     schema_version: str
     event_id: Text128
     occurred_at: Annotated[str, Meta(max_length=40)]
-    occurred_at_ms: int
+    occurred_at_ms: Annotated[int, Meta(ge=MIN_EVENT_MS, le=MAX_EVENT_MS)]
     channel: str
     touchpoint: str
     direction: Direction
@@ -259,7 +264,7 @@ def decode_channel_fast(value: bytes) -> tuple[ChannelEvent, int] | None:
     (then ``decode_channel`` or the JSON Schema decides)."""
     try:
         event = _CHANNEL.decode(value)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
     ms = rfc3339_ms(event.occurred_at)
     if ms is None or not channel_patterns_ok(event):
@@ -275,19 +280,19 @@ def decode_channel(value: bytes) -> ChannelEvent:
 
 
 def decode_stitched(value: bytes) -> StitchedEvent:
-    """A stitched_event.v1; raises RecordError(malformed_json | schema_violation)."""
+    """A stitched_event.v1; raises RecordError(malformed_json | schema_violation | unprocessable)."""
     try:
         event = _STITCHED.decode(value)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return _slow(value, STITCHED_EVENT, StitchedEvent)
     return event if stitched_patterns_ok(event) else _slow(value, STITCHED_EVENT, StitchedEvent)
 
 
 def decode_merge(value: bytes) -> IdentityMerge:
-    """An identity_merge.v1; raises RecordError(malformed_json | schema_violation)."""
+    """An identity_merge.v1; raises RecordError(malformed_json | schema_violation | unprocessable)."""
     try:
         rec = _MERGE.decode(value)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return _slow(value, IDENTITY_MERGE, IdentityMerge)
     return rec if merge_patterns_ok(rec) else _slow(value, IDENTITY_MERGE, IdentityMerge)
 
@@ -312,25 +317,48 @@ def from_valid(doc: Any, cls: type[T]) -> T:
         raise RecordError("schema_violation", f"typed record refused a schema-valid document: {exc}") from exc
 
 
+TOO_DEEP = "(root): nested too deeply to be judged"
+
+
 def loads(value: bytes) -> Any:
-    """Plain JSON -> Python (integers beyond 64 bits stay exact, unlike orjson); raises RecordError."""
+    """Plain JSON -> Python (integers beyond 64 bits stay exact, unlike orjson); raises RecordError.
+    Valid JSON nested ~1,000 deep exceeds the parser's recursion limit: a schema_violation, not a crash."""
     try:
         return _ANY(value)
     except msgspec.DecodeError as exc:
         raise RecordError("malformed_json", str(exc)[:200]) from None
+    except RecursionError:
+        raise RecordError("schema_violation", TOO_DEEP) from None
+
+
+def violation(contract: str, doc: Any) -> tuple[list[str], str, str] | None:
+    """The first violation of ``doc`` as (path, kind, message), None when it is valid; raises RecordError
+    when the validator cannot judge it (jsonschema-rs stops ~250 levels deep: 'Recursion limit reached')."""
+    check = validator(contract)
+    try:
+        if check.is_valid(doc):
+            return None
+        err = next(iter(check.iter_errors(doc)))
+    except (ValueError, RecursionError):
+        raise RecordError("schema_violation", TOO_DEEP) from None
+    return [str(p) for p in err.instance_path], type(err.kind).__name__, err.message
 
 
 def _slow(value: bytes, contract: str, cls: type[T]) -> T:
-    doc = loads(value)
-    problem = first_error(contract, doc)
-    if problem is not None:
-        if contract == CHANNEL_EVENT:
-            # A channel event holds raw identifiers: name the place and the rule, never the value.
-            err = next(iter(validator(CHANNEL_EVENT).iter_errors(doc)))
-            where = "/".join(str(p) for p in err.instance_path) or "(root)"
-            problem = f"{where}: {type(err.kind).__name__}"
-        raise RecordError("schema_violation", problem[:200])
-    return from_valid(doc, cls)
+    try:
+        doc = loads(value)
+        found = violation(contract, doc)
+        if found is None:
+            return from_valid(doc, cls)
+    except RecordError:
+        raise
+    except Exception as exc:  # any other failure on this one record: dead-letter it, never stall the loop
+        raise RecordError("unprocessable", f"{type(exc).__name__} while decoding") from None
+    path, kind, message = found
+    where = "/".join(path) or "(root)"
+    # A channel event holds raw identifiers: name the place and the rule, never the value.
+    problem = f"{where}: {kind}" if contract == CHANNEL_EVENT else f"{where}: {message}"
+    raise RecordError("schema_violation", problem[:200])
 
 
 # -- RFC 3339 date-time ------------------------------------------------------------------------------------

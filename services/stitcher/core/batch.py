@@ -62,21 +62,28 @@ class Split:
 
 
 def prepare(records: Iterable[Record], hasher: IdentifierHasher, now_ms: int, policy: DecodePolicy) -> Split:
-    """Decode and validate a batch; events without a usable identifier are rejected as no_identifier."""
+    """Decode and validate a batch; events without a usable identifier are rejected as no_identifier.
+
+    Whatever raises on one record (a limit or a bug in decoding, normalising or encoding it) rejects that
+    record alone as ``unprocessable``: an exception here would fail the batch, and a batch that fails on
+    its own content fails again on every redelivery, stalling every valid event behind it."""
     out = Split()
     ready, rejected = out.ready, out.rejected
     for raw in records:
-        result = decode(raw.value, raw.headers, now_ms, policy)
-        if isinstance(result, Rejected):
-            rejected.append((raw, result))
-            continue
-        ev = result.event
-        idents = hasher.usable(ev.identifiers)
-        if not idents:
-            rejected.append((raw, Rejected("no_identifier", "every identifier is junk or unusable")))
-            continue
-        ready.append(Prepared(raw, ev.event_id, result.occurred_ms, idents, mint_for(idents),
-                              touchpoint_json(ev), facts_of(ev), ev))
+        try:
+            result = decode(raw.value, raw.headers, now_ms, policy)
+            if isinstance(result, Rejected):
+                rejected.append((raw, result))
+                continue
+            ev = result.event
+            idents = hasher.usable(ev.identifiers)
+            if not idents:
+                rejected.append((raw, Rejected("no_identifier", "every identifier is junk or unusable")))
+                continue
+            ready.append(Prepared(raw, ev.event_id, result.occurred_ms, idents, mint_for(idents),
+                                  touchpoint_json(ev), facts_of(ev), ev))
+        except Exception as exc:  # the type only: a message may quote an identifier
+            rejected.append((raw, Rejected("unprocessable", f"{type(exc).__name__} while preparing it")))
     return out
 
 
@@ -137,7 +144,7 @@ def outputs(ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms
         ev, cid = prep.event, res.customer_id
         value = stitched_json(ev, prep.occurred_ms, cid, prep.idents, bool(res.conflict_types), now_ms)
         add(OutRecord(topic, cid.encode(), value, ce_headers(STITCHED_CE_TYPE, prep.event_id, ev.occurred_at),
-                      prep.raw.timestamp_ms or None))
+                      prep.raw.timestamp_ms or None, prep.raw))
         by_channel[ev.channel] = by_channel.get(ev.channel, 0) + 1
         if res.conflict_types:
             for id_type in res.conflict_types:
@@ -148,7 +155,7 @@ def outputs(ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms
                 rec = merge_record(o.kind, o.survivor, o.loser, prep.event_id, list(o.identifier_types),
                                    o.limit, prep.occurred_ms, now_ms)
                 merges.append(OutRecord(topics.merges, o.survivor.encode(), encode(rec),
-                                        ce_headers(MERGE_CE_TYPE, rec.record_id, merge_time)))
+                                        ce_headers(MERGE_CE_TYPE, rec.record_id, merge_time), None, prep.raw))
                 if o.kind == "merge":
                     stats.merges += 1
                 else:

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from services.common.contracts import CHANNEL_EVENT, validator
+from services.common.contracts import CHANNEL_EVENT
 from services.common.records import (
     ChannelEvent,
     RecordError,
@@ -27,10 +27,15 @@ from services.common.records import (
     from_valid,
     loads,
     rfc3339_ms,
+    violation,
 )
 from services.common.timeutil import parse_rfc3339_ms
 
-REASONS = ("malformed_json", "schema_violation", "oversized", "bad_timestamp", "no_identifier")
+# Every dlq_reason (schemas/dead_letter_headers.v1.json enumerates them, docs/ARCHITECTURE.md explains):
+# unprocessable = handling the record raised (a limit or a bug): it goes alone, its neighbours carry on;
+# undeliverable = the broker refused an output of the record (or its dead-letter copy) for good.
+REASONS = ("malformed_json", "schema_violation", "oversized", "bad_timestamp", "no_identifier",
+           "unprocessable", "undeliverable")
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 _SOURCE_MAX = 128  # channel_event.v1 source maxLength: a ce_source header must obey it too
 
@@ -72,7 +77,7 @@ def decode(value: bytes | None, headers: Mapping[str, bytes], now_ms: int,
     # The fast path, inline (this runs once per event): typed decode, then the checks msgspec leaves out.
     try:
         event = _decode_channel(value)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return decode_slow(value, headers, now_ms, policy)
     ms = rfc3339_ms(event.occurred_at)
     if ms is None or not channel_patterns_ok(event):  # e.g. 2026-02-30: the schema words what is wrong
@@ -94,13 +99,14 @@ def decode_slow(value: bytes, headers: Mapping[str, bytes], now_ms: int,
     """The reference path: plain JSON, CloudEvents mapping, JSON Schema; classifies every rejection."""
     try:
         body = loads(value)
-    except RecordError as exc:
+        if not isinstance(body, dict):
+            return Rejected("schema_violation", f"(root): expected an object, got {type(body).__name__}")
+        doc = from_cloudevent(body, headers)
+        found = violation(CHANNEL_EVENT, doc)
+    except RecordError as exc:  # not JSON, or nested deeper than the validator can judge
         return Rejected(exc.reason, exc.detail)
-    if not isinstance(body, dict):
-        return Rejected("schema_violation", f"(root): expected an object, got {type(body).__name__}")
-    doc = from_cloudevent(body, headers)
-    if not validator(CHANNEL_EVENT).is_valid(doc):
-        return _classify_violation(doc)
+    if found is not None:
+        return _classify_violation(doc, *found)
     try:
         event = from_valid(doc, ChannelEvent)
     except RecordError:  # the Struct and the schema disagree (a bug the equivalence test looks for)
@@ -154,15 +160,12 @@ def from_cloudevent(body: dict[str, Any], headers: Mapping[str, bytes]) -> dict[
     return body
 
 
-def _classify_violation(event: dict[str, Any]) -> Rejected:
-    err = next(iter(validator(CHANNEL_EVENT).iter_errors(event)))
-    path = [str(p) for p in err.instance_path]
+def _classify_violation(event: dict[str, Any], path: list[str], kind: str, message: str) -> Rejected:
     where = "/".join(path) or "(root)"
-    kind = type(err.kind).__name__
     if path[:1] == ["occurred_at"]:
         return Rejected("bad_timestamp", f"{where}: {kind}")
     if path[:1] == ["identifiers"] or (not path and "identifiers" not in event):
         reason = "no_identifier" if kind in ("MinProperties", "Required") else "schema_violation"
         # Never echo an identifier value: the path and the kind of violation say enough.
         return Rejected(reason, f"{where}: {kind}")
-    return Rejected("schema_violation", f"{where}: {kind}: {err.message[:160]}")
+    return Rejected("schema_violation", f"{where}: {kind}: {message[:160]}")
