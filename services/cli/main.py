@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
+from services.common import logs
 from services.common.errors import UserError
 
 # Modules exposing ``register(subparsers)``; each owns its commands.
@@ -18,6 +18,10 @@ COMMAND_MODULES = (
     "services.api.cli",            # api (run the HTTP API)
     "services.simulator.cli",      # simulate, replay, evaluate, demo
 )
+
+
+# The long-running services: they log to JOURNEYS_LOG_FILE (rotated) when it is set.
+SERVICES = frozenset({"stitcher", "detector", "api"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    logs.configure(to_file=args.command in SERVICES)
     try:
         rc = args.func(args)
     except UserError as exc:

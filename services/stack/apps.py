@@ -35,7 +35,9 @@ def apps(settings: StackSettings) -> list[App]:
 
 def start(app: App, log: Path, env: dict[str, str]) -> Proc:
     require_free(app.port, app.name, app.port_variable)
-    return spawn(app.name, command(app), log, env=env)
+    # The service writes and rotates its own log (services/common/logs.py); what it prints before its
+    # logging is set up is appended to the same file by the redirect.
+    return spawn(app.name, command(app), log, env={**env, "JOURNEYS_LOG_FILE": str(log)})
 
 
 def registered_commands() -> set[str]:
