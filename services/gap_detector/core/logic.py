@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from services.gap_detector.core import rules
-from services.gap_detector.core.alerts import stall_alert
+from services.gap_detector.core.alerts import alert_id, stall_alert
 from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.dropoff import cell_key, minute_of
 from services.gap_detector.core.model import Entry
@@ -120,6 +120,8 @@ class DetectorLogic:
             else:
                 suffix = superseded_member(journey, mark)
                 step.extra_timers[suffix] = state.superseded[suffix] = mark.deadline
+        if mark is not None and mark.deadline is not None and entry.t <= mark.deadline:
+            self._retract_stall(cid, state, journey, mark, now_ms, step)
         terminal = self.defs.is_terminal(journey, stage)
         sla = self.defs.sla_ms(journey, stage)
         deadline = None if terminal else entry.t + sla
@@ -131,6 +133,24 @@ class DetectorLogic:
         # Progress closes the journey's open stall alerts; a terminal stage closes all its alerts.
         if state.open_alerts:
             self._close(state, step, lambda m: m.journey == journey and (terminal or m.type == "stall"))
+
+    def _retract_stall(self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int,
+                       step: Step) -> None:
+        """X's successor arrived by X's deadline after all (data later than the lateness): a stall that
+        already fired for X was untrue. It is closed in Redis and re-published closed (a retraction), and
+        the drop-off it counted is taken back."""
+        aid = alert_id("stall", cid, journey, mark.id)
+        if state.open_alerts.pop(aid, None) is None:
+            return  # never fired (the usual case), or already closed
+        step.closed.append(aid)
+        st = self.defs.stage(journey, mark.stage)
+        severity = "high" if st is not None and st.importance >= 3 else "medium"
+        doc = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline or mark.t, mark.sla_ms, severity,
+                          now_ms)
+        doc["status"] = "closed"
+        doc["title"] = f"Retracted: {mark.stage} did not stall, the next step arrived late"[:200]
+        step.alerts.append(doc)
+        step.count(cell_key(journey, mark.stage, mark.channel), minute_of(mark.t), 0, -1)
 
     @staticmethod
     def _close(state: CustomerState, step: Step, match: Callable[[Any], bool]) -> None:

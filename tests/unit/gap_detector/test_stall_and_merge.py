@@ -67,6 +67,23 @@ def test_late_event_after_a_stall_fired(logic: DetectorLogic) -> None:
     # A newer J-event is progress: it closes the stall alert and arms a new timer.
     step = logic.on_item(CID, st, entry("y", T0 + 2 * HOUR, journey=PAY), T0)
     assert step.closed == [stall["alert_id"]] and st.timers == {"purchase": T0 + 3 * HOUR}
+    assert step.alerts == []  # the stall was true (y came after the deadline): closed, not retracted
+
+
+def test_a_successor_that_arrives_late_but_was_on_time_retracts_the_stall(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("x", T0, "web", journey=PAY), T0)
+    [stall] = logic.on_notify(CID, st, "purchase", T0 + HOUR, T0 + 2 * HOUR).alerts
+    # y happened 10 min after x (within the 1 h SLA) but reached the detector only after the stall fired.
+    step = logic.on_item(CID, st, entry("y", T0 + 10 * MIN, journey=PAY), T0 + 3 * HOUR)
+    [retracted] = step.alerts
+    assert contracts.first_error(contracts.GAP_ALERT, retracted) is None
+    assert retracted["alert_id"] == stall["alert_id"] and retracted["status"] == "closed"
+    assert retracted["evidence"] == stall["evidence"] and retracted["title"].startswith("Retracted")
+    assert step.closed == [stall["alert_id"]] and stall["alert_id"] not in st.open_alerts
+    # The drop-off it counted is taken back; redelivering y changes nothing.
+    assert step.cells[(cell_key("purchase", "payment", "web"), minute_of(T0))] == [0, -1]
+    assert logic.on_item(CID, st, entry("y", T0 + 10 * MIN, journey=PAY), T0 + 4 * HOUR).alerts == []
 
 
 def test_redelivered_x_does_not_rearm_a_fired_stall(logic: DetectorLogic) -> None:
