@@ -146,6 +146,12 @@ class Keys:
         """HASH alert_id -> gap_alert JSON for the recent alerts."""
         return f"{self.prefix}:{{{self.prefix}:alerts}}:byid"
 
+    @property
+    def alerts_publishing(self) -> str:
+        """HASH alert_id -> 1 while a detector publishes it and has not saved its batch: found by the next
+        attempt, it says a dead worker published it (journeys_alerts_resent_total)."""
+        return f"{self.prefix}:{{{self.prefix}:alerts}}:publishing"
+
     # -- audit (owner: API) ---------------------------------------------------------------------
     @property
     def erasure_audit(self) -> str:

@@ -16,6 +16,12 @@ class DetectorMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.alerts = Counter("journeys_alerts_total", "Gap alerts raised.", ["type", "severity"], registry=r)
+        self.retracted = Counter("journeys_alerts_retracted_total",
+                                 "Alerts re-published closed: a late event showed they were untrue.",
+                                 ["type"], registry=r)
+        self.resent = Counter("journeys_alerts_resent_total",
+                              "Alerts published again because a worker died between publishing them and "
+                              "saving them (the only duplicates on gap-alerts).", registry=r)
         self.pending_timers = Gauge("journeys_pending_timers", "Stall timers armed in Redis.", registry=r)
         self.fire_delay = Histogram("journeys_timer_fire_delay_seconds",
                                     "Stall deadline to firing, by the watermark clock.",

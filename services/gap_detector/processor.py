@@ -28,6 +28,12 @@ from services.gap_detector.store import DetectorStore, Loaded, Save
 log = logging.getLogger(__name__)
 
 TIMER_LEASE_MS = 30_000
+MAX_UNSAVED = 50_000  # alerts published whose batch is not saved yet (normally only the batch in retry)
+
+
+def _once_key(alert: dict[str, Any]) -> tuple[str, str, str]:
+    # A rule may re-publish an id with a new severity or closed: those are new records, not repeats.
+    return (alert["alert_id"], alert["status"], alert["severity"])
 CELLS_PER_CLAIM = 2000
 
 
@@ -55,6 +61,8 @@ class DetectorProcessor:
                  metrics: DetectorMetrics, clock: ClockStore) -> None:
         self.s, self.logic, self.store, self.m, self.clock = settings, logic, store, metrics, clock
         self.wm: int | None = None
+        self._unsaved: dict[tuple[str, str, str], bytes] = {}  # published, not saved: see _publish_and_save
+        self._unjudged: list[tuple[str, int]] = []  # drop-off cells claimed, not judged yet (see on_tick)
         # Metric children resolved once: a labels() lookup per event or batch costs more than the update.
         self._t_decode, self._t_rules = metrics.stage.labels("decode"), metrics.stage.labels("rules")
         self._t_produce = metrics.stage.labels("produce")
@@ -155,19 +163,44 @@ class DetectorProcessor:
             save.extra_timers[f"{cid}|{suffix}"] = deadline
 
     async def _publish_and_save(self, save: Save, now: int, sink: Sink) -> int:
+        """Publish the alerts (acknowledged before the Redis save: a crash re-publishes the same ids, never
+        loses one), then save. Once means once: an alert this process already published for a batch whose
+        save then failed is not published again when the batch is retried (its published JSON is what
+        gets saved); one a dead worker published is re-sent and counted (journeys_alerts_resent_total)."""
         alerts = [a for group in save.new_alerts.values() for a in group] + save.aggregate_alerts
-        if alerts:
+        fresh: list[dict[str, Any]] = []
+        for a in alerts:
+            done = self._unsaved.get(_once_key(a))
+            if done is None:
+                fresh.append(a)
+            else:
+                save.docs[id(a)] = done
+        if fresh:
             t = time.perf_counter()
-            # Acknowledged before the Redis save: a crash re-publishes the same alert ids, never loses one.
-            await sink.publish(alerts, [save.doc(a) for a in alerts])
+            docs = [save.doc(a) for a in fresh]
+            resent = await self.store.mark_publishing([a["alert_id"] for a in fresh])
+            if resent:
+                self.m.resent.inc(resent)
+            await sink.publish(fresh, docs)
             self._t_produce.observe(time.perf_counter() - t)
-            opened = Counter((a["type"], a["severity"]) for a in alerts if a["status"] == "open")
-            for (kind, severity), n in opened.items():  # retractions are not counted as raised
-                self.m.alerts.labels(kind, severity).inc(n)
+            for a, doc in zip(fresh, docs, strict=True):
+                self._unsaved[_once_key(a)] = doc
+            while len(self._unsaved) > MAX_UNSAVED:  # never retried (another worker took it): let go
+                del self._unsaved[next(iter(self._unsaved))]
+            self._count(fresh)
         t = time.perf_counter()
         await self.store.save(save, now)
         self._t_write.observe(time.perf_counter() - t)
+        for a in alerts:
+            self._unsaved.pop(_once_key(a), None)
         return len(alerts)
+
+    def _count(self, alerts: list[dict[str, Any]]) -> None:
+        opened = Counter((a["type"], a["severity"]) for a in alerts if a["status"] == "open")
+        for (kind, severity), n in opened.items():  # retractions are not counted as raised
+            self.m.alerts.labels(kind, severity).inc(n)
+        for kind, n in Counter(a["type"] for a in alerts if a["status"] == "closed").items():
+            self.m.retracted.labels(kind).inc(n)
 
     # -- identity merges ---------------------------------------------------------------------------
     async def on_merges(self, records: Sequence[Record], sink: Sink) -> int:
@@ -210,8 +243,12 @@ class DetectorProcessor:
         history: dict[int, dict[bytes, bytes]] = {}  # drop-off minutes read once per tick
         while True:  # cells queue up until the watermark passes their minute; a late write re-queues one
             cells = await self.store.claim_cells((wm // 60_000) * 60_000 - 60_000, CELLS_PER_CLAIM)
-            if cells:
-                raised += await self._judge_cells(cells, now, sink, history)
+            # Claimed cells leave the queue: until judged they are kept here, so a failed tick (broker
+            # or Redis gone) judges them on its retry instead of dropping them.
+            self._unjudged += cells
+            if self._unjudged:
+                raised += await self._judge_cells(self._unjudged, now, sink, history)
+                self._unjudged = []
             if len(cells) < CELLS_PER_CLAIM:
                 return raised
 
@@ -274,10 +311,11 @@ class DetectorProcessor:
                 spikes.append(((cell, minute), j.alert))
         if not spikes:
             return 0
-        fresh = await self.store.mark_dropoff_alerted([c for c, _ in spikes])
-        save = Save(aggregate_alerts=[a for (_, a), new in zip(spikes, fresh, strict=True) if new])
-        if not save.aggregate_alerts:
+        fresh = await self.store.dropoff_unalerted([c for c, _ in spikes])
+        raised = [(c, a) for (c, a), new in zip(spikes, fresh, strict=True) if new]
+        if not raised:
             return 0
+        save = Save(aggregate_alerts=[a for _, a in raised], dropoff_alerted=[c for c, _ in raised])
         return await self._publish_and_save(save, now, sink)
 
     def _gauges(self, cell: str) -> tuple[Any, Any]:

@@ -38,6 +38,7 @@ class StateConflict(TryAgainError):
     stall of it): nothing of the batch was written; it is retried from the load (a transient fault)."""
 
 DROPOFF_TTL_S = 3 * 86_400  # stalls land in a cell up to an SLA after its minute
+PUBLISHING_TTL_S = 86_400  # notes of alerts being published: a batch is retried within seconds
 _pack = msgspec.msgpack.Encoder().encode
 
 
@@ -79,6 +80,7 @@ class Save:
     write_state: set[str] = field(default_factory=set)  # customers an event was applied to
     new_alerts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cid -> alerts
     aggregate_alerts: list[dict[str, Any]] = field(default_factory=list)
+    dropoff_alerted: list[tuple[str, int]] = field(default_factory=list)  # (cell, minute) spikes raised
     closed: dict[str, list[str]] = field(default_factory=dict)
     cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     finished_timers: list[str] = field(default_factory=list)  # in-flight members done with
@@ -199,10 +201,14 @@ class DetectorStore:
             if loaded.cid not in batch.staged:
                 self.stage(batch, loaded)
         ops = batch.ops
+        published = []
         for alerts in [*batch.new_alerts.values(), batch.aggregate_alerts]:
             for alert in alerts:
                 ops.append(["ZADD", k.recent_alerts, now_ms, alert["alert_id"]])
                 ops.append(["HSET", k.alerts_by_id, alert["alert_id"], batch.doc(alert).decode()])
+                published.append(alert["alert_id"])
+        if published:
+            ops.append(["HDEL", k.alerts_publishing, *published])
         for (cell, minute), (volume, drops) in batch.cells.items():
             mkey = k.dropoff_minute(minute)
             if volume:
@@ -211,6 +217,8 @@ class DetectorStore:
                 ops.append(["HINCRBY", mkey, cell + "|d", drops])
             ops.append(["EXPIRE", mkey, DROPOFF_TTL_S])
             ops.append(["ZADD", k.dropoff_pending, minute, f"{cell}|{minute}"])
+        for cell, minute in batch.dropoff_alerted:
+            ops.append(["HSET", k.dropoff_minute(minute), "!a|" + cell, 1])
         for member, deadline in batch.extra_timers.items():
             ops.append(["ZADD", k.timers, deadline, member] if deadline >= 0 else ["ZREM", k.timers, member])
         if batch.finished_timers:
@@ -305,12 +313,23 @@ class DetectorStore:
             pipe.hgetall(self.keys.dropoff_minute(m))
         return dict(zip(minutes, await pipe.execute(), strict=True))
 
-    async def mark_dropoff_alerted(self, cells: list[tuple[str, int]]) -> list[bool]:
-        """HSETNX '!a|<cell>': True for the cells whose spike was not raised before."""
+    async def dropoff_unalerted(self, cells: list[tuple[str, int]]) -> list[bool]:
+        """True for the cell-minutes whose spike was not raised before (the save marks them, '!a|<cell>',
+        after the alert is acknowledged: a failure in between raises it again rather than never)."""
         pipe = self.r.pipeline(transaction=False)
         for cell, minute in cells:
-            pipe.hsetnx(self.keys.dropoff_minute(minute), "!a|" + cell, 1)
-        return [bool(x) for x in await pipe.execute()]
+            pipe.hexists(self.keys.dropoff_minute(minute), "!a|" + cell)
+        return [not x for x in await pipe.execute()]
+
+    async def mark_publishing(self, alert_ids: list[str]) -> int:
+        """Note alerts about to be published (the save removes the notes); returns how many were noted
+        already: published by a worker that died before its save, so publishing them again is a resend."""
+        key = self.keys.alerts_publishing
+        pipe = self.r.pipeline(transaction=False)
+        for aid in alert_ids:
+            pipe.hsetnx(key, aid, 1)
+        pipe.expire(key, PUBLISHING_TTL_S)
+        return sum(1 for new in (await pipe.execute())[:-1] if not new)
 
     async def pending_timers(self) -> int:
         return int(await self.r.zcard(self.keys.timers))

@@ -246,3 +246,72 @@ async def test_a_state_changed_by_another_worker_between_load_and_save_fails_the
     assert await h.client.hexists(keys.open_alerts(cid), alert_id("channel_switch", cid, "c"))
     await h.client.aclose()
     await other.client.aclose()
+
+
+async def test_a_retried_batch_never_publishes_an_alert_twice_and_a_dead_workers_resend_is_counted(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
+    def save_failing_once(h: Harness) -> None:
+        save, fail = h.proc.store.save, [True]
+
+        async def failing(batch: Any, now: int) -> None:
+            if fail and fail.pop():
+                raise ConnectionError("Redis went away after the alerts were acknowledged")
+            await save(batch, now)
+
+        h.proc.store.save = failing  # type: ignore[method-assign]
+
+    def resent(h: Harness) -> float:
+        return h.metrics.registry.get_sample_value("journeys_alerts_resent_total") or 0.0
+
+    h = Harness(infra, key_prefix)
+    cid = "c_00000000000000e1"
+    await h.feed([stitched("a", cid, T0, "web", intent="x")])
+    save_failing_once(h)
+    call = [rec(cid.encode(), orjson.dumps(stitched("c", cid, T0 + MIN, "phone", intent="x")))]
+    with pytest.raises(ConnectionError):
+        await h.events(call)
+    assert await h.events(call) == 1  # the loop retries the batch: same alert, not published again
+    switch = alert_id("channel_switch", cid, "c")
+    assert [a["alert_id"] for a in h.published] == [switch] and resent(h) == 0
+    saved = orjson.loads(await h.client.hget(Keys(key_prefix).alerts_by_id, switch))
+    assert saved == h.published[0]  # Redis holds what was published (not a re-stamped copy)
+    # A worker that dies between publishing and saving: whoever handles the batch next sends it again,
+    # and says so.
+    dead, heir = Harness(infra, key_prefix), Harness(infra, key_prefix)
+    save_failing_once(dead)
+    again = [rec(cid.encode(), orjson.dumps(stitched("d", cid, T0 + 2 * MIN, "sms", intent="x")))]
+    with pytest.raises(ConnectionError):
+        await dead.events(again)
+    assert await heir.events(again) == 1 and len(heir.published) == 1 and resent(heir) == 1
+    assert not await h.client.hexists(Keys(key_prefix).alerts_publishing, heir.published[0]["alert_id"])
+    for x in (h, dead, heir):
+        await x.client.aclose()
+
+
+async def test_a_dropoff_spike_survives_a_failed_publish(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
+    h = Harness(infra, key_prefix)
+    for minute in range(30):
+        await h.feed(minute_events(minute, 20, 1))
+    await h.feed(minute_events(30, 20, 10))
+    await h.feed([stitched("adv", "c_ffffffffffffffff", T0 + 37 * MIN, "web")])
+    publish, fail = h.publish, [True]
+
+    async def broker_down_once(alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
+        if fail and fail.pop():
+            raise ConnectionError("broker unreachable")
+        await publish(alerts, docs)
+
+    h.publish = broker_down_once  # type: ignore[method-assign]
+    for _ in range(3):  # the watermark moves on the second tick (evidence noted, then seen through)
+        try:
+            await h.tick()
+        except ConnectionError:
+            break  # the cells were claimed, then the publish failed
+    assert not fail, "the spike was never published"
+    await h.tick()
+    minutes = [a["evidence"]["minute"] for a in h.of("dropoff_spike")]
+    assert format_ms(T0 + 30 * MIN) in minutes and len(minutes) == len(set(minutes)) == 2
+    await h.client.aclose()
