@@ -21,13 +21,14 @@ class GapDetectorSettings(CommonSettings):
                                   default=None)
     timer_clock: Literal["event", "live"] = env(
         "JOURNEYS_TIMER_CLOCK",
-        "What drives stall timers: event (event-time watermark only; replays) or live (also the wall clock).",
+        "What drives stall timers: live (a drained input proves the wall clock) or event (event times only; "
+        "replays). Either way only proven input moves the watermark (docs/RULES.md).",
         default="live")
     watermark_lateness: str = env("JOURNEYS_WATERMARK_LATENESS",
                                   "The watermark trails the newest event time by this much.", default="5m")
     watermark_idle: str = env("JOURNEYS_WATERMARK_IDLE",
-                              "A stitched-events partition without events for this long (wall clock) stops "
-                              "holding the watermark back.", default="3s")
+                              "Event clock: an input partition drained this long (wall clock) after its "
+                              "newest event stops holding the watermark back.", default="3s")
     open_alert_ttl: str = env("JOURNEYS_OPEN_ALERT_TTL",
                               "Open alerts expire from a customer's open set after this long.", default="7d")
     recent_alerts: int = env("JOURNEYS_RECENT_ALERTS", "How many recent alerts Redis keeps for the API.",
