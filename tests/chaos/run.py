@@ -96,6 +96,7 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
     events = event_index(sim.truth["customers"], sim.population.events, parse_rfc3339_ms)
     outputs.bad_offsets = replayer.result.bad_offsets
     verdict = verify(sim.truth, events, outputs)
+    verdict.examples["CRITICAL log lines"] = _critical(work)
     if not drained:
         verdict.failures.insert(0, drain_note)
     if replayer.result.failed:
@@ -113,7 +114,7 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
         "records replayed (malformed)": f"{replayer.result.sent} ({sim.bad_inputs})",
         **verdict.figures,
         "alerts the replay (event) clock would expect": sim.truth_event_clock_alerts,
-        "ERROR lines in worker logs": _error_lines(work),
+        "ERROR / CRITICAL lines in worker logs": "{} / {}".format(*_log_lines(work)),
         "replay / drain / total seconds": f"{replayer.result.seconds:.0f} / {drain_s:.0f} / "
                                           f"{time.monotonic() - t_start:.0f}",
     }
@@ -150,6 +151,17 @@ def _read_back(stack: PrivateStack, client: Any, runner: FaultRunner) -> Outputs
                    open_alerts, collect.resolve_aliases(client, keys, named), runner.log.times)
 
 
-def _error_lines(work: Path) -> int:
-    return sum(line.count(b" ERROR ") + line.count(b"ERROR:") for p in work.glob("*-[12].log")
-               for line in p.read_bytes().splitlines())
+def _critical(work: Path) -> list[str]:
+    """The first fatal line of each worker log (e.g. a consumer fenced for good, the process alive)."""
+    out = []
+    for p in sorted(work.glob("*-[12].log")):
+        for line in p.read_bytes().splitlines():
+            if b" CRITICAL " in line:
+                out.append(f"{p.stem}: {line.decode(errors='replace')[:240]}")
+                break
+    return out
+
+
+def _log_lines(work: Path) -> tuple[int, int]:
+    lines = [line for p in work.glob("*-[12].log") for line in p.read_bytes().splitlines()]
+    return sum(b" ERROR " in ln for ln in lines), sum(b" CRITICAL " in ln for ln in lines)

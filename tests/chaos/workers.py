@@ -59,7 +59,10 @@ class WorkerPool:
     exits: list[str] = field(default_factory=list)  # workers found dead without our doing (name: status)
 
     def start(self, name: str, role: str) -> Worker:
-        port = free_port()
+        # A restart keeps the worker's metrics port, as a supervisor restarting the same configuration
+        # would; the default static group member name (host-port) stays the same, so it rejoins at once.
+        old = self.workers.get(name)
+        port = old.port if old is not None else free_port()
         log = self.log_dir / f"{name}.log"
         env = {**self.env, METRICS_PORT_VAR[role]: str(port)}
         with log.open("ab") as out:
