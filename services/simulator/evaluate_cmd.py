@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction[Any], epilog: str) -> None:
         "--truth", type=Path, required=True, help="ground-truth file written by `journeys simulate`"
     )
     p.add_argument(
+        "--population",
+        type=Path,
+        default=None,
+        help="the records file of `journeys simulate`: expected stalls are recomputed at the detector's "
+        "watermark (needed with the live clock, where the wall clock says which stalls are due)",
+    )
+    p.add_argument(
         "--idle", type=float, default=5.0, help="stop reading a topic after this many idle seconds"
     )
     p.add_argument(
@@ -123,11 +130,39 @@ def render(report: Report, console: Console) -> None:
             console.print(f"[yellow]{s.type}: unexpected e.g. {', '.join(s.unexpected[:5])}")
 
 
+def truth_at_detector_watermark(
+    truth: dict[str, Any], population: Path, settings: CommonSettings
+) -> dict[str, Any]:
+    import redis
+
+    from services.gap_detector.core.definitions import load_definitions
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        wm = client.get(Keys(settings.key_prefix).watermark)
+    except redis.RedisError as exc:
+        raise UserError(
+            f"cannot read the detector's watermark in Redis at {settings.redis_url}: {exc}"
+        ) from None
+    finally:
+        client.close()
+    if wm is None:
+        raise UserError("the detector has no watermark yet: nothing is proven, no stall can be due")
+    try:
+        lines = population.read_bytes().splitlines()
+    except OSError as exc:
+        raise UserError(f"cannot read population {population}: {exc.strerror or exc}") from None
+    records = (orjson.loads(line) for line in lines if line.strip())
+    return truth_mod.at_watermark(truth, records, load_definitions(), int(wm))
+
+
 def run(args: argparse.Namespace) -> int:
     from services.simulator.cli import quiet_kafka
 
     quiet_kafka()
     truth = truth_mod.load(args.truth)
+    if args.population is not None:
+        truth = truth_at_detector_watermark(truth, args.population, client_settings())
     console = Console()
     with console.status("reading gap-alerts and stitched-events until idle…"):
         report = collect_report(truth, client_settings(), args.idle, args.max_wait)

@@ -25,15 +25,20 @@ ALERT_TYPES = (*PER_CUSTOMER_TYPES, "dropoff_spike")
 
 
 def expected_alerts(
-    events: Mapping[str, Iterable[Mapping[str, Any]]], defs: Definitions, lateness_ms: int
+    events: Mapping[str, Iterable[Mapping[str, Any]]],
+    defs: Definitions,
+    lateness_ms: int,
+    final_wm: int | None = None,
 ) -> tuple[list[Expected], list[dict[str, Any]], int]:
-    """(per-customer alerts, drop-off spikes, final watermark) for valid events by true customer."""
+    """(per-customer alerts, drop-off spikes, final watermark) for valid events by true customer; stalls
+    are due up to ``final_wm`` when given (a live detector's watermark), else the newest event - lateness."""
     oracle = Oracle(defs, lateness_ms)
     by_customer = {c: [oevent(e, c) for e in evs] for c, evs in events.items()}
     everything: list[OEvent] = [e for evs in by_customer.values() for e in evs]
     if not everything:
         return [], [], 0
-    final_wm = oracle.final_watermark(everything)
+    if final_wm is None:
+        final_wm = oracle.final_watermark(everything)
     alerts: list[Expected] = []
     for evs in by_customer.values():
         alerts.extend(oracle.customer_alerts(evs, final_wm))
@@ -111,6 +116,29 @@ def build_truth(pop: Population, cfg: SimConfig, defs: Definitions) -> dict[str,
             for i in pop.incidents
         ],
         "spikes": spikes,
+    }
+
+
+def at_watermark(
+    truth: dict[str, Any], population: Iterable[Mapping[str, Any]], defs: Definitions, final_wm: int
+) -> dict[str, Any]:
+    """The truth as of ``final_wm``: its alerts and spikes recomputed from the population's records (the
+    JSONL `journeys simulate` wrote) for a detector whose watermark is there — with the live clock the
+    wall clock, not the newest event, says which stalls are due by now."""
+    owner = {e: c for c, info in truth["customers"].items() for e in info["events"]}
+    events: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for rec in population:
+        value = rec.get("value")
+        if isinstance(value, Mapping) and value.get("event_id") in owner:
+            events.setdefault(owner[value["event_id"]], {})[value["event_id"]] = value  # redeliveries once
+    by_customer = {c: list(evs.values()) for c, evs in events.items()}
+    alerts, spikes, wm = expected_alerts(by_customer, defs, int(truth["config"]["lateness_ms"]), final_wm)
+    alerts.sort(key=lambda a: (a.type, a.occurred_at_ms, a.trigger))
+    return {
+        **truth,
+        "alerts": [alert_json(a) for a in alerts],
+        "spikes": spikes,
+        "final_watermark": format_ms(wm),
     }
 
 

@@ -12,7 +12,7 @@ import pytest
 from services.common.timeutil import parse_rfc3339_ms
 from services.gap_detector.core.definitions import load_definitions
 from services.simulator.streaming import Line, parse_line
-from services.simulator.truth import ALERT_TYPES, alert_json, expected_alerts
+from services.simulator.truth import ALERT_TYPES, alert_json, at_watermark, expected_alerts
 from tests.unit.simulator.test_generator import CFG, population
 
 pytestmark = pytest.mark.unit
@@ -88,3 +88,15 @@ def test_spikes_fall_inside_the_injected_incidents() -> None:
         ), spike
     for inc in truth["incidents"]:
         assert any(s["minute"] == inc["start"] for s in truth["spikes"]), inc
+
+
+def test_the_truth_at_a_later_watermark_adds_exactly_the_stalls_due_by_then() -> None:
+    pop, truth = population()
+    records = [orjson.loads(r.line()) for r in pop.records]
+    final = parse_rfc3339_ms(truth["final_watermark"])
+    same = at_watermark(truth, records, load_definitions(), final)
+    assert same["alerts"] == truth["alerts"] and same["spikes"] == truth["spikes"]
+    later = at_watermark(truth, records, load_definitions(), final + 30 * 86_400_000)
+    added = [a for a in later["alerts"] if a not in truth["alerts"]]
+    assert added and {a["type"] for a in added} == {"stall"}  # only the clock moved: only stalls are due
+    assert all(a in later["alerts"] for a in truth["alerts"])
