@@ -21,7 +21,7 @@ COMMAND_MODULES = (
 
 
 # The long-running services: they log to JOURNEYS_LOG_FILE (rotated) when it is set.
-SERVICES = frozenset({"stitcher", "detector", "api"})
+SERVICES = frozenset({"stitcher", "detector", "api", "supervise"})
 
 
 def build_parser() -> argparse.ArgumentParser:

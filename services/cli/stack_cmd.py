@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
+from services.common.errors import UserError
 from services.common.settings import env_help
 from services.stack.settings import StackSettings
 
@@ -31,7 +32,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                                    "(REDIS_URL, else redis-server on 36379) and the services.",
                        epilog=epilog, formatter_class=fmt)
     p.add_argument("--infra-only", action="store_true", help="start just Kafka and Redis")
+    p.add_argument("--supervise", action="store_true",
+                   help="also start a supervisor that restarts a crashed service with backoff "
+                        "(JOURNEYS_RESTART_*; `status` counts the restarts, `down` stops it first)")
     p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("supervise", help="restart the stack's services when they crash (foreground)",
+                       description="Watch the services `journeys up` started and restart one that exits, "
+                                   "after JOURNEYS_RESTART_DELAY doubled per crash in a row. "
+                                   "`up --supervise` runs this in the background.",
+                       epilog=epilog, formatter_class=fmt)
+    p.set_defaults(func=cmd_supervise)
 
     p = sub.add_parser("down", help="stop exactly what `journeys up` started",
                        epilog=epilog, formatter_class=fmt)
@@ -93,9 +104,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         def say(line: str) -> None:
             _err.print(line)
             spinner.update(line)
-        stack.up(settings, infra_only=args.infra_only, say=say)
+        if args.supervise and args.infra_only:
+            raise UserError("--supervise watches the services; it cannot go with --infra-only")
+        stack.up(settings, infra_only=args.infra_only, supervise=args.supervise, say=say)
     _print_status(stack.status(settings))
     return 0
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from services.stack.supervisor import Supervisor
+
+    return Supervisor(StackSettings()).run()
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -131,9 +150,10 @@ def _print_status(report: dict[str, Any]) -> None:
     out.print(f"redis  {report['redis']['url']:<28} {mark(report['redis']['healthy'])}")
     out.print(f"api    {report['api']['base_url']}")
     if report["processes"]:
-        table = Table("process", "pid", "health", "log")
+        table = Table("process", "pid", "health", "restarts", "log")
         for p in report["processes"]:
-            table.add_row(p["name"], str(p["pid"] or "-"), mark(p["healthy"]), p["log"])
+            table.add_row(p["name"], str(p["pid"] or "-"), mark(p["healthy"]), str(p.get("restarts", 0)),
+                          p["log"])
         out.print(table)
 
 

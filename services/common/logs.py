@@ -37,6 +37,8 @@ class RepeatLimiter(logging.Filter):
         self._held: dict[tuple[str, int, str], int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "every_time", False):  # e.g. each restart of a service: one line per event
+            return True
         if record.levelno < logging.WARNING and not record.name.startswith("librdkafka"):
             return True
         message = record.getMessage()

@@ -47,6 +47,20 @@ class StackSettings(CommonSettings):
     )
     api_port: int = env("JOURNEYS_API_PORT", "Port of the HTTP API (and its /metrics).", default=8088)
 
+    restart_delay_s: float = env(
+        "JOURNEYS_RESTART_DELAY",
+        "Seconds `journeys up --supervise` waits to restart a crashed service; doubled per crash in a row.",
+        default=1.0,
+    )
+    restart_max_delay_s: float = env(
+        "JOURNEYS_RESTART_MAX_DELAY", "Longest wait of the supervisor before a restart.", default=60.0
+    )
+    restart_reset_s: float = env(
+        "JOURNEYS_RESTART_RESET_AFTER",
+        "A service that ran this many seconds before it crashed is restarted after the first delay again.",
+        default=60.0,
+    )
+
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir) if self.state_dir else PROJECT_ROOT / ".journeys"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.stack import apps, kafka_broker, procs, redis_server, state
+from services.stack import apps, kafka_broker, procs, redis_server, state, supervisor
 from services.stack.settings import StackSettings
 from services.stack.state import StackState
 
@@ -26,13 +27,16 @@ def _quiet(_: str) -> None:
     pass
 
 
-def up(settings: StackSettings, *, infra_only: bool = False, say: Say = _quiet) -> UpResult:
-    """Start what is not running yet; on failure stop what this call started and raise UserError."""
+def up(settings: StackSettings, *, infra_only: bool = False, supervise: bool = False,
+       say: Say = _quiet) -> UpResult:
+    """Start what is not running yet; on failure stop what this call started and raise UserError.
+    ``supervise``: also a supervisor that restarts a crashed service (services/stack/supervisor.py)."""
     with state.locked(settings.state_path, settings.stack_timeout_s):
-        return up_locked(settings, infra_only=infra_only, say=say)
+        return up_locked(settings, infra_only=infra_only, supervise=supervise, say=say)
 
 
-def up_locked(settings: StackSettings, *, infra_only: bool = False, say: Say = _quiet) -> UpResult:
+def up_locked(settings: StackSettings, *, infra_only: bool = False, supervise: bool = False,
+              say: Say = _quiet) -> UpResult:
     """`up` for a caller that already holds the state folder's lock."""
     st = state.load(settings.state_path)
     if st is None or not any(p.alive() for p in st.procs.values()):
@@ -44,6 +48,8 @@ def up_locked(settings: StackSettings, *, infra_only: bool = False, say: Say = _
         _up_infra(settings, st, result, say)
         if not infra_only:
             _up_apps(settings, st, result, say)
+            if supervise:
+                _start(settings, st, result, supervisor.NAME, lambda: _spawn_supervisor(settings), say)
     except BaseException:
         _stop_names(settings, st, result.started, say)
         raise
@@ -62,6 +68,13 @@ def _start(settings: StackSettings, st: StackState, result: UpResult, name: str,
     result.started.append(name)
     state.save(settings.state_path, st)  # recorded at once, so `down` can stop it even if `up` fails later
     say(f"{name}: started (pid {proc.pid}, log {proc.log})")
+
+
+def _spawn_supervisor(settings: StackSettings) -> procs.Proc:
+    log = settings.state_path / "logs" / f"{supervisor.NAME}.log"
+    # Our own environment (ports, state folder, e.g. JOURNEYS_TIMER_CLOCK): its restarts get what `up` gave.
+    return procs.spawn(supervisor.NAME, supervisor.command(), log,
+                       env={**os.environ, "JOURNEYS_LOG_FILE": str(log)})
 
 
 def _abort_if_dead(st: StackState, name: str) -> Callable[[], str | None]:
@@ -159,8 +172,11 @@ def down(settings: StackSettings, say: Say = _quiet) -> list[str]:
 
 
 def _stop_names(settings: StackSettings, st: StackState, names: list[str], say: Say) -> list[str]:
-    # Reverse start order: services before the infrastructure they drain into.
-    order = [n for n in st.procs if n not in INFRA] + [n for n in INFRA if n in st.procs]
+    # The supervisor first (else it restarts what we stop), then the services, in start order, before the
+    # infrastructure they drain into.
+    first = [n for n in st.procs if n == supervisor.NAME]
+    services = [n for n in st.procs if n not in INFRA and n not in first]
+    order = first + services + [n for n in INFRA if n in st.procs]
     stopped = []
     for name in order:
         if name not in names:
@@ -193,9 +209,12 @@ def status(settings: StackSettings) -> dict[str, Any]:
             ok = alive and kafka_ok
         elif name == "redis":
             ok = alive and redis_ok
-        else:
-            ok = alive and apps.http_healthy(st.health.get(name, ""))
-        rows.append({"name": name, "pid": proc.pid if alive else None, "healthy": ok, "log": proc.log})
+        elif name in st.health:
+            ok = alive and apps.http_healthy(st.health[name])
+        else:  # the supervisor: alive is healthy
+            ok = alive
+        rows.append({"name": name, "pid": proc.pid if alive else None, "healthy": ok, "log": proc.log,
+                     "restarts": st.restarts.get(name, 0)})
     pid_of = {r["name"]: r["pid"] for r in rows}
     return {
         "kafka": {"bootstrap_servers": st.bootstrap_servers, "pid": pid_of.get("kafka"), "healthy": kafka_ok},

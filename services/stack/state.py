@@ -24,6 +24,7 @@ class StackState:
     api_base_url: str
     procs: dict[str, Proc] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)  # process name -> health URL (services only)
+    restarts: dict[str, int] = field(default_factory=dict)  # process name -> restarts by the supervisor
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,7 +32,10 @@ class StackState:
             "kafka": {"bootstrap_servers": self.bootstrap_servers},
             "redis": {"url": self.redis_url},
             "api": {"base_url": self.api_base_url},
-            "processes": [{**p.to_json(), "health_url": self.health.get(n)} for n, p in self.procs.items()],
+            "processes": [
+                {**p.to_json(), "health_url": self.health.get(n), "restarts": self.restarts.get(n, 0)}
+                for n, p in self.procs.items()
+            ],
         }
 
     @classmethod
@@ -42,6 +46,8 @@ class StackState:
             state.procs[proc.name] = proc
             if item.get("health_url"):
                 state.health[proc.name] = item["health_url"]
+            if item.get("restarts"):
+                state.restarts[proc.name] = int(item["restarts"])
         return state
 
 
@@ -73,6 +79,7 @@ def save(state_dir: Path, state: StackState) -> None:
 def forget(state_dir: Path, state: StackState, name: str) -> None:
     state.procs.pop(name, None)
     state.health.pop(name, None)
+    state.restarts.pop(name, None)
     (state_dir / f"{name}.pid").unlink(missing_ok=True)
 
 
