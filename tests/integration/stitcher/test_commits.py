@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.common.kafka_loop import KafkaLoop
-from services.common.timeutil import now_ms
+from services.common.timeutil import now_ms, parse_rfc3339_ms
 from services.stitcher.metrics import StitcherMetrics
 from services.stitcher.settings import StitcherSettings
 from services.stitcher.worker import build
@@ -80,4 +80,43 @@ async def test_a_failing_handler_is_never_committed_and_its_batch_is_retried(
     assert (metrics.registry.get_sample_value("journeys_retries_total", {"target": "handler"}) or 0) >= 3
     assert sorted(orjson.loads(r.value or b"")["event_id"] for r in rec.handled) == sorted(
         f"e{i}" for i in range(20))  # the same records, each handled once it worked
+    await client.aclose()
+
+
+async def test_the_stitcher_proves_only_what_it_stitched_and_committed(
+        settings: StitcherSettings, infra: Infra, topics: Topics, redis_client: Any) -> None:
+    """The gap detector's stall evidence (services/common/progress.py): nothing while a batch fails, then
+    per input partition the newest event stitched and a drained-through time after the records."""
+    from services.common.keys import Keys
+    from services.common.progress import InputProgress
+
+    docs = channel_events(30)
+    produce(infra.bootstrap_servers, topics.channel_events, docs)
+    produced_by = now_ms()
+    client = aioredis.Redis.from_url(settings.redis_url)
+    failing = [True]
+    loop, rec, _ = worker(settings, client, failing=lambda: failing[0])
+    key = Keys(settings.key_prefix).clock_inputs
+    while_failing: list[dict[bytes, bytes]] = []
+
+    def proven() -> bool:
+        reports = redis_client.hgetall(key)
+        if failing[0]:
+            while_failing.append(reports)
+            failing[0] = rec.attempts < 3
+            return False
+        parts = {int(p): InputProgress.parse(v) for p, v in reports.items() if p != b"n"}
+        return (reports.get(b"n") == b"4" and len(parts) == 4
+                and all(v.seen_ms >= produced_by for v in parts.values()))
+
+    await run_until(loop, proven, "every input partition proven past the produced records")
+    # While failing, no partition claimed any stitched event (a drained-through time needs the commit).
+    assert all(InputProgress.parse(v).event_ms == 0 and InputProgress.parse(v).seen_ms < produced_by
+               for reports in while_failing for p, v in reports.items() if p != b"n")
+    parts = {int(p): InputProgress.parse(v) for p, v in redis_client.hgetall(key).items() if p != b"n"}
+    newest: dict[int, int] = {}
+    for r in rec.handled:
+        t = parse_rfc3339_ms(orjson.loads(r.value or b"")["occurred_at"])
+        newest[r.partition] = max(newest.get(r.partition, 0), t)
+    assert {p: v.event_ms for p, v in parts.items() if v.event_ms} == newest
     await client.aclose()
