@@ -15,6 +15,7 @@ from services.stack.kafka_jars import ensure_kafka_jars, require_java
 from services.stack.settings import PROJECT_ROOT, StackSettings
 
 LOG4J = PROJECT_ROOT / "deploy" / "kafka" / "log4j.properties"
+LOG4J_BROKER = PROJECT_ROOT / "deploy" / "kafka" / "log4j-broker.properties"  # a rotated file
 FORMAT_TIMEOUT_S = 120  # a one-off JVM run, seconds even on a loaded machine
 
 
@@ -50,9 +51,21 @@ def write_properties(path: Path, props: dict[str, str]) -> None:
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
 
-def _java_cmd(settings: StackSettings, main: str, *args: str) -> list[str]:
+def _java_cmd(settings: StackSettings, main: str, *args: str, log: Path | None = None) -> list[str]:
+    """A Kafka tool logging to stdout, or (``log``) the broker logging to that file, rotated by size."""
+    logging = [f"-Dlog4j.configuration=file:{LOG4J}"]
+    if log is not None:
+        from services.common.log_settings import LogSettings
+
+        try:
+            limits = LogSettings()
+        except ValueError:  # a bad setting elsewhere (the services report it): the defaults here
+            limits = LogSettings.model_construct()
+        logging = [f"-Dlog4j.configuration=file:{LOG4J_BROKER}", f"-Djourneys.log.file={log}",
+                   f"-Djourneys.log.max.bytes={limits.log_max_bytes}",
+                   f"-Djourneys.log.backups={limits.log_backups}"]
     return [require_java(), f"-Xmx{settings.kafka_heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j.configuration=file:{LOG4J}", "-cp", f"{settings.kafka_libs}/*", main, *args]
+            *logging, "-cp", f"{settings.kafka_libs}/*", main, *args]
 
 
 def format_storage(settings: StackSettings, props_file: Path, data_dir: Path) -> None:
@@ -99,7 +112,8 @@ def start(settings: StackSettings) -> procs.Proc:
         data_dir, settings.kafka_port, settings.kafka_controller_port, settings.topic_partitions))
     format_storage(settings, props_file, data_dir)
     log = settings.state_path / "logs" / "kafka.log"
-    return procs.spawn("kafka", _java_cmd(settings, "kafka.Kafka", str(props_file)), log)
+    # The JVM's own output (a start-up failure) is appended to the same file by the redirect.
+    return procs.spawn("kafka", _java_cmd(settings, "kafka.Kafka", str(props_file), log=log), log)
 
 
 def _admin(bootstrap: str, timeout_s: float) -> Any:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port, run_journeys
+
 pytestmark = pytest.mark.integration
 
 WRITER = """
@@ -41,3 +43,23 @@ def test_the_log_rotates_by_size_keeps_n_files_and_takes_stdout_along(tmp_path: 
     assert "printed after the rolls" in current and "stderr after the rolls" in current
     assert "exit message" in current
     assert done.stdout == b"" and done.stderr == b""
+
+
+def test_the_local_brokers_log_rotates_too(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    env.update({"JOURNEYS_STATE_DIR": str(tmp_path / "state"), "JOURNEYS_KAFKA_PORT": str(free_port()),
+                "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()), "JOURNEYS_REDIS_PORT": str(free_port()),
+                "JOURNEYS_LOG_MAX_BYTES": "20000", "JOURNEYS_LOG_BACKUPS": "2",
+                "JOURNEYS_STACK_TIMEOUT": "90"})
+    root = str(Path(__file__).resolve().parents[3])
+    try:
+        up = run_journeys(env, "up", "--infra-only", timeout=180, cwd=root)
+        assert up.returncode == 0, up.stderr
+    finally:
+        assert run_journeys(env, "down", timeout=180, cwd=root).returncode == 0
+    logs = tmp_path / "state" / "logs"
+    kafka = sorted(p.name for p in logs.iterdir() if p.name.startswith("kafka.log"))
+    assert kafka[:2] == ["kafka.log", "kafka.log.1"] and len(kafka) <= 3  # a start writes > 20 kB of INFO
+    # A file rolls after the record that crosses the size (the broker's config dump is one ~15 kB record).
+    assert all((logs / name).stat().st_size < 20000 + 32768 for name in kafka)
+    assert "started (kafka.server.KafkaRaftServer)" in "".join((logs / n).read_text() for n in kafka)
