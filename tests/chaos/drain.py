@@ -19,6 +19,7 @@ LATENESS_MS = 300_000  # the detector's default watermark lateness
 class DrainState:
     behind: dict[str, int]  # what is not done yet: "<group> <topic>" -> records behind, "timers due" -> n
     alerts_end: int
+    partitions: dict[str, dict[int, int]] | None = None  # "<group> <topic>" -> partition -> records behind
 
     @property
     def done(self) -> bool:
@@ -27,19 +28,22 @@ class DrainState:
 
 def measure(bootstrap: str, redis_client: Any, prefix: str, topic: Callable[[str], str]) -> DrainState:
     behind: dict[str, int] = {}
+    partitions: dict[str, dict[int, int]] = {}
     for group, names in ((rb.STITCHER_GROUP, ("channel-events",)),
                          (rb.DETECTOR_GROUP, ("stitched-events", "identity-merges"))):
         for name in names:
             t = topic(name)
             end = rb.ends(bootstrap, t)
             done = rb.committed(bootstrap, group, t, sorted(end))
-            behind[f"{group} {name}"] = sum(max(0, e - done.get(p, 0)) for p, e in end.items())
+            lag = {p: max(0, e - done.get(p, 0)) for p, e in end.items()}
+            behind[f"{group} {name}"] = sum(lag.values())
+            partitions[f"{group} {name}"] = {p: n for p, n in lag.items() if n}
     keys = Keys(prefix)
     due = int(time.time() * 1000) - LATENESS_MS
     behind["stall timers due"] = int(redis_client.zcount(keys.timers, "-inf", due))
     behind["stall timers in flight"] = int(redis_client.zcard(keys.timers_inflight))
     alerts_end = sum(rb.ends(bootstrap, topic("gap-alerts")).values())
-    return DrainState(behind, alerts_end)
+    return DrainState(behind, alerts_end, partitions)
 
 
 class DrainWatch:

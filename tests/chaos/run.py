@@ -3,6 +3,7 @@ verify, publish. ``run_chaos`` returns the verdict; the test asserts on it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -45,17 +46,23 @@ class Mode:
         return f"`JOURNEYS_CHAOS_MINUTES={self.minutes:g} .venv/bin/pytest -m chaos`"
 
 
-def mode_for(minutes: float, seed: int) -> Mode:
+def mode_for(minutes: float, seed: int, drain_s: float = 0) -> Mode:
     """Short (CI): 300 customers replayed in 100 s. Long: 75 % of the minutes replaying, then draining."""
     if minutes <= 0:
-        return Mode("short", 300, 100.0, 150.0, seed, 0)
-    return Mode("long", max(300, round(60 * minutes)), minutes * 45, max(150.0, minutes * 15), seed, minutes)
+        return Mode("short", 300, 100.0, drain_s or 150.0, seed, 0)
+    drain = drain_s or max(150.0, minutes * 15)
+    return Mode("long", max(300, round(60 * minutes)), minutes * 45, drain, seed, minutes)
 
 
 def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=results.ROOT, capture_output=True,
-                          text=True, check=False)
-    return done.stdout.strip() or "?"
+    """The commit measured, and whether the services ran with uncommitted changes (a shared checkout)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=results.ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or os.environ.get("JOURNEYS_CHAOS_COMMIT", "?")
+    dirty = git("status", "--porcelain", "--", "services", "schemas")
+    return f"{head} + uncommitted changes under services/ or schemas/" if dirty else head
 
 
 def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
@@ -86,7 +93,9 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
             poll(watch.check, timeout=mode.drain_s, interval=1.0, what="the pipeline to drain")
         except AssertionError:
             drained = False
-            drain_note = f"not drained after {mode.drain_s:.0f} s: {watch.last.behind if watch.last else '?'}"
+            last = watch.last
+            drain_note = (f"not drained after {mode.drain_s:.0f} s: {last.behind}, by partition "
+                          f"{last.partitions}" if last else f"not drained after {mode.drain_s:.0f} s")
         drain_s = time.monotonic() - replay_done
         outputs = _read_back(stack, client, runner)
         client.close()

@@ -3,7 +3,8 @@ detector workers are SIGKILLed, the broker and Redis bounced and workers added a
 input must be accounted for exactly once and the alerts must match the ground truth (>= 0.99 per type).
 
 Short mode in `make test` (~3-4 min); longer by hand: JOURNEYS_CHAOS_MINUTES=20 .venv/bin/pytest -m chaos
-(JOURNEYS_CHAOS_SEED picks the fault plan and population; JOURNEYS_CHAOS_RESULTS another results file).
+(JOURNEYS_CHAOS_SEED picks the fault plan and population; JOURNEYS_CHAOS_RESULTS another results file;
+JOURNEYS_CHAOS_DRAIN_S how long to wait for the drain, default 150 s or 15 s per minute).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.chaos.stack import missing_prerequisite
 
 MINUTES = float(os.environ.get("JOURNEYS_CHAOS_MINUTES") or 0)
 SEED = int(os.environ.get("JOURNEYS_CHAOS_SEED") or random.randrange(1 << 16))
-MODE = mode_for(MINUTES, SEED)
+MODE = mode_for(MINUTES, SEED, float(os.environ.get("JOURNEYS_CHAOS_DRAIN_S") or 0))
 
 pytestmark = pytest.mark.chaos
 # Known on main (issue 10, item 2): with the default wall clock, stalls fire on absence before the input that

@@ -165,9 +165,13 @@ def _stalls(v: Verdict, truth: Mapping[str, Any], events: Mapping[str, EventInfo
             kind, why = "no later event of the journey", ""
         else:
             nxt = later[0][1]
-            lag = (rec.timestamp_ms - sent_at.get(nxt, 0)) / 1000
-            kind = "successor already queued" if lag >= 0 else "successor not sent yet"
-            why = f"; next event {nxt} sent {abs(lag):.1f} s {'before' if lag >= 0 else 'after'} the stall"
+            if nxt not in sent_at:
+                kind, why = "successor never stitched", f"; next event {nxt} never stitched"
+            else:
+                lag = (rec.timestamp_ms - sent_at[nxt]) / 1000
+                kind = "successor already queued" if lag >= 0 else "successor not sent yet"
+                when = "before" if lag >= 0 else "after"
+                why = f"; next event {nxt} sent {abs(lag):.1f} s {when} the stall"
         kinds[kind] += 1
         if len(shown) < EXAMPLES:
             stage, deadline = (d.get("journey") or {}).get("stage"), (d.get("evidence") or {}).get("deadline")
