@@ -187,8 +187,13 @@ class DetectorStore:
                     loaded = Loaded(cid, state, [], timers, fields)
                     self.cache.misses += 1
                 by_survivor[cid] = loaded
-                for lraw in losers:
-                    lcid, lstate, _, _, lopen = _snapshot(lraw)
+            # Every ask's losers, not only the first ask's: several merges into one survivor in one batch
+            # each bring their own loser (the others were left unfolded, their timers firing on their own).
+            folded = {lcid for lcid, _, _ in loaded.losers}
+            for lraw in losers:
+                lcid, lstate, _, _, lopen = _snapshot(lraw)
+                if lcid not in folded:
+                    folded.add(lcid)
                     loaded.losers.append((lcid, lstate, lopen))
             by_asked[asked.decode()] = loaded
         return (None if wm is None else int(wm)), by_asked
