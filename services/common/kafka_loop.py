@@ -154,7 +154,7 @@ class Outbox:
                 return
             if any(err.code() not in PERMANENT for err, _ in failed):
                 raise DeliveryFailed(next(err for err, _ in failed if err.code() not in PERMANENT))
-            self._dead_letter(failed, sent)
+            self._dead_letter(await self._alone(failed, sent))
         raise DeliveryFailed(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE,
                                         "even a dead-letter copy stripped to its headers was refused"))
 
@@ -165,16 +165,35 @@ class Outbox:
                 log.warning("records unacknowledged after %.0f s; waiting for the broker", self._timeout)
             self._queued = 0
 
-    def _dead_letter(self, failed: list[tuple[KafkaError, OutRecord | Message]],
-                     sent: list[OutRecord]) -> None:
+    async def _alone(self, failed: list[tuple[KafkaError, OutRecord | Message]],
+                     sent: list[OutRecord]) -> list[tuple[KafkaError, OutRecord]]:
+        """The refused records each sent again by itself; those refused again. The broker checks
+        max.message.bytes on a whole record batch: on a topic whose limit is below the producer's batch
+        size, one big record (or none) gets its batch refused, and only a record refused alone is too big."""
+        again: list[tuple[KafkaError, OutRecord]] = []
+        for err, what in failed:
+            if isinstance(what, OutRecord):  # refused before sending (message.max.bytes): it was alone
+                again.append((err, what))
+                continue
+            r = _find(what, sent)
+            self.send([r])
+            await self._wait()
+            self._sent = []
+            refused, self._failed = self._failed, []
+            if refused and refused[0][0].code() not in PERMANENT:
+                raise DeliveryFailed(refused[0][0])
+            if refused:
+                again.append((refused[0][0], r))
+        return again
+
+    def _dead_letter(self, failed: list[tuple[KafkaError, OutRecord]]) -> None:
         from services.common.dead_letter import dead_letter, stripped  # it builds on this module's types
 
         if self.dlq_topic is None:
             raise DeliveryFailed(failed[0][0])
         letters: list[OutRecord] = []
         stripped_n, now = 0, time.time_ns() // 1_000_000
-        for err, what in failed:
-            r = what if isinstance(what, OutRecord) else _find(what, sent)
+        for err, r in failed:
             log.warning("%s refused a record for good (%s); dead-lettering %s", r.topic, err.name(),
                         "its source" if r.source is not None else "it")
             if r.topic == self.dlq_topic:
