@@ -167,7 +167,11 @@ class DetectorProcessor:
         loses one), then save. Once means once: an alert this process already published for a batch whose
         save then failed is not published again when the batch is retried (its published JSON is what
         gets saved); one a dead worker published is re-sent and counted (journeys_alerts_resent_total)."""
-        alerts = [a for group in save.new_alerts.values() for a in group] + save.aggregate_alerts
+        # One record per alert id and batch: a later event of the same batch that raised an alert's
+        # severity (or retracted it) makes the earlier version moot, so only the last one goes out.
+        last = {a["alert_id"]: a for group in save.new_alerts.values() for a in group}
+        last.update((a["alert_id"], a) for a in save.aggregate_alerts)
+        alerts = list(last.values())
         fresh: list[dict[str, Any]] = []
         for a in alerts:
             done = self._unsaved.get(_once_key(a))

@@ -315,3 +315,19 @@ async def test_a_dropoff_spike_survives_a_failed_publish(
     minutes = [a["evidence"]["minute"] for a in h.of("dropoff_spike")]
     assert format_ms(T0 + 30 * MIN) in minutes and len(minutes) == len(set(minutes)) == 2
     await h.client.aclose()
+
+
+async def test_one_record_per_alert_id_and_batch(infra: Infra, key_prefix: str, redis_client: Any) -> None:
+    h = Harness(infra, key_prefix)
+    cid = "c_00000000000000f7"
+    # c arrives last but happened before e: within the batch e's repeat_contact goes from 3 to 4 contacts.
+    docs = [stitched(i, cid, T0 + n * MIN, "phone", intent="refund") for i, n in
+            (("a", 0), ("b", 1), ("e", 3), ("c", 2))]
+    await h.events([rec(cid.encode(), orjson.dumps(d)) for d in docs])
+    ids = [a["alert_id"] for a in h.published]
+    assert len(ids) == len(set(ids))
+    [e] = [a for a in h.of("repeat_contact") if a["alert_id"] == alert_id("repeat_contact", cid, "e")]
+    assert e["severity"] == "high" and e["evidence"]["count"] == 4
+    stored = orjson.loads(await h.client.hget(Keys(key_prefix).alerts_by_id, e["alert_id"]))
+    assert stored["severity"] == "high"
+    await h.client.aclose()
