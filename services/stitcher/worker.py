@@ -170,6 +170,8 @@ def build(settings: StitcherSettings, metrics: StitcherMetrics, client: aioredis
                      on_commit=handler.committed, before_commit=before_commit)
     handler.reporter = ProgressReporter(ProgressStore(client, Keys(settings.key_prefix)), loop,
                                         settings.topic_channel_events)
+    # Records the broker refuses for good are dead-lettered by the outbox itself (reason undeliverable).
+    loop.outbox.on_dead_letter = lambda reason, n: metrics.dead_lettered.labels(reason).inc(n)
     return loop, handler
 
 
