@@ -113,7 +113,10 @@ def _alerts(v: Verdict, truth: Mapping[str, Any], out: Outputs, docs: list[dict[
     repeats = {k: ts for k, ts in copies.items() if len(ts) > 1}
     unexplained = {k: ts for k, ts in repeats.items()
                    if not any(min(ts) - 1 <= start <= max(ts) for start, _, _ in out.fault_times)}
-    v.figures.update(alert_records=len(docs), alert_ids=len({d.get("alert_id") for d in docs}),
+    final = {str(d.get("alert_id")): d for d in docs}  # the last record of an id is its final word
+    statuses = Counter(f"{d.get('type')}/{d.get('status')}" for d in final.values())
+    v.figures.update(alert_records=len(docs), alert_ids=len(final),
+                     final_alert_status=dict(sorted(statuses.items())),
                      topic_duplicate_alerts=sum(len(ts) - 1 for ts in repeats.values()),
                      topic_duplicates_without_fault=sum(len(ts) - 1 for ts in unexplained.values()),
                      topic_duplicates_without_fault_by_type=dict(Counter(k[1] for k in unexplained)),
