@@ -17,7 +17,6 @@ from services.common.timeutil import now_ms
 from services.gap_detector.core.definitions import Definitions, load_definitions
 from services.simulator import truth as truth_mod
 from services.simulator.generator import Population, SimConfig, generate
-from services.simulator.oracle import Oracle, oevent
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -56,10 +55,9 @@ def simulate(customers: int, seed: int, span_ms: int = 3 * DAY_MS) -> Simulated:
 
 def live_clock_alerts(pop: Population, defs: Definitions, lateness_ms: int,
                       wall_ms: int) -> list[dict[str, Any]]:
-    """The oracle's per-customer alerts with the watermark the wall clock gives (now minus the lateness)."""
-    oracle = Oracle(defs, lateness_ms)
-    alerts = []
-    for customer, events in pop.events.items():
-        alerts.extend(oracle.customer_alerts([oevent(e, customer) for e in events], wall_ms - lateness_ms))
+    """The oracle's per-customer alerts with the watermark the wall clock gives (now minus the lateness).
+    Not the detector's own watermark (`journeys evaluate --population` reads it from Redis): a watermark
+    stuck behind would then expect fewer stalls and hide the fault; after a drain it must be here."""
+    alerts, _, _ = truth_mod.expected_alerts(pop.events, defs, lateness_ms, wall_ms - lateness_ms)
     alerts.sort(key=lambda a: (a.type, a.occurred_at_ms, a.trigger))
     return [truth_mod.alert_json(a) for a in alerts]

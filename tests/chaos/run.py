@@ -98,6 +98,7 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
                           f"{last.partitions}" if last else f"not drained after {mode.drain_s:.0f} s")
         drain_s = time.monotonic() - replay_done
         outputs = _read_back(stack, client, runner)
+        watermark = _watermark_note(client)
         client.close()
     finally:
         pool.close()
@@ -123,6 +124,7 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
         "records replayed (malformed)": f"{replayer.result.sent} ({sim.bad_inputs})",
         **verdict.figures,
         "alerts the replay (event) clock would expect": sim.truth_event_clock_alerts,
+        "detector watermark at the end": watermark,
         "ERROR / CRITICAL lines in worker logs": "{} / {}".format(*_log_lines(work)),
         "replay / drain / total seconds": f"{replayer.result.seconds:.0f} / {drain_s:.0f} / "
                                           f"{time.monotonic() - t_start:.0f}",
@@ -141,6 +143,15 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
     results.append(results.results_path(), text)
     (work / "chaos-report.md").write_text(text)
     return verdict, text
+
+
+def _watermark_note(client: Any) -> str:
+    """Where the detector's watermark ended, against the wall clock minus the default lateness (5 min)."""
+    raw = client.get(Keys(PREFIX).watermark)
+    if raw is None:
+        return "none in Redis"
+    wm = int(float(raw))
+    return f"{format_ms(wm)} ({(now_ms() - 300_000 - wm) / 1000:,.0f} s behind now - lateness)"
 
 
 def _supervise(runner: FaultRunner) -> None:
