@@ -17,6 +17,7 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 from services.common.errors import UserError
@@ -52,6 +53,7 @@ class Watched:
     app: apps.App
     backoff: Backoff
     started: float = field(default_factory=time.monotonic)
+    pid: int | None = None           # the run `started` belongs to
     exited_at: float | None = None   # when we saw it gone
     due: float | None = None         # when to restart it
     awaiting_health: bool = False
@@ -106,9 +108,10 @@ class Supervisor:
                 w.due = None
                 continue
             if proc.alive():
-                if w.due is not None:  # somebody (`journeys up`) started it meanwhile
-                    log.info("%s: running again (pid %d), started by someone else", name, proc.pid)
-                    w.due, w.started = None, now
+                if w.pid != proc.pid:  # a run we did not start: `up` before us, or meanwhile
+                    if w.due is not None:
+                        log.info("%s: running again (pid %d), started by someone else", name, proc.pid)
+                    w.due, w.pid, w.started = None, proc.pid, now - age_s(proc.start_ticks)
                 self._check_health(w, st.health.get(name, ""), now)
                 continue
             if w.due is None:
@@ -149,8 +152,17 @@ class Supervisor:
             st.procs[name] = new
             st.restarts[name] = st.restarts.get(name, 0) + 1
             state.save(self.settings.state_path, st)
-        w.due, w.started, w.awaiting_health = None, time.monotonic(), True
+        w.due, w.pid, w.started, w.awaiting_health = None, new.pid, time.monotonic(), True
         log.info("%s: restarted (pid %d, restart %d)", name, new.pid, st.restarts[name])
+
+
+def age_s(start_ticks: int) -> float:
+    """Seconds since a process started (its start time in clock ticks since boot, from /proc)."""
+    try:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except OSError:
+        return 0.0
+    return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def command() -> list[str]:

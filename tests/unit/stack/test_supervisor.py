@@ -24,3 +24,14 @@ def test_a_run_that_lasted_resets_the_backoff() -> None:
 def test_restart_counts_survive_stack_json() -> None:
     st = StackState("k", "r", "a", {"stitcher": Proc("stitcher", 1, 2, "/l")}, restarts={"stitcher": 3})
     assert StackState.from_json(st.to_json()).restarts == {"stitcher": 3}
+
+
+def test_the_age_of_a_process_comes_from_its_start_time() -> None:
+    import os
+
+    from services.stack.procs import start_ticks
+    from services.stack.supervisor import age_s
+
+    ticks = start_ticks(os.getpid())
+    assert ticks is not None and 0.0 <= age_s(ticks) < 3600  # this test process started moments ago
+    assert age_s(0) > age_s(ticks)  # a process started at boot is older
