@@ -21,6 +21,9 @@ from logging.handlers import RotatingFileHandler
 from pydantic import ValidationError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# ``extra=KEEP``: never held back here. For lines limited by their caller already (RateLimitedLog) and for
+# events each worth a line (a restart).
+KEEP = {"keep": True}
 _DIGITS = re.compile(r"\d+")
 MAX_KEYS = 1000
 
@@ -37,7 +40,7 @@ class RepeatLimiter(logging.Filter):
         self._held: dict[tuple[str, int, str], int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "every_time", False):  # e.g. each restart of a service: one line per event
+        if getattr(record, "keep", False):
             return True
         if record.levelno < logging.WARNING and not record.name.startswith("librdkafka"):
             return True

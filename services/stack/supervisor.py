@@ -21,13 +21,13 @@ from pathlib import Path
 from types import FrameType
 
 from services.common.errors import UserError
+from services.common.logs import KEEP
 from services.stack import apps, state
 from services.stack.settings import StackSettings
 
 log = logging.getLogger("journeys.supervisor")
 NAME = "supervisor"
 TICK_S = 0.2
-EVERY_TIME = {"every_time": True}  # never held back as a repeat (services/common/logs.py)
 
 
 @dataclass
@@ -119,7 +119,7 @@ class Supervisor:
                 delay = w.backoff.next_delay(now - w.started)
                 w.exited_at, w.due = now, now + delay
                 log.warning("%s: pid %d %s after %.1f s; restart %d in %.1f s", name, proc.pid, how,
-                            now - w.started, st.restarts.get(name, 0) + 1, delay, extra=EVERY_TIME)
+                            now - w.started, st.restarts.get(name, 0) + 1, delay, extra=KEEP)
             elif now >= w.due:
                 self._restart(w, now)
 
@@ -147,7 +147,7 @@ class Supervisor:
             except UserError as exc:  # its port taken by someone else, the process failing at once
                 delay = w.backoff.next_delay(0.0)
                 w.due = now + delay
-                log.warning("%s: not restarted (%s); next try in %.1f s", name, exc, delay, extra=EVERY_TIME)
+                log.warning("%s: not restarted (%s); next try in %.1f s", name, exc, delay, extra=KEEP)
                 return
             st.procs[name] = new
             st.restarts[name] = st.restarts.get(name, 0) + 1

@@ -52,9 +52,9 @@ def test_info_lines_of_our_own_are_never_held_back() -> None:
     assert not limiter.filter(record("librdkafka", logging.INFO, "rebalance"))
 
 
-def test_a_line_marked_every_time_is_never_held_back() -> None:
+def test_a_line_marked_keep_is_never_held_back() -> None:
     limiter = RepeatLimiter(20.0, Clock())
     for _ in range(3):
         r = record("journeys.supervisor", logging.WARNING, "stitcher: pid 1 exited; restart 2")
-        r.every_time = True
+        r.keep = True
         assert limiter.filter(r)
