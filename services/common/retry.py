@@ -18,6 +18,8 @@ import redis.exceptions
 from confluent_kafka import KafkaException
 from prometheus_client import Counter
 
+from services.common.logs import KEEP
+
 T = TypeVar("T")
 MAX_DELAY_S = 5.0
 
@@ -75,5 +77,6 @@ class RateLimitedLog:
         self._last[what] = now
         quiet = self._quiet.pop(what, 0)
         more = f" ({quiet} more like it not logged)" if quiet else ""
+        # KEEP: limited here already, with its own count; the handler's limiter must not hide those lines.
         self.log.warning("%s: %s: %s%s", what, type(exc).__name__, exc, more,
-                         exc_info=exc if traceback else None)
+                         exc_info=exc if traceback else None, extra=KEEP)
