@@ -79,6 +79,7 @@ PERMANENT = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO
                        KafkaError.INVALID_RECORD, KafkaError.INVALID_MSG, KafkaError.INVALID_MSG_SIZE,
                        KafkaError.INVALID_TIMESTAMP})
 ROUNDS = 3  # outputs -> their sources' dead letters -> those letters stripped to headers
+ACKED_MAX = 20_000  # dlq_ids of acknowledged dead-letter copies remembered (~100 B each)
 
 class Handler(Protocol):
     async def handle(self, records: list[Record], out: Outbox) -> None: ...
@@ -112,7 +113,11 @@ class Outbox:
     on every retry and stall the pipeline behind it. ``flush`` dead-letters it instead, with reason
     ``undeliverable``: the copy is of its ``source`` record when it has one (else of the refused record
     itself), truncated to fit, with ``dlq_failed_topic`` naming where it was meant to go; a refused
-    dead-letter copy is sent again stripped to its headers. Passing failures still raise DeliveryFailed."""
+    dead-letter copy is sent again stripped to its headers. Passing failures still raise DeliveryFailed.
+
+    A live process sends a dead-letter copy once: a batch retried after a passing failure does not send
+    again a copy the broker already acknowledged (known by its ``dlq_id``; ``resends_skipped`` counts them).
+    Only a crash between the flush and the commit re-sends one (docs/operations.md, "Dead letters")."""
 
     def __init__(self, producer: Producer, flush_timeout_s: float = 30.0, dlq_topic: str | None = None,
                  ) -> None:
@@ -122,15 +127,34 @@ class Outbox:
         self._failed: list[tuple[KafkaError, OutRecord | Message]] = []
         # Called with (reason, count) for every dead letter the outbox makes itself (a metric).
         self.on_dead_letter: Callable[[str, int], None] | None = None
+        self._acked: dict[bytes, None] = {}  # dlq_ids of acknowledged copies, oldest first (bounded)
+        self.resends_skipped = 0
+
+    def _dlq_callback(self, r: OutRecord) -> Callable[[KafkaError | None, Message], None] | None:
+        """The delivery callback of a dead-letter copy (delivery reports carry no headers, so it holds the
+        dlq_id), or None for a copy this process already had acknowledged (a retried batch queued it
+        again)."""
+        ident = next((v for k, v in r.headers if k == "dlq_id"), None)
+        if ident is None:
+            return self._delivered
+        if ident in self._acked:
+            self.resends_skipped += 1
+            return None
+        return functools.partial(self._dlq_delivered, ident)
 
     def send(self, records: Iterable[OutRecord]) -> None:
         produce, delivered, sent = self._producer.produce, self._delivered, self._sent.append
-        n = 0
+        dlq, n = self.dlq_topic, 0
         for r in records:
+            callback: Callable[[KafkaError | None, Message], None] | None = delivered
+            if r.topic == dlq:  # rare: dead letters only
+                callback = self._dlq_callback(r)
+                if callback is None:
+                    continue
             while True:
                 try:
                     produce(r.topic, value=r.value, key=r.key, headers=list(r.headers) or None,
-                            timestamp=r.timestamp_ms or 0, on_delivery=delivered)
+                            timestamp=r.timestamp_ms or 0, on_delivery=callback)
                     break
                 except BufferError:  # librdkafka's local queue is full: serve delivery reports first
                     self._producer.poll(0.05)
@@ -212,6 +236,14 @@ class Outbox:
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._failed.append((err, msg))
+
+    def _dlq_delivered(self, ident: bytes, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._failed.append((err, msg))
+            return
+        self._acked[ident] = None
+        if len(self._acked) > ACKED_MAX:
+            del self._acked[next(iter(self._acked))]
 
 
 def _find(msg: Message, sent: list[OutRecord]) -> OutRecord:
