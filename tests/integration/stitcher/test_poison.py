@@ -7,19 +7,23 @@ good (an output too large for its topic, a dead-letter copy too large for the DL
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import CollectorRegistry
 
 from services.common.dead_letter import MAX_COPY_BYTES
+from services.common.kafka_loop import DeliveryFailed, Outbox, Record
 from services.common.keys import Keys
 from services.common.timeutil import now_ms
 from services.stitcher.settings import StitcherSettings
 from tests.conftest import Infra, Topics
+from tests.helpers import poll
 from tests.integration.loop.support import run_until
 from tests.integration.stitcher.support import committed, consume_all, create_topics, event, worker_env
 from tests.integration.stitcher.test_commits import worker
@@ -48,8 +52,15 @@ def retries(registry: CollectorRegistry) -> float:
 
 def end_offsets(bootstrap: str, topic: str, partitions: int = 4) -> dict[int, int]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "end-offsets"})
+
+    def read() -> list[int] | None:
+        try:  # a topic created a moment ago may not have a leader everywhere yet
+            return [c.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in range(partitions)]
+        except KafkaException:
+            return None
+
     try:
-        ends = [c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)]
+        ends: list[int] = poll(read, timeout=30, what=f"the end offsets of {topic}")
         return {p: o for p, o in enumerate(ends) if o > 0}
     finally:
         c.close()
@@ -176,3 +187,48 @@ async def test_records_the_broker_refuses_for_good_are_dead_lettered_not_retried
     stripped, h = by_reason[b"malformed_json"]
     assert stripped.value == b"" and h["dlq_truncated"] == b"value,headers"
     assert h["dlq_original_bytes"] == b"20000" and h["dlq_source_offset"] == b"11"
+
+
+class FailsOnceAfterFlushing:
+    """Handles the batch, has the outbox flushed (dead letters acknowledged), then fails once: as a batch
+    whose delivery failed on another record for a passing reason (the broker briefly away)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.failed = inner, False
+
+    async def handle(self, records: list[Record], out: Outbox) -> None:
+        await self.inner.handle(records, out)
+        if not self.failed:
+            await out.flush()
+            self.failed = True
+            raise DeliveryFailed(KafkaError(KafkaError._TRANSPORT, "the broker went away"))
+
+    async def tick(self, out: Outbox) -> None:
+        await self.inner.tick(out)
+
+
+async def test_a_batch_retried_by_a_live_process_does_not_dead_letter_twice(
+        service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis) -> None:
+    create_topics(infra.bootstrap_servers, topics)
+    t = now_ms() - 60_000
+    bad = [b"{not json", b"[]", b"{" * 10]
+    records: Records = [(b"k", orjson.dumps(event(f"v{i}", t + i, cookie_id="ck-r"))) for i in range(5)]
+    records += [(b"k", v) for v in bad]
+    produce_raw(infra.bootstrap_servers, topics.channel_events, records)
+    ends = end_offsets(infra.bootstrap_servers, topics.channel_events)
+    settings = StitcherSettings.model_validate(worker_env(service_env))
+    client = aioredis.Redis.from_url(settings.redis_url)
+    loop, rec, metrics = worker(settings, client)
+    flaky = FailsOnceAfterFlushing(rec.inner)
+    loop.handler = flaky
+
+    def done() -> bool:
+        return committed(infra.bootstrap_servers, settings.group_id, topics.channel_events) == ends
+
+    await run_until(loop, done, "the batch retried and committed", timeout=90)
+    await client.aclose()
+    assert flaky.failed and retries(metrics.registry) >= 1
+    assert loop.outbox.resends_skipped == len(bad)  # queued again by the retry, not sent again
+    dead = consume_all(infra.bootstrap_servers, topics.dlq, len(bad))
+    assert sorted(r.value for r in dead) == sorted(bad)  # once each
+    assert len({dict(r.headers)["dlq_id"] for r in dead}) == len(bad)
