@@ -9,6 +9,8 @@ On a single Redis (the supported deployment today) batch scripts may span tags; 
 adapters group a batch by slot. Values are versioned JSON (orjson), never pickle.
 Identifier keys are ``<type>:<hex HMAC-SHA256(secret, "<type>:<normalised value>")>``: no raw
 e-mail or phone ever appears in a key or a value.
+Nothing lives forever: a customer's journey and identity-graph keys share one TTL, JOURNEYS_RETENTION after
+its last write, re-armed together (docs/stitcher.md, "Retention"); merge outcomes keep a week.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ from services.stitcher.core.journey import Stitched
 from services.stitcher.core.model import StitchInput
 
 OUTCOME_TTL_MS = 7 * 86_400_000  # redeliveries come within minutes; a week is ample
-# A journey's keys are re-armed to retention + retention/256 only once under retention: a customer written
-# every batch costs a PTTL, not four PEXPIREs, and no key ever expires sooner than retention after a write.
+# A customer's keys (journey and identity graph) are re-armed to retention + retention/256 only once under
+# retention or when its graph gained keys: a customer written every batch costs a PTTL, not a PEXPIRE per
+# key, and no key ever expires sooner than retention after a write.
 TTL_SLACK_DIVISOR = 256
 _MARK = "\x00CID\x00"
 _NOW = 14  # index of now_ms in the script's ARGV (0-based)

@@ -97,6 +97,10 @@ end
 local idmap, recorded = mget(ID, idnames), mget(OUT, eids)
 local function type_of(k) return string.match(k, '^([^:]+):') end
 local FS, FST, NC, alias = {}, {}, {}, {}
+-- Customers whose identity graph changed in this batch (new customer, merge: MSET leaves keys without a
+-- TTL): their whole graph is re-armed with their journey at the end. fresh: customer -> identifier keys
+-- linked to it in this batch (they only need the TTL the rest of the graph has).
+local regraph, fresh = {}, {}
 
 -- Read with the identifier counts in the same HMGET: a customer read here is mostly one that links a
 -- new identifier or merges next, which needs the counts (one call instead of two).
@@ -201,6 +205,7 @@ local function merge(loser, survivor, dirty)
   chunked('MSET', nil, kv)
   chunked('SADD', ALIASES .. survivor, moved)
   call('DEL', ALIASES .. loser, IDS .. loser, CUST .. loser)
+  regraph[survivor] = true
   FS[loser], FST[loser], NC[loser] = false, false, nil
 end
 
@@ -230,6 +235,7 @@ local function resolve_general(e, eid, ms, ms_text, mint, n)
       for _, t in ipairs(TYPES) do n[t] = 0 end
       FS[cid], FST[cid], NC[cid] = ms, ms_text, n
       dirty.first_seen_ms, dirty.created_ms = ms_text, NOW
+      regraph[cid] = true
     end
   else
     for _, c in ipairs(order) do first_seen(c) end
@@ -273,6 +279,9 @@ local function resolve_general(e, eid, ms, ms_text, mint, n)
     if #link > 0 then
       call('MSET', unpack(kv))
       call('SADD', IDS .. cid, unpack(link))
+      local f = fresh[cid]
+      if not f then f = {}; fresh[cid] = f end
+      for _, k in ipairs(link) do f[#f + 1] = k end
     end
   end
   if ms < FS[cid] then
@@ -546,15 +555,36 @@ end
 
 -- Every key of a written journey lives at least TTL after the write. Re-armed (to TTL + SLACK) only when
 -- under TTL: a customer written every batch costs one PTTL here, not four PEXPIREs.
+-- The customer's identity graph (identifier keys, alias keys, its sets and hash) is re-armed with it, to
+-- the same TTL, and whenever it changed: an identifier never expires while its customer's journey lives
+-- (no false split), nor the customer hash while an identifier names it. Journey first, the hash last, so
+-- the expiry times only grow in that order; a newly linked identifier alone takes the hash's expiry time
+-- (docs/stitcher.md, "Retention").
+local function rearm_graph(c, ms)
+  for _, k in ipairs(call('SMEMBERS', IDS .. c)) do call('PEXPIRE', ID .. k, ms) end
+  local merged = call('SMEMBERS', ALIASES .. c)
+  if #merged > 0 then
+    for _, l in ipairs(merged) do call('PEXPIRE', ALIAS .. l, ms) end
+    call('PEXPIRE', ALIASES .. c, ms)
+  end
+  call('PEXPIRE', IDS .. c, ms)
+  call('PEXPIRE', CUST .. c, ms)
+end
+
 for _, c in ipairs(touched) do
   if not alias[c] then -- merged away later in this batch: its keys are gone
     local tl = TLH .. c .. TLT
-    if call('PTTL', tl) < TTL then
+    local at = -1 -- the customer hash's expiry time (ms), when newly linked identifiers can just take it
+    if not regraph[c] and fresh[c] and call('PTTL', tl) >= TTL then at = call('PEXPIRETIME', CUST .. c) end
+    if at > 0 then
+      for _, k in ipairs(fresh[c]) do call('PEXPIREAT', ID .. k, at) end
+    elseif regraph[c] or fresh[c] or call('PTTL', tl) < TTL then
       local ms = TTL + SLACK
       call('PEXPIRE', tl, ms)
       call('PEXPIRE', EVH .. c .. EVT, ms)
       call('PEXPIRE', SUH .. c .. SUT, ms)
       call('PEXPIRE', MAH .. c .. MAT, ms)
+      rearm_graph(c, ms)
     end
   end
 end

@@ -155,6 +155,14 @@ def check(infra: Infra, sync: Any, prefix: str, limits: dict[str, int], cap: int
             for key in (keys.timeline(cid), keys.touchpoints(cid), keys.summary(cid), keys.masked(cid)):
                 ttl = sync.pttl(key)
                 assert RETENTION_MS - 60_000 < ttl <= RETENTION_MS + RETENTION_MS // TTL_SLACK_DIVISOR, key
+        # Every customer here is live, so its whole identity graph carries the journeys' retention too
+        # (an identifier expiring before its journey would split the customer); merge outcomes keep theirs.
+        for raw in sync.scan_iter(match=f"{keys.idg}:*", count=1000):
+            key = raw.decode()
+            if key.startswith(keys.merge_outcome("")):
+                continue
+            ttl = sync.pttl(key)
+            assert RETENTION_MS - 60_000 < ttl <= RETENTION_MS + RETENTION_MS // TTL_SLACK_DIVISOR, key
         return model
     finally:
         for key in sync.scan_iter(match=f"{prefix}:*", count=1000):
