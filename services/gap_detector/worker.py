@@ -133,6 +133,9 @@ def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMet
                      batch_window_s=settings.batch_window_s, tick_s=settings.tick_s,
                      before_commit=before_commit)
     handler.seen, handler.partition_count = loop.seen_through, loop.partition_count
+    # Records the broker refuses for good (an alert too large for gap-alerts, a dead-letter copy too large
+    # for the DLQ) are dead-lettered by the outbox itself (reason undeliverable).
+    loop.outbox.on_dead_letter = lambda reason, n: metrics.dead_lettered.labels(reason).inc(n)
     return loop, handler
 
 
