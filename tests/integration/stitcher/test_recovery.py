@@ -9,70 +9,26 @@ Each prints its measured times (bench/results, docs/operations.md "Recovery").""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from kafka import KafkaProducer
 
 from tests.conftest import Infra, Topics
 from tests.helpers import free_port, poll
-from tests.integration.stitcher.support import committed, create_topics, event, group_of, stitcher
+from tests.integration.recovery import PARTITIONS, committed_through, heads, kill, live_input
+from tests.integration.stitcher.support import create_topics, event, group_of, stitcher
 
 pytestmark = pytest.mark.integration
 
-PARTITIONS = 4
 SESSION_S = 6  # the broker's smallest allowed session (group.min.session.timeout.ms)
 
 
-@contextmanager
-def live_input(bootstrap: str, topic: str) -> Iterator[None]:
-    """Channel events on every partition, a few every 20 ms, until the block ends."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    done = threading.Event()
-
-    def run() -> None:
-        n = 0
-        while not done.wait(0.02):  # the input's pace, not a synchronisation
-            for p in range(PARTITIONS):
-                body = orjson.dumps(event(f"s{n}", email=f"u{n % 40}@example.com"))
-                producer.send(topic, body, partition=p)
-                n += 1
-            producer.flush()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join(10)
-        producer.close()
-
-
-def heads(bootstrap: str, topic: str) -> dict[int, int]:
-    """Every partition's high watermark now."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "heads"})
-    try:
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in range(PARTITIONS)}
-    finally:
-        c.close()
-
-
-def committed_through(bootstrap: str, group: str, topic: str, marks: dict[int, int]) -> bool:
-    """The group has committed at least up to ``marks`` on every partition."""
-    done = committed(bootstrap, group, topic, PARTITIONS)
-    return all(done.get(p, -1) >= mark for p, mark in marks.items())
+def channel_event(n: int) -> tuple[bytes | None, bytes]:
+    return None, orjson.dumps(event(f"s{n}", email=f"u{n % 40}@example.com"))
 
 
 def members(bootstrap: str, group: str) -> list[int]:
@@ -82,13 +38,6 @@ def members(bootstrap: str, group: str) -> list[int]:
     return sorted(len(m.assignment.topic_partitions) for m in desc.members)
 
 
-def kill(proc: subprocess.Popen[bytes]) -> float:
-    """SIGKILL a worker (no goodbye to the group, nothing flushed); the monotonic time it died."""
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    return time.monotonic()
-
-
 def test_a_killed_worker_restarted_under_its_name_is_back_within_seconds(
         infra: Infra, topics: Topics, service_env: dict[str, str], tmp_path: Path) -> None:
     boot, topic = infra.bootstrap_servers, topics.channel_events
@@ -96,7 +45,7 @@ def test_a_killed_worker_restarted_under_its_name_is_back_within_seconds(
     group = group_of(service_env)
     # The default session (10 s): the restart must not wait it out. Same metrics port: same static name.
     same = {"JOURNEYS_STITCHER_METRICS_PORT": str(free_port()), "JOURNEYS_KAFKA_SESSION_TIMEOUT": "10s"}
-    with live_input(boot, topic), ExitStack() as stack:
+    with live_input(boot, topic, channel_event), ExitStack() as stack:
         first = stack.enter_context(stitcher(service_env, tmp_path / "first.log", **same))
         poll(lambda: committed_through(boot, group, topic, heads(boot, topic)), timeout=60, interval=0.2,
              what="the first worker committing the live input")
@@ -119,7 +68,7 @@ def test_a_worker_killed_for_good_hands_its_partitions_to_the_survivor_within_th
     create_topics(boot, topics, PARTITIONS)
     group = group_of(service_env)
     session = {"JOURNEYS_KAFKA_SESSION_TIMEOUT": f"{SESSION_S}s"}
-    with live_input(boot, topic), ExitStack() as stack:
+    with live_input(boot, topic, channel_event), ExitStack() as stack:
         doomed = stack.enter_context(stitcher(service_env, tmp_path / "doomed.log", **session))
         stack.enter_context(stitcher(service_env, tmp_path / "survivor.log", **session))
         poll(lambda: members(boot, group) == [2, 2], timeout=60, interval=0.2,
