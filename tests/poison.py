@@ -71,6 +71,9 @@ def channel_poison(event: dict[str, Any]) -> list[Poison]:
         Poison("empty", b"", "malformed_json"),
         Poison("not_an_object", b"[1, 2, 3]", "schema_violation"),
         Poison("identifier_normalises_to_nothing", _dumps(bad_id), "no_identifier"),
+        Poison("identifiers_of_noise_only", _dumps(dict(event, identifiers={"email": "\u0000@\u0000",
+                                                                           "account_id": "---"})),
+               "no_identifier"),
         Poison("oversized_copy_too_large", padded_to(event, FITS_BUT_ITS_COPY_DOES_NOT, "touchpoint"),
                "oversized"),
     ]

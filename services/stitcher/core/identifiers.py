@@ -85,8 +85,10 @@ def _normalise_phone(value: str, region: str) -> str | None:
 
 
 def is_junk(id_type: str, normalised: str, denylist: Denylist = DEFAULT_DENYLIST) -> bool:
-    """True for placeholders that many customers share; they are never stitched on."""
-    if normalised.lower() in denylist.values:
+    """True for placeholders that many customers share; they are never stitched on. A value without a
+    single letter or digit (``---``, ``\x00@\x00``, only punctuation or control characters) names nobody:
+    stitching on it would merge whoever sent the same noise."""
+    if normalised.lower() in denylist.values or not any(ch.isalnum() for ch in normalised):
         return True
     if id_type == "email":
         return bool(denylist.email_pattern.search(normalised))

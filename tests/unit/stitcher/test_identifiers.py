@@ -55,7 +55,8 @@ def test_phone_region_applies_to_national_numbers() -> None:
     ("cookie_id", ""), ("cookie_id", "null"), ("device_id", "UNDEFINED"), ("account_id", "None"),
     ("customer_id", "0"), ("loyalty_id", "unknown"), ("email", "test@example.com"),
     ("email", "noreply@shop.co.uk"), ("email", "ana@mail.invalid"), ("phone", "+447777777777"),
-    ("phone", "+44000000000"),
+    ("phone", "+44000000000"), ("email", "\x00@\x00"), ("account_id", "---"), ("cookie_id", "\u200b\t"),
+    ("social_handle", "_"), ("device_id", "..."),
 ])
 def test_junk_values_are_never_stitched_on(id_type: str, value: str) -> None:
     assert is_junk(id_type, value)
@@ -63,7 +64,7 @@ def test_junk_values_are_never_stitched_on(id_type: str, value: str) -> None:
 
 @pytest.mark.parametrize(("id_type", "value"), [
     ("email", "ana.silva@example.com"), ("email", "contest@example.com"), ("phone", "+447700900123"),
-    ("cookie_id", "ck_9f2a"), ("customer_id", "10"),
+    ("cookie_id", "ck_9f2a"), ("customer_id", "10"), ("social_handle", "ana_ü"), ("account_id", "名前"),
 ])
 def test_real_values_are_not_junk(id_type: str, value: str) -> None:
     assert not is_junk(id_type, value)
