@@ -31,6 +31,25 @@ TIMER_LEASE_MS = 30_000
 MAX_UNSAVED = 50_000  # alerts published whose batch is not saved yet (normally only the batch in retry)
 
 
+def _chained(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Merges of one batch, each survivor replaced by where the batch's later merges take it (C <- D after
+    D <- E folds E into C, not into a D that nobody reads any more); a merge that would close a cycle is
+    moot (its loser already is where it would go)."""
+    into: dict[str, str] = {}
+
+    def end(cid: str) -> str:
+        seen = {cid}
+        while cid in into and into[cid] not in seen:
+            cid = into[cid]
+            seen.add(cid)
+        return cid
+
+    for survivor, loser in pairs:
+        if loser != survivor and end(survivor) != loser:
+            into[loser] = survivor
+    return [(end(s), loser) for s, loser in pairs if end(s) != loser]
+
+
 def _once_key(alert: dict[str, Any]) -> tuple[str, str, str]:
     # A rule may re-publish an id with a new severity or closed: those are new records, not repeats.
     return (alert["alert_id"], alert["status"], alert["severity"])
@@ -220,7 +239,7 @@ class DetectorProcessor:
                 pairs.append((merge.survivor, merge.loser))
         if not pairs:
             return 0
-        _, loaded = await self.store.load(pairs)
+        _, loaded = await self.store.load(_chained(pairs))
         save, now = Save(), now_ms()
         for _ in self._fold_all(loaded.values(), save, now):
             pass

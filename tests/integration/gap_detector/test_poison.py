@@ -164,8 +164,6 @@ async def test_odd_but_valid_merges_neither_stall_nor_drop_events(
     await client.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="detector: a merge chain in one batch (C <- D, D <- E) folds D's "
-                   "stored state into C, so E's events stay in D's state, which nobody reads any more")
 async def test_a_merge_chain_in_one_batch_folds_into_its_end(
         settings: GapDetectorSettings, client: aioredis.Redis, infra: Infra, topics: Topics,
         key_prefix: str) -> None:
