@@ -139,7 +139,7 @@ class DetectorLogic:
         """X's successor arrived by X's deadline after all (data later than the lateness): a stall that
         already fired for X was untrue. It is closed in Redis and re-published closed (a retraction), and
         the drop-off it counted is taken back."""
-        aid = alert_id("stall", cid, journey, mark.id)
+        aid = mark.fired or alert_id("stall", cid, journey, mark.id)  # no 'fired': stored by an older version
         if state.open_alerts.pop(aid, None) is None:
             return  # never fired (the usual case), or already closed
         step.closed.append(aid)
@@ -147,7 +147,7 @@ class DetectorLogic:
         severity = "high" if st is not None and st.importance >= 3 else "medium"
         doc = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline or mark.t, mark.sla_ms, severity,
                           now_ms)
-        doc["status"] = "closed"
+        doc["alert_id"], doc["status"] = aid, "closed"
         doc["title"] = f"Retracted: {mark.stage} did not stall, the next step arrived late"[:200]
         step.alerts.append(doc)
         step.count(cell_key(journey, mark.stage, mark.channel), minute_of(mark.t), 0, -1)
@@ -184,6 +184,7 @@ class DetectorLogic:
         alert = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline, mark.sla_ms, severity, now_ms)
         step.alerts.append(alert)
         state.open_alerts[alert["alert_id"]] = summary(alert, now_ms)
+        mark.fired = alert["alert_id"]
         step.count(cell_key(journey, mark.stage, mark.channel), minute_of(mark.t), 0, 1)
 
     # -- merges ----------------------------------------------------------------------------------

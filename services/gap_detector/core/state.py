@@ -28,6 +28,9 @@ class Mark(Struct, array_like=True, gc=False):
     channel: str
     deadline: int | None
     sla_ms: int
+    # The id of the stall alert X raised, once it fired: it moves with the mark when customers merge, so a
+    # late successor retracts it under the id it was published with (a loser's id, after a merge).
+    fired: str | None = None
 
     @property
     def order(self) -> tuple[int, str]:

@@ -233,3 +233,24 @@ def test_a_buffer_encoded_from_its_last_encoding_has_the_same_bytes(
         starts = [1, *(end + 1 for end in prev.ends[:-1])]
         assert [prev.data[a:b] for a, b in zip(starts, prev.ends, strict=True)] == [
             msgspec.json.encode(e) for e in state.buffer]
+
+
+def test_a_stall_retracted_after_a_merge_keeps_the_id_it_was_published_with(logic: DetectorLogic) -> None:
+    loser, survivor = "c_00000000000000aa", "c_00000000000000bb"
+    lst, sst = CustomerState(), CustomerState()
+    logic.on_item(loser, lst, entry("x", T0, "web", journey=PAY), T0)
+    [stall] = logic.on_notify(loser, lst, "purchase", T0 + HOUR, T0 + 2 * HOUR).alerts
+    logic.on_fold(survivor, sst, lst, T0 + 2 * HOUR)  # the loser's journey and open stall move over
+    step = logic.on_item(survivor, sst, entry("y", T0 + 5 * MIN, journey=PAY), T0 + 3 * HOUR)
+    [retracted] = step.alerts
+    assert retracted["alert_id"] == stall["alert_id"] == alert_id("stall", loser, "purchase", "x")
+    assert retracted["status"] == "closed" and not sst.open_alerts
+    # The state round trip keeps what fired (and states stored before 'fired' existed still decode).
+    again = CustomerState()
+    logic.on_item(loser, again, entry("x", T0, "web", journey=PAY), T0)
+    logic.on_notify(loser, again, "purchase", T0 + HOUR, T0 + 2 * HOUR)
+    fields = encode_state(again)
+    assert decode_state(fields, {}, {}).marks["purchase"].fired == stall["alert_id"]
+    old = dict(fields)
+    old[b"j:purchase"] = orjson.dumps(orjson.loads(fields[b"j:purchase"])[:6])
+    assert decode_state(old, {}, {}).marks["purchase"].fired is None
