@@ -101,3 +101,21 @@ def open_alerts(client: Any, prefix: str) -> dict[str, list[str]]:
         pipe.hkeys(name)
     return {name[len(stem):-len("}:alerts")]: [a.decode() for a in ids]
             for name, ids in zip(names, pipe.execute(), strict=True)}
+
+
+def group_members(bootstrap: str, group: str) -> str:
+    """Who holds which partitions in ``group`` right now (for a drain that did not finish), one line."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 2})  # held: it serves the future
+    try:
+        desc = admin.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    except Exception as exc:  # a diagnosis must not hide the failure it explains
+        return f"{group}: not described ({type(exc).__name__} {exc})"
+    members = []
+    for m in desc.members:
+        assigned = m.assignment.topic_partitions if m.assignment else []
+        tps = sorted((tp.topic, tp.partition) for tp in assigned)
+        held = ",".join(f"{t.rsplit('-', 1)[-1] if '-' in t else t}:{p}" for t, p in tps)
+        members.append(f"{m.group_instance_id or m.member_id[:24]} [{held}]")
+    return f"{group} {desc.state}: " + ("; ".join(members) or "no members")

@@ -96,6 +96,10 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
             last = watch.last
             drain_note = (f"not drained after {mode.drain_s:.0f} s: {last.behind}, by partition "
                           f"{last.partitions}" if last else f"not drained after {mode.drain_s:.0f} s")
+            drain_note += "; members: " + " | ".join(
+                rb.group_members(stack.bootstrap, g) for g in (rb.STITCHER_GROUP, rb.DETECTOR_GROUP))
+            drain_note += "; live workers: " + ", ".join(
+                f"{n} (pid {w.proc.pid}, port {w.port})" for n, w in pool.workers.items() if w.alive())
         drain_s = time.monotonic() - replay_done
         outputs = _read_back(stack, client, runner)
         watermark = _watermark_note(client)
