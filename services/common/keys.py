@@ -149,10 +149,12 @@ class Keys:
         return f"{self.prefix}:{{{self.prefix}:alerts}}:byid"
 
     @property
-    def alerts_publishing(self) -> str:
-        """HASH alert_id -> 1 while a detector publishes it and has not saved its batch: found by the next
-        attempt, it says a dead worker published it (journeys_alerts_resent_total)."""
-        return f"{self.prefix}:{{{self.prefix}:alerts}}:publishing"
+    def alerts_outbox(self) -> str:
+        """ZSET member gap_alert JSON, score wall ms it may be published by a sweep: alerts saved with their
+        batch (atomically, in apply.lua) and not yet acknowledged by Kafka. The saving worker publishes
+        and removes them; one that failed or died leaves them for any worker's sweep (the transactional
+        outbox pattern: an alert goes out only once its state is saved, and is never lost)."""
+        return f"{self.prefix}:{{{self.prefix}:alerts}}:outbox"
 
     # -- audit (owner: API) ---------------------------------------------------------------------
     @property

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from services.common.kafka_loop import Record
 from services.common.records import RecordError, decode_merge, decode_stitched
 from services.common.timeutil import now_ms
@@ -28,7 +30,8 @@ from services.gap_detector.store import DetectorStore, Loaded, Save
 log = logging.getLogger(__name__)
 
 TIMER_LEASE_MS = 30_000
-MAX_UNSAVED = 50_000  # alerts published whose batch is not saved yet (normally only the batch in retry)
+CELLS_PER_CLAIM = 2000
+OUTBOX_PER_TICK = 500
 
 
 def _chained(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -49,11 +52,6 @@ def _chained(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
             into[loser] = survivor
     return [(end(s), loser) for s, loser in pairs if end(s) != loser]
 
-
-def _once_key(alert: dict[str, Any]) -> tuple[str, str, str]:
-    # A rule may re-publish an id with a new severity or closed: those are new records, not repeats.
-    return (alert["alert_id"], alert["status"], alert["severity"])
-CELLS_PER_CLAIM = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +78,6 @@ class DetectorProcessor:
                  metrics: DetectorMetrics, clock: ClockStore) -> None:
         self.s, self.logic, self.store, self.m, self.clock = settings, logic, store, metrics, clock
         self.wm: int | None = None
-        self._unsaved: dict[tuple[str, str, str], bytes] = {}  # published, not saved: see _publish_and_save
         self._unjudged: list[tuple[str, int]] = []  # drop-off cells claimed, not judged yet (see on_tick)
         # Metric children resolved once: a labels() lookup per event or batch costs more than the update.
         self._t_decode, self._t_rules = metrics.stage.labels("decode"), metrics.stage.labels("rules")
@@ -182,41 +179,45 @@ class DetectorProcessor:
             save.extra_timers[f"{cid}|{suffix}"] = deadline
 
     async def _publish_and_save(self, save: Save, now: int, sink: Sink) -> int:
-        """Publish the alerts (acknowledged before the Redis save: a crash re-publishes the same ids, never
-        loses one), then save. Once means once: an alert this process already published for a batch whose
-        save then failed is not published again when the batch is retried (its published JSON is what
-        gets saved); one a dead worker published is re-sent and counted (journeys_alerts_resent_total)."""
+        """Save, then publish (the transactional outbox): the alerts are written with the batch's state in
+        one atomic, compare-and-set script call, into the outbox too; only then are they published, and
+        removed from the outbox once acknowledged. So an alert goes out only if the state that raised it
+        was saved (a batch that lost a race with another worker publishes nothing, and its retry judges
+        the state that won), and none is lost: what a failed or dead worker left in the outbox, a sweep
+        publishes (``on_tick``; journeys_alerts_resent_total). A live worker never publishes one twice."""
         # One record per alert id and batch: a later event of the same batch that raised an alert's
         # severity (or retracted it) makes the earlier version moot, so only the last one goes out.
         last = {a["alert_id"]: a for group in save.new_alerts.values() for a in group}
         last.update((a["alert_id"], a) for a in save.aggregate_alerts)
         alerts = list(last.values())
-        fresh: list[dict[str, Any]] = []
-        for a in alerts:
-            done = self._unsaved.get(_once_key(a))
-            if done is None:
-                fresh.append(a)
-            else:
-                save.docs[id(a)] = done
-        if fresh:
-            t = time.perf_counter()
-            docs = [save.doc(a) for a in fresh]
-            resent = await self.store.mark_publishing([a["alert_id"] for a in fresh])
-            if resent:
-                self.m.resent.inc(resent)
-            await sink.publish(fresh, docs)
-            self._t_produce.observe(time.perf_counter() - t)
-            for a, doc in zip(fresh, docs, strict=True):
-                self._unsaved[_once_key(a)] = doc
-            while len(self._unsaved) > MAX_UNSAVED:  # never retried (another worker took it): let go
-                del self._unsaved[next(iter(self._unsaved))]
-            self._count(fresh)
+        save.outbox = docs = [save.doc(a) for a in alerts]
         t = time.perf_counter()
         await self.store.save(save, now)
         self._t_write.observe(time.perf_counter() - t)
-        for a in alerts:
-            self._unsaved.pop(_once_key(a), None)
+        if alerts:
+            t = time.perf_counter()
+            await sink.publish(alerts, docs)
+            await self.store.published(docs)
+            self._t_produce.observe(time.perf_counter() - t)
+            self._count(alerts)
         return len(alerts)
+
+    async def _sweep_outbox(self, now: int, sink: Sink) -> int:
+        """Publish what failed or dead workers saved and did not publish (some may have gone out already:
+        their worker died between the broker's acknowledgement and the removal)."""
+        swept = 0
+        while True:
+            docs = await self.store.claim_outbox(now, TIMER_LEASE_MS, OUTBOX_PER_TICK)
+            if not docs:
+                return swept
+            alerts = [orjson.loads(d) for d in docs]
+            await sink.publish(alerts, docs)
+            await self.store.published(docs)
+            self.m.resent.inc(len(docs))
+            self._count(alerts)
+            swept += len(docs)
+            if len(docs) < OUTBOX_PER_TICK:
+                return swept
 
     def _count(self, alerts: list[dict[str, Any]]) -> None:
         opened = Counter((a["type"], a["severity"]) for a in alerts if a["status"] == "open")
@@ -247,15 +248,15 @@ class DetectorProcessor:
 
     # -- timers and drop-off minutes ---------------------------------------------------------------
     async def on_tick(self, sink: Sink, evidence: Evidence) -> int:
-        """Move the watermark on evidence, fire due stall timers and judge closed drop-off minutes;
-        returns alerts raised."""
+        """Move the watermark on evidence, publish what failed workers left in the outbox, fire due stall
+        timers and judge closed drop-off minutes; returns alerts published."""
         wm = await self.advance_clock(evidence)
         now = now_ms()
         self.wm = wm
+        raised = await self._sweep_outbox(now, sink)
         if wm is None:
-            return 0
+            return raised
         self.m.watermark_lag.set(max(0.0, (now - wm) / 1000))
-        raised = 0
         while True:
             claimed = await self.store.claim_timers(wm, now, TIMER_LEASE_MS, self.s.timers_per_tick)
             if not claimed:

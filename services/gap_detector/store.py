@@ -38,7 +38,7 @@ class StateConflict(TryAgainError):
     stall of it): nothing of the batch was written; it is retried from the load (a transient fault)."""
 
 DROPOFF_TTL_S = 3 * 86_400  # stalls land in a cell up to an SLA after its minute
-PUBLISHING_TTL_S = 86_400  # notes of alerts being published: a batch is retried within seconds
+OUTBOX_GRACE_MS = 10_000  # the saving worker publishes at once; a sweep takes what is left after this
 _pack = msgspec.msgpack.Encoder().encode
 
 
@@ -81,6 +81,7 @@ class Save:
     new_alerts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cid -> alerts
     aggregate_alerts: list[dict[str, Any]] = field(default_factory=list)
     dropoff_alerted: list[tuple[str, int]] = field(default_factory=list)  # (cell, minute) spikes raised
+    outbox: list[bytes] = field(default_factory=list)  # the alerts' JSON, saved to the outbox with the batch
     closed: dict[str, list[str]] = field(default_factory=dict)
     cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     finished_timers: list[str] = field(default_factory=list)  # in-flight members done with
@@ -149,6 +150,7 @@ class DetectorStore:
         self._load = client.register_script(_lua("load"))
         self._claim_timers = client.register_script(_lua("claim_timers"))
         self._claim_minutes = client.register_script(_lua("claim_minutes"))
+        self._claim_outbox = client.register_script(_lua("claim_outbox"))
         self._apply = client.register_script(_lua("apply"))
         self._templates = [keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER),
                            keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)]
@@ -206,14 +208,12 @@ class DetectorStore:
             if loaded.cid not in batch.staged:
                 self.stage(batch, loaded)
         ops = batch.ops
-        published = []
         for alerts in [*batch.new_alerts.values(), batch.aggregate_alerts]:
             for alert in alerts:
                 ops.append(["ZADD", k.recent_alerts, now_ms, alert["alert_id"]])
                 ops.append(["HSET", k.alerts_by_id, alert["alert_id"], batch.doc(alert).decode()])
-                published.append(alert["alert_id"])
-        if published:
-            ops.append(["HDEL", k.alerts_publishing, *published])
+        for doc in batch.outbox:  # to publish once saved; a sweep takes them after the grace period
+            ops.append(["ZADD", k.alerts_outbox, now_ms + OUTBOX_GRACE_MS, doc.decode()])
         for (cell, minute), (volume, drops) in batch.cells.items():
             mkey = k.dropoff_minute(minute)
             if volume:
@@ -326,15 +326,16 @@ class DetectorStore:
             pipe.hexists(self.keys.dropoff_minute(minute), "!a|" + cell)
         return [not x for x in await pipe.execute()]
 
-    async def mark_publishing(self, alert_ids: list[str]) -> int:
-        """Note alerts about to be published (the save removes the notes); returns how many were noted
-        already: published by a worker that died before its save, so publishing them again is a resend."""
-        key = self.keys.alerts_publishing
-        pipe = self.r.pipeline(transaction=False)
-        for aid in alert_ids:
-            pipe.hsetnx(key, aid, 1)
-        pipe.expire(key, PUBLISHING_TTL_S)
-        return sum(1 for new in (await pipe.execute())[:-1] if not new)
+    async def published(self, docs: list[bytes]) -> None:
+        """The broker acknowledged these outbox entries: remove them."""
+        if docs:
+            await self.r.zrem(self.keys.alerts_outbox, *docs)
+
+    async def claim_outbox(self, now_ms: int, lease_ms: int, limit: int) -> list[bytes]:
+        """Outbox entries past their grace (their worker failed or died after saving), leased to this
+        worker for ``lease_ms`` so that concurrent sweeps do not both publish them."""
+        return [bytes(d) for d in await self._claim_outbox(keys=[self.keys.alerts_outbox],
+                                                           args=[now_ms, lease_ms, limit])]
 
     async def pending_timers(self) -> int:
         return int(await self.r.zcard(self.keys.timers))

@@ -223,17 +223,18 @@ async def test_a_state_changed_by_another_worker_between_load_and_save_fails_the
     cid = "c_00000000000000c1"
     await h.feed([stitched("a", cid, T0, "web", intent="x")])
     interfere = [True]
-    publish = h.publish
+    save = h.proc.store.save
 
-    async def publish_then_interfere(alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
-        await publish(alerts, docs)
+    async def interfere_then_save(batch: Any, now: int) -> None:
         if interfere.pop() if interfere else False:  # another worker writes this customer, once
             await other.feed([stitched("b", cid, T0 + 10_000, "web", intent="y")])
+        await save(batch, now)
 
-    h.publish = publish_then_interfere  # type: ignore[method-assign]
+    h.proc.store.save = interfere_then_save  # type: ignore[method-assign]
     call = [rec(cid.encode(), orjson.dumps(stitched("c", cid, T0 + MIN, "phone", intent="x")))]
     with pytest.raises(StateConflict):
         await h.events(call)
+    assert h.published == []  # an alert goes out only once the state that raised it is saved
     keys = Keys(key_prefix)
 
     async def buffered() -> list[str]:
@@ -248,43 +249,54 @@ async def test_a_state_changed_by_another_worker_between_load_and_save_fails_the
     await other.client.aclose()
 
 
-async def test_a_retried_batch_never_publishes_an_alert_twice_and_a_dead_workers_resend_is_counted(
+async def test_alerts_go_out_once_saved_and_a_failed_publish_is_swept_from_the_outbox(
     infra: Infra, key_prefix: str, redis_client: Any
 ) -> None:
-    def save_failing_once(h: Harness) -> None:
-        save, fail = h.proc.store.save, [True]
-
-        async def failing(batch: Any, now: int) -> None:
-            if fail and fail.pop():
-                raise ConnectionError("Redis went away after the alerts were acknowledged")
-            await save(batch, now)
-
-        h.proc.store.save = failing  # type: ignore[method-assign]
-
     def resent(h: Harness) -> float:
         return h.metrics.registry.get_sample_value("journeys_alerts_resent_total") or 0.0
 
+    keys = Keys(key_prefix)
     h = Harness(infra, key_prefix)
     cid = "c_00000000000000e1"
     await h.feed([stitched("a", cid, T0, "web", intent="x")])
-    save_failing_once(h)
+    save, fail = h.proc.store.save, [True]
+
+    async def failing_once(batch: Any, now: int) -> None:
+        if fail and fail.pop():
+            raise ConnectionError("Redis went away")
+        await save(batch, now)
+
+    h.proc.store.save = failing_once  # type: ignore[method-assign]
     call = [rec(cid.encode(), orjson.dumps(stitched("c", cid, T0 + MIN, "phone", intent="x")))]
     with pytest.raises(ConnectionError):
         await h.events(call)
-    assert await h.events(call) == 1  # the loop retries the batch: same alert, not published again
+    assert h.published == []  # nothing out before the save
+    assert await h.events(call) == 1  # the loop retries the batch
     switch = alert_id("channel_switch", cid, "c")
     assert [a["alert_id"] for a in h.published] == [switch] and resent(h) == 0
-    saved = orjson.loads(await h.client.hget(Keys(key_prefix).alerts_by_id, switch))
-    assert saved == h.published[0]  # Redis holds what was published (not a re-stamped copy)
-    # A worker that dies between publishing and saving: whoever handles the batch next sends it again,
-    # and says so.
+    saved = orjson.loads(await h.client.hget(keys.alerts_by_id, switch))
+    assert saved == h.published[0] and await h.client.zcard(keys.alerts_outbox) == 0
+    # A worker that saves and then cannot publish (the broker went away, or it died): the alert waits in
+    # the outbox, and a sweep (any worker's tick, after the grace period) publishes it once.
     dead, heir = Harness(infra, key_prefix), Harness(infra, key_prefix)
-    save_failing_once(dead)
+
+    async def broker_gone(alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
+        raise ConnectionError("broker unreachable")
+
+    dead.publish = broker_gone  # type: ignore[method-assign]
     again = [rec(cid.encode(), orjson.dumps(stitched("d", cid, T0 + 2 * MIN, "sms", intent="x")))]
     with pytest.raises(ConnectionError):
         await dead.events(again)
-    assert await heir.events(again) == 1 and len(heir.published) == 1 and resent(heir) == 1
-    assert not await h.client.hexists(Keys(key_prefix).alerts_publishing, heir.published[0]["alert_id"])
+    assert await dead.events(again) == 0  # the retry finds the batch saved: nothing raised again
+    assert await h.client.zcard(keys.alerts_outbox) == 1
+    await heir.tick()
+    assert heir.published == []  # within the grace period the worker that saved it may still publish
+    [doc] = await h.client.zrange(keys.alerts_outbox, 0, -1)
+    await h.client.zadd(keys.alerts_outbox, {doc: 0})  # the grace period is over
+    await heir.tick()
+    await heir.tick()
+    assert [a["alert_id"] for a in heir.published] == [alert_id("channel_switch", cid, "d")]
+    assert resent(heir) == 1 and await h.client.zcard(keys.alerts_outbox) == 0
     for x in (h, dead, heir):
         await x.client.aclose()
 
@@ -309,8 +321,12 @@ async def test_a_dropoff_spike_survives_a_failed_publish(
         try:
             await h.tick()
         except ConnectionError:
-            break  # the cells were claimed, then the publish failed
+            break  # judged and saved with its cell-minute marked, then the publish failed
     assert not fail, "the spike was never published"
+    await h.tick()
+    assert h.of("dropoff_spike") == []  # the saving worker's publish failed: it waits in the outbox
+    outbox = Keys(key_prefix).alerts_outbox
+    await h.client.zadd(outbox, dict.fromkeys(await h.client.zrange(outbox, 0, -1), 0))  # grace over
     await h.tick()
     minutes = [a["evidence"]["minute"] for a in h.of("dropoff_spike")]
     assert format_ms(T0 + 30 * MIN) in minutes and len(minutes) == len(set(minutes)) == 2
