@@ -1,7 +1,8 @@
 """Feeds batches into the pure core and persists what it returns: the bridge between the Kafka loop's
-handler and Redis. Order per batch: load (one script call) -> core -> publish alerts and wait for their
-acknowledgement -> save (one script call), so a crash before the save replays the batch and re-publishes
-the same alert ids (at-least-once out), and a crash after it changes nothing on replay (idempotent).
+handler and Redis. Order per batch: load (one script call) -> core -> save (one compare-and-set script
+call, the alerts into a transactional outbox with the state) -> publish and await the acknowledgement ->
+remove them from the outbox. A crash before the save replays the batch (idempotent: same alert ids); one
+after it leaves the alerts in the outbox, which a sweep publishes (at-least-once out, never lost).
 """
 
 from __future__ import annotations

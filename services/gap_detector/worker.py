@@ -1,10 +1,10 @@
 """The gap detector worker: one consumer group on the project's one Kafka loop (services/common/kafka_loop)
 reading stitched-events and identity-merges, gap-alerts and dead letters out through the loop's outbox.
 
-Per batch (``handle``): merges first, then events, each in offset order; the processor publishes a
-batch's alerts and waits for the broker's acknowledgement BEFORE its Redis save, so a crash re-publishes
-(same alert ids) rather than loses; the loop commits the offsets only after ``handle`` returned and the
-outbox (dead letters) is flushed. Between batches (``tick``): the watermark moves as far as the evidence
+Per batch (``handle``): merges first, then events, each in offset order; the processor saves a batch's
+state with its alerts in a transactional outbox (one compare-and-set script call), then publishes them and
+waits for the broker's acknowledgement; the loop commits the offsets only after ``handle`` returned and the
+Kafka outbox (dead letters) is flushed. Between batches (``tick``): the watermark moves as far as the evidence
 proves (core/clock.py), then due stall timers fire and closed drop-off minutes are judged.
 The webhook sender is an asyncio task beside the loop (HTTP, not Kafka).
 """
