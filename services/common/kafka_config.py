@@ -17,8 +17,7 @@ def client_config(settings: CommonSettings) -> dict[str, Any]:
             "logger": logging.getLogger("librdkafka")}
 
 
-def consumer_config(settings: CommonSettings, group_id: str,
-                    session_timeout_s: float | None = None) -> dict[str, Any]:
+def consumer_config(settings: CommonSettings, group_id: str) -> dict[str, Any]:
     """A group consumer that recovers fast (docs/operations.md, "Recovery"):
 
     - static membership: a worker restarted under its group.instance.id (settings.group_instance_id) takes
@@ -27,11 +26,7 @@ def consumer_config(settings: CommonSettings, group_id: str,
       for good loses its partitions to the others within about that long;
     - the cooperative-sticky assignor: a rebalance moves only the partitions that change owner, the others
       keep being consumed (the loop's on_assign/on_revoke already add and remove what they are given, and
-      confluent-kafka does the incremental assign itself when the callback does not).
-
-    ``session_timeout_s`` is ignored (the setting decides, so both services take the same one); it stays
-    until the loop stops passing it."""
-    del session_timeout_s
+      confluent-kafka does the incremental assign itself when the callback does not)."""
     timeout_ms = int(settings.session_timeout_s * 1000)
     config = {
         **client_config(settings),

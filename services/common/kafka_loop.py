@@ -81,6 +81,10 @@ PERMANENT = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO
 ROUNDS = 3  # outputs -> their sources' dead letters -> those letters stripped to headers
 ACKED_MAX = 20_000  # dlq_ids of acknowledged dead-letter copies remembered (~100 B each)
 
+class ConsumerFenced(RuntimeError):
+    """The consumer hit a fatal error (typically fenced by a worker with the same group.instance.id)."""
+
+
 class Handler(Protocol):
     async def handle(self, records: list[Record], out: Outbox) -> None: ...
 
@@ -259,14 +263,14 @@ def _find(msg: Message, sent: list[OutRecord]) -> OutRecord:
 class KafkaLoop:
     def __init__(self, settings: CommonSettings, *, group_id: str, topics: Sequence[str], handler: Handler,
                  metrics: LoopMetrics, batch_size: int = 1000, batch_window_s: float = 0.01,
-                 session_timeout_s: float = 30.0, tick_s: float | None = None,
+                 tick_s: float | None = None,
                  on_commit: Callable[[Offsets], None] | None = None,
                  before_commit: Callable[[Offsets], None] | None = None, lag_every_s: float = 1.0) -> None:
         self.topics, self.handler, self.m = list(topics), handler, metrics
         self.batch_size, self.window_s, self.tick_s = batch_size, batch_window_s, tick_s
         # Observers of every commit (tests, the chaos suite): before it is sent and once it succeeded.
         self.on_commit, self.before_commit, self.lag_every_s = on_commit, before_commit, lag_every_s
-        self._consumer = Consumer(consumer_config(settings, group_id, session_timeout_s))
+        self._consumer = Consumer(consumer_config(settings, group_id))
         self._producer = Producer(producer_config(settings))
         self.outbox = Outbox(self._producer, dlq_topic=settings.topic_dlq)
         self._assigned: set[tuple[str, int]] = set()
@@ -343,10 +347,17 @@ class KafkaLoop:
         out = []
         for m in msgs:
             err = m.error()
+            if err is not None and (err.fatal() or err.code() == KafkaError._FATAL):
+                # E.g. fenced: another live worker joined under this one's static name. This consumer will
+                # never receive a record again; exit so that a supervisor notices (never live on idle).
+                raise ConsumerFenced(f"Kafka consumer unusable for good: {err.str()}")
             if err is not None:  # e.g. a subscribed topic that does not exist yet (no EOF events: off)
                 self._errors.warn("consumer error", KafkaException(err))
                 continue
-            headers = cast(list[tuple[str, bytes | None]] | None, m.headers())
+            try:
+                headers = cast(list[tuple[str, bytes | None]] | None, m.headers())
+            except ValueError:  # a header name that is not UTF-8 (another client wrote it): the record stays
+                headers = None
             out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(),  # type: ignore[arg-type]
                               {k: v or b"" for k, v in headers} if headers else {}, max(0, m.timestamp()[1])))
         return out

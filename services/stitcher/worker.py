@@ -166,7 +166,7 @@ def build(settings: StitcherSettings, metrics: StitcherMetrics, client: aioredis
     loop = KafkaLoop(settings, group_id=settings.group_id, topics=[settings.topic_channel_events],
                      handler=handler, metrics=metrics.loop,
                      batch_size=settings.batch_size, batch_window_s=settings.batch_window_s,
-                     session_timeout_s=settings.session_timeout_s, tick_s=PROGRESS_EVERY_S,
+                     tick_s=PROGRESS_EVERY_S,
                      on_commit=handler.committed, before_commit=before_commit)
     handler.reporter = ProgressReporter(ProgressStore(client, Keys(settings.key_prefix)), loop,
                                         settings.topic_channel_events)

@@ -238,3 +238,30 @@ async def test_seen_through_proves_only_what_was_committed(infra: Infra, unique:
     assert await loop.partition_count(f"t{unique}-missing") is None
     stop.set()
     await asyncio.wait_for(task, 30)
+
+
+async def test_a_worker_fenced_by_its_static_name_stops_instead_of_idling(infra: Infra, unique: str) -> None:
+    from services.common.kafka_loop import ConsumerFenced
+
+    topic, group = f"t{unique}-in", f"g{unique}"
+    create_topics(infra.bootstrap_servers, [topic], PARTITIONS)
+    named = CommonSettings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+                                           "REDIS_URL": infra.redis_url,
+                                           "JOURNEYS_INSTANCE_ID": f"w-{unique}"})
+    old = KafkaLoop(named, group_id=group, topics=[topic], handler=Recorder(), metrics=metrics())
+    stop = asyncio.Event()
+    first = asyncio.create_task(old.run(stop))
+    deadline = asyncio.get_running_loop().time() + 60
+    while not old.assigned():
+        assert asyncio.get_running_loop().time() < deadline and not first.done()
+        await asyncio.sleep(0.05)
+    # A second live worker under the same name (a misconfiguration): the broker fences the older one.
+    new = KafkaLoop(named, group_id=group, topics=[topic], handler=Recorder(), metrics=metrics())
+    second = asyncio.create_task(new.run(stop))
+    while not first.done():
+        assert asyncio.get_running_loop().time() < deadline, "the fenced worker kept running"
+        await asyncio.sleep(0.05)
+    with pytest.raises(ConsumerFenced):
+        first.result()
+    stop.set()
+    await asyncio.wait_for(second, 30)

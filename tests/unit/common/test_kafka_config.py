@@ -22,9 +22,9 @@ def test_a_short_session_frequent_heartbeats_and_cooperative_rebalancing_by_defa
     assert config["enable.auto.commit"] is False
 
 
-def test_the_setting_decides_the_session_not_the_callers_value() -> None:
+def test_the_setting_decides_the_session() -> None:
     settings = CommonSettings.model_validate({"JOURNEYS_KAFKA_SESSION_TIMEOUT": "6s"})
-    config = consumer_config(settings, "g", 30.0)
+    config = consumer_config(settings, "g")
     assert config["session.timeout.ms"] == 6000 and config["heartbeat.interval.ms"] == 1000
 
 
