@@ -104,3 +104,22 @@ def test_a_repeat_on_the_topic_counts_as_unexplained_only_without_a_fault_betwee
     crashed = verify(TRUTH, EVENTS, _outputs(alerts=copies, fault_times=[(10.2, 11.0, s.KILL_DETECTOR)]))
     assert crashed.figures["topic_duplicate_alerts"] == 1
     assert crashed.figures["topic_duplicates_without_fault"] == 0
+
+
+def test_a_false_stall_says_whether_its_successor_was_sent_before_it_and_whether_it_was_retracted() -> None:
+    journey = {"type": "purchase", "stage": "browse"}
+    events = {"e1": EventInfo("A", 1, "purchase"), "e2": EventInfo("A", 2, "purchase"),
+              "e3": EventInfo("B", 3, None)}
+    stall = {**_alert("s1", "c1", "e1", "stall"), "journey": journey}
+    stitched = [_rec(0, {"event_id": "e1", "customer_id": "c1"}, ts=1_000),
+                _rec(1, {"event_id": "e2", "customer_id": "c1"}, ts=9_000),  # sent after the stall
+                _rec(2, {"event_id": "e3", "customer_id": "c3"}, ts=9_500)]
+    early = verify(TRUTH, events, _outputs(stitched=stitched, alerts=[_rec(0, stall, ts=5_000)]))
+    assert early.figures["false_stalls"] == {"successor not sent yet": 1}
+    assert "next event e2 sent 4.0 s after the stall" in early.examples["false stalls"][0]
+    undone = [_rec(0, stall, ts=5_000), _rec(1, {**stall, "status": "closed"}, ts=9_100),
+              _rec(2, stall, ts=9_200)]
+    again = verify(TRUTH, events, _outputs(stitched=stitched, alerts=undone))
+    assert again.figures["false_stalls"] == {"successor not sent yet, retracted then re-published open": 1}
+    retracted = verify(TRUTH, events, _outputs(stitched=stitched, alerts=undone[:2]))
+    assert retracted.figures["false_stalls"] == {}

@@ -151,13 +151,18 @@ def _stalls(v: Verdict, truth: Mapping[str, Any], events: Mapping[str, EventInfo
         by_customer[info.customer].append((info.t_ms, e, info.journey))
     expected = {a["trigger"] for a in truth["alerts"] if a["type"] == "stall"}
     final: dict[str, tuple[Rec, dict[str, Any]]] = {}  # alert id -> its last record, as evaluate reads it
+    was_closed: set[str] = set()  # ids retracted at some point (a later open copy undid the retraction)
+    fired_at: dict[str, int] = {}  # alert id -> when it was first published (Kafka timestamp, ms)
     for rec in out.alerts:
         d = rec.doc()
         if d and d.get("type") == "stall":
             final[str(d.get("alert_id"))] = (rec, d)
+            fired_at.setdefault(str(d.get("alert_id")), rec.timestamp_ms)
+            if d.get("status") == "closed":
+                was_closed.add(str(d.get("alert_id")))
     kinds: Counter[str] = Counter()
     shown: list[str] = []
-    for rec, d in final.values():
+    for _, d in final.values():
         trigger = ((d.get("evidence") or {}).get("event_ids") or [""])[-1]
         if d.get("status") == "closed" or trigger in expected or trigger not in events:
             continue
@@ -171,10 +176,12 @@ def _stalls(v: Verdict, truth: Mapping[str, Any], events: Mapping[str, EventInfo
             if nxt not in sent_at:
                 kind, why = "successor never stitched", f"; next event {nxt} never stitched"
             else:
-                lag = (rec.timestamp_ms - sent_at[nxt]) / 1000
+                lag = (fired_at[str(d.get("alert_id"))] - sent_at[nxt]) / 1000
                 kind = "successor already queued" if lag >= 0 else "successor not sent yet"
                 when = "before" if lag >= 0 else "after"
                 why = f"; next event {nxt} sent {abs(lag):.1f} s {when} the stall"
+        if str(d.get("alert_id")) in was_closed:
+            kind, why = kind + ", retracted then re-published open", why + " (retracted, then open again)"
         kinds[kind] += 1
         if len(shown) < EXAMPLES:
             stage, deadline = (d.get("journey") or {}).get("stage"), (d.get("evidence") or {}).get("deadline")
