@@ -38,6 +38,7 @@ class Mode:
     drain_s: float
     seed: int
     minutes: float  # 0: the short run
+    calm: bool = False  # a control run: the same replay and checks, no fault at all
 
     @property
     def command(self) -> str:
@@ -78,7 +79,8 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
         for role, name in BASE_WORKERS.items():
             pool.start(name, role)
         pool.wait_ready(list(BASE_WORKERS.values()))
-        faults = schedule.plan(mode.seed, mode.replay_s, schedule.intensity_for(mode.minutes))
+        intensity = schedule.intensity_for(mode.minutes)
+        faults = [] if mode.calm else schedule.plan(mode.seed, mode.replay_s, intensity)
         runner = FaultRunner(faults, stack, pool, mode.seed)
         replayer = Replayer(stack.bootstrap, stack.topic("channel-events"), records, compression)
         runner.start()
@@ -133,7 +135,9 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
         "replay / drain / total seconds": f"{replayer.result.seconds:.0f} / {drain_s:.0f} / "
                                           f"{time.monotonic() - t_start:.0f}",
     }
-    run = {"command": mode.command, "commit": _commit(), "mode": mode.name, "seed": mode.seed,
+    label = f"{mode.name}, control run without faults" if mode.calm else mode.name
+    run = {"command": mode.command + (" with JOURNEYS_CHAOS_FAULTS=0" if mode.calm else ""),
+           "commit": _commit(), "mode": label, "seed": mode.seed,
            "population": f"{sim.truth['counts']['customers']} customers, {len(records)} records, "
                          f"{sim.truth['counts']['events']} events, simulated {format_ms(sim.cfg.start_ms)} "
                          f"+ 3 d (ends before now - longest SLA), replayed at x{compression:,.0f} in "
@@ -141,7 +145,7 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
            "configuration": "default worker settings (timer clock live, default session timeout), "
                             "1 stitcher + 1 detector, a 2nd of each for a while; private Kafka + Redis",
            "truth": "simulator oracle with the final watermark at the wall clock (every deadline is past)"}
-    title = f"Chaos run of {format_ms(now_ms())[:16].replace('T', ' ')} UTC ({mode.name}, seed {mode.seed})"
+    title = f"Chaos run of {format_ms(now_ms())[:16].replace('T', ' ')} UTC ({label}, seed {mode.seed})"
     text = results.render(title, run, figures, verdict.report, runner.log.lines, verdict.examples,
                           verdict.failures)
     results.append(results.results_path(), text)

@@ -4,13 +4,15 @@ input must be accounted for exactly once and the alerts must match the ground tr
 
 Short mode in `make test` (~3-4 min); longer by hand: JOURNEYS_CHAOS_MINUTES=20 .venv/bin/pytest -m chaos
 (JOURNEYS_CHAOS_SEED picks the fault plan and population; JOURNEYS_CHAOS_RESULTS another results file;
-JOURNEYS_CHAOS_DRAIN_S how long to wait for the drain, default 150 s or 15 s per minute).
+JOURNEYS_CHAOS_DRAIN_S how long to wait for the drain, default 150 s or 15 s per minute;
+JOURNEYS_CHAOS_FAULTS=0 a control run: the same replay and checks without any fault).
 """
 
 from __future__ import annotations
 
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,8 @@ from tests.chaos.stack import missing_prerequisite
 
 MINUTES = float(os.environ.get("JOURNEYS_CHAOS_MINUTES") or 0)
 SEED = int(os.environ.get("JOURNEYS_CHAOS_SEED") or random.randrange(1 << 16))
-MODE = mode_for(MINUTES, SEED, float(os.environ.get("JOURNEYS_CHAOS_DRAIN_S") or 0))
+MODE = replace(mode_for(MINUTES, SEED, float(os.environ.get("JOURNEYS_CHAOS_DRAIN_S") or 0)),
+               calm=os.environ.get("JOURNEYS_CHAOS_FAULTS") == "0")
 
 pytestmark = pytest.mark.chaos
 # Known on main (issue 10, item 2): with the default wall clock, stalls fire on absence before the input that
