@@ -145,8 +145,8 @@ class DetectorLogic:
         step.closed.append(aid)
         st = self.defs.stage(journey, mark.stage)
         severity = "high" if st is not None and st.importance >= 3 else "medium"
-        doc = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline or mark.t, mark.sla_ms, severity,
-                          now_ms)
+        doc = stall_alert(mark.fired_for or cid, journey, mark.id, mark.stage, mark.deadline or mark.t,
+                          mark.sla_ms, severity, now_ms)
         doc["alert_id"], doc["status"] = aid, "closed"
         doc["title"] = f"Retracted: {mark.stage} did not stall, the next step arrived late"[:200]
         step.alerts.append(doc)
@@ -184,7 +184,7 @@ class DetectorLogic:
         alert = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline, mark.sla_ms, severity, now_ms)
         step.alerts.append(alert)
         state.open_alerts[alert["alert_id"]] = summary(alert, now_ms)
-        mark.fired = alert["alert_id"]
+        mark.fired, mark.fired_for = alert["alert_id"], cid
         step.count(cell_key(journey, mark.stage, mark.channel), minute_of(mark.t), 0, 1)
 
     # -- merges ----------------------------------------------------------------------------------

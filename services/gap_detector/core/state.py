@@ -28,9 +28,11 @@ class Mark(Struct, array_like=True, gc=False):
     channel: str
     deadline: int | None
     sla_ms: int
-    # The id of the stall alert X raised, once it fired: it moves with the mark when customers merge, so a
-    # late successor retracts it under the id it was published with (a loser's id, after a merge).
+    # The stall alert X raised, once it fired, and the customer it was raised for: they move with the mark
+    # when customers merge, so a late successor retracts it under the id and key (customer, so partition:
+    # a retraction must follow its alert) it was published with, a loser's after a merge.
     fired: str | None = None
+    fired_for: str | None = None
 
     @property
     def order(self) -> tuple[int, str]:

@@ -244,6 +244,7 @@ def test_a_stall_retracted_after_a_merge_keeps_the_id_it_was_published_with(logi
     step = logic.on_item(survivor, sst, entry("y", T0 + 5 * MIN, journey=PAY), T0 + 3 * HOUR)
     [retracted] = step.alerts
     assert retracted["alert_id"] == stall["alert_id"] == alert_id("stall", loser, "purchase", "x")
+    assert retracted["customer_id"] == loser  # the same record key, so the same partition as the alert
     assert retracted["status"] == "closed" and not sst.open_alerts
     # The state round trip keeps what fired (and states stored before 'fired' existed still decode).
     again = CustomerState()
