@@ -25,9 +25,11 @@ class FaultLog:
     errors: list[str] = field(default_factory=list)
 
     def note(self, t0: float, kind: str, text: str, start: float) -> None:
+        """``start``: wall time the fault began; the line shows it in seconds after the replay started."""
         self.counts[kind] += 1
         self.times.append((start, time.time(), kind))
-        self.lines.append(f"{time.monotonic() - t0:6.1f} s  {text}")
+        began = time.monotonic() - (time.time() - start)
+        self.lines.append(f"{began - t0:6.1f} s  {text}")
 
 
 class FaultRunner(threading.Thread):
