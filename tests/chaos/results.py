@@ -43,6 +43,7 @@ def render(title: str, run: dict[str, Any], figures: dict[str, Any], report: Rep
 
 def append(path: Path, text: str) -> None:
     """One write in append mode under an exclusive lock, so concurrent appenders never interleave lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:

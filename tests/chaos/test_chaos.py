@@ -26,11 +26,6 @@ MODE = replace(mode_for(MINUTES, SEED, float(os.environ.get("JOURNEYS_CHAOS_DRAI
                calm=os.environ.get("JOURNEYS_CHAOS_FAULTS") == "0")
 
 pytestmark = pytest.mark.chaos
-# Known on main (issue 10, item 2): with the default wall clock, stalls fire on absence before the input that
-# ends them was read (catch-up after a kill or bounce, or input not sent yet), so stall precision is far
-# below 0.99. Until "stalls only on evidence" lands, a run whose ONLY failures are stall scores is an
-# expected failure (non-strict); every other failure still fails. Remove this once stalls are fixed.
-KNOWN_ON_MAIN = ("stall: ",)
 
 
 @pytest.mark.timeout(int(MODE.replay_s * 3 + MODE.drain_s + 900))
@@ -40,6 +35,4 @@ def test_every_input_once_and_alerts_match_the_truth_under_faults(tmp_path: Path
         pytest.skip(f"the chaos suite runs its own Kafka and Redis: {reason}")
     verdict, text = run_chaos(MODE, tmp_path)
     print(text)
-    if verdict.failures and all(f.startswith(KNOWN_ON_MAIN) for f in verdict.failures):
-        pytest.xfail(f"known on main, issue 10 item 2 (stalls without evidence): {verdict.failures}")
     assert not verdict.failures, text
