@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# History replayed live, default (live) clock: the stitcher and detector run while a population of the
-# last days is sent at RATE records/s, so every stall fires early and must be retracted when its successor
-# arrives. Needs a running stack (journeys up --infra-only); uses its own topics, groups and key prefix.
+# Failure scenarios with the default (live) clock, scored at the detector's watermark:
+#   SCENARIO=backlog (default): a day of a simulated population queued while the services are down, then
+#     the stitcher and the detector start and catch up;
+#   SCENARIO=live: the services run while a population of the last days is sent at RATE records/s, so
+#     every stall fires early (its successor is history, late by days) and must be retracted.
+# Needs a running stack (journeys up --infra-only); uses its own topics, groups and key prefix.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN=${RUN:-bk$(date +%s)}
@@ -13,19 +16,21 @@ for t in CHANNEL_EVENTS:channel-events DLQ:channel-events-dlq STITCHED_EVENTS:st
 done
 export JOURNEYS_STITCHER_GROUP=$RUN-st JOURNEYS_DETECTOR_GROUP=$RUN-det
 export JOURNEYS_STITCHER_METRICS_PORT=${SP:-19101} JOURNEYS_DETECTOR_METRICS_PORT=${DP:-19102}
-START=$(date -u -d "-4 day" +%Y-%m-%dT%H:%M:%SZ)
-.venv/bin/journeys simulate --customers ${CUSTOMERS:-1030} --seed ${SEED:-7} --start $START --span ${SPAN:-3d} --out $D/pop.jsonl >/dev/null
+SCENARIO=${SCENARIO:-backlog}
+if [ "$SCENARIO" = live ]; then START=$(date -u -d "-4 day" +%Y-%m-%dT%H:%M:%SZ) SPAN=${SPAN:-3d}
+else START=$(date -u -d "-1 day -8 min" +%Y-%m-%dT%H:%M:%SZ) SPAN=1d; fi
+.venv/bin/journeys simulate --customers ${CUSTOMERS:-1030} --seed ${SEED:-7} --start $START --span $SPAN --out $D/pop.jsonl >/dev/null
 .venv/bin/python - <<PY
 from services.stack.kafka_broker import create_topics
 import os
 create_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"], [os.environ[k] for k in os.environ if k.startswith("JOURNEYS_TOPIC_")], 4)
 PY
 t0=$(date +%s)
+[ "$SCENARIO" = live ] || .venv/bin/journeys replay $D/pop.jsonl --rate 0 >/dev/null  # queued, services down
 .venv/bin/journeys stitcher > $D/stitcher.log 2>&1 & SP_PID=$!
 .venv/bin/journeys detector > $D/detector.log 2>&1 & DP_PID=$!
-trap "kill $SP_PID $DP_PID 2>/dev/null || true" EXIT
-sleep 8
-.venv/bin/journeys replay $D/pop.jsonl --rate ${RATE:-25} >/dev/null
+trap 'kill $SP_PID $DP_PID 2>/dev/null || true' EXIT
+if [ "$SCENARIO" = live ]; then sleep 8; .venv/bin/journeys replay $D/pop.jsonl --rate ${RATE:-25} >/dev/null; fi
 # Caught up: both groups at the end of their topics, then the watermark near the wall clock.
 .venv/bin/python - <<PY
 import os, time
