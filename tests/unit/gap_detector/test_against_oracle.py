@@ -86,8 +86,13 @@ def as_oevent(i: int, e: dict[str, Any]) -> OEvent:
     )
 
 
-def drive(arrivals: list[Entry], batch_sizes: list[int]) -> set[tuple[str, str, str]]:
-    """What the processor does: per batch apply events, advance the watermark, then fire due timers."""
+def drive(
+    arrivals: list[Entry], batch_sizes: list[int], live_wm: int | None = None
+) -> set[tuple[str, str, str]]:
+    """What the processor does: per batch apply events, advance the watermark, then fire due timers. The
+    watermark is the newest event time - lateness (event clock), or ``live_wm``: the live clock replaying
+    history, where the drained input proves a watermark past every deadline after every batch, so each
+    stall fires at once and must be retracted when its successor arrives late."""
     logic, state = DetectorLogic(DEFS), CustomerState()
     out: list[dict[str, Any]] = []
     extra: dict[str, int] = {}
@@ -101,7 +106,7 @@ def drive(arrivals: list[Entry], batch_sizes: list[int]) -> set[tuple[str, str, 
             extra.update(step.extra_timers)
             extra = {k: d for k, d in extra.items() if d >= 0}
         max_t = max([max_t or 0, *(e.t for e in batch)])
-        wm = before = max_t - LATENESS
+        wm = before = max_t - LATENESS if live_wm is None else live_wm
         for journey, deadline in sorted(state.timers.items()):
             if deadline <= wm:
                 out += logic.on_notify(CID, state, journey, wm, T0).alerts
@@ -136,37 +141,6 @@ def test_matches_the_oracle_for_any_arrival_order_and_batching(
     assert got == want
 
 
-def drive_live(arrivals: list[Entry], batch_sizes: list[int], wm: int) -> set[tuple[str, str, str]]:
-    """The live clock replaying history: after every batch the drained input proves a watermark past every
-    deadline, so each stall fires at once and must be retracted when its successor arrives late."""
-    logic, state = DetectorLogic(DEFS), CustomerState()
-    out: list[dict[str, Any]] = []
-    extra: dict[str, int] = {}
-    i, b, before = 0, 0, None
-    while i < len(arrivals):
-        size = batch_sizes[b % len(batch_sizes)]
-        batch, i, b = arrivals[i : i + size], i + size, b + 1
-        for e in batch:
-            step = logic.on_item(CID, state, msgspec.structs.replace(e), T0, before)
-            out += step.alerts
-            extra.update(step.extra_timers)
-            extra = {k: d for k, d in extra.items() if d >= 0}
-        before = wm
-        for journey, deadline in sorted(state.timers.items()):
-            if deadline <= wm:
-                out += logic.on_notify(CID, state, journey, wm, T0).alerts
-        for suffix, deadline in sorted(extra.items()):
-            if deadline <= wm:
-                del extra[suffix]
-                out += logic.on_notify_superseded(CID, suffix, T0).alerts
-    final = {a["alert_id"]: a for a in out}
-    return {
-        (a["type"], a["evidence"]["event_ids"][-1], a["severity"])
-        for a in final.values()
-        if a["status"] == "open"
-    }
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events, st.randoms(use_true_random=False), st.lists(st.integers(1, 12), min_size=1, max_size=4))
 def test_live_clock_over_history_ends_where_the_oracle_does(
@@ -176,7 +150,7 @@ def test_live_clock_over_history_ends_where_the_oracle_does(
     order = [i for _, i in sorted(keyed)]
     order += rnd.sample(order, k=min(3, len(order)))
     far = T0 + 1000 * MIN
-    got = drive_live([as_entry(i, evs[i]) for i in order], batches, far)
+    got = drive([as_entry(i, evs[i]) for i in order], batches, live_wm=far)
     oevents = [as_oevent(i, e) for i, e in enumerate(evs)]
     want = {(a.type, a.trigger, a.severity) for a in Oracle(DEFS, LATENESS).customer_alerts(oevents, far)}
     assert got == want
