@@ -7,6 +7,7 @@ topics, and no batch retried (no crash loop)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from services.gap_detector.settings import GapDetectorSettings
 from tests.conftest import Infra, Topics
 from tests.integration.gap_detector.harness import create_topics, detector_env, stitched
 from tests.integration.gap_detector.test_commits import T0, committed, detector
-from tests.integration.loop.support import Running
+from tests.integration.loop.support import Recording, Running
 from tests.integration.stitcher.support import consume_all
 from tests.integration.stitcher.test_poison import Records, end_offsets, produce_raw, retries
 from tests.poison import FITS_BUT_ITS_COPY_DOES_NOT, Poison, merge_poison, stitched_poison
@@ -86,21 +87,7 @@ async def test_every_poison_kind_is_dead_lettered_alone_and_its_key_keeps_flowin
                        for i, lo in enumerate(losers)]
     merges = merges[:BURST] + [(SURVIVOR.encode(), p.value) for p in bad_merges] + merges[BURST:]
     merges.insert(BURST, (SURVIVOR.encode(), orjson.dumps(merge(SURVIVOR, SURVIVOR, 500))))
-    loop, rec, metrics = detector(settings, client)
-    running = Running(loop)
-    try:  # the losers' events are in before their merges come
-        produce_raw(infra.bootstrap_servers, topics.stitched_events, events)
-        ends = {(topics.stitched_events, p): o
-                for p, o in end_offsets(infra.bootstrap_servers, topics.stitched_events).items()}
-        await running.until(lambda: committed(infra, settings.group_id, topics) == ends,
-                            "every stitched event handled and committed to the end", timeout=90)
-        produce_raw(infra.bootstrap_servers, topics.identity_merges, merges)
-        ends |= {(topics.identity_merges, p): o
-                 for p, o in end_offsets(infra.bootstrap_servers, topics.identity_merges).items()}
-        await running.until(lambda: committed(infra, settings.group_id, topics) == ends,
-                            "every merge record handled and committed to the end", timeout=90)
-    finally:
-        await running.close()
+    rec, metrics = await events_then_merges(settings, client, infra, topics, events, merges)
     assert retries(metrics.registry) == 0 and len(rec.handled) == len(events) + len(merges)
 
     for cid, ids in valid.items():  # every valid event of every burst is in its customer's state
@@ -128,27 +115,35 @@ async def test_every_poison_kind_is_dead_lettered_alone_and_its_key_keeps_flowin
     await client.aclose()
 
 
+async def events_then_merges(settings: GapDetectorSettings, client: aioredis.Redis, infra: Infra,
+                             topics: Topics, events: Records, merges: Records) -> tuple[Recording, Any]:
+    """One detector: the stitched events handled and committed to the end, then the merge records."""
+    loop, rec, metrics = detector(settings, client)
+    running = Running(loop)
+    try:  # the losers' events are in before their merges come
+        ends: dict[tuple[str, int], int] = {}
+        for topic, records, what in ((topics.stitched_events, events, "stitched event"),
+                                     (topics.identity_merges, merges, "merge record")):
+            produce_raw(infra.bootstrap_servers, topic, records)
+            ends |= {(topic, p): o for p, o in end_offsets(infra.bootstrap_servers, topic).items()}
+            reached = functools.partial(_committed_to, infra, settings.group_id, topics, dict(ends))
+            await running.until(reached, f"every {what} handled and committed to the end", timeout=90)
+    finally:
+        await running.close()
+    return rec, metrics
+
+
+def _committed_to(infra: Infra, group: str, topics: Topics, ends: dict[tuple[str, int], int]) -> bool:
+    return committed(infra, group, topics) == ends
+
+
 async def run_merges(settings: GapDetectorSettings, client: aioredis.Redis, infra: Infra, topics: Topics,
                      customers: list[str], pairs: list[tuple[str, str]]) -> float:
     """Each customer's event, committed; then the merge records, in one batch; returns the retries."""
     events: Records = [(x.encode(), orjson.dumps(stitched(f"ev-{x}", x, T0 + i, "web", journey=PAY)))
                        for i, x in enumerate(customers)]
     merges: Records = [(s.encode(), orjson.dumps(merge(s, lo, i))) for i, (s, lo) in enumerate(pairs)]
-    loop, _, metrics = detector(settings, client)
-    running = Running(loop)
-    try:
-        produce_raw(infra.bootstrap_servers, topics.stitched_events, events)
-        ends = {(topics.stitched_events, p): o
-                for p, o in end_offsets(infra.bootstrap_servers, topics.stitched_events).items()}
-        await running.until(lambda: committed(infra, settings.group_id, topics) == ends,
-                            "every stitched event handled and committed to the end", timeout=90)
-        produce_raw(infra.bootstrap_servers, topics.identity_merges, merges)
-        ends |= {(topics.identity_merges, p): o
-                 for p, o in end_offsets(infra.bootstrap_servers, topics.identity_merges).items()}
-        await running.until(lambda: committed(infra, settings.group_id, topics) == ends,
-                            "every merge record handled and committed to the end", timeout=90)
-    finally:
-        await running.close()
+    _, metrics = await events_then_merges(settings, client, infra, topics, events, merges)
     return retries(metrics.registry)
 
 

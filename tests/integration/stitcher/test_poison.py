@@ -21,10 +21,11 @@ from services.common.dead_letter import MAX_COPY_BYTES
 from services.common.kafka_loop import DeliveryFailed, Outbox, Record
 from services.common.keys import Keys
 from services.common.timeutil import now_ms
+from services.stitcher.metrics import StitcherMetrics
 from services.stitcher.settings import StitcherSettings
 from tests.conftest import Infra, Topics
 from tests.helpers import poll
-from tests.integration.loop.support import run_until
+from tests.integration.loop.support import Recording, run_until
 from tests.integration.stitcher.support import committed, consume_all, create_topics, event, worker_env
 from tests.integration.stitcher.test_commits import worker
 from tests.integration.stitcher.test_worker import customer_of, journey_ids, lookup
@@ -80,14 +81,9 @@ def bursts(kinds: list[tuple[str, bytes | None]]) -> tuple[Records, dict[str, li
     return out, valid
 
 
-async def test_every_poison_kind_is_dead_lettered_alone_and_its_key_keeps_flowing(
-        service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis,
-        key_prefix: str) -> None:
-    create_topics(infra.bootstrap_servers, topics)
-    poison = channel_poison(event("p", now_ms() - 60_000, cookie_id="ck-poison"))
-    odd = odd_but_valid(event("odd", now_ms() - 60_000, cookie_id="ck-odd"))
-    records, valid = bursts([(p.kind, p.value) for p in poison])
-    records += [(b"k-odd", value) for _, value in odd]
+async def stitch_all(service_env: dict[str, str], infra: Infra, topics: Topics,
+                     records: Records) -> tuple[Recording, StitcherMetrics]:
+    """One stitcher worker: the records produced, handled and committed to the end of channel-events."""
     produce_raw(infra.bootstrap_servers, topics.channel_events, records)
     ends = end_offsets(infra.bootstrap_servers, topics.channel_events)
     settings = StitcherSettings.model_validate(worker_env(service_env))
@@ -99,6 +95,18 @@ async def test_every_poison_kind_is_dead_lettered_alone_and_its_key_keeps_flowin
 
     await run_until(loop, done, "every record handled and committed to the end", timeout=90)
     await client.aclose()
+    return rec, metrics
+
+
+async def test_every_poison_kind_is_dead_lettered_alone_and_its_key_keeps_flowing(
+        service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis,
+        key_prefix: str) -> None:
+    create_topics(infra.bootstrap_servers, topics)
+    poison = channel_poison(event("p", now_ms() - 60_000, cookie_id="ck-poison"))
+    odd = odd_but_valid(event("odd", now_ms() - 60_000, cookie_id="ck-odd"))
+    records, valid = bursts([(p.kind, p.value) for p in poison])
+    records += [(b"k-odd", value) for _, value in odd]
+    rec, metrics = await stitch_all(service_env, infra, topics, records)
     assert retries(metrics.registry) == 0 and len(rec.handled) == len(records)  # each record handled once
 
     keys = Keys(key_prefix)
@@ -156,17 +164,7 @@ async def test_records_the_broker_refuses_for_good_are_dead_lettered_not_retried
                                  for i in range(20)]
     records: Records = [(b"k", v) for v in items[:10]] + [(b"k", orjson.dumps(big)), (b"k", b"{" * 20_000)]
     records += [(b"k", v) for v in items[10:]]
-    produce_raw(infra.bootstrap_servers, topics.channel_events, records)
-    ends = end_offsets(infra.bootstrap_servers, topics.channel_events)
-    settings = StitcherSettings.model_validate(worker_env(service_env))
-    client = aioredis.Redis.from_url(settings.redis_url)
-    loop, rec, metrics = worker(settings, client)
-
-    def done() -> bool:
-        return committed(infra.bootstrap_servers, settings.group_id, topics.channel_events) == ends
-
-    await run_until(loop, done, "every record handled and committed to the end", timeout=90)
-    await client.aclose()
+    rec, metrics = await stitch_all(service_env, infra, topics, records)
     assert retries(metrics.registry) == 0 and len(rec.handled) == len(records)
     undeliverable = {"reason": "undeliverable"}
     assert metrics.registry.get_sample_value("journeys_events_dead_lettered_total", undeliverable) == 1
