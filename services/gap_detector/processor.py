@@ -211,8 +211,12 @@ class DetectorProcessor:
             docs = await self.store.claim_outbox(now, TIMER_LEASE_MS, OUTBOX_PER_TICK)
             if not docs:
                 return swept
-            alerts = [orjson.loads(d) for d in docs]
-            await sink.publish(alerts, docs)
+            # What the alert is now, not the stale copy: a retraction or update published since must stay
+            # the last record of its id (a dead worker's open copy after its own retraction reopened it).
+            current = await self.store.current_docs([orjson.loads(d)["alert_id"] for d in docs])
+            latest = [now_doc or doc for doc, now_doc in zip(docs, current, strict=True)]
+            alerts = [orjson.loads(d) for d in latest]
+            await sink.publish(alerts, latest)
             await self.store.published(docs)
             self.m.resent.inc(len(docs))
             self._count(alerts)

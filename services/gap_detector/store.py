@@ -331,6 +331,13 @@ class DetectorStore:
         if docs:
             await self.r.zrem(self.keys.alerts_outbox, *docs)
 
+    async def current_docs(self, alert_ids: list[str]) -> list[bytes | None]:
+        """Each alert's JSON as last saved (the recent-alerts hash), None where it has left it."""
+        if not alert_ids:
+            return []
+        found = await self.r.hmget(self.keys.alerts_by_id, alert_ids)
+        return [d.encode() if isinstance(d, str) else d for d in found]
+
     async def claim_outbox(self, now_ms: int, lease_ms: int, limit: int) -> list[bytes]:
         """Outbox entries past their grace (their worker failed or died after saving), leased to this
         worker for ``lease_ms`` so that concurrent sweeps do not both publish them."""

@@ -293,9 +293,14 @@ async def test_alerts_go_out_once_saved_and_a_failed_publish_is_swept_from_the_o
     assert heir.published == []  # within the grace period the worker that saved it may still publish
     [doc] = await h.client.zrange(keys.alerts_outbox, 0, -1)
     await h.client.zadd(keys.alerts_outbox, {doc: 0})  # the grace period is over
+    # Meanwhile a late event retracted it (saved and published by a live worker): the sweep must not make
+    # the stale open copy the last record of its id.
+    retracted = {**orjson.loads(doc), "status": "closed"}
+    await h.client.hset(keys.alerts_by_id, retracted["alert_id"], orjson.dumps(retracted))
     await heir.tick()
     await heir.tick()
     assert [a["alert_id"] for a in heir.published] == [alert_id("channel_switch", cid, "d")]
+    assert heir.published[0]["status"] == "closed"
     assert resent(heir) == 1 and await h.client.zcard(keys.alerts_outbox) == 0
     for x in (h, dead, heir):
         await x.client.aclose()
