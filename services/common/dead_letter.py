@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.common.kafka_loop import OutRecord, Record
+from services.common.outbox import OutRecord, Record
 
 # Key + value + headers of a copy, at most: the broker's default max.message.bytes is 1,048,588 for the
 # whole record batch; ~48 KB are left for the batch and record framing.

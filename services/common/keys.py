@@ -110,11 +110,6 @@ class Keys:
         return f"{self.prefix}:{{{self.prefix}:det}}:drop:judged"
 
     @property
-    def watermark_parts(self) -> str:
-        """Legacy (before stalls on evidence): stitched-events partition -> newest event time; unused."""
-        return f"{self.prefix}:{{{self.prefix}:det}}:wm:parts"
-
-    @property
     def clock_inputs(self) -> str:
         """HASH channel-events partition -> '<max occurred_at ms>:<seen-through wall ms>:<wall ms the max last
         grew>', written by the stitchers once the records they cover are published: what the input has

@@ -179,38 +179,6 @@ async def test_lag_is_high_watermark_minus_committed(infra: Infra, unique: str) 
     await asyncio.wait_for(task, 30)
 
 
-async def test_behind_names_partitions_with_unhandled_records_even_after_a_restart(
-        infra: Infra, unique: str) -> None:
-    topic, group = f"t{unique}-in", f"g{unique}"
-    create_topics(infra.bootstrap_servers, [topic], PARTITIONS)
-    produce(infra, topic, 60)
-    handler = Recorder()
-    first = KafkaLoop(settings(infra), group_id=group, topics=[topic], handler=handler, metrics=metrics())
-    await run_until(first, lambda: len(handler.seen) >= 60 and first.behind(topic) == [])
-    # A new worker of the group, caught up at the head: nothing is behind once it is assigned, although
-    # it has consumed nothing yet (its position comes from the committed offsets).
-    fail = [True]
-    again = Recorder(failing=lambda: fail[0])
-    second = KafkaLoop(settings(infra), group_id=group, topics=[topic], handler=again, metrics=metrics())
-    stop = asyncio.Event()
-    task = asyncio.create_task(second.run(stop))
-    deadline = asyncio.get_running_loop().time() + 60
-    while not second.assigned():
-        assert asyncio.get_running_loop().time() < deadline and not task.done()
-        await asyncio.sleep(0.05)
-    assert second.behind(topic) == []
-    produce(infra, topic, 30)  # new records on every partition, and the handler fails: all behind
-    while second.behind(topic) != list(range(PARTITIONS)):
-        assert asyncio.get_running_loop().time() < deadline and not task.done()
-        await asyncio.sleep(0.05)
-    fail[0] = False
-    while second.behind(topic):
-        assert asyncio.get_running_loop().time() < deadline and not task.done()
-        await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.wait_for(task, 30)
-
-
 async def test_seen_through_proves_only_what_was_committed(infra: Infra, unique: str) -> None:
     topic, group = f"t{unique}-in", f"g{unique}"
     create_topics(infra.bootstrap_servers, [topic], PARTITIONS)
