@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis.asyncio as aioredis
 
@@ -29,6 +29,7 @@ from services.common.dead_letter import dead_letter
 from services.common.kafka_loop import KafkaLoop, Offsets, Outbox, Record
 from services.common.keys import Keys
 from services.common.progress import ProgressTracker
+from services.common.redis_conn import connect
 from services.common.runtime import tune_gc
 from services.common.timeutil import now_ms
 from services.stitcher.adapters.progress_store import ProgressStore
@@ -178,7 +179,8 @@ def build(settings: StitcherSettings, metrics: StitcherMetrics, client: aioredis
 async def main(settings: StitcherSettings, metrics: StitcherMetrics, stop: asyncio.Event,
                before_commit: Callable[[Offsets], None] | None = None) -> None:
     """Run the worker until ``stop`` is set (SIGTERM: the batch in flight finishes and is committed)."""
-    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=30)
+    # A RedisCluster when REDIS_URL names one; typed as Redis until the adapters take redis_conn.AsyncClient.
+    client = cast(aioredis.Redis, connect(settings.redis_url, socket_timeout=30))
     loop, _ = build(settings, metrics, client, before_commit)
     tune_gc()
     log.info("stitcher ready (group %s)", settings.group_id)
