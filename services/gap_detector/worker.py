@@ -16,13 +16,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from services.common.dead_letter import dead_letter
 from services.common.kafka_loop import KafkaLoop, Offsets, Outbox, OutRecord, Record
 from services.common.keys import Keys
+from services.common.redis_conn import connect
 from services.common.runtime import ce_headers, tune_gc
 from services.common.timeutil import now_ms
 from services.gap_detector.clock_store import ClockStore
@@ -142,7 +143,8 @@ def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMet
 async def main(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMetrics,
                stop: asyncio.Event) -> None:
     """Run the worker until ``stop`` is set (SIGTERM: the batch in flight finishes and is committed)."""
-    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    # A RedisCluster when REDIS_URL names one; typed as Redis until the adapters take redis_conn.AsyncClient.
+    client = cast(aioredis.Redis, connect(settings.redis_url, socket_timeout=10))
     loop, handler = build(settings, defs, metrics, client)
     tune_gc()
     hook_task = asyncio.create_task(handler.hook.run()) if handler.hook is not None else None
