@@ -26,10 +26,11 @@ from services.common.kafka_loop import OutRecord, Record
 from services.common.keys import Keys
 from services.common.runtime import tune_gc
 from services.common.timeutil import now_ms, parse_rfc3339_ms
+from services.gap_detector.clock_store import ClockStore
 from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.metrics import DetectorMetrics
-from services.gap_detector.processor import DetectorProcessor
+from services.gap_detector.processor import DetectorProcessor, Evidence
 from services.gap_detector.settings import GapDetectorSettings
 from services.gap_detector.store import DetectorStore
 from services.gap_detector.worker import alert_headers, alert_key
@@ -136,7 +137,7 @@ async def run(args: argparse.Namespace) -> None:
     store = DetectorStore(client, Keys(prefix), settings.retention_ms, settings.recent_alerts,
                           args.cache)
     logic = DetectorLogic(load_definitions(), settings.buffer_events, settings.lateness_ms)
-    proc = DetectorProcessor(settings, logic, store, DetectorMetrics())
+    proc = DetectorProcessor(settings, logic, store, DetectorMetrics(), ClockStore(client, Keys(prefix)))
     batches = [records[i:i + args.batch] for i in range(0, len(records), args.batch)]
     prof = None
     if args.profile:
@@ -153,7 +154,7 @@ async def run(args: argparse.Namespace) -> None:
             t_events += time.process_time() - t
             if i % TICK_EVERY == TICK_EVERY - 1:
                 t = time.process_time()
-                await proc.on_tick(sink)
+                await proc.on_tick(sink, Evidence())
                 t_ticks += time.process_time() - t
         c1, w1, r1 = time.process_time(), time.perf_counter(), await redis_cpu(client)
     finally:
