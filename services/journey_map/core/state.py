@@ -1,0 +1,154 @@
+"""One customer as the map sees it: the compact events and alerts its figures are derived from.
+
+The map never increments a counter straight from an incoming record. It keeps each customer's events
+(deduplicated by event id) and alerts (by alert id), and derives the customer's whole *contribution* to
+the map from them (``contribution.py``); a batch writes the difference between the contribution after
+and before. That is what makes the figures right whatever happens on the way in:
+
+- redelivery: an event or alert already held changes nothing, so its difference is empty;
+- late and out-of-order events: the contribution follows event time, not arrival, so a late event that
+  slots in between two stages moves the transitions it changes;
+- merges: the survivor takes the loser's events and alerts and the loser leaves a tombstone, so the loser's
+  contribution is taken back and the survivor's grows by the union: a merged customer is counted once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from services.common.records import StitchedEvent
+from services.journey_map.core.bounds import ALERT_TYPES, Bounds
+
+STATE_VERSION = 1
+
+
+class Ev(Struct, array_like=True, gc=False, frozen=True):
+    """A stitched event's fields the map reads, dimensions already bounded (so a later change of the
+    configured lists never changes what was counted before)."""
+
+    t: int
+    id: str
+    channel: str
+    journey: str | None = None  # bounded journey type, None when the event has no journey
+    stage: str | None = None
+    outcome: str | None = None
+    inbound: bool = True
+    onstage: bool = True
+    department: str | None = None
+    sentiment: float | None = None
+    emotion: str | None = None
+    nps: int | None = None
+    persona: str | None = None
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.t, self.id)
+
+
+class Alert(Struct, array_like=True, gc=False, frozen=True):
+    """A per-customer gap alert: where it points in the journey and whether it is still open."""
+
+    id: str
+    type: str
+    t: int  # occurred_at (event time)
+    journey: str
+    stage: str
+    trigger: str  # the trigger event id (its channel places the alert in a swimlane)
+    open: bool = True
+
+
+class CustomerState(Struct, gc=False):
+    """``into``: the survivor this customer was merged into (a tombstone: no events, no alerts)."""
+
+    v: int = STATE_VERSION
+    events: list[Ev] = msgspec.field(default_factory=list)
+    alerts: list[Alert] = msgspec.field(default_factory=list)
+    into: str | None = None
+
+    def event_ids(self) -> set[str]:
+        return {e.id for e in self.events}
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(CustomerState)
+
+
+def encode(state: CustomerState) -> bytes:
+    return _ENCODER.encode(state)
+
+
+def decode(raw: bytes | None) -> CustomerState:
+    """The stored state; an absent (or unreadable: never written by this version) one is empty."""
+    if not raw:
+        return CustomerState()
+    try:
+        return _DECODER.decode(raw)
+    except msgspec.DecodeError:
+        return CustomerState()
+
+
+def ev_from_record(ev: StitchedEvent, bounds: Bounds) -> Ev:
+    journey = stage = None
+    if ev.journey:
+        journey = bounds.journey(ev.journey.type)
+        stage = bounds.stage(journey, ev.journey.stage)
+    sentiment = float(ev.sentiment) if isinstance(ev.sentiment, int | float) else None
+    return Ev(ev.occurred_at_ms, ev.event_id, bounds.channel(ev.channel), journey, stage,
+              ev.outcome or None, ev.direction == "inbound", ev.visibility == "onstage",
+              bounds.department(ev.department or None), sentiment, bounds.emotion(ev.emotion or None),
+              ev.nps if isinstance(ev.nps, int) else None,
+              bounds.persona(ev.persona) if isinstance(ev.persona, str) else None)
+
+
+def alert_from_doc(doc: Any, bounds: Bounds, t_ms: int) -> Alert | None:
+    """The map's view of a gap_alert.v1 for a customer (None: an aggregate alert or one without a journey
+    position, which the map does not place on a customer). ``t_ms``: its occurred_at in epoch ms."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("customer_id"), str):
+        return None
+    kind, aid = doc.get("type"), doc.get("alert_id")
+    if kind not in ALERT_TYPES or not isinstance(aid, str):
+        return None
+    jr: dict[str, Any] = doc["journey"] if isinstance(doc.get("journey"), dict) else {}
+    journey = bounds.journey(jr.get("type") if isinstance(jr.get("type"), str) else None)
+    stage = bounds.stage(journey, jr.get("stage") if isinstance(jr.get("stage"), str) else None)
+    evidence: dict[str, Any] = doc["evidence"] if isinstance(doc.get("evidence"), dict) else {}
+    ids = evidence.get("event_ids")
+    trigger = ids[-1] if isinstance(ids, list) and ids and isinstance(ids[-1], str) else ""
+    return Alert(aid, kind, t_ms, journey, stage, trigger, doc.get("status", "open") != "closed")
+
+
+def add_event(state: CustomerState, ev: Ev) -> bool:
+    """Whether the event is new to this customer (redelivered: False, nothing changes)."""
+    if any(e.id == ev.id for e in state.events):
+        return False
+    state.events.append(ev)
+    return True
+
+
+def add_alert(state: CustomerState, alert: Alert) -> bool:
+    """Keep the alert; a retraction (closed) closes it for good, a repeated open changes nothing."""
+    for i, known in enumerate(state.alerts):
+        if known.id == alert.id:
+            if known.open and not alert.open:
+                state.alerts[i] = alert
+                return True
+            return False
+    state.alerts.append(alert)
+    return True
+
+
+def fold(survivor: CustomerState, loser: CustomerState) -> bool:
+    """Move the loser's events and alerts into the survivor (deduplicated). Whether anything moved."""
+    changed = False
+    for ev in loser.events:
+        changed |= add_event(survivor, ev)
+    for alert in loser.alerts:
+        changed |= add_alert(survivor, alert)
+    return changed
+
+
+def tombstone(into: str) -> CustomerState:
+    return CustomerState(into=into)
