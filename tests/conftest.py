@@ -47,6 +47,16 @@ def infra() -> Iterator[Infra]:
         yield found
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[str]:
+    """The ``redis+cluster://`` URL of a real 3-master Redis Cluster: ``REDIS_CLUSTER_URL`` when set, else one
+    started from Debian's redis-server for this session (tests/infra.py). Use unique key prefixes on it."""
+    from tests.infra import provide_redis_cluster
+
+    with provide_redis_cluster() as url:
+        yield url
+
+
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:10]

@@ -96,3 +96,36 @@ def _local_stack() -> Iterator[tuple[str, str]]:
         yield lease.bootstrap_servers, lease.redis_url
     finally:
         leases.release(settings, lease)
+
+
+@contextmanager
+def provide_redis_cluster() -> Iterator[str]:
+    """``REDIS_CLUSTER_URL`` when set; else a fresh 3-master cluster of Debian's redis-server on free
+    loopback ports (data in a temporary folder), stopped and deleted at the end. Yields its URL."""
+    given = os.environ.get("REDIS_CLUSTER_URL")
+    if given:
+        yield given
+        return
+    import tempfile
+    from pathlib import Path
+
+    from services.stack import redis_cluster
+
+    with (tempfile.TemporaryDirectory(prefix="journeys-cluster-") as folder,
+          redis_cluster.running(_cluster_ports(redis_cluster.NODES), Path(folder)) as url):
+        yield url
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """``count`` ports, each free with its cluster bus port (+10000), below the ephemeral range."""
+    import random
+
+    from services.stack import procs
+    from services.stack.redis_cluster import BUS_OFFSET
+
+    picked: list[int] = []
+    while len(picked) < count:
+        port = random.randint(20000, 30000)  # bus ports 30000-40000, below the ephemeral range
+        if port not in picked and procs.port_free(port) and procs.port_free(port + BUS_OFFSET):
+            picked.append(port)
+    return picked
