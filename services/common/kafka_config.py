@@ -1,20 +1,110 @@
-"""librdkafka configuration of every Kafka client the services create, from the common settings."""
+"""librdkafka configuration of every Kafka client the services create, from the common settings.
+
+Security (TLS, SASL PLAIN/SCRAM) is part of ``client_config``, so every consumer, producer and admin of
+the services gets it; ``kafka_python_config`` says the same to the few kafka-python clients left (the
+simulator's tools, the local stack's admin). ``check_access`` fails fast, with one line, when the brokers
+refuse the credentials or the TLS handshake (librdkafka itself would retry them forever)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from services.common.errors import UserError
 from services.common.settings import CommonSettings
 
 # How often a consumer heartbeats (at most): a rebalance reaches every member within about this long.
 HEARTBEAT_MS = 1000
+# Errors no retry can fix: wrong credentials, a certificate the client does not trust (or the reverse).
+REFUSALS = {KafkaError._AUTHENTICATION: "refused the SASL credentials",
+            KafkaError._SSL: "failed the TLS handshake"}
+
+
+def security_config(settings: CommonSettings) -> dict[str, Any]:
+    """librdkafka's security properties (none for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    config: dict[str, Any] = {}
+    if protocol == "PLAINTEXT":
+        return config
+    config["security.protocol"] = protocol.lower()
+    if protocol.startswith("SASL"):
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username
+        assert settings.kafka_sasl_password is not None  # the settings validator requires it
+        config["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if protocol.endswith("SSL"):
+        for key, value in (("ssl.ca.location", settings.kafka_ssl_ca_file),
+                           ("ssl.certificate.location", settings.kafka_ssl_cert_file),
+                           ("ssl.key.location", settings.kafka_ssl_key_file)):
+            if value:
+                config[key] = value
+    return config
+
+
+def kafka_python_config(settings: CommonSettings) -> dict[str, Any]:
+    """The same security as keyword arguments of kafka-python's clients."""
+    protocol = settings.kafka_security_protocol
+    kwargs: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL"):
+        assert settings.kafka_sasl_password is not None
+        kwargs.update(sasl_mechanism=settings.kafka_sasl_mechanism,
+                      sasl_plain_username=settings.kafka_sasl_username,
+                      sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
+    if protocol.endswith("SSL"):
+        kwargs.update({k: v for k, v in (("ssl_cafile", settings.kafka_ssl_ca_file),
+                                         ("ssl_certfile", settings.kafka_ssl_cert_file),
+                                         ("ssl_keyfile", settings.kafka_ssl_key_file)) if v})
+    return kwargs
 
 
 def client_config(settings: CommonSettings) -> dict[str, Any]:
-    """What every client (consumer, producer, admin) shares: where the brokers are."""
+    """What every client (consumer, producer, admin) shares: where the brokers are, how to log in."""
     return {"bootstrap.servers": settings.kafka_bootstrap_servers,
-            "logger": logging.getLogger("librdkafka")}
+            "logger": logging.getLogger("librdkafka"), **security_config(settings)}
+
+
+def refusal(settings: CommonSettings, err: KafkaError) -> str | None:
+    """One line for an error no retry fixes (wrong password, untrusted certificate), None otherwise."""
+    what = REFUSALS.get(err.code())
+    if what is None:
+        return None
+    who: str = settings.kafka_security_protocol
+    if settings.kafka_security_protocol.startswith("SASL"):
+        who += f" {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username!r}"
+    hint = ("check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM"
+            if err.code() == KafkaError._AUTHENTICATION else "check KAFKA_SSL_CA_FILE (and the client cert)")
+    return f"Kafka at {settings.kafka_bootstrap_servers} {what} ({who}); {hint}"
+
+
+def check_access(settings: CommonSettings, timeout_s: float = 30.0) -> None:
+    """Return once the brokers answer a metadata request with these settings; raise UserError at the first
+    refusal (SASL or TLS) instead of letting the clients retry it forever. A broker that is merely down
+    is retried until ``timeout_s`` (the worker loops wait for it themselves after that)."""
+    refused: list[str] = []
+
+    def on_error(err: KafkaError) -> None:
+        line = refusal(settings, err)
+        if line is not None:
+            refused.append(line)
+
+    probe = Producer({**client_config(settings), "error_cb": on_error, "log_level": 0})
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            probe.poll(0.1)  # serves error_cb
+            if refused:
+                raise UserError(refused[0])
+            try:
+                probe.list_topics(timeout=0.5)
+                return
+            except KafkaException:
+                if time.monotonic() >= deadline:
+                    return  # down, not refused: the loops retry and say so in their logs
+    finally:
+        probe.flush(0)
 
 
 def consumer_config(settings: CommonSettings, group_id: str) -> dict[str, Any]:
@@ -58,3 +148,29 @@ def producer_config(settings: CommonSettings) -> dict[str, Any]:
         "partitioner": "murmur2_random",
         "message.max.bytes": 4 * 1024 * 1024,
     }
+
+
+def ensure_topics(settings: CommonSettings, names: list[str], timeout_s: float = 30.0) -> None:
+    """Create the topics among ``names`` that do not exist (JOURNEYS_TOPIC_PARTITIONS partitions, the
+    cluster's default replication), after ``check_access``; one line when the brokers cannot be reached."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    check_access(settings, timeout_s)
+    admin = AdminClient(client_config(settings))
+    where = settings.kafka_bootstrap_servers
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise UserError(f"cannot reach Kafka at {where} ({exc.args[0].str()}); start it with `journeys up` "
+                        "or set KAFKA_BOOTSTRAP_SERVERS") from None
+    missing = [n for n in dict.fromkeys(names) if n not in existing]
+    if not missing:
+        return
+    futures = admin.create_topics([NewTopic(n, settings.topic_partitions, -1) for n in missing],
+                                  request_timeout=timeout_s)
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another worker was first: fine
+                raise UserError(f"cannot create topic {name} at {where}: {exc.args[0].str()}") from None

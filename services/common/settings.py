@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.common.timeutil import parse_duration_ms
 
 DEV_SECRET = "dev-only-insecure-secret"
+MIN_SECRET_BYTES = 32  # an HMAC-SHA256 key: shorter than the hash's block of entropy is guessable offline
 NO_INSTANCE_ID = "none"
 _MEMBER_NAME = re.compile(r"[^A-Za-z0-9._-]")  # what Kafka accepts in a group.instance.id
 
@@ -41,10 +43,51 @@ class CommonSettings(BaseSettings):
         default="jr",
     )
     environment: Literal["dev", "prod"] = env(
-        "JOURNEYS_ENV", "dev or prod. prod refuses to start without JOURNEYS_HMAC_SECRET.", default="dev"
+        "JOURNEYS_ENV", "dev or prod. prod refuses to start without strong secrets (docs/security.md).",
+        default="dev",
     )
     hmac_secret: SecretStr | None = env(
-        "JOURNEYS_HMAC_SECRET", "Secret key for identifier pseudonymisation (HMAC-SHA256).", default=None
+        "JOURNEYS_HMAC_SECRET",
+        f"Secret key for identifier pseudonymisation (HMAC-SHA256); at least {MIN_SECRET_BYTES} bytes "
+        "outside dev (openssl rand -hex 32). Empty counts as unset.",
+        default=None,
+    )
+    hmac_previous_secrets: SecretStr | None = env(
+        "JOURNEYS_HMAC_PREVIOUS_SECRETS",
+        "Comma-separated keys JOURNEYS_HMAC_SECRET replaced: lookups still find customers stitched under "
+        "them until `python -m services.api.rekey` has re-keyed the identity graph (docs/security.md).",
+        default=None,
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = env(
+        "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (every Kafka client).",
+        default="PLAINTEXT",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = env(
+        "KAFKA_SASL_MECHANISM", "SASL mechanism with SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+        default="SCRAM-SHA-512",
+    )
+    kafka_sasl_username: str | None = env("KAFKA_SASL_USERNAME", "SASL user name.", default=None)
+    kafka_sasl_password: SecretStr | None = env("KAFKA_SASL_PASSWORD", "SASL password.", default=None)
+    kafka_ssl_ca_file: str | None = env(
+        "KAFKA_SSL_CA_FILE", "PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); "
+        "unset: the system's CAs.", default=None,
+    )
+    kafka_ssl_cert_file: str | None = env(
+        "KAFKA_SSL_CERT_FILE", "PEM client certificate, when the brokers require one (mTLS).", default=None
+    )
+    kafka_ssl_key_file: str | None = env(
+        "KAFKA_SSL_KEY_FILE", "PEM key of KAFKA_SSL_CERT_FILE.", default=None
+    )
+    redis_ssl_ca_file: str | None = env(
+        "REDIS_SSL_CA_FILE", "PEM file of the CA that signed Redis's certificate (rediss:// URLs).",
+        default=None,
+    )
+    redis_ssl_cert_file: str | None = env(
+        "REDIS_SSL_CERT_FILE", "PEM client certificate, when Redis requires one (tls-auth-clients).",
+        default=None,
+    )
+    redis_ssl_key_file: str | None = env(
+        "REDIS_SSL_KEY_FILE", "PEM key of REDIS_SSL_CERT_FILE.", default=None
     )
     phone_region: str = env(
         "JOURNEYS_PHONE_REGION",
@@ -105,10 +148,35 @@ class CommonSettings(BaseSettings):
             raise ValueError("use at most 200 of A-Z a-z 0-9 . _ - (e.g. stitcher-1)")
         return value
 
+    @field_validator("hmac_secret", "hmac_previous_secrets", "kafka_sasl_password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `${VAR:-}` in compose or systemd passes an empty string: that is "not set", never the key b''.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
-    def _secret_required_outside_dev(self) -> CommonSettings:
-        if self.environment != "dev" and self.hmac_secret is None:
-            raise ValueError("JOURNEYS_HMAC_SECRET must be set when JOURNEYS_ENV is not 'dev'")
+    def _strong_secrets_outside_dev(self) -> CommonSettings:
+        if self.environment != "dev":
+            keys = [("JOURNEYS_HMAC_SECRET", self.secret_bytes() if self.hmac_secret else b"")]
+            keys += [("JOURNEYS_HMAC_PREVIOUS_SECRETS", k) for k in self.previous_secret_bytes()]
+            for name, key in keys:
+                if len(key) < MIN_SECRET_BYTES:
+                    raise ValueError(
+                        f"{name} must be at least {MIN_SECRET_BYTES} bytes when "
+                        f"JOURNEYS_ENV={self.environment} (it has {len(key)}); "
+                        "make one with `openssl rand -hex 32`")
+        if self.kafka_security_protocol.startswith("SASL") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        for name, path in (("KAFKA_SSL_CA_FILE", self.kafka_ssl_ca_file),
+                           ("KAFKA_SSL_CERT_FILE", self.kafka_ssl_cert_file),
+                           ("KAFKA_SSL_KEY_FILE", self.kafka_ssl_key_file),
+                           ("REDIS_SSL_CA_FILE", self.redis_ssl_ca_file),
+                           ("REDIS_SSL_CERT_FILE", self.redis_ssl_cert_file),
+                           ("REDIS_SSL_KEY_FILE", self.redis_ssl_key_file)):
+            if path and not Path(path).is_file():
+                raise ValueError(f"{name}={path} is not a readable file")
         return self
 
     def secret_bytes(self) -> bytes:
@@ -116,6 +184,13 @@ class CommonSettings(BaseSettings):
         if self.hmac_secret is not None:
             return self.hmac_secret.get_secret_value().encode()
         return DEV_SECRET.encode()
+
+    def previous_secret_bytes(self) -> list[bytes]:
+        """Keys the current one replaced, newest first: lookups fall back to them during a rotation."""
+        if self.hmac_previous_secrets is None:
+            return []
+        return [k.strip().encode() for k in self.hmac_previous_secrets.get_secret_value().split(",")
+                if k.strip()]
 
     @property
     def retention_ms(self) -> int:
