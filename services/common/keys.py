@@ -74,17 +74,25 @@ class Keys:
 
     # -- per-customer detector state (owner: gap detector) --------------------------------------
     def detector_state(self, cid: str) -> str:
-        """HASH detector state per journey type / intent (JSON values)."""
+        """HASH detector state per journey type / intent (JSON values); field 't' holds its pending stall
+        timers (the truth; ``timers`` is their index)."""
         return f"{self.cust_tag(cid)}:det"
 
     def open_alerts(self, cid: str) -> str:
         """HASH alert_id -> gap_alert JSON, the alerts still open for this customer."""
         return f"{self.cust_tag(cid)}:alerts"
 
+    def customer_outbox(self, cid: str) -> str:
+        """HASH alert_id -> gap_alert JSON: alerts raised for this customer, saved with its state in one
+        single-slot script and not yet acknowledged by Kafka (the latest version of each id). Indexed by
+        ``alerts_outbox`` so a sweep finds what a failed or dead worker left."""
+        return f"{self.cust_tag(cid)}:outbox"
+
     # -- detector-wide (owner: gap detector) ----------------------------------------------------
     @property
     def timers(self) -> str:
-        """ZSET member '<cid>|<journey_type>', score deadline in event-time ms."""
+        """ZSET member '<cid>|<journey_type>', score deadline in event-time ms: an index of the timers in the
+        customers' states, re-checked against the state when one fires."""
         return f"{self.prefix}:{{{self.prefix}:det}}:timers"
 
     @property
@@ -103,6 +111,12 @@ class Keys:
         """ZSET member '<journey>|<stage>|<channel>|<minute ms>', score minute: cells to judge once the
         watermark passes their minute (queued again by every late write)."""
         return f"{self.prefix}:{{{self.prefix}:det}}:drop:pending"
+
+    @property
+    def dropoff_outbox(self) -> str:
+        """HASH alert_id -> dropoff_spike JSON not yet acknowledged by Kafka, saved with the cell-minute's
+        '!a|<cell>' mark (the drop-off alerts' counterpart of ``customer_outbox``)."""
+        return f"{self.prefix}:{{{self.prefix}:det}}:drop:outbox"
 
     @property
     def dropoff_judged(self) -> str:
@@ -145,10 +159,11 @@ class Keys:
 
     @property
     def alerts_outbox(self) -> str:
-        """ZSET member gap_alert JSON, score wall ms it may be published by a sweep: alerts saved with their
-        batch (atomically, in apply.lua) and not yet acknowledged by Kafka. The saving worker publishes
-        and removes them; one that failed or died leaves them for any worker's sweep (the transactional
-        outbox pattern: an alert goes out only once its state is saved, and is never lost)."""
+        """ZSET member '<cid>|<alert_id>' ('|<alert_id>' for a drop-off spike), score wall ms it may be
+        published by a sweep: the index of ``customer_outbox`` / ``dropoff_outbox``, written before them
+        (a member whose entry is gone is dropped by the sweep). The saving worker publishes and removes
+        them; one that failed or died leaves them for any worker's sweep (the transactional outbox
+        pattern: an alert goes out only once its state is saved, and is never lost)."""
         return f"{self.prefix}:{{{self.prefix}:alerts}}:outbox"
 
     # -- audit (owner: API) ---------------------------------------------------------------------
@@ -161,4 +176,4 @@ class Keys:
     def customer_scoped(self, cid: str) -> list[str]:
         """Every per-customer key (hash tag {<p>:c:<cid>}). A service adding one adds it here too."""
         return [self.timeline(cid), self.touchpoints(cid), self.summary(cid), self.masked(cid),
-                self.detector_state(cid), self.open_alerts(cid)]
+                self.detector_state(cid), self.open_alerts(cid), self.customer_outbox(cid)]
