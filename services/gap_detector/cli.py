@@ -35,18 +35,11 @@ def load_settings() -> GapDetectorSettings:
 
 def ensure_topics(settings: GapDetectorSettings) -> None:
     """Create the detector's topics when missing, so it can start before the stitcher (a subscription to
-    a missing topic only errors until the next metadata refresh)."""
-    from services.stack.kafka_broker import create_topics
+    a missing topic only errors until the next metadata refresh); fails fast on refused credentials/TLS."""
+    from services.common.kafka_config import ensure_topics as create
 
-    names = [settings.topic_stitched_events, settings.topic_identity_merges, settings.topic_gap_alerts,
-             settings.topic_dlq]
-    try:
-        create_topics(settings.kafka_bootstrap_servers, names, settings.topic_partitions)
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({exc}); "
-                        "start it with `journeys up` or set KAFKA_BOOTSTRAP_SERVERS") from None
+    create(settings, [settings.topic_stitched_events, settings.topic_identity_merges,
+                      settings.topic_gap_alerts, settings.topic_dlq])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from services.common.errors import UserError
 from services.common.keys import Keys
 
 
-def _consumer(bootstrap: str) -> Any:
+def _consumer(bootstrap: str, security: dict[str, Any] | None = None) -> Any:
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
@@ -24,24 +24,28 @@ def _consumer(bootstrap: str) -> Any:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=200,
             bootstrap_timeout_ms=10_000,
+            **(security or {}),  # TLS/SASL: services.common.kafka_config.kafka_python_config
         )
     except KafkaError as exc:
         raise UserError(f"no Kafka broker answers at {bootstrap}: {exc}") from None
 
 
-def read_topic(bootstrap: str, topic: str, *, idle_s: float = 3.0, max_wait_s: float = 120.0) -> list[bytes]:
+def read_topic(bootstrap: str, topic: str, *, idle_s: float = 3.0, max_wait_s: float = 120.0,
+               security: dict[str, Any] | None = None) -> list[bytes]:
     """Every value on ``topic`` from the beginning, stopping once the end is reached and nothing new came
     for ``idle_s`` (or after ``max_wait_s`` in total). A topic that never appears reads as empty."""
-    return [value for _, value in read_records(bootstrap, topic, idle_s=idle_s, max_wait_s=max_wait_s)]
+    return [value for _, value in read_records(bootstrap, topic, idle_s=idle_s, max_wait_s=max_wait_s,
+                                               security=security)]
 
 
 def read_records(
-    bootstrap: str, topic: str, *, idle_s: float = 3.0, max_wait_s: float = 120.0
+    bootstrap: str, topic: str, *, idle_s: float = 3.0, max_wait_s: float = 120.0,
+    security: dict[str, Any] | None = None,
 ) -> list[tuple[bytes | None, bytes]]:
     """(key, value) of every record on ``topic``, read as ``read_topic`` says."""
     from kafka import TopicPartition
 
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(bootstrap, security)
     out: list[tuple[bytes | None, bytes]] = []
     try:
         deadline = time.monotonic() + max_wait_s
@@ -75,11 +79,11 @@ def read_records(
     return out
 
 
-def count_topic(bootstrap: str, topic: str) -> int:
+def count_topic(bootstrap: str, topic: str, security: dict[str, Any] | None = None) -> int:
     """Records currently on a topic (end minus beginning offsets), 0 when it does not exist."""
     from kafka import TopicPartition
 
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(bootstrap, security)
     try:
         parts = consumer.partitions_for_topic(topic)
         if not parts:

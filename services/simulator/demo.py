@@ -73,7 +73,8 @@ class Stopper:
         return self.event.is_set()
 
 
-def _consume(bootstrap: str, topics: dict[str, str], stats: LiveStats, stop: Stopper) -> None:
+def _consume(bootstrap: str, topics: dict[str, str], stats: LiveStats, stop: Stopper,
+             security: dict[str, Any]) -> None:
     """Follow the output topics from their current end (old runs are not shown)."""
     from kafka import KafkaConsumer
 
@@ -83,6 +84,7 @@ def _consume(bootstrap: str, topics: dict[str, str], stats: LiveStats, stop: Sto
         group_id=None,
         auto_offset_reset="latest",
         enable_auto_commit=False,
+        **security,  # TLS/SASL of an external cluster (services.common.kafka_config.kafka_python_config)
     )
     try:
         while not stop():
@@ -147,6 +149,7 @@ class Stream:
     """The simulated population, sent by one thread and followed on the output topics by another."""
 
     def __init__(self, args: argparse.Namespace, settings: Any, bootstrap: str, stop: Stopper) -> None:
+        from services.common.kafka_config import kafka_python_config
         from services.simulator.run import build
         from services.simulator.streaming import Pacer, make_producer, send_all
 
@@ -164,8 +167,10 @@ class Stream:
             settings.topic_identity_merges: "merges",
             settings.topic_gap_alerts: "alerts",
         }
-        threading.Thread(target=_consume, args=(bootstrap, topics, self.stats, stop), daemon=True).start()
-        self.producer = make_producer(bootstrap)
+        sec = kafka_python_config(settings)
+        threading.Thread(target=_consume, args=(bootstrap, topics, self.stats, stop, sec),
+                         daemon=True).start()
+        self.producer = make_producer(bootstrap, sec)
         items = ((r.key.encode(), r.payload(), r.arrival_ms) for r in pop.records)
 
         def one() -> None:

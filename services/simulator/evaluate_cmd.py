@@ -56,12 +56,16 @@ def register(sub: argparse._SubParsersAction[Any], epilog: str) -> None:
 def collect_report(truth: dict[str, Any], settings: CommonSettings, idle: float, max_wait: float) -> Report:
     import redis
 
-    bootstrap = settings.kafka_bootstrap_servers
+    from services.common.kafka_config import kafka_python_config
+
+    bootstrap, sec = settings.kafka_bootstrap_servers, kafka_python_config(settings)
     alerts = collect.decode_all(
-        collect.read_topic(bootstrap, settings.topic_gap_alerts, idle_s=idle, max_wait_s=max_wait)
+        collect.read_topic(bootstrap, settings.topic_gap_alerts, idle_s=idle, max_wait_s=max_wait,
+                           security=sec)
     )
     stitched = collect.decode_all(
-        collect.read_topic(bootstrap, settings.topic_stitched_events, idle_s=idle, max_wait_s=max_wait)
+        collect.read_topic(bootstrap, settings.topic_stitched_events, idle_s=idle, max_wait_s=max_wait,
+                           security=sec)
     )
     client = redis.Redis.from_url(settings.redis_url)
     keys = Keys(settings.key_prefix)
@@ -73,7 +77,7 @@ def collect_report(truth: dict[str, Any], settings: CommonSettings, idle: float,
     finally:
         client.close()
     report = evaluate(truth, alerts, final, store)
-    report.dead_letters = collect.count_topic(bootstrap, settings.topic_dlq)
+    report.dead_letters = collect.count_topic(bootstrap, settings.topic_dlq, sec)
     return report
 
 

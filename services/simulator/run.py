@@ -81,7 +81,7 @@ def simulate_to_kafka(
 ) -> str:
     pop, truth = build(cfg, definitions)
     _write(truth_path, truth_mod.dump(truth))
-    producer = make_producer(settings.kafka_bootstrap_servers)
+    producer = make_producer(settings.kafka_bootstrap_servers, _security(settings))
     topic = settings.topic_channel_events
     try:
         with progress() as bar:
@@ -91,6 +91,12 @@ def simulate_to_kafka(
     finally:
         producer.close()
     return summary(pop, truth, f"topic {topic}", truth_path)
+
+
+def _security(settings: CommonSettings) -> dict[str, Any]:
+    from services.common.kafka_config import kafka_python_config  # loads librdkafka: only when sending
+
+    return kafka_python_config(settings)
 
 
 def _count_lines(path: Path) -> int:
@@ -105,7 +111,7 @@ def replay_file(path: Path, settings: CommonSettings, topic: str | None, rate: f
     total = _count_lines(path)
     report = ReadReport()
     target = topic or settings.topic_channel_events
-    producer = make_producer(settings.kafka_bootstrap_servers)
+    producer = make_producer(settings.kafka_bootstrap_servers, _security(settings))
 
     def items() -> Iterator[tuple[bytes | None, bytes, int | None]]:
         for line in read_lines(path, report):

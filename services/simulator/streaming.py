@@ -101,7 +101,8 @@ def read_lines(path: str | Path, report: ReadReport) -> Iterator[Line]:
         yield from parse_lines(handle, report)
 
 
-def make_producer(bootstrap: str) -> Any:
+def make_producer(bootstrap: str, security: dict[str, Any] | None = None) -> Any:
+    """``security``: TLS/SASL keyword arguments (services.common.kafka_config.kafka_python_config)."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
@@ -115,6 +116,7 @@ def make_producer(bootstrap: str) -> Any:
             request_timeout_ms=30_000,
             max_in_flight_requests_per_connection=1,
             bootstrap_timeout_ms=10_000,
+            **(security or {}),
         )
     except KafkaError as exc:
         raise UserError(f"no Kafka broker answers at {bootstrap} (`journeys up` starts one): {exc}") from None

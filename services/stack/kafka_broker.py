@@ -116,7 +116,9 @@ def start(settings: StackSettings) -> procs.Proc:
     return procs.spawn("kafka", _java_cmd(settings, "kafka.Kafka", str(props_file), log=log), log)
 
 
-def _admin(bootstrap: str, timeout_s: float) -> Any:
+def _admin(bootstrap: str, timeout_s: float, security: dict[str, Any] | None = None) -> Any:
+    """``security``: kafka-python's TLS/SASL arguments (kafka_config.kafka_python_config) for an external
+    secured cluster; the local broker is plaintext on loopback."""
     from kafka import KafkaAdminClient
 
     ms = int(timeout_s * 1000)
@@ -124,16 +126,16 @@ def _admin(bootstrap: str, timeout_s: float) -> Any:
     wanted = {"request_timeout_ms": ms, "bootstrap_timeout_ms": ms, "api_version_auto_timeout_ms": ms}
     known = KafkaAdminClient.DEFAULT_CONFIG
     return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="journeys-stack",
-                            **{k: v for k, v in wanted.items() if k in known})
+                            **{k: v for k, v in wanted.items() if k in known}, **(security or {}))
 
 
-def healthy(bootstrap: str, timeout_s: float = 2.0) -> bool:
+def healthy(bootstrap: str, timeout_s: float = 2.0, security: dict[str, Any] | None = None) -> bool:
     """The broker answers a metadata request (not merely an open port)."""
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     if not procs.tcp_open(host.strip("[]") or "127.0.0.1", int(port or 9092), timeout=timeout_s):
         return False  # fail fast: the admin client would retry until its timeout
     try:
-        admin = _admin(bootstrap, timeout_s)
+        admin = _admin(bootstrap, timeout_s, security)
     except Exception:  # any failure to talk to it means "not healthy"
         return False
     try:
@@ -145,12 +147,13 @@ def healthy(bootstrap: str, timeout_s: float = 2.0) -> bool:
         admin.close()
 
 
-def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
+def create_topics(bootstrap: str, names: Iterable[str], partitions: int,
+                  security: dict[str, Any] | None = None) -> None:
     """Create the topics that do not exist yet (one replica: a single-node cluster)."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = _admin(bootstrap, 30.0)
+    admin = _admin(bootstrap, 30.0, security)
     try:
         missing = sorted(set(names) - set(admin.list_topics()))
         if missing:

@@ -91,6 +91,13 @@ def _log_of(st: StackState, name: str) -> str | None:
     return proc.log if proc is not None else None
 
 
+def _kafka_security(settings: StackSettings) -> dict[str, Any] | None:
+    """TLS/SASL for an external cluster (KAFKA_SECURITY_PROTOCOL &c.); the local broker is plaintext."""
+    from services.common.kafka_config import kafka_python_config
+
+    return kafka_python_config(settings) if settings.external_kafka else None
+
+
 def _up_infra(settings: StackSettings, st: StackState, result: UpResult, say: Say) -> None:
     if settings.external_kafka:
         say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={st.bootstrap_servers}")
@@ -104,10 +111,11 @@ def _up_infra(settings: StackSettings, st: StackState, result: UpResult, say: Sa
     procs.wait_until(lambda: redis_server.healthy(st.redis_url), timeout=timeout,
                      what=f"Redis at {_safe_url(st.redis_url)}", abort=_abort_if_dead(st, "redis"),
                      log=_log_of(st, "redis"))
-    procs.wait_until(lambda: kafka_broker.healthy(st.bootstrap_servers), timeout=timeout, interval=0.25,
-                     what=f"Kafka broker at {st.bootstrap_servers}", abort=_abort_if_dead(st, "kafka"),
-                     log=_log_of(st, "kafka"))
-    kafka_broker.create_topics(st.bootstrap_servers, _topics(settings), settings.topic_partitions)
+    sec = _kafka_security(settings)
+    procs.wait_until(lambda: kafka_broker.healthy(st.bootstrap_servers, security=sec), timeout=timeout,
+                     interval=0.25, what=f"Kafka broker at {st.bootstrap_servers}",
+                     abort=_abort_if_dead(st, "kafka"), log=_log_of(st, "kafka"))
+    kafka_broker.create_topics(st.bootstrap_servers, _topics(settings), settings.topic_partitions, sec)
     say(f"kafka: ready at {st.bootstrap_servers}; redis: ready at {_safe_url(st.redis_url)}")
 
 
@@ -200,7 +208,7 @@ def status(settings: StackSettings) -> dict[str, Any]:
     st = state.load(settings.state_path)
     if st is None:
         st = StackState(settings.bootstrap, settings.redis, settings.api_base_url)
-    kafka_ok = kafka_broker.healthy(st.bootstrap_servers, timeout_s=1.0)
+    kafka_ok = kafka_broker.healthy(st.bootstrap_servers, timeout_s=1.0, security=_kafka_security(settings))
     redis_ok = redis_server.healthy(st.redis_url)
     rows = []
     for name, proc in st.procs.items():

@@ -40,14 +40,15 @@ def load_settings() -> StitcherSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.common.kafka_config import ensure_topics
     from services.common.kafka_loop import run_until_signalled
-    from services.stitcher.adapters.topics import ensure_topics
+    from services.stitcher.adapters.topics import stitcher_topics
     from services.stitcher.metrics import StitcherMetrics
     from services.stitcher.worker import main
 
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level.upper())
-    ensure_topics(settings)
+    ensure_topics(settings, stitcher_topics(settings))  # fails fast on refused credentials or TLS
     metrics = StitcherMetrics()
     try:
         metrics.serve(settings.metrics_port, settings.bind_host)
