@@ -96,11 +96,14 @@ def apply(inputs: Iterable[Input], loaded: Mapping[str, bytes | None], bounds: B
                 changed.add(cid)
         else:
             survivor, loser = resolve(item.survivor), resolve(item.loser)
-            if survivor == loser:
-                continue
-            fold(states[survivor], states[loser])
-            states[loser] = tombstone(survivor)
-            changed |= {survivor, loser}
+            if survivor != loser:
+                fold(states[survivor], states[loser])
+                states[loser] = tombstone(survivor, states[loser])
+                changed |= {survivor, loser}
+            elif fold(states[survivor], states[item.loser]):
+                # Merged before, but the survivor lacks what the tombstone holds: its write was lost
+                # (a crash between the two customers' scripts); the redelivered merge completes it.
+                changed.add(survivor)
     out = Outcome()
     for cid in sorted(changed):
         delta = Delta()

@@ -146,7 +146,7 @@ def contribution(state: CustomerState, bounds: Bounds) -> Contribution:
         if not alert.open:
             continue
         trigger = by_id.get(alert.trigger)
-        channel = trigger.channel if trigger is not None else OTHER
+        channel = alert.channel or (trigger.channel if trigger is not None else OTHER)
         minute = alert.t // MINUTE_MS * MINUTE_MS
         counts[(minute, alert.journey, alert.stage, persona, channel, f"al:{alert.type}")] += 1
         member = f"{cid_hint}|{alert.id}|{persona}"

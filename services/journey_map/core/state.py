@@ -23,6 +23,7 @@ from services.common.records import StitchedEvent
 from services.journey_map.core.bounds import ALERT_TYPES, Bounds
 
 STATE_VERSION = 1
+AGGREGATE = "dropoff:"  # owner prefix of aggregate alerts' pseudo-customers
 
 
 class Ev(Struct, array_like=True, gc=False, frozen=True):
@@ -58,10 +59,11 @@ class Alert(Struct, array_like=True, gc=False, frozen=True):
     stage: str
     trigger: str  # the trigger event id (its channel places the alert in a swimlane)
     open: bool = True
+    channel: str | None = None  # the cell's channel, for an aggregate alert (dropoff_spike)
 
 
 class CustomerState(Struct, gc=False):
-    """``into``: the survivor this customer was merged into (a tombstone: no events, no alerts)."""
+    """``into``: the survivor this customer was merged into (a tombstone: what it holds counts there)."""
 
     v: int = STATE_VERSION
     events: list[Ev] = msgspec.field(default_factory=list)
@@ -104,9 +106,8 @@ def ev_from_record(ev: StitchedEvent, bounds: Bounds) -> Ev:
 
 
 def alert_from_doc(doc: Any, bounds: Bounds, t_ms: int) -> Alert | None:
-    """The map's view of a gap_alert.v1 for a customer (None: an aggregate alert or one without a journey
-    position, which the map does not place on a customer). ``t_ms``: its occurred_at in epoch ms."""
-    if not isinstance(doc, dict) or not isinstance(doc.get("customer_id"), str):
+    """The map's view of a gap_alert.v1 (None: not an alert it can place). ``t_ms``: occurred_at, epoch ms."""
+    if not isinstance(doc, dict):
         return None
     kind, aid = doc.get("type"), doc.get("alert_id")
     if kind not in ALERT_TYPES or not isinstance(aid, str):
@@ -117,7 +118,17 @@ def alert_from_doc(doc: Any, bounds: Bounds, t_ms: int) -> Alert | None:
     evidence: dict[str, Any] = doc["evidence"] if isinstance(doc.get("evidence"), dict) else {}
     ids = evidence.get("event_ids")
     trigger = ids[-1] if isinstance(ids, list) and ids and isinstance(ids[-1], str) else ""
-    return Alert(aid, kind, t_ms, journey, stage, trigger, doc.get("status", "open") != "closed")
+    channel = bounds.channel(evidence["channel"]) if isinstance(evidence.get("channel"), str) else None
+    return Alert(aid, kind, t_ms, journey, stage, trigger, doc.get("status", "open") != "closed", channel)
+
+
+def alert_owner(doc: dict[str, Any], alert: Alert) -> str:
+    """Whose state holds an alert: its customer, or for an aggregate alert (dropoff_spike) a pseudo-customer
+    per drop-off cell (no persona, never listed as a customer to look up)."""
+    cid = doc.get("customer_id")
+    if isinstance(cid, str) and cid:
+        return cid
+    return f"{AGGREGATE}{alert.journey}:{alert.stage}:{alert.channel or 'other'}"
 
 
 def add_event(state: CustomerState, ev: Ev) -> bool:
@@ -150,5 +161,9 @@ def fold(survivor: CustomerState, loser: CustomerState) -> bool:
     return changed
 
 
-def tombstone(into: str) -> CustomerState:
-    return CustomerState(into=into)
+def tombstone(into: str, former: CustomerState | None = None) -> CustomerState:
+    """A customer merged into ``into``. It keeps a copy of what it held (counted only under the survivor),
+    so a merge record redelivered after a crash between the two customers' writes folds it in again."""
+    if former is None:
+        return CustomerState(into=into)
+    return CustomerState(events=list(former.events), alerts=list(former.alerts), into=into)

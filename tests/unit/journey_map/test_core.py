@@ -180,3 +180,18 @@ def test_contribution_of_a_tombstone_is_empty() -> None:
     from services.journey_map.core.state import tombstone
 
     assert not contribution(tombstone("c_00000001"), BOUNDS).counts
+
+
+def test_a_merge_whose_survivor_write_was_lost_is_completed_by_its_redelivery() -> None:
+    one = Store()
+    one.run([EventIn("c_0000000a", e) for e in PATH[:4]])
+    s = Store()
+    s.run([EventIn("c_0000000a", e) for e in PATH[:2]])
+    s.run([EventIn("c_0000000b", e) for e in PATH[2:4]])
+    loaded = {c: s.states.get(c) for c in ("c_0000000a", "c_0000000b")}
+    out = apply([MergeIn("c_0000000a", "c_0000000b")], loaded, BOUNDS)
+    s.states["c_0000000b"] = out.states["c_0000000b"]  # only the loser's shard was written, then a crash
+    s.counts.update(out.deltas["c_0000000b"].counts)
+    s.now.update(out.deltas["c_0000000b"].now)
+    s.run([MergeIn("c_0000000a", "c_0000000b")])  # the batch is consumed again
+    assert s.counts == one.counts and s.now == one.now
