@@ -17,12 +17,13 @@ COMMAND_MODULES = (
     "services.stitcher.cli",       # stitcher (run the worker)
     "services.gap_detector.cli",   # detector (run the worker)
     "services.api.cli",            # api (run the HTTP API)
+    "services.journey_map.cli",    # map (run the journey-map worker)
     "services.simulator.cli",      # simulate, replay, evaluate, demo
 )
 
 
 # The long-running services: they log to JOURNEYS_LOG_FILE (rotated) when it is set.
-SERVICES = frozenset({"stitcher", "detector", "api", "supervise"})
+SERVICES = frozenset({"stitcher", "detector", "api", "map", "supervise"})
 
 
 def build_parser() -> argparse.ArgumentParser:
