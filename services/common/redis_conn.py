@@ -95,9 +95,16 @@ def _node(text: str) -> tuple[str, int]:
     return host, number
 
 
-def connect(url: str, **kwargs: Any) -> AsyncClient:
-    """An asyncio client: ``RedisCluster`` for a cluster URL, else ``Redis.from_url``. No I/O until used."""
+def connect(url: str, *, pool_wait_s: float | None = None, **kwargs: Any) -> AsyncClient:
+    """An asyncio client: ``RedisCluster`` for a cluster URL, else ``Redis.from_url``. No I/O until used.
+
+    ``pool_wait_s``: on a single Redis, a BlockingConnectionPool of ``max_connections`` whose callers wait
+    up to that long for a free connection. A cluster client's per-node pools never wait (an exhausted one
+    raises MaxConnectionsError, a ConnectionError), so it is ignored there."""
     if not is_cluster(url):
+        if pool_wait_s is not None:
+            pool = aioredis.BlockingConnectionPool.from_url(url, timeout=pool_wait_s, **kwargs)
+            return aioredis.Redis(connection_pool=pool)
         return aioredis.Redis.from_url(url, **kwargs)
     parsed = parse_cluster_url(url)
     nodes = [aiocluster.ClusterNode(host, port) for host, port in parsed.nodes]

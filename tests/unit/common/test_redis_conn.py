@@ -119,3 +119,15 @@ def test_redact_hides_passwords() -> None:
     assert redact("redis+cluster://u:pw@h:1,h:2") == "redis+cluster://u:***@h:1,h:2"
     assert redact("redis://h:1/0") == "redis://h:1/0"
     assert "pw" not in redact("rediss://:pw@h:1")
+
+
+def test_pool_wait_gives_a_blocking_pool_on_single_redis_only() -> None:
+    single = connect("redis://127.0.0.1:1/0", pool_wait_s=2.5, max_connections=4)
+    assert isinstance(single, aioredis.Redis)
+    pool = single.connection_pool
+    assert isinstance(pool, aioredis.BlockingConnectionPool)
+    assert pool.timeout == 2.5 and pool.max_connections == 4
+    assert type(connect("redis://127.0.0.1:1/0").connection_pool) is aioredis.ConnectionPool
+    cluster = connect("redis+cluster://127.0.0.1:1", pool_wait_s=2.5, max_connections=4)
+    assert isinstance(cluster, aiocluster.RedisCluster)
+    assert cluster.get_connection_kwargs().get("timeout") is None
