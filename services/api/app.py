@@ -13,7 +13,6 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from services.api import routes
 from services.api.core.queries import BadRequest
@@ -22,6 +21,7 @@ from services.api.responses import METRICS, SETTINGS, STORE, error_response
 from services.api.settings import ApiSettings
 from services.api.store import TRANSIENT, JourneyStore, StorageUnavailable
 from services.common.keys import Keys
+from services.common.redis_conn import AsyncClient, connect
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -74,18 +74,18 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %s %.1fms", request.method, request.path, response.status, time * 1000)
 
 
-def redis_client(settings: ApiSettings) -> Redis:
+def redis_client(settings: ApiSettings) -> AsyncClient:
     """A bounded pool: under a burst, requests wait for one of a few warm connections instead of opening
     new ones (a connect costs far more than a lookup, which would turn a burst into a collapse). No
-    CLIENT SETINFO on connect: it reads package metadata from disk every time."""
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.api_redis_timeout_s,
-        socket_connect_timeout=settings.api_redis_timeout_s, lib_name=None, lib_version=None,
-    )
-    return Redis(connection_pool=pool)
+    CLIENT SETINFO on connect: it reads package metadata from disk every time. On a cluster the pools are
+    per node and do not block: a request finding one exhausted gets MaxConnectionsError, a
+    ConnectionError that JourneyStore.call retries with backoff, so it waits all the same."""
+    timeout = settings.api_redis_timeout_s
+    return connect(settings.redis_url, pool_wait_s=timeout, max_connections=REDIS_CONNECTIONS,
+                   socket_connect_timeout=timeout, lib_name=None, lib_version=None)
 
 
-def create_app(settings: ApiSettings, *, redis: Redis | None = None) -> web.Application:
+def create_app(settings: ApiSettings, *, redis: AsyncClient | None = None) -> web.Application:
     """The API application. ``redis`` lets tests and benchmarks share a client; else one is opened."""
     app = web.Application(middlewares=[errors_and_metrics, bearer_auth], client_max_size=64 * 1024)
     metrics = ApiMetrics()

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -19,6 +18,7 @@ from services.api.core.journey import JourneyRecord
 from services.api.core.queries import AlertFilter
 from services.api.metrics import ApiMetrics
 from services.common.keys import Keys
+from services.common.redis_conn import AsyncClient
 
 T = TypeVar("T")
 TEMPLATE_CID = "@CID@"  # the key-template placeholder the Lua scripts fill in
@@ -41,8 +41,8 @@ class StorageUnavailable(RuntimeError):
 
 
 class JourneyStore:
-    def __init__(self, redis: Redis, keys: Keys, metrics: ApiMetrics, *, retries: int, max_touchpoints: int,
-                 alerts_scan: int, timeout_s: float) -> None:
+    def __init__(self, redis: AsyncClient, keys: Keys, metrics: ApiMetrics, *, retries: int,
+                 max_touchpoints: int, alerts_scan: int, timeout_s: float) -> None:
         self.redis, self.keys, self.metrics = redis, keys, metrics
         self.retries, self.max_touchpoints, self.alerts_scan = retries, max_touchpoints, alerts_scan
         self.timeout_s = timeout_s
