@@ -122,7 +122,7 @@ def _channel_links(cells: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
 
 
 def build_document(q: MapQuery, bounds: Bounds, windows: Iterable[Mapping[Any, Any]],
-                   now: Mapping[Any, Any], generated_ms: int, spikes: int = 0) -> dict[str, Any]:
+                   now: Mapping[Any, Any], generated_ms: int) -> dict[str, Any]:
     cells = sum_cells(windows, q)
     in_stage: Counter[str] = Counter()
     for raw_field, raw_value in now.items():
@@ -157,7 +157,7 @@ def build_document(q: MapQuery, bounds: Bounds, windows: Iterable[Mapping[Any, A
         "totals": {"entries": sum(s["entries"] for s in stages), "touches": sum(s["touches"] for s in stages),
                    "in_journey_now": sum(in_stage.values()),
                    "dropoffs": sum(s["dropoffs"]["total"] for s in stages),
-                   "open_alerts": sum(sum(s["alerts"].values()) for s in stages), "dropoff_spikes": spikes},
+                   "open_alerts": sum(sum(s["alerts"].values()) for s in stages)},
         "stages": stages,
         "transitions": sorted(_links(cells), key=lambda r: (-r["count"], r["from"], r["to"])),
         "channel_transitions": sorted(_channel_links(cells), key=lambda r: (-r["count"], r["from"], r["to"])),
