@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Open to anyone: liveness/readiness probes and the agent page shell (its API calls carry the token).
-PUBLIC_PREFIXES = ("/healthz", "/readyz", "/agent", "/favicon.ico")
+# Open to anyone: liveness/readiness probes and the agent and map page shells (their API calls carry
+# the token).
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/agent", "/map", "/favicon.ico")
 REDIS_CONNECTIONS = 16  # enough to keep Redis busy from one event loop
 
 

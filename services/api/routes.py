@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.api import map_routes
 from services.api.core.journey import build_journey
 from services.api.core.queries import alert_filter, customer_id, lookup_param
 from services.api.erase import erase_customer
@@ -84,3 +85,4 @@ def add_routes(app: web.Application, static_dir: Path) -> None:
     app.router.add_delete("/api/v1/customers/{customer_id}", erase)
     app.router.add_get("/agent", agent_page)
     app.router.add_static("/agent/static", static_dir, append_version=False)
+    map_routes.add_routes(app, static_dir)  # /api/v1/journey-map, /map
