@@ -160,7 +160,7 @@ def _corrupt(ev: dict[str, Any], n: int, rng: random.Random) -> str:
     if kind == 1:
         bad["nps"] = 11
     elif kind == 2:
-        bad["channel"] = "fax"
+        bad["channel"] = "fax machine"  # channels are open names (channel_event.v1.1): this is not one
     elif kind == 3:
         bad["occurred_at"] = bad["occurred_at"].replace("Z", "")  # no offset
     else:
