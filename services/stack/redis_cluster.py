@@ -12,8 +12,10 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from services.common.errors import UserError
+from services.common.redis_conn import parse_cluster_url
 from services.stack import procs
 
 HOST = "127.0.0.1"
@@ -52,11 +54,12 @@ def spawn_node(port: int, data: Path, log: Path) -> procs.Proc:
     return procs.spawn(node_name(port), cmd, log)
 
 
-def _info(port: int, timeout_s: float = 1.0) -> dict[str, str] | None:
+def _info(port: int, timeout_s: float = 1.0, host: str = HOST, **options: Any) -> dict[str, str] | None:
     """CLUSTER INFO of one node, or None when it does not answer."""
     import redis
 
-    client = redis.Redis(host=HOST, port=port, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    client = redis.Redis(host=host, port=port, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                         **options)
     try:
         text = client.execute_command("CLUSTER INFO")
     except Exception:  # not up yet, refusing, loading: all mean "no answer yet"
@@ -76,6 +79,20 @@ def cluster_ok(ports: Sequence[int]) -> bool:
         if info is None or info.get("cluster_state") != "ok":
             return False
         if int(info.get("cluster_known_nodes", "0")) < len(ports):
+            return False
+    return True
+
+
+def healthy(cluster_url: str, timeout_s: float = 1.0) -> bool:
+    """Every startup node of ``cluster_url`` (local or not) answers and says cluster_state:ok."""
+    try:
+        parsed = parse_cluster_url(cluster_url)
+    except ValueError:
+        return False
+    options = parsed.client_kwargs()
+    for host, port in parsed.nodes:
+        info = _info(port, timeout_s, host, **options)
+        if info is None or info.get("cluster_state") != "ok":
             return False
     return True
 

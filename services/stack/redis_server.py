@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from services.common.errors import UserError
+from services.common.redis_conn import connect_sync, is_cluster
 from services.stack import procs
 from services.stack.settings import StackSettings
 
@@ -24,10 +25,14 @@ def start(settings: StackSettings) -> procs.Proc:
 
 
 def healthy(url: str, timeout_s: float = 1.0) -> bool:
-    import redis
+    """Redis answers PING; a cluster (redis+cluster://) answers through every startup node with
+    cluster_state:ok."""
+    if is_cluster(url):
+        from services.stack import redis_cluster
 
+        return redis_cluster.healthy(url, timeout_s)
     try:
-        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        client = connect_sync(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     except ValueError:
         return False
     try:
