@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 from typing import Any
@@ -29,9 +30,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser("up", help="start Kafka, Redis and the services in the background",
                        description="Start the local stack: a Kafka broker (KRaft) on 127.0.0.1:39092, Redis "
-                                   "(REDIS_URL, else redis-server on 36379) and the services.",
+                                   "(REDIS_URL, else redis-server on 36379, or a 3-master Redis Cluster "
+                                   "on 36379-36381 with --redis-cluster) and the services.",
                        epilog=epilog, formatter_class=fmt)
     p.add_argument("--infra-only", action="store_true", help="start just Kafka and Redis")
+    p.add_argument("--redis-cluster", action="store_true",
+                   help="a local 3-master Redis Cluster, not one redis-server (JOURNEYS_REDIS_CLUSTER=1)")
     p.add_argument("--supervise", action="store_true",
                    help="also start a supervisor that restarts a crashed service with backoff "
                         "(JOURNEYS_RESTART_*; `status` counts the restarts, `down` stops it first)")
@@ -99,6 +103,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     _quiet_clients()
     from services.stack import stack
 
+    if args.redis_cluster:  # through the environment, so the supervisor `up` starts sees it too
+        os.environ["JOURNEYS_REDIS_CLUSTER"] = "1"
     settings = StackSettings()
     with _err.status("starting the local stack ...") as spinner:
         def say(line: str) -> None:

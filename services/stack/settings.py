@@ -32,6 +32,12 @@ class StackSettings(CommonSettings):
         "JOURNEYS_REDIS_PORT", "Port of the local stack's redis-server (when REDIS_URL is not set).",
         default=36379,
     )
+    redis_cluster: bool = env(
+        "JOURNEYS_REDIS_CLUSTER",
+        "Start a 3-master Redis Cluster (ports JOURNEYS_REDIS_PORT to +2, cluster bus +10000) instead of one "
+        "redis-server; the services get REDIS_URL=redis+cluster://... (`journeys up --redis-cluster`).",
+        default=False,
+    )
     stack_timeout_s: float = env(
         "JOURNEYS_STACK_TIMEOUT", "Seconds each start-up or shut-down wait of the local stack may take.",
         default=90.0,
@@ -86,7 +92,18 @@ class StackSettings(CommonSettings):
         return f"127.0.0.1:{self.kafka_port}"
 
     @property
+    def redis_cluster_ports(self) -> list[int]:
+        """The local cluster's nodes: JOURNEYS_REDIS_PORT and the ports next to it."""
+        from services.stack.redis_cluster import NODES
+
+        return [self.redis_port + i for i in range(NODES)]
+
+    @property
     def local_redis_url(self) -> str:
+        if self.redis_cluster:
+            from services.stack.redis_cluster import url
+
+            return url(self.redis_cluster_ports)
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property

@@ -7,12 +7,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.stack import apps, kafka_broker, procs, redis_server, state, supervisor
+from services.common.errors import UserError
+from services.common.redis_conn import redact
+from services.stack import apps, kafka_broker, procs, redis_cluster, redis_server, state, supervisor
 from services.stack.settings import StackSettings
 from services.stack.state import StackState
 
 Say = Callable[[str], None]
 INFRA = ("kafka", "redis")
+
+
+def _is_infra(name: str) -> bool:
+    """Kafka, the redis-server, or a node of the local Redis Cluster (redis-<port>)."""
+    return name in INFRA or name.startswith("redis-")
 
 
 @dataclass
@@ -103,20 +110,45 @@ def _up_infra(settings: StackSettings, st: StackState, result: UpResult, say: Sa
         say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={st.bootstrap_servers}")
     else:
         _start(settings, st, result, "kafka", lambda: kafka_broker.start(settings), say)
+    timeout = settings.stack_timeout_s
+    redis_procs = ["redis"]
     if settings.external_redis:
         say("redis: using REDIS_URL")
+    elif settings.redis_cluster:
+        redis_procs = _up_redis_cluster(settings, st, result, say)
     else:
         _start(settings, st, result, "redis", lambda: redis_server.start(settings), say)
-    timeout = settings.stack_timeout_s
     procs.wait_until(lambda: redis_server.healthy(st.redis_url), timeout=timeout,
-                     what=f"Redis at {_safe_url(st.redis_url)}", abort=_abort_if_dead(st, "redis"),
-                     log=_log_of(st, "redis"))
+                     what=f"Redis at {_safe_url(st.redis_url)}", abort=_abort_if_any_dead(st, redis_procs),
+                     log=_log_of(st, redis_procs[0]))
     sec = _kafka_security(settings)
     procs.wait_until(lambda: kafka_broker.healthy(st.bootstrap_servers, security=sec), timeout=timeout,
                      interval=0.25, what=f"Kafka broker at {st.bootstrap_servers}",
                      abort=_abort_if_dead(st, "kafka"), log=_log_of(st, "kafka"))
     kafka_broker.create_topics(st.bootstrap_servers, _topics(settings), settings.topic_partitions, sec)
     say(f"kafka: ready at {st.bootstrap_servers}; redis: ready at {_safe_url(st.redis_url)}")
+
+
+def _up_redis_cluster(settings: StackSettings, st: StackState, result: UpResult, say: Say) -> list[str]:
+    """The nodes of the local Redis Cluster (those not running yet), joined into one cluster once."""
+    ports = settings.redis_cluster_ports
+    if st.redis_url != redis_cluster.url(ports):
+        raise UserError(f"the running stack uses Redis at {_safe_url(st.redis_url)}, not a cluster: "
+                              "`journeys down` first")
+    names = [redis_cluster.node_name(p) for p in ports]
+    for port, name in zip(ports, names, strict=True):
+        def spawn(p: int = port, n: str = name) -> procs.Proc:
+            redis_cluster.require_free([p], "JOURNEYS_REDIS_PORT")
+            log = settings.state_path / "logs" / f"{n}.log"
+            return redis_cluster.spawn_node(p, settings.state_path / "redis-cluster" / str(p), log)
+        _start(settings, st, result, name, spawn, say)
+    redis_cluster.create(ports, settings.stack_timeout_s)
+    return names
+
+
+def _abort_if_any_dead(st: StackState, names: list[str]) -> Callable[[], str | None]:
+    checks = [_abort_if_dead(st, n) for n in names]
+    return lambda: next((reason for check in checks if (reason := check())), None)
 
 
 def _topics(settings: StackSettings) -> list[str]:
@@ -183,8 +215,8 @@ def _stop_names(settings: StackSettings, st: StackState, names: list[str], say: 
     # The supervisor first (else it restarts what we stop), then the services, in start order, before the
     # infrastructure they drain into.
     first = [n for n in st.procs if n == supervisor.NAME]
-    services = [n for n in st.procs if n not in INFRA and n not in first]
-    order = first + services + [n for n in INFRA if n in st.procs]
+    services = [n for n in st.procs if not _is_infra(n) and n not in first]
+    order = first + services + [n for n in st.procs if _is_infra(n)]
     stopped = []
     for name in order:
         if name not in names:
@@ -215,7 +247,7 @@ def status(settings: StackSettings) -> dict[str, Any]:
         alive = proc.alive()
         if name == "kafka":
             ok = alive and kafka_ok
-        elif name == "redis":
+        elif name == "redis" or name.startswith("redis-"):
             ok = alive and redis_ok
         elif name in st.health:
             ok = alive and apps.http_healthy(st.health[name])
@@ -233,12 +265,5 @@ def status(settings: StackSettings) -> dict[str, Any]:
 
 
 def _safe_url(url: str) -> str:
-    """A Redis URL without its password, for output."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """A Redis URL (a cluster's too) without its password, for output."""
+    return redact(url)
