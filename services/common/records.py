@@ -14,6 +14,10 @@ the decoders add a cheap check or hand the document to the schema itself:
 So a rare document costs the old price, and the common one a few microseconds. The Structs alone
 (``msgspec.json.decode(value, type=ChannelEvent)``) do NOT check the patterns: use the decode functions.
 
+Contracts are open within a major version (docs/contracts.md): a field a Struct does not name is ignored
+(dropped), so a 1.x record with a new field decodes; channel names and identifier types are open strings
+checked against a name pattern, the known values being listed in ``services.common.vocabulary``.
+
 Patterns end in ``\\Z``, not ``$``: JSON Schema (ECMA-262) ``$`` never matches before a trailing newline,
 Python's does. Optional fields are ``UNSET`` (never encoded), so absent stays absent on the way out.
 """
@@ -28,6 +32,8 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from services.common.contracts import CHANNEL_EVENT, IDENTITY_MERGE, STITCHED_EVENT, validator
+from services.common.limits import MAX_IDENTIFIERS_PER_EVENT
+from services.common.vocabulary import KNOWN_CHANNELS, KNOWN_IDENTIFIER_TYPES, OPEN_NAME_PATTERN
 
 SCHEMA_VERSION = "1.0"
 # unprocessable: the decoder itself raised on the record (a limit or a bug), so it is dead-lettered alone.
@@ -41,6 +47,7 @@ MIN_EVENT_MS, MAX_EVENT_MS = -62_135_596_800_000, 253_402_300_799_999
 SCHEMA_VERSION_PATTERN = r"^1\.[0-9]+\Z"
 CUSTOMER_ID_PATTERN = r"^c_[0-9a-f]{8,64}\Z"
 ID_KEY_PATTERN = r"^[a-z_]+:[0-9a-f]{16,64}\Z"
+OTHER_ID_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,31}:[0-9a-f]{16,64}\Z"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:/@+\-]+\Z"
 STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,63}\Z"
 # The schema's date-time pattern; the calendar (day of month, leap second) is rfc3339_ms's job.
@@ -48,10 +55,13 @@ DATE_TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}
                      r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
 
 # -- shared constrained types ---------------------------------------------------------------------------
+# The identifier types the identity graph links on (an event may carry others: identifiers are open).
 IdentifierType = Literal["customer_id", "account_id", "email", "phone", "device_id", "cookie_id",
                          "loyalty_id", "social_handle"]
+# The channels the gap rules know; a channel event may name any other (OPEN_NAME_PATTERN).
 Channel = Literal["web", "mobile_app", "email", "sms", "phone", "ivr", "chat", "social", "store", "field",
                   "other"]
+OpenName = Annotated[str, Meta(max_length=32)]  # OPEN_NAME_PATTERN, checked by channel_patterns_ok
 Direction = Literal["inbound", "outbound"]
 Visibility = Literal["onstage", "offstage"]
 Outcome = Literal["success", "failure", "abandoned", "pending", "transferred", "resolved", "unresolved"]
@@ -82,8 +92,9 @@ class StitchedJourney(Struct, frozen=True, gc=False):
     stage: str
 
 
-class Journey(StitchedJourney, frozen=True, gc=False, forbid_unknown_fields=True):
-    """channel_event.v1 ``journey``: type and stage (STAGE_PATTERN, checked by decode_channel) only."""
+class Journey(StitchedJourney, frozen=True, gc=False):
+    """channel_event.v1 ``journey``: type and stage (STAGE_PATTERN, checked by decode_channel); other keys
+    (a later 1.x) are dropped."""
 
 
 class StitchedDevice(Struct, frozen=True, gc=False):
@@ -94,22 +105,24 @@ class StitchedDevice(Struct, frozen=True, gc=False):
     model: Any = UNSET
 
 
-class Device(StitchedDevice, frozen=True, gc=False, forbid_unknown_fields=True):
+class Device(StitchedDevice, frozen=True, gc=False):
     type: DeviceType | UnsetType = UNSET
     os: Annotated[str, Meta(max_length=64)] | UnsetType = UNSET
     model: Annotated[str, Meta(max_length=64)] | UnsetType = UNSET
 
 
 # -- channel_event.v1 (input) ---------------------------------------------------------------------------
-class ChannelEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
-    """channel_event.v1 as produced by channel systems. Decode with ``decode_channel`` (pattern checks)."""
+class ChannelEvent(Struct, frozen=True, gc=False, kw_only=True):
+    """channel_event.v1 as produced by channel systems. Decode with ``decode_channel`` (pattern checks).
+    Fields of a later 1.x that this one does not name are dropped here, never dead-lettered."""
 
     schema_version: str = SCHEMA_VERSION
     event_id: Annotated[str, Meta(min_length=1, max_length=128)]
     occurred_at: Annotated[str, Meta(max_length=40)]
-    channel: Channel
+    channel: OpenName
     touchpoint: Text128
-    identifiers: Annotated[dict[IdentifierType, Annotated[str, Meta(max_length=256)]], Meta(min_length=1)]
+    identifiers: Annotated[dict[OpenName, Annotated[str, Meta(max_length=256)]],
+                           Meta(min_length=1, max_length=MAX_IDENTIFIERS_PER_EVENT)]
     direction: Direction = "inbound"
     visibility: Visibility = "onstage"
     department: Text64 | UnsetType = UNSET
@@ -127,8 +140,9 @@ class ChannelEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_f
 
 
 # -- stitched_event.v1 ----------------------------------------------------------------------------------
-class StitchedEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
-    """stitched_event.v1; fields in the order the stitcher has always written them."""
+class StitchedEvent(Struct, frozen=True, gc=False, kw_only=True):
+    """stitched_event.v1; fields in the order the stitcher has always written them. Fields of a later 1.x
+    that this one does not name are dropped."""
 
     schema_version: str
     event_id: Text128
@@ -152,13 +166,17 @@ class StitchedEvent(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_
     device_key: str | UnsetType = UNSET
     customer_id: str
     identity_keys: list[str]
+    other_identity_keys: Annotated[list[str], Meta(max_length=MAX_IDENTIFIERS_PER_EVENT)] | UnsetType = UNSET
     masked: dict[str, str] | UnsetType = UNSET
     merge_conflict: bool | UnsetType = UNSET
     stitched_at_ms: int
+    # Never allowed (the schema says ``false``): a raw identifiers object here is a leak. Named only so
+    # that stitched_patterns_ok sees it and refuses the record.
+    identifiers: Any = UNSET
 
 
 # -- identity_merge.v1 ----------------------------------------------------------------------------------
-class IdentityMerge(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
+class IdentityMerge(Struct, frozen=True, gc=False, kw_only=True):
     schema_version: str
     record_id: str
     kind: Literal["merge", "conflict"]
@@ -215,6 +233,11 @@ _VERSION = _Known(SCHEMA_VERSION_PATTERN, 64)
 _STAGE = _Known(STAGE_PATTERN, 10_000)
 _CUSTOMER = _Known(CUSTOMER_ID_PATTERN, 200_000)
 _ID_KEY = _Known(ID_KEY_PATTERN, 200_000)
+_OTHER_ID_KEY = re.compile(OTHER_ID_KEY_PATTERN).match  # rare: the regex alone
+_NAME = _Known(OPEN_NAME_PATTERN, 1_000)
+_NAME.seen.update(KNOWN_CHANNELS, KNOWN_IDENTIFIER_TYPES)
+_names = _NAME.seen
+_known_ids = frozenset(KNOWN_IDENTIFIER_TYPES)
 _versions, _stages, _customers, _id_keys = _VERSION.seen, _STAGE.seen, _CUSTOMER.seen, _ID_KEY.seen
 
 
@@ -224,6 +247,12 @@ def channel_patterns_ok(ev: ChannelEvent) -> bool:
         return False
     if ev.schema_version not in _versions and not _VERSION.check(ev.schema_version):
         return False
+    if ev.channel not in _names and not _NAME.check(ev.channel):
+        return False
+    if not _known_ids.issuperset(ev.identifiers):  # one C call in the common case: only known types
+        for id_type in ev.identifiers:
+            if id_type not in _names and not _NAME.check(id_type):
+                return False
     journey = ev.journey
     if journey is UNSET:
         return True
@@ -236,10 +265,13 @@ def stitched_patterns_ok(ev: StitchedEvent) -> bool:
         return False
     if ev.customer_id not in _customers and not _CUSTOMER.check(ev.customer_id):
         return False
-    for key in ev.identity_keys:  # noqa: SIM110 - a plain loop: all(<generator>) costs more than the checks
+    for key in ev.identity_keys:  # a plain loop: all(<generator>) costs more than the checks
         if key not in _id_keys and not _ID_KEY.check(key):
             return False
-    return True
+    if ev.identifiers is not UNSET:
+        return False
+    others = ev.other_identity_keys
+    return isinstance(others, UnsetType) or all(_OTHER_ID_KEY(k) for k in others)
 
 
 def merge_patterns_ok(rec: IdentityMerge) -> bool:

@@ -235,4 +235,5 @@ def test_journeys_end_in_a_good_terminal_on_success_and_a_bad_one_on_giving_up()
 def test_every_channel_of_the_contract_is_used() -> None:
     pop, _ = population()
     used = {e["channel"] for evs in pop.events.values() for e in evs}
-    assert used == set(contracts.load_schema(contracts.CHANNEL_EVENT)["properties"]["channel"]["enum"])
+    # Channels are open; the contract's examples are the ones the gap rules know.
+    assert used == set(contracts.load_schema(contracts.CHANNEL_EVENT)["properties"]["channel"]["examples"])

@@ -32,11 +32,33 @@ def test_a_valid_event_decodes_with_its_event_time() -> None:
 @pytest.mark.parametrize(("name", "expected"), [
     ("missing_event_id", "schema_violation"), ("no_identifiers", "no_identifier"),
     ("nps_eleven", "schema_violation"), ("sentiment_out_of_range", "schema_violation"),
-    ("timestamp_without_offset", "bad_timestamp"), ("unknown_channel", "schema_violation"),
-    ("unknown_identifier_type", "schema_violation"),
+    ("timestamp_without_offset", "bad_timestamp"), ("channel_not_a_name", "schema_violation"),
+    ("identifier_type_not_a_name", "schema_violation"), ("too_many_identifiers", "schema_violation"),
 ])
 def test_invalid_examples_get_their_reason(name: str, expected: str) -> None:
     assert reason((EXAMPLES / "invalid" / f"{name}.json").read_bytes()) == expected
+
+
+@pytest.mark.parametrize("path", sorted((EXAMPLES / "valid").glob("*.json")), ids=lambda p: p.stem)
+def test_valid_examples_decode_on_both_paths(path: Path) -> None:
+    value = path.read_bytes()
+    any_time = DecodePolicy(max_event_age_ms=10**13, max_future_skew_ms=10**13)
+    fast, slow = decode(value, {}, NOW, any_time), decode_slow(value, {}, NOW, any_time)
+    assert isinstance(fast, Decoded) and fast == slow
+
+
+def test_a_later_minor_version_with_new_fields_is_decoded_not_dead_lettered() -> None:
+    """channel_event.v1 is open within the major: unknown fields are dropped, open names kept as sent."""
+    later = dict(EVENT, schema_version="1.7", locale="pt-PT", channel="kiosk",
+                 identifiers={"email": "ana@example.com", "whatsapp_id": "+351912345678"},
+                 journey={"type": "support", "stage": "triage", "step": 3}, consent={"marketing": False})
+    out = decode(orjson.dumps(later), {}, NOW)
+    assert isinstance(out, Decoded)
+    assert out.event.channel == "kiosk" and out.event.schema_version == "1.7"
+    assert out.event.identifiers == {"email": "ana@example.com", "whatsapp_id": "+351912345678"}
+    assert out.event.journey is not None and (out.event.journey.type, out.event.journey.stage) == (
+        "support", "triage")
+    assert not hasattr(out.event, "locale")
 
 
 def test_malformed_oversized_and_tombstones() -> None:

@@ -1,0 +1,45 @@
+"""The open vocabularies of the contracts: channel names and identifier types.
+
+channel_event.v1 names channels and identifier types by open strings (OPEN_NAME_PATTERN): a channel system
+may send ``kiosk`` or a ``whatsapp_id`` before this project knows them, and the event is stitched, not
+dead-lettered (docs/contracts.md). The values below are the ones the code knows:
+
+- KNOWN_CHANNELS: the channels the gap rules and the default journey definitions speak of; an event on
+  another channel is stitched and carried as sent, and counted as ``other`` in metric labels
+  (``channel_label``), so a producer cannot grow a metric's label set without bound.
+- KNOWN_IDENTIFIER_TYPES: the types the identity graph links on, in contract order; the stitcher's
+  identity script takes exactly these, each with its per-customer limit (JOURNEYS_MERGE_LIMITS). An
+  identifier of another type is carried on the stitched event as a keyed hash and a mask
+  (``other_identity_keys``) but never enters the identity graph: nobody has said how far it can be
+  trusted to link two customers, nor set its limit. Adding a type to the graph is a code change
+  (CONTRIBUTING.md, "Adding a channel or an identifier type").
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+OPEN_NAME_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}\Z"
+OTHER: Final = "other"
+
+KNOWN_CHANNELS: Final = ("web", "mobile_app", "email", "sms", "phone", "ivr", "chat", "social", "store",
+                         "field", "other")
+KNOWN_IDENTIFIER_TYPES: Final = ("customer_id", "account_id", "email", "phone", "device_id", "cookie_id",
+                                 "loyalty_id", "social_handle")
+_CHANNELS = frozenset(KNOWN_CHANNELS)
+_TYPES = frozenset(KNOWN_IDENTIFIER_TYPES)
+
+
+def channel_label(channel: str) -> str:
+    """The metric label of a channel: itself when known, else ``other``."""
+    return channel if channel in _CHANNELS else OTHER
+
+
+def identifier_type_label(id_type: str) -> str:
+    """The metric label of an identifier type: itself when the graph knows it, else ``other``."""
+    return id_type if id_type in _TYPES else OTHER
+
+
+def in_graph(id_type: str) -> bool:
+    """Does the identity graph link customers on identifiers of this type?"""
+    return id_type in _TYPES
