@@ -29,7 +29,8 @@ from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.core.logic import DetectorLogic
 from services.gap_detector.core.model import Entry
 from services.gap_detector.core.state import CustomerState
-from services.gap_detector.store import DetectorStore, Loaded, Save
+from services.gap_detector.store import DetectorStore
+from services.gap_detector.store_types import Loaded, Save
 
 console = Console()
 T0 = 1_793_599_980_000
@@ -52,7 +53,7 @@ async def arm(client: aioredis.Redis, keys: Keys, n: int) -> float:
                 step = logic.on_item(cid, loaded.state, entry, T0)
                 save.customers.append(loaded)
                 save.write_state.add(cid)
-                save.add_cells(step.cells)
+                save.add_cells(cid, step.cells)
             await store.save(save, T0)
             bar.update(task, completed=min(n, start + BATCH))
     return time.perf_counter() - t0

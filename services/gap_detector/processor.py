@@ -21,12 +21,13 @@ from services.common.records import RecordError, decode_merge, decode_stitched
 from services.common.timeutil import now_ms
 from services.gap_detector.clock_store import ClockStore
 from services.gap_detector.core.clock import input_candidate, seen_evidence
-from services.gap_detector.core.dropoff import judge, split_cell
-from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded
+from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded, parse_superseded
 from services.gap_detector.core.model import Entry, entry_from_record
+from services.gap_detector.dropoff_judge import DropoffJudge
 from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.settings import GapDetectorSettings
-from services.gap_detector.store import DetectorStore, Loaded, Save
+from services.gap_detector.store import DetectorStore
+from services.gap_detector.store_types import OUTBOX_GRACE_MS, Loaded, OutboxEntry, Save, StateConflict
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class DetectorProcessor:
         self._t_write = metrics.stage.labels("journey_write")
         self._t_timers, self._n_rules = metrics.stage.labels("timers"), metrics.batch.labels("rules")
         self._e2e_alert = metrics.e2e.labels("alert")
-        self._cell_gauges: dict[str, tuple[Any, Any]] = {}
+        self.dropoff = DropoffJudge(logic.defs, store, metrics)
 
     async def advance_clock(self, evidence: Evidence) -> int | None:
         """Move the watermark as far as the evidence proves (core/clock.py); returns it."""
@@ -164,8 +165,8 @@ class DetectorProcessor:
                 continue
             seen.add(target.cid)
             save.customers.append(target)
-            for _, lstate, _ in target.losers:
-                self._absorb(save, target.cid, self.logic.on_fold(target.cid, target.state, lstate, now))
+            for loser in target.losers:
+                self._absorb(save, target.cid, self.logic.on_fold(target.cid, target.state, loser.state, now))
             yield target
 
     @staticmethod
@@ -175,53 +176,62 @@ class DetectorProcessor:
         if step.closed:
             save.closed.setdefault(cid, []).extend(step.closed)
         if step.cells:
-            save.add_cells(step.cells)
+            save.add_cells(cid, step.cells)
         for suffix, deadline in step.extra_timers.items():
             save.extra_timers[f"{cid}|{suffix}"] = deadline
 
     async def _publish_and_save(self, save: Save, now: int, sink: Sink) -> int:
-        """Save, then publish (the transactional outbox): the alerts are written with the batch's state in
-        one atomic, compare-and-set script call, into the outbox too; only then are they published, and
-        removed from the outbox once acknowledged. So an alert goes out only if the state that raised it
-        was saved (a batch that lost a race with another worker publishes nothing, and its retry judges
-        the state that won), and none is lost: what a failed or dead worker left in the outbox, a sweep
-        publishes (``on_tick``; journeys_alerts_resent_total). A live worker never publishes one twice."""
+        """Save, then publish (the transactional outbox): each alert is written with the state that raised
+        it, into its customer's outbox, in one compare-and-set script call per hash slot; only then is it
+        published, and removed from the outbox once acknowledged. So an alert goes out only if the state
+        that raised it was saved (a customer that lost a race with another worker publishes nothing, and
+        the retry judges the state that won), and none is lost: what a failed or dead worker left in an
+        outbox, a sweep publishes (``on_tick``; journeys_alerts_resent_total)."""
         # One record per alert id and batch: a later event of the same batch that raised an alert's
         # severity (or retracted it) makes the earlier version moot, so only the last one goes out.
-        last = {a["alert_id"]: a for group in save.new_alerts.values() for a in group}
-        last.update((a["alert_id"], a) for a in save.aggregate_alerts)
-        alerts = list(last.values())
-        save.outbox = docs = [save.doc(a) for a in alerts]
+        last = {a["alert_id"]: (cid, a) for cid, group in save.new_alerts.items() for a in group}
+        last.update((a["alert_id"], ("", a)) for a in save.aggregate_alerts)
+        save.outbox = [OutboxEntry(cid, aid, save.doc(a)) for aid, (cid, a) in last.items()]
         t = time.perf_counter()
-        await self.store.save(save, now)
+        try:
+            await self.store.save(save, now)
+        except StateConflict as exc:  # on a cluster the other customers were saved: their alerts go out
+            await self._publish([e for e in save.outbox if e.cid not in exc.failed], now, sink)
+            raise
         self._t_write.observe(time.perf_counter() - t)
-        if alerts:
-            t = time.perf_counter()
-            await sink.publish(alerts, docs)
-            await self.store.published(docs)
-            self._t_produce.observe(time.perf_counter() - t)
-            self._count(alerts)
+        return await self._publish(save.outbox, now, sink)
+
+    async def _publish(self, entries: list[OutboxEntry], now: int, sink: Sink) -> int:
+        if not entries:
+            return 0
+        t = time.perf_counter()
+        alerts = [orjson.loads(e.doc) for e in entries]
+        await sink.publish(alerts, [e.doc for e in entries])
+        await self.store.published(entries, now + OUTBOX_GRACE_MS)
+        self._t_produce.observe(time.perf_counter() - t)
+        self._count(alerts)
         return len(alerts)
 
     async def _sweep_outbox(self, now: int, sink: Sink) -> int:
         """Publish what failed or dead workers saved and did not publish (some may have gone out already:
-        their worker died between the broker's acknowledgement and the removal)."""
+        their worker died between the broker's acknowledgement and the removal). Each goes out as its
+        outbox holds it now: a retraction or update saved since is the last record of its id."""
         swept = 0
         while True:
-            docs = await self.store.claim_outbox(now, TIMER_LEASE_MS, OUTBOX_PER_TICK)
-            if not docs:
+            claimed = await self.store.claim_outbox(now, TIMER_LEASE_MS, OUTBOX_PER_TICK)
+            if not claimed:
                 return swept
-            # What the alert is now, not the stale copy: a retraction or update published since must stay
-            # the last record of its id (a dead worker's open copy after its own retraction reopened it).
-            current = await self.store.current_docs([orjson.loads(d)["alert_id"] for d in docs])
-            latest = [now_doc or doc for doc, now_doc in zip(docs, current, strict=True)]
-            alerts = [orjson.loads(d) for d in latest]
-            await sink.publish(alerts, latest)
-            await self.store.published(docs)
-            self.m.resent.inc(len(docs))
-            self._count(alerts)
-            swept += len(docs)
-            if len(docs) < OUTBOX_PER_TICK:
+            lease = now + TIMER_LEASE_MS
+            entries = [e for _, e in claimed if e is not None]
+            await self.store.forget_outbox([m for m, e in claimed if e is None], lease)
+            if entries:
+                alerts = [orjson.loads(e.doc) for e in entries]
+                await sink.publish(alerts, [e.doc for e in entries])
+                await self.store.published(entries, lease, now)
+                self.m.resent.inc(len(entries))
+                self._count(alerts)
+                swept += len(entries)
+            if len(claimed) < OUTBOX_PER_TICK:
                 return swept
 
     def _count(self, alerts: list[dict[str, Any]]) -> None:
@@ -282,17 +292,24 @@ class DetectorProcessor:
                 return raised
 
     async def _fire(self, claimed: list[tuple[str, str, int]], wm: int, now: int, sink: Sink) -> int:
+        """Fire claimed timers that the customers' states still hold (the timer wheel is only an index)."""
         t = time.perf_counter()
-        asked = dict.fromkeys(c for c, j, _ in claimed if not is_superseded(j))
-        _, loaded = await self.store.load([(cid, "") for cid in asked]) if asked else (None, {})
+        _, loaded = await self.store.load([(cid, "") for cid in dict.fromkeys(c for c, _, _ in claimed)])
         save = Save(finished_timers=[f"{c}|{j}" for c, j, _ in claimed])
         for _ in self._fold_all(loaded.values(), save, now):
             pass
         for cid, journey, deadline in claimed:
+            target: Loaded = loaded[cid]
             if is_superseded(journey):
+                # Self-contained, fired under the customer it was armed for; but not when the state still
+                # has X as its latest event: then nothing superseded X (an index entry whose save was
+                # refused), and X's own timer decides.
+                j, mark = parse_superseded(journey)
+                current = target.state.marks.get(j)
+                if current is not None and current.id == mark.id:
+                    continue
                 step = self.logic.on_notify_superseded(cid, journey, now)
             else:
-                target: Loaded = loaded[cid]
                 step = self.logic.on_notify(target.cid, target.state, journey, wm, now)
                 cid = target.cid
             if step.alerts:
@@ -304,54 +321,9 @@ class DetectorProcessor:
 
     async def _judge_cells(self, cells: list[tuple[str, int]], now: int, sink: Sink,
                            hashes: dict[int, dict[bytes, bytes]]) -> int:
-        """Judge cell-minutes against their baselines; a spike is raised once per cell-minute. ``hashes``:
-        the drop-off minutes this tick already read (the claims of one tick share most of their history)."""
-        defs = self.logic.defs
-        spans = {c: defs.thresholds(c.split("|", 1)[0]).dropoff_baseline_minutes for c, _ in cells}
-        judged = {m for _, m in cells}  # read again: writes may have re-queued them since
-        reach = {(m, spans[c]) for c, m in cells}  # far fewer than cells: a minute holds many cells
-        needed = {m - i * 60_000 for m, span in reach for i in range(1, span + 2)} - hashes.keys()
-        hashes.update(await self.store.cell_history(sorted(needed | judged)))
-        spikes = []
-        windows: dict[tuple[str, int], tuple[int, int]] = {}  # (cell, minute) -> its baseline sums
-        for cell, minute in sorted(cells):  # a cell's minutes in order: each window slides from the last
-            vkey = cell.encode()
-            dkey = vkey + b"|d"
-            span = spans[cell]
-            prev = windows.get((cell, minute - 60_000))
-            if prev is None:
-                hist_v = hist_d = 0
-                for i in range(1, span + 1):
-                    h = hashes[minute - i * 60_000]
-                    if h:
-                        hist_v += int(h.get(vkey, 0))
-                        hist_d += int(h.get(dkey, 0))
-            else:  # the window of the minute before, plus that minute, minus the one that fell out
-                h_in, h_out = hashes[minute - 60_000], hashes[minute - (span + 1) * 60_000]
-                hist_v = prev[0] + int(h_in.get(vkey, 0)) - int(h_out.get(vkey, 0))
-                hist_d = prev[1] + int(h_in.get(dkey, 0)) - int(h_out.get(dkey, 0))
-            windows[(cell, minute)] = (hist_v, hist_d)
-            h = hashes[minute]
-            j = judge(cell, minute, int(h.get(vkey, 0)), int(h.get(dkey, 0)), [(hist_v, hist_d)], defs, now)
-            rate, baseline = self._gauges(cell)
-            rate.set(j.rate)
-            baseline.set(j.baseline)
-            if j.alert is not None:
-                spikes.append(((cell, minute), j.alert))
-        if not spikes:
-            return 0
-        fresh = await self.store.dropoff_unalerted([c for c, _ in spikes])
-        raised = [(c, a) for (c, a), new in zip(spikes, fresh, strict=True) if new]
+        """Judge cell-minutes against their baselines; a spike is raised once per cell-minute."""
+        raised = await self.dropoff.spikes(cells, now, hashes)
         if not raised:
             return 0
         save = Save(aggregate_alerts=[a for _, a in raised], dropoff_alerted=[c for c, _ in raised])
         return await self._publish_and_save(save, now, sink)
-
-    def _gauges(self, cell: str) -> tuple[Any, Any]:
-        """The drop-off rate and baseline gauges of a cell (label lookups cost more than the update)."""
-        found = self._cell_gauges.get(cell)
-        if found is None:
-            labels = split_cell(cell)
-            found = self._cell_gauges[cell] = (self.m.dropoff_rate.labels(*labels),
-                                               self.m.dropoff_baseline.labels(*labels))
-        return found

@@ -163,6 +163,8 @@ class DetectorLogic:
         """A claimed stall timer of ``journey`` is due by watermark ``wm``: fire when X still stalls."""
         step = Step()
         mark = state.marks.get(journey)
+        if journey not in state.timers:
+            return step  # a stale index entry: the state's timer fired already or was cancelled
         if mark is None or mark.deadline is None or mark.deadline > wm:
             return step  # progress re-armed it meanwhile (that timer is still pending), or terminal
         self._fire(cid, state, journey, mark, now_ms, step)

@@ -113,14 +113,16 @@ _encode = msgspec.json.Encoder().encode
 _BUFFER = msgspec.json.Decoder(list[Entry], strict=False)
 _MARK = msgspec.json.Decoder(Mark)
 _OPEN = msgspec.json.Decoder(dict[str, OpenAlert])
-_SUPERSEDED = msgspec.json.Decoder(dict[str, int])
+_SUPERSEDED = _TIMERS = msgspec.json.Decoder(dict[str, int])
 
 
 def encode_state(state: CustomerState, buf: bytes | None = None) -> dict[bytes, bytes]:
-    """The hash fields of Keys.detector_state: ``v``, ``buf``, ``h``, ``s``, ``o`` and one ``j:<journey>``
-    per mark. ``buf``: the buffer already encoded (``encode_buffer``)."""
+    """The hash fields of Keys.detector_state: ``v``, ``buf``, ``h``, ``s``, ``o``, ``t`` (the pending stall
+    timers: the truth, of which the timer wheel is an index) and one ``j:<journey>`` per mark. ``buf``: the
+    buffer already encoded (``encode_buffer``)."""
     fields = {b"v": STATE_VERSION, b"buf": _encode(state.buffer) if buf is None else buf,
-              b"h": b"%d" % state.horizon, b"s": _encode(state.superseded), b"o": _encode(state.open_alerts)}
+              b"h": b"%d" % state.horizon, b"s": _encode(state.superseded), b"o": _encode(state.open_alerts),
+              b"t": _encode(state.timers)}
     for journey, mark in state.marks.items():
         fields[b"j:" + journey.encode()] = _encode(mark)
     return fields
@@ -167,11 +169,13 @@ def encode_buffer(buffer: list[Entry], prev: EncodedBuffer | None = None) -> Enc
     return EncodedBuffer(list(buffer), [e.alerted for e in buffer], ends, b"[" + b",".join(parts) + b"]")
 
 
-def decode_state(fields: dict[bytes, bytes], timers: dict[str, int],
+def decode_state(fields: dict[bytes, bytes], timers: dict[str, int] | None,
                  open_alerts: dict[bytes, bytes]) -> CustomerState:
-    """The state from its hash fields and pending timer deadlines; ``open_alerts`` (the open-alert hash)
-    is read only for a version 1 state, which has no ``o`` field yet."""
-    state = CustomerState(timers=dict(timers))
+    """The state from its hash fields; ``open_alerts`` (the open-alert hash) is read only for a version 1
+    state, which has no ``o`` field yet. Its pending timers are field ``t``; a state written before they
+    were kept there takes ``timers``, else every mark with a deadline that has not fired."""
+    raw_timers = fields.get(b"t")
+    state = CustomerState(timers=_TIMERS.decode(raw_timers) if raw_timers is not None else dict(timers or {}))
     horizon = fields.get(b"h")
     if horizon is not None:
         state.horizon = int(horizon)
@@ -184,6 +188,9 @@ def decode_state(fields: dict[bytes, bytes], timers: dict[str, int],
     for name, value in fields.items():
         if name[:2] == b"j:":
             state.marks[name[2:].decode()] = _MARK.decode(value)
+    if raw_timers is None and timers is None:
+        state.timers = {j: m.deadline for j, m in state.marks.items()
+                        if m.deadline is not None and not m.fired}
     summaries = fields.get(b"o")
     if summaries is not None:
         state.open_alerts = _OPEN.decode(summaries)

@@ -1,8 +1,19 @@
--- Apply a batch's writes in one call (atomic, one round trip): the detector's save.
--- ARGV[1] MessagePack list of operations [command, key, args...]; only the writes below are accepted.
--- ARGV[2] recent-alerts ZSET, ARGV[3] alerts-by-id HASH, ARGV[4] most recent alerts kept.
--- An operation {'EXPECT', state hash, token} writes nothing: unless the hash's field 'n' still holds the
--- token ('' for none) the batch was loaded with, nothing at all is written (compare-and-set).
+#!lua
+-- Apply writes that share one hash slot in one call (atomic, one round trip): a customer's truth (its
+-- state with its timers, open alerts and outbox) or one of the detector-wide indexes.
+-- KEYS[1] a key of that slot: every key written is in it (Redis Cluster refuses anything else).
+-- ARGV[1] MessagePack list of operations {command, key, args...}; only the writes below are accepted,
+-- and these conditional ones:
+--   {'EXPECT', state hash, token}  compare-and-set: unless the hash's field 'n' still holds the token
+--       ('' for none) the state was loaded with, nothing at all is written (TRYAGAIN error);
+--   {'DELIF', state hash, token, key...}  delete the keys only if the hash still holds the token (a
+--       merged-away customer folded into its survivor is deleted unless written since: then it is
+--       folded again, idempotently, on its survivor's next load);
+--   {'HDELEQ', hash, field, value}  delete the field only if it still holds the value (an outbox entry
+--       published, unless a newer version of the alert was saved meanwhile);
+--   {'ZREMEQ', zset, member, score}  remove the member only if its score is still that (an outbox index
+--       entry re-armed by a newer save stays);
+--   {'TRIM', zset, hash, most}  keep the newest ``most`` members of the zset, their fields of the hash.
 local allowed = {HSET = true, HDEL = true, DEL = true, EXPIRE = true, ZADD = true, ZREM = true, HINCRBY = true}
 local ops = cmsgpack.unpack(ARGV[1])
 for _, op in ipairs(ops) do
@@ -10,22 +21,36 @@ for _, op in ipairs(ops) do
     return redis.error_reply('TRYAGAIN apply.lua: state changed meanwhile: ' .. op[2])
   end
 end
+local done = 0
 for _, op in ipairs(ops) do
-  if op[1] ~= 'EXPECT' then
-    if not allowed[op[1]] then return redis.error_reply('apply.lua: command not allowed: ' .. tostring(op[1])) end
+  local cmd = op[1]
+  if cmd == 'EXPECT' then
+    done = done + 0
+  elseif cmd == 'DELIF' then
+    if (redis.call('HGET', op[2], 'n') or '') == op[3] then
+      for i = 4, #op do redis.call('DEL', op[i]) end
+      done = done + 1
+    end
+  elseif cmd == 'HDELEQ' then
+    if redis.call('HGET', op[2], op[3]) == op[4] then redis.call('HDEL', op[2], op[3]) end
+  elseif cmd == 'ZREMEQ' then
+    local score = redis.call('ZSCORE', op[2], op[3])
+    if score and tonumber(score) == tonumber(op[4]) then redis.call('ZREM', op[2], op[3]) end
+  elseif cmd == 'TRIM' then
+    local extra = redis.call('ZCARD', op[2]) - tonumber(op[4])
+    if extra > 0 then
+      local old = redis.call('ZRANGE', op[2], 0, extra - 1)
+      redis.call('ZREMRANGEBYRANK', op[2], 0, extra - 1)
+      for i = 1, #old, 500 do
+        redis.call('HDEL', op[3], unpack(old, i, math.min(i + 499, #old)))
+      end
+    end
+  else
+    if not allowed[cmd] then return redis.error_reply('apply.lua: command not allowed: ' .. tostring(cmd)) end
     for i = 3, #op do
       if type(op[i]) == 'number' then op[i] = string.format('%d', op[i]) end
     end
     redis.call(unpack(op))
   end
 end
--- Keep the recent-alerts index bounded: drop the oldest beyond the limit from the ZSET and the HASH.
-local extra = redis.call('ZCARD', ARGV[2]) - tonumber(ARGV[4])
-if extra > 0 then
-  local old = redis.call('ZRANGE', ARGV[2], 0, extra - 1)
-  redis.call('ZREMRANGEBYRANK', ARGV[2], 0, extra - 1)
-  for i = 1, #old, 500 do
-    redis.call('HDEL', ARGV[3], unpack(old, i, math.min(i + 499, #old)))
-  end
-end
-return #ops
+return done

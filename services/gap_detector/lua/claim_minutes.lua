@@ -1,3 +1,4 @@
+#!lua
 -- Claim the drop-off cells ready to judge (exactly one worker gets each): cell-minutes whose minute
 -- ended at or before the watermark. Cells are queued by every write that touches them (events, stalls),
 -- so nothing is skipped however far the watermark jumps, and a late write queues its cell again.

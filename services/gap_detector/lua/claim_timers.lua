@@ -1,3 +1,4 @@
+#!lua
 -- Claim due stall timers atomically, so with several workers each timer is taken by exactly one.
 -- KEYS[1] timers ZSET (member '<cid>|<journey>', score deadline), KEYS[2] in-flight ZSET (score lease end).
 -- ARGV[1] watermark (ms), ARGV[2] wall clock now (ms), ARGV[3] lease (ms), ARGV[4] most timers to take.

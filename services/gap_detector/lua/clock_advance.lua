@@ -1,3 +1,4 @@
+#!lua
 -- Queue a watermark candidate and apply the candidates the detectors' evidence now covers (core/clock.py).
 -- KEYS[1] clock:pending ZSET member '<noted ms>:<candidate>', score noted ms; KEYS[2] watermark STRING.
 -- ARGV[1] noted ms (wall time after the inputs were read), ARGV[2] candidate watermark ('' for none),

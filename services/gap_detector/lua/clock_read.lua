@@ -1,3 +1,4 @@
+#!lua
 -- The detector's tick reads the evidence clock (core/clock.py) in one call, storing its own first.
 -- KEYS[1] clock:seen HASH '<topic>:<partition>' -> ms, KEYS[2] clock:inputs HASH (the stitchers'),
 -- KEYS[3] watermark STRING.

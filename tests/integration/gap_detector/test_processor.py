@@ -291,17 +291,21 @@ async def test_alerts_go_out_once_saved_and_a_failed_publish_is_swept_from_the_o
     assert await h.client.zcard(keys.alerts_outbox) == 1
     await heir.tick()
     assert heir.published == []  # within the grace period the worker that saved it may still publish
-    [doc] = await h.client.zrange(keys.alerts_outbox, 0, -1)
-    await h.client.zadd(keys.alerts_outbox, {doc: 0})  # the grace period is over
-    # Meanwhile a late event retracted it (saved and published by a live worker): the sweep must not make
-    # the stale open copy the last record of its id.
-    retracted = {**orjson.loads(doc), "status": "closed"}
-    await h.client.hset(keys.alerts_by_id, retracted["alert_id"], orjson.dumps(retracted))
+    [member] = await h.client.zrange(keys.alerts_outbox, 0, -1)
+    await h.client.zadd(keys.alerts_outbox, {member: 0})  # the grace period is over
+    # Meanwhile a late event retracted it (saved into the customer's outbox by a live worker, not yet
+    # published): the sweep publishes the alert as it is now, never the stale open copy.
+    assert member.decode() == f"{cid}|{alert_id('channel_switch', cid, 'd')}"
+    box, aid = keys.customer_outbox(cid), member.decode().rpartition("|")[2]
+    retracted = {**orjson.loads(await h.client.hget(box, aid)), "status": "closed"}
+    await h.client.hset(box, aid, orjson.dumps(retracted))
     await heir.tick()
     await heir.tick()
     assert [a["alert_id"] for a in heir.published] == [alert_id("channel_switch", cid, "d")]
     assert heir.published[0]["status"] == "closed"
     assert resent(heir) == 1 and await h.client.zcard(keys.alerts_outbox) == 0
+    assert await h.client.hlen(box) == 0
+    assert orjson.loads(await h.client.hget(keys.alerts_by_id, aid))["status"] == "closed"
     for x in (h, dead, heir):
         await x.client.aclose()
 
