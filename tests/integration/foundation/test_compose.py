@@ -47,3 +47,36 @@ def test_compose_runs_every_service_with_the_shared_ports() -> None:
     assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in mounts
     assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
     assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in mounts
+
+
+def test_cluster_profile_is_valid() -> None:
+    if shutil.which("docker") is None and shutil.which("docker-compose") is None:
+        pytest.skip("no docker client on this machine")
+    compose = compose_command()
+    assert compose is not None, "docker client without compose: `journeys setup` installs docker-compose"
+    done = subprocess.run([*compose, "--profile", "cluster", "config", "-q"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_cluster_profile_runs_the_services_on_three_masters() -> None:
+    from services.common.redis_conn import is_cluster, parse_cluster_url
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    nodes = ["redis-node-1", "redis-node-2", "redis-node-3"]
+    for node in nodes:
+        assert services[node]["profiles"] == ["cluster"]
+        assert services[node]["command"][:3] == ["redis-server", "--cluster-enabled", "yes"]
+    create = services["redis-cluster-create"]
+    assert create["profiles"] == ["cluster"] and create["restart"] == "no"
+    assert sorted(create["depends_on"]) == nodes
+    assert "--cluster-replicas 0 --cluster-yes" in create["command"][0]
+    for name, command in (("stitcher", "stitcher"), ("gap_detector", "detector"), ("api", "api")):
+        single, cluster = services[name], services[f"{name}-cluster"]
+        assert "profiles" not in single and single["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+        assert cluster["profiles"] == ["cluster"] and cluster["command"] == [command]
+        url = cluster["environment"]["REDIS_URL"]
+        assert is_cluster(url) and [h for h, _ in parse_cluster_url(url).nodes] == nodes
+        created = cluster["depends_on"]["redis-cluster-create"]
+        assert created == {"condition": "service_completed_successfully"}
+        assert "redis" not in cluster["depends_on"]
