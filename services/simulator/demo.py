@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         )
     urls = [
         ("agent page", f"{settings.api_base_url}/agent"),
+        ("journey map", f"{settings.api_base_url}/map"),
         ("api metrics", f"{settings.api_base_url}/metrics"),
         ("stitcher", f"http://{settings.metrics_host}:{settings.stitcher_metrics_port}/metrics"),
         ("detector", f"http://{settings.metrics_host}:{settings.detector_metrics_port}/metrics"),

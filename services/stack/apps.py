@@ -1,4 +1,4 @@
-"""The project's own services as the local stack runs them: `journeys stitcher|detector|api`."""
+"""The project's own services as the local stack runs them: `journeys stitcher|detector|api|map`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def apps(settings: StackSettings) -> list[App]:
         App("detector", "detector", f"http://{settings.metrics_host}:{settings.detector_metrics_port}/metrics",
             settings.detector_metrics_port, "JOURNEYS_DETECTOR_METRICS_PORT"),
         App("api", "api", f"{settings.api_base_url}/healthz", settings.api_port, "JOURNEYS_API_PORT"),
+        App("map", "map", f"http://{settings.metrics_host}:{settings.map_metrics_port}/metrics",
+            settings.map_metrics_port, "JOURNEYS_MAP_METRICS_PORT"),
     ]
 
 
@@ -64,6 +66,7 @@ def app_env(settings: StackSettings, bootstrap: str, redis_url: str) -> dict[str
         "REDIS_URL": redis_url,
         "JOURNEYS_STITCHER_METRICS_PORT": str(settings.stitcher_metrics_port),
         "JOURNEYS_DETECTOR_METRICS_PORT": str(settings.detector_metrics_port),
+        "JOURNEYS_MAP_METRICS_PORT": str(settings.map_metrics_port),
         "JOURNEYS_BIND_HOST": settings.bind_host,
         "JOURNEYS_API_PORT": str(settings.api_port),
     })

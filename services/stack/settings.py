@@ -48,6 +48,9 @@ class StackSettings(CommonSettings):
     detector_metrics_port: int = env(
         "JOURNEYS_DETECTOR_METRICS_PORT", "Port of the gap detector's /metrics.", default=9102
     )
+    map_metrics_port: int = env(
+        "JOURNEYS_MAP_METRICS_PORT", "Port of the journey-map worker's /metrics.", default=9103
+    )
     api_host: str = env(
         "JOURNEYS_API_HOST", "Interface the HTTP API listens on (default: JOURNEYS_BIND_HOST).", default=""
     )

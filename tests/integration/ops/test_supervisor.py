@@ -29,6 +29,7 @@ def sup_env(service_env: dict[str, str], tmp_path: Path, unique: str) -> Iterato
         "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
         "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
         "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()),
+        "JOURNEYS_MAP_METRICS_PORT": str(free_port()),
         "JOURNEYS_API_PORT": str(free_port()),
         "JOURNEYS_STITCHER_GROUP": f"t{unique}-stitcher",
         "JOURNEYS_DETECTOR_GROUP": f"t{unique}-detector",
@@ -89,7 +90,7 @@ def test_a_killed_service_is_restarted_with_backoff_and_down_leaves_nothing(sup_
     up = journeys(sup_env, "up", "--supervise")
     assert up.returncode == 0, up.stderr
     rows = status(sup_env)
-    assert list(rows) == ["stitcher", "detector", "api", "supervisor"]
+    assert list(rows) == ["stitcher", "detector", "api", "map", "supervisor"]
     assert all(r["healthy"] and r["restarts"] == 0 for r in rows.values())
     for port in ("JOURNEYS_STITCHER_METRICS_PORT", "JOURNEYS_DETECTOR_METRICS_PORT", "JOURNEYS_API_PORT"):
         assert listening(int(sup_env[port])) == {"0100007F"}  # 127.0.0.1 only, never 0.0.0.0

@@ -28,6 +28,7 @@ def test_demo_runs_headless_and_cleans_up(tmp_path: Path, service_env: dict[str,
         "JOURNEYS_LOG_LEVEL": "WARNING",
         "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
         "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()),
+        "JOURNEYS_MAP_METRICS_PORT": str(free_port()),
         "JOURNEYS_API_PORT": str(free_port()),
     }
     done = subprocess.run(
@@ -59,9 +60,11 @@ def test_demo_runs_headless_and_cleans_up(tmp_path: Path, service_env: dict[str,
     summary = [line for line in out.splitlines() if line.startswith("sent ")][-1]
     assert "alerts: none yet" not in summary, out[-3000:]
     assert f"agent page: http://127.0.0.1:{env['JOURNEYS_API_PORT']}/agent" in out
-    assert "stopped: stitcher, detector, api" in out
+    assert f"journey map: http://127.0.0.1:{env['JOURNEYS_API_PORT']}/map" in out
+    assert "stopped: stitcher, detector, api, map" in out
     ports = [
         int(env[v])
-        for v in ("JOURNEYS_STITCHER_METRICS_PORT", "JOURNEYS_DETECTOR_METRICS_PORT", "JOURNEYS_API_PORT")
+        for v in ("JOURNEYS_STITCHER_METRICS_PORT", "JOURNEYS_DETECTOR_METRICS_PORT", "JOURNEYS_API_PORT",
+                  "JOURNEYS_MAP_METRICS_PORT")
     ]
     assert not [p for p in ports if _listening(p)], "a service the demo started is still up"

@@ -17,6 +17,7 @@ def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> StackSettings:
         "JOURNEYS_API_PORT",
         "JOURNEYS_STITCHER_METRICS_PORT",
         "JOURNEYS_DETECTOR_METRICS_PORT",
+        "JOURNEYS_MAP_METRICS_PORT",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -26,9 +27,10 @@ def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> StackSettings:
 
 def test_services_and_their_health_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     found = {a.name: a for a in apps(settings(monkeypatch, JOURNEYS_API_PORT="9000"))}
-    assert [a.command for a in found.values()] == ["stitcher", "detector", "api"]
+    assert [a.command for a in found.values()] == ["stitcher", "detector", "api", "map"]
     assert found["stitcher"].health_url == "http://127.0.0.1:9101/metrics"
     assert found["detector"].health_url == "http://127.0.0.1:9102/metrics"
+    assert found["map"].health_url == "http://127.0.0.1:9103/metrics"
     assert (found["api"].health_url, found["api"].port) == ("http://127.0.0.1:9000/healthz", 9000)
 
 
