@@ -15,10 +15,12 @@ from msgspec import UNSET, Struct
 from services.common.kafka_loop import OutRecord, Record
 from services.common.records import ChannelEvent, encode
 from services.common.timeutil import format_ms
+from services.common.vocabulary import channel_label
 from services.stitcher.core.decode import DecodePolicy, Rejected, decode
 from services.stitcher.core.identity import Resolution
 from services.stitcher.core.journey import Facts
 from services.stitcher.core.stitch import (
+    GRAPH_TYPES,
     MERGE_CE_TYPE,
     STITCHED_CE_TYPE,
     Ident,
@@ -53,6 +55,7 @@ class Prepared(Struct, frozen=True, gc=False):
     touchpoint: bytes  # journey.v1 touchpoint JSON
     facts: Facts  # what the journey summary counts
     event: ChannelEvent
+    carried: Sequence[Ident] = ()  # identifiers of types the graph does not know: on the stitched event only
 
 
 @dataclass
@@ -63,6 +66,10 @@ class Split:
 
 def prepare(records: Iterable[Record], hasher: IdentifierHasher, now_ms: int, policy: DecodePolicy) -> Split:
     """Decode and validate a batch; events without a usable identifier are rejected as no_identifier.
+
+    Only identifiers of the types the identity graph links on (IDENTIFIER_TYPES) become ``idents``, which
+    the identity script sees; others (channel_event.v1 identifiers are open) are ``carried`` to the
+    stitched event alone. So an event whose identifiers are all of other types has none to be stitched on.
 
     Whatever raises on one record (a limit or a bug in decoding, normalising or encoding it) rejects that
     record alone as ``unprocessable``: an exception here would fail the batch, and a batch that fails on
@@ -78,10 +85,12 @@ def prepare(records: Iterable[Record], hasher: IdentifierHasher, now_ms: int, po
             ev = result.event
             idents = hasher.usable(ev.identifiers)
             if not idents:
-                rejected.append((raw, Rejected("no_identifier", "every identifier is junk or unusable")))
+                rejected.append((raw, Rejected("no_identifier", "no identifier the identity graph links on: "
+                                                                "each is junk, unusable or of another type")))
                 continue
+            carried = () if GRAPH_TYPES.issuperset(ev.identifiers) else hasher.carried(ev.identifiers)
             ready.append(Prepared(raw, ev.event_id, result.occurred_ms, idents, mint_for(idents),
-                                  touchpoint_json(ev), facts_of(ev), ev))
+                                  touchpoint_json(ev), facts_of(ev), ev, carried))
         except Exception as exc:  # the type only: a message may quote an identifier
             rejected.append((raw, Rejected("unprocessable", f"{type(exc).__name__} while preparing it")))
     return out
@@ -120,7 +129,7 @@ class BatchStats:
     """Counts of one batch, so the worker touches each labelled metric once per batch, not per event."""
 
     stitched: int = 0
-    by_channel: dict[str, int] = field(default_factory=dict)
+    by_channel: dict[str, int] = field(default_factory=dict)  # a channel the rules do not know: 'other'
     conflicts: dict[str, int] = field(default_factory=dict)  # identifier type -> refused links
     merges: int = 0  # kind=merge records
     conflict_records: int = 0  # kind=conflict records
@@ -142,10 +151,12 @@ def outputs(ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms
     add, topic, merge_time = stitched.append, topics.stitched, ""
     for prep, res in zip(ready, resolutions, strict=True):
         ev, cid = prep.event, res.customer_id
-        value = stitched_json(ev, prep.occurred_ms, cid, prep.idents, bool(res.conflict_types), now_ms)
+        value = stitched_json(ev, prep.occurred_ms, cid, prep.idents, bool(res.conflict_types), now_ms,
+                              prep.carried)
         add(OutRecord(topic, cid.encode(), value, ce_headers(STITCHED_CE_TYPE, prep.event_id, ev.occurred_at),
                       prep.raw.timestamp_ms or None, prep.raw))
-        by_channel[ev.channel] = by_channel.get(ev.channel, 0) + 1
+        label = channel_label(ev.channel)  # open channels, bounded metric labels
+        by_channel[label] = by_channel.get(label, 0) + 1
         if res.conflict_types:
             for id_type in res.conflict_types:
                 conflicts[id_type] = conflicts.get(id_type, 0) + 1

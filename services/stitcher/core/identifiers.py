@@ -2,6 +2,11 @@
 
 Pure functions shared by the stitcher (on every event) and the API (for lookups). Only the keyed
 hash (``id_key``) and the masked display value ever leave this module; the raw value never does.
+
+Identifier types are open in channel_event.v1 (1.1), but the identity graph links on IDENTIFIER_TYPES
+only: its script takes exactly these, each with a per-customer limit. ``normalise`` answers None for any
+other type, so such an identifier never becomes a graph key; ``normalise_other`` gives it the form in
+which it is carried on the stitched event (a keyed hash and a mask, ``other_identity_keys``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import phonenumbers
 if TYPE_CHECKING:
     from services.common.settings import CommonSettings
 
+# The types the identity graph links on (services.common.vocabulary.KNOWN_IDENTIFIER_TYPES, tested equal).
 IDENTIFIER_TYPES: tuple[str, ...] = (
     "customer_id", "account_id", "email", "phone", "device_id", "cookie_id", "loyalty_id", "social_handle",
 )
@@ -58,7 +64,8 @@ DEFAULT_DENYLIST = Denylist()
 
 
 def normalise(id_type: str, raw: str, *, phone_region: str) -> str | None:
-    """The canonical form of an identifier, or None when unusable (unknown type, bad phone, no '@')."""
+    """The canonical form of an identifier the graph links on, or None when unusable (a type the graph does
+    not know, a bad phone, no '@')."""
     value = raw.strip()
     if id_type == "email":
         value = value.lower()
@@ -72,6 +79,14 @@ def normalise(id_type: str, raw: str, *, phone_region: str) -> str | None:
     if id_type not in IDENTIFIER_TYPES:
         return None
     return value
+
+
+def normalise_other(id_type: str, raw: str) -> str | None:
+    """An identifier of a type the graph does not know, as it is carried: trimmed, case kept (nothing says
+    whether the type ignores case); None for a type the graph knows (``normalise`` is for those)."""
+    if id_type in IDENTIFIER_TYPES:
+        return None
+    return raw.strip()
 
 
 def _normalise_phone(value: str, region: str) -> str | None:

@@ -35,9 +35,11 @@ from services.stitcher.core.identifiers import (
     mask,
     mint_customer_id,
     normalise,
+    normalise_other,
 )
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.0"  # identity_merge.v1 records
+STITCHED_VERSION = "1.1"  # stitched_event.v1.1: other_identity_keys
 STITCHED_CE_TYPE = b"dev.journeys.stitched_event.v1"
 MERGE_CE_TYPE = b"dev.journeys.identity_merge.v1"
 # Channel-event fields copied onto stitched events (identifiers are replaced by keys and masks).
@@ -46,6 +48,7 @@ STITCHED_FIELDS = ("department", "journey", "intent", "outcome", "sentiment", "n
 TOUCHPOINT_FIELDS = ("department", "journey", "intent", "outcome", "sentiment", "nps", "emotion", "device",
                      "persona")
 _ORDER = {t: i for i, t in enumerate(IDENTIFIER_TYPES)}
+GRAPH_TYPES = frozenset(IDENTIFIER_TYPES)
 
 
 class Ident(Struct, frozen=True, gc=False):
@@ -62,6 +65,7 @@ class Ident(Struct, frozen=True, gc=False):
 
 
 _by_order = attrgetter("order")
+_by_type = attrgetter("id_type")
 
 
 class CacheInfo(NamedTuple):
@@ -84,6 +88,8 @@ class IdentifierHasher:
                  cache_size: int = 500_000) -> None:
         self._secret, self._region, self._deny = secret, phone_region, denylist
         self.one: Callable[[str, str], Ident | None] = lru_cache(maxsize=max(cache_size, 1))(self._compute)
+        self.other: Callable[[str, str], Ident | None] = lru_cache(maxsize=max(cache_size // 16, 1))(
+            self._compute_other)
 
     def __len__(self) -> int:
         return self.cache_info().currsize
@@ -101,8 +107,23 @@ class IdentifierHasher:
         return Ident(id_type, key, mask(id_type, value), STRENGTH.index(id_type), _ORDER[id_type],
                      mint_customer_id(key), device)
 
+    def _compute_other(self, id_type: str, raw: str) -> Ident | None:
+        value = normalise_other(id_type, raw)
+        if value is None or is_junk(id_type, value, self._deny):
+            return None
+        return Ident(id_type, id_key(self._secret, id_type, value), mask(id_type, value))
+
+    def carried(self, identifiers: Mapping[str, str]) -> list[Ident]:
+        """The event's identifiers of types the identity graph does not know, keyed and masked, by type:
+        carried on the stitched event, never linked on (junk left out, as for the others)."""
+        out = [ident for t, raw in identifiers.items() if t not in GRAPH_TYPES
+               and (ident := self.other(t, raw)) is not None]
+        out.sort(key=_by_type)
+        return out
+
     def usable(self, identifiers: Mapping[str, str] | Mapping[IdentifierType, str]) -> list[Ident]:
-        """The event's usable identifiers in contract order (junk and unparseable ones left out)."""
+        """The event's usable identifiers the graph links on, in contract order (junk, unparseable ones and
+        types the graph does not know left out: see ``carried``)."""
         one = self.one
         out = [ident for t, raw in identifiers.items() if (ident := one(t, raw)) is not None]
         if len(out) > 1:
@@ -159,6 +180,7 @@ class _StitchedOut(Struct, gc=False):
     device_key: Any
     customer_id: str
     identity_keys: list[str]
+    other_identity_keys: Any
     masked: dict[str, str]
     merge_conflict: Any
     stitched_at_ms: int
@@ -197,8 +219,9 @@ def touchpoint_record(ev: ChannelEvent) -> Touchpoint:
 
 
 def stitched_json(ev: ChannelEvent, occurred_ms: int, customer_id: str, idents: Sequence[Ident],
-                  conflict: bool, now_ms: int) -> bytes:
-    """The stitched_event.v1 JSON of one channel event."""
+                  conflict: bool, now_ms: int, carried: Sequence[Ident] = ()) -> bytes:
+    """The stitched_event.v1 JSON of one channel event; ``carried``: its identifiers of types the graph
+    does not know (IdentifierHasher.carried), as other_identity_keys and masks."""
     keys: list[str] = []
     masked: dict[str, str] = {}
     dkey: str | UnsetType = UNSET
@@ -207,17 +230,23 @@ def stitched_json(ev: ChannelEvent, occurred_ms: int, customer_id: str, idents: 
         masked[i.id_type] = i.masked
         if i.device and dkey is UNSET:
             dkey = i.device
+    others: list[str] | UnsetType = UNSET
+    if carried:
+        others = []
+        for i in carried:
+            others.append(i.key)
+            masked[i.id_type] = i.masked
     return encode(_StitchedOut(
-        SCHEMA_VERSION, ev.event_id, ev.occurred_at, occurred_ms, ev.channel, ev.touchpoint, ev.direction,
+        STITCHED_VERSION, ev.event_id, ev.occurred_at, occurred_ms, ev.channel, ev.touchpoint, ev.direction,
         ev.visibility, ev.department, ev.journey, ev.intent, ev.outcome, ev.sentiment, ev.nps, ev.emotion,
-        ev.device, ev.persona, ev.source, ev.attributes, dkey, customer_id, keys, masked,
+        ev.device, ev.persona, ev.source, ev.attributes, dkey, customer_id, keys, others, masked,
         True if conflict else UNSET, now_ms))
 
 
 def stitched_event(ev: ChannelEvent, occurred_ms: int, customer_id: str, idents: Sequence[Ident],
-                   conflict: bool, now_ms: int) -> StitchedEvent:
+                   conflict: bool, now_ms: int, carried: Sequence[Ident] = ()) -> StitchedEvent:
     """The stitched_event.v1 record of one channel event, typed (``msgspec.to_builtins`` gives a dict)."""
-    return decode_stitched(stitched_json(ev, occurred_ms, customer_id, idents, conflict, now_ms))
+    return decode_stitched(stitched_json(ev, occurred_ms, customer_id, idents, conflict, now_ms, carried))
 
 
 def touchpoint(stitched: Mapping[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,8 @@ def stitched_before(ev: Mapping[str, Any], occurred_ms: int, cid: str, keys: lis
                     masked: dict[str, str], device_key: str | None, conflict: bool) -> dict[str, Any]:
     """stitch.stitched_event as it was (a dict for orjson), to hold the typed encoder to the same content."""
     out: dict[str, Any] = {
-        "schema_version": "1.0", "event_id": ev["event_id"], "occurred_at": ev["occurred_at"],
+        # 1.1 since other_identity_keys (only for identifier types the graph does not know): else the same
+        "schema_version": "1.1", "event_id": ev["event_id"], "occurred_at": ev["occurred_at"],
         "occurred_at_ms": occurred_ms, "channel": ev["channel"], "touchpoint": ev["touchpoint"],
         "direction": ev.get("direction", "inbound"), "visibility": ev.get("visibility", "onstage")}
     out.update({name: ev[name] for name in STITCHED_FIELDS if name in ev})
