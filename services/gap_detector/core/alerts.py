@@ -57,6 +57,8 @@ def customer_alert(kind: str, severity: str, cid: str, trigger: Entry, evidence:
         doc["journey"] = {"type": trigger.journey, **({"stage": trigger.stage} if trigger.stage else {})}
     if trigger.intent:
         doc["intent"] = trigger.intent
+    if trigger.persona:  # gap_alert 1.2: who the customer is, for the alerts API's persona= and the map
+        doc["persona"] = trigger.persona
     doc["title"] = title[:200]
     doc["evidence"] = evidence
     return doc

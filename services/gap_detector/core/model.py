@@ -33,6 +33,7 @@ class Entry(Struct, array_like=True, gc=False):
     device_key: str | None = None
     device_type: str | None = None
     alerted: tuple[str, ...] = ()
+    persona: str | None = None  # last, so entries stored before it decode unchanged
 
     @property
     def order(self) -> tuple[int, str]:
@@ -80,7 +81,7 @@ def entry_from_event(event: Any) -> Entry | Invalid:
         journey=_opt_str(journey.get("type")), stage=_opt_str(journey.get("stage")),
         intent=_opt_str(event.get("intent")), outcome=_opt_str(event.get("outcome")),
         department=_opt_str(event.get("department")), device_key=_opt_str(event.get("device_key")),
-        device_type=_opt_str(device.get("type")) if device else None,
+        device_type=_opt_str(device.get("type")) if device else None, persona=_opt_str(event.get("persona")),
     )
 
 
@@ -95,4 +96,4 @@ def entry_from_record(ev: StitchedEvent) -> Entry:
         dtype = device.type or None
     return Entry(ev.occurred_at_ms, ev.event_id, ev.channel, ev.direction == "inbound",
                  ev.visibility == "onstage", jtype, stage, ev.intent or None, ev.outcome or None,
-                 ev.department or None, ev.device_key or None, dtype)
+                 ev.department or None, ev.device_key or None, dtype, (), ev.persona or None)
