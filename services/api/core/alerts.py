@@ -23,6 +23,8 @@ def select_alerts(raw_alerts: Iterable[bytes], flt: AlertFilter, customer_ids: C
             continue
         if customer_ids is not None and alert.get("customer_id") not in customer_ids:
             continue
+        if flt.persona is not None and alert.get("persona") != flt.persona:  # gap_alert 1.2 carries it
+            continue
         out.append(alert)
     out.sort(key=lambda a: (instant_ms(a["detected_at"]), a["alert_id"]), reverse=True)
     return out[: flt.limit]

@@ -15,6 +15,7 @@ LOOKUP_TYPES = ("phone", "email", "customer_id", "account_id", "device_id", "coo
 ALERT_TYPES = frozenset({"channel_switch", "device_switch", "department_handoff", "repeat_contact", "stall",
                          "dropoff_spike"})
 CUSTOMER_ID = re.compile(r"^c_[0-9a-f]{8,64}$")
+PERSONA = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_IDENTIFIER_LEN = 256
 MAX_ALERTS_LIMIT = 1000
 
@@ -64,11 +65,12 @@ class AlertFilter:
     since_ms: int | None = None
     until_ms: int | None = None
     limit: int = 100
+    persona: str | None = None
 
 
 def alert_filter(query: Mapping[str, str], *, default_limit: int) -> AlertFilter:
-    """Filters of GET /api/v1/alerts: type (comma separated), customer_id, since, until, limit."""
-    unknown = sorted(set(query) - {"type", "customer_id", "since", "until", "limit"})
+    """Filters of GET /api/v1/alerts: type (comma separated), customer_id, persona, since, until, limit."""
+    unknown = sorted(set(query) - {"type", "customer_id", "persona", "since", "until", "limit"})
     if unknown:
         raise BadRequest(f"unknown parameter(s): {', '.join(unknown)[:200]}")
     types = None
@@ -87,4 +89,7 @@ def alert_filter(query: Mapping[str, str], *, default_limit: int) -> AlertFilter
         if not text.isdigit() or not 1 <= int(text) <= MAX_ALERTS_LIMIT:
             raise BadRequest(f"limit must be an integer from 1 to {MAX_ALERTS_LIMIT}")
         limit = int(text)
-    return AlertFilter(types, cid, since, until, min(limit, MAX_ALERTS_LIMIT))
+    persona = query.get("persona")
+    if persona is not None and not PERSONA.match(persona):
+        raise BadRequest("persona must be 1-64 of a-z, 0-9 and _, starting with a letter")
+    return AlertFilter(types, cid, since, until, min(limit, MAX_ALERTS_LIMIT), persona)
