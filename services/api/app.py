@@ -1,20 +1,23 @@
 """The HTTP API as an aiohttp application, built by ``create_app(settings)``.
 
-Middlewares give every response the same shape: bearer-token auth, JSON errors (400 with a reason,
-401, 404, 503 when Redis is away; never a 500 for bad input) and request metrics by route template.
+Middlewares give every response the same shape: bearer-token auth with roles (services.api.auth), the
+access audit (services.api.audit), JSON errors (400 with a reason, 401, 403, 404, 503 when Redis is away;
+never a 500 for bad input) and request metrics by route template.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from redis.exceptions import RedisError
 
 from services.api import routes
+from services.api.audit import access_audit, audited, entry
+from services.api.auth import TokenTable, bearer, needed_role
 from services.api.core.queries import BadRequest
 from services.api.metrics import ApiMetrics
 from services.api.responses import METRICS, SETTINGS, STORE, error_response
@@ -22,6 +25,7 @@ from services.api.settings import ApiSettings
 from services.api.store import TRANSIENT, JourneyStore, StorageUnavailable
 from services.common.keys import Keys
 from services.common.redis_conn import AsyncClient, connect
+from services.common.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -31,6 +35,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # the token).
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/agent", "/map", "/favicon.ico")
 REDIS_CONNECTIONS = 16  # enough to keep Redis busy from one event loop
+TOKENS = web.AppKey("tokens", TokenTable)
 
 
 def _route_label(request: web.Request) -> str:
@@ -39,33 +44,56 @@ def _route_label(request: web.Request) -> str:
     return info.canonical if info is not None else "unmatched"
 
 
-@web.middleware
-async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's response, or the JSON error an exception stands for."""
     try:
-        resp = await handler(request)
+        return await handler(request)
     except BadRequest as exc:
-        resp = error_response(400, str(exc))
+        return error_response(400, str(exc))
     except web.HTTPException as exc:
-        resp = error_response(exc.status, exc.reason) if exc.status >= 400 else exc
+        return error_response(exc.status, exc.reason) if exc.status >= 400 else exc
     except (StorageUnavailable, *TRANSIENT):
         log.warning("storage unavailable for %s", _route_label(request))
-        resp = error_response(503, "storage unavailable, retry shortly")
+        return error_response(503, "storage unavailable, retry shortly")
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resp = await _answer(request, handler)
     request.app[METRICS].http_requests.labels(
         route=_route_label(request), method=request.method, status=str(resp.status)).inc()
     return resp
 
 
 @web.middleware
-async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def auth_and_audit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """401 without a known token, 403 when the caller's role may not use the method; every /api/ call
+    (lookups, alerts, erasure) is appended to the access audit, refusals (403) and bad requests included,
+    before the response leaves: if the audit cannot be written the caller gets 503, not the data."""
     settings = request.app[SETTINGS]
     path = request.path
-    public = path.startswith(PUBLIC_PREFIXES) or (path == "/metrics" and not settings.api_protect_metrics)
-    if not public:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        expected = settings.token().encode()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-            return error_response(401, "missing or wrong bearer token")
-    return await handler(request)
+    if path.startswith(PUBLIC_PREFIXES) or (path == "/metrics" and not settings.api_protect_metrics):
+        return await handler(request)
+    caller = request.app[TOKENS].caller(bearer(request.headers.get("Authorization", "")))
+    if caller is None:
+        return error_response(401, "missing or wrong bearer token")
+    route = _route_label(request)
+    if caller.may(needed_role(request.method)):
+        resp = await _answer(request, handler)
+    else:
+        resp = error_response(403, f"the {caller.role} role may not {request.method} {route}")
+    # A 503 gave nothing away, and the Redis that just failed would only make the caller wait twice.
+    if audited(route) and resp.status != 503:
+        store, fields = request.app[STORE], entry(request, caller, route, resp.status, now_ms())
+        key = access_audit(store.keys)
+        try:
+            await store.call(lambda: store.redis.xadd(key, fields,  # type: ignore[arg-type]
+                                                      maxlen=settings.api_audit_maxlen, approximate=True))
+        except RedisError as exc:  # e.g. WRONGTYPE, an ACL that forbids XADD: never answer unaudited
+            log.error("access audit not written (%s): %s %s answered 503", type(exc).__name__,
+                      request.method, route)
+            return error_response(503, "audit trail unavailable, retry shortly")
+    return resp
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
@@ -88,9 +116,9 @@ def redis_client(settings: ApiSettings) -> AsyncClient:
 
 def create_app(settings: ApiSettings, *, redis: AsyncClient | None = None) -> web.Application:
     """The API application. ``redis`` lets tests and benchmarks share a client; else one is opened."""
-    app = web.Application(middlewares=[errors_and_metrics, bearer_auth], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[errors_and_metrics, auth_and_audit], client_max_size=64 * 1024)
     metrics = ApiMetrics()
-    app[SETTINGS], app[METRICS] = settings, metrics
+    app[SETTINGS], app[METRICS], app[TOKENS] = settings, metrics, settings.token_table()
     own_client = redis is None
     client = redis or redis_client(settings)
     app[STORE] = JourneyStore(

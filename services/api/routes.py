@@ -9,12 +9,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.api import map_routes
+from services.api.audit import AUDIT_BY, AUDIT_CUSTOMER
 from services.api.core.journey import build_journey
 from services.api.core.queries import alert_filter, customer_id, lookup_param
 from services.api.erase import erase_customer
+from services.api.lookup_keys import lookup_keys
 from services.api.responses import METRICS, SETTINGS, STORE, error_response, json_response
 from services.common.timeutil import now_ms
-from services.stitcher.core.identifiers import lookup_key
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -35,12 +36,18 @@ async def metrics(request: web.Request) -> web.Response:
 async def lookup(request: web.Request) -> web.Response:
     started = time.perf_counter()
     id_type, raw = lookup_param(request.query)
-    key = lookup_key(request.app[SETTINGS], id_type, raw)
-    if key is None:
+    request[AUDIT_BY] = id_type  # the type only: the value never reaches the audit trail
+    keys = lookup_keys(request.app[SETTINGS], id_type, raw)
+    if not keys:
         return error_response(400, f"{id_type} is not usable (unparseable, or a placeholder never stitched)")
-    record = await request.app[STORE].journey(id_key=key)
+    record = None
+    for key in keys:  # the current HMAC key, then the ones it replaced (a rotation in progress)
+        record = await request.app[STORE].journey(id_key=key)
+        if record is not None:
+            break
     if record is None:
         return error_response(404, f"no customer with that {id_type}")
+    request[AUDIT_CUSTOMER] = record.customer_id
     resp = json_response(build_journey(record))
     request.app[METRICS].lookup_latency.labels(by=id_type).observe(time.perf_counter() - started)
     return resp
@@ -52,6 +59,7 @@ async def journey_by_id(request: web.Request) -> web.Response:
     record = await request.app[STORE].journey(cid=cid)
     if record is None:
         return error_response(404, "no such customer")
+    request[AUDIT_CUSTOMER] = record.customer_id
     resp = json_response(build_journey(record))
     request.app[METRICS].lookup_latency.labels(by="customer_id").observe(time.perf_counter() - started)
     return resp
