@@ -1,10 +1,11 @@
-"""The journey map's adapter on the real Redis: the worker's handler writes a batch through the Lua script,
-the API reads the window back as a journey_map.v1 document; a redelivered batch and a merge change
-nothing that should not change. (The Kafka loop around the handler is covered by tests/integration/loop.)"""
+"""The journey map's adapter on the real Redis, single and Cluster: the worker's handler writes a batch
+through the Lua script (one hash slot per call), the API reads the window back as a journey_map.v1
+document; a redelivered batch and a merge change nothing that should not change. (The Kafka loop around
+the handler is covered by tests/integration/loop.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import jsonschema_rs
@@ -15,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.api.app import create_app
 from services.common import contracts
 from services.common.kafka_loop import Record
-from services.common.redis_conn import connect
+from services.common.redis_conn import connect, connect_sync
 from services.common.timeutil import format_ms
 from services.gap_detector.core.definitions import load_definitions
 from services.journey_map.metrics import MapMetrics
@@ -49,10 +50,26 @@ class Feed:
         await self.h.handle(records, None)  # type: ignore[arg-type]  # the handler produces nothing
 
 
+@pytest.fixture(params=["single", "cluster"])
+def map_env(request: pytest.FixtureRequest, service_env: dict[str, str],
+            key_prefix: str) -> Iterator[dict[str, str]]:
+    """The test's environment on the shared single Redis, or on a real 3-master Redis Cluster."""
+    if request.param == "single":
+        request.getfixturevalue("redis_client")  # removes the test's keys afterwards
+        yield service_env
+        return
+    url = request.getfixturevalue("redis_cluster")
+    yield {**service_env, "REDIS_URL": url}
+    client = connect_sync(url)
+    for key in list(client.scan_iter(match=f"{key_prefix}:*", count=1000)):  # every primary's keys
+        client.delete(key)
+    client.close()
+
+
 @pytest.fixture
-async def feed(service_env: dict[str, str], redis_client: Any) -> AsyncIterator[Feed]:
+async def feed(map_env: dict[str, str]) -> AsyncIterator[Feed]:
     settings = JourneyMapSettings.model_validate(
-        {k: v for k, v in service_env.items() if k.startswith(("JOURNEYS_", "REDIS_", "KAFKA_"))})
+        {k: v for k, v in map_env.items() if k.startswith(("JOURNEYS_", "REDIS_", "KAFKA_"))})
     client = connect(settings.redis_url)
     _, handler = build(settings, load_definitions(), MapMetrics(), client)
     yield Feed(settings, handler)
@@ -60,8 +77,8 @@ async def feed(service_env: dict[str, str], redis_client: Any) -> AsyncIterator[
 
 
 @pytest.fixture
-async def api(service_env: dict[str, str]) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(create_app(api_settings(service_env)))) as c:
+async def api(map_env: dict[str, str]) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(create_app(api_settings(map_env)))) as c:
         yield c
 
 
