@@ -120,6 +120,11 @@ def connect_sync(url: str, **kwargs: Any) -> SyncClient:
     return synccluster.RedisCluster(startup_nodes=nodes, **{**parsed.client_kwargs(), **kwargs})
 
 
+def is_cluster_client(client: object) -> bool:
+    """True for a Redis Cluster client (asyncio or blocking), e.g. one made by :func:`connect`."""
+    return isinstance(client, (aiocluster.RedisCluster, synccluster.RedisCluster))
+
+
 def slot_of(key: str | bytes) -> int:
     """The cluster hash slot of ``key`` (honours ``{hash tags}``)."""
     return int(key_slot(key.encode() if isinstance(key, str) else key))

@@ -14,6 +14,7 @@ from services.common.redis_conn import (
     connect_sync,
     group_by_slot,
     is_cluster,
+    is_cluster_client,
     parse_cluster_url,
     redact,
     slot_of,
@@ -127,7 +128,9 @@ def test_pool_wait_gives_a_blocking_pool_on_single_redis_only() -> None:
     pool = single.connection_pool
     assert isinstance(pool, aioredis.BlockingConnectionPool)
     assert pool.timeout == 2.5 and pool.max_connections == 4
-    assert type(connect("redis://127.0.0.1:1/0").connection_pool) is aioredis.ConnectionPool
+    plain = connect("redis://127.0.0.1:1/0")
+    assert isinstance(plain, aioredis.Redis) and type(plain.connection_pool) is aioredis.ConnectionPool
     cluster = connect("redis+cluster://127.0.0.1:1", pool_wait_s=2.5, max_connections=4)
     assert isinstance(cluster, aiocluster.RedisCluster)
     assert cluster.get_connection_kwargs().get("timeout") is None
+    assert is_cluster_client(cluster) and not is_cluster_client(single)
