@@ -1,4 +1,9 @@
-"""Reads of the journey store for the API: one pipeline per journey read, bounded alias chains.
+"""Reads of the journey store for the API: two script calls per journey read, bounded alias chains.
+
+On Redis Cluster a script may only touch the hash slot of its keys, so a lookup is two atomic steps:
+resolve.lua in the identity graph's slot (identifier -> customer -> survivor, and the ids merged into
+it), then read_journey.lua in that customer's slot. A merge landing between the two is seen by the
+next lookup (the journey read is of the customer the lookup resolved to, as it was a moment ago).
 
 Thin adapter: it only fetches bytes; services.api.core turns them into documents.
 """
@@ -36,6 +41,10 @@ def text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+def _lua(name: str) -> str:
+    return resources.files("services.api").joinpath(f"lua/{name}").read_text()
+
+
 class StorageUnavailable(RuntimeError):
     """Redis did not answer after the retries: the API says 503, never 500."""
 
@@ -46,11 +55,9 @@ class JourneyStore:
         self.redis, self.keys, self.metrics = redis, keys, metrics
         self.retries, self.max_touchpoints, self.alerts_scan = retries, max_touchpoints, alerts_scan
         self.timeout_s = timeout_s
-        self._read_journey = redis.register_script(
-            resources.files("services.api").joinpath("lua/read_journey.lua").read_text())
-        k, cid = keys, TEMPLATE_CID
-        self._templates = [k.alias(cid), k.timeline(cid), k.touchpoints(cid), k.summary(cid), k.masked(cid),
-                           k.aliases_of(cid), k.open_alerts(cid)]
+        self._resolve = redis.register_script(_lua("resolve.lua"))
+        self._read_journey = redis.register_script(_lua("read_journey.lua"))
+        self._resolve_templates = [keys.alias(TEMPLATE_CID), keys.aliases_of(TEMPLATE_CID)]
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis round trip, retrying transient faults with exponential backoff.
@@ -69,15 +76,20 @@ class JourneyStore:
 
     async def journey(self, *, cid: str = "", id_key: str = "") -> JourneyRecord | None:
         """The journey of a customer id, or of the customer an identifier key points at, after following
-        its aliases: one script call, one round trip. None when unknown."""
-        keys = [] if cid else [self.keys.identifier(id_key)]
-        args: list[str | int] = [cid, self.max_touchpoints, MAX_ALIAS_HOPS, *self._templates]
-        reply = await self.call(lambda: self._read_journey(keys=keys, args=args))
-        if not reply:
+        its aliases: two script calls (the identity graph's slot, then the customer's). None when unknown."""
+        k = self.keys
+        start = k.alias(cid) if cid else k.identifier(id_key)
+        args: list[str | int] = [cid, MAX_ALIAS_HOPS, *self._resolve_templates]
+        found = await self.call(lambda: self._resolve(keys=[start], args=args))
+        if not found:
             return None
-        survivor, timeline, tps, summary, masked, aliases, alerts = reply
+        survivor, aliases = text(found[0]), found[1]
+        keys = [k.timeline(survivor), k.touchpoints(survivor), k.summary(survivor), k.masked(survivor),
+                k.open_alerts(survivor)]
+        reply = await self.call(lambda: self._read_journey(keys=keys, args=[self.max_touchpoints]))
+        timeline, tps, summary, masked, alerts = reply
         touchpoints = {e: tp for e, tp in zip(timeline, tps, strict=True) if tp is not None}
-        record = JourneyRecord(text(survivor), timeline, touchpoints, _pairs(summary), _pairs(masked),
+        record = JourneyRecord(survivor, timeline, touchpoints, _pairs(summary), _pairs(masked),
                                aliases, _pairs(alerts))
         return record if record.exists() else None
 
