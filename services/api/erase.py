@@ -1,5 +1,6 @@
 """Erasure of one customer (DELETE /api/v1/customers/{id}): everything of it and of the ids merged
-into it goes in one MULTI/EXEC, followed by an audit record without PII."""
+into it, in the steps services.api.core.erase plans (one MULTI/EXEC on a single Redis, one per hash slot on
+Redis Cluster, each safe to repeat), followed by an audit record without PII."""
 
 from __future__ import annotations
 
@@ -7,25 +8,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from services.api.core.alerts import belongs_to, timer_belongs_to
-from services.api.core.erase import customer_keys, existence_probes
+from services.api.core.erase import Step, erase_steps, existence_probes
 from services.api.store import JourneyStore
 from services.common.keys import Keys
+from services.common.redis_conn import is_cluster_client
 from services.common.timeutil import format_ms
-
-# Deletes an identifier key only while it still points at one of the erased ids: an identifier the
-# stitcher re-linked to someone else in the meantime is not ours to delete. Key names come in KEYS.
-DELETE_IF_OWNED = """
-local n = 0
-for _, key in ipairs(KEYS) do
-  local owner = redis.call('GET', key)
-  if owner then
-    for i = 1, #ARGV do
-      if owner == ARGV[i] then redis.call('DEL', key); n = n + 1; break end
-    end
-  end
-end
-return n
-"""
 
 
 @dataclass(frozen=True)
@@ -57,29 +44,37 @@ async def erase_customer(store: JourneyStore, cid: str, now_ms: int) -> ErasureR
     id_keys = sorted(k.identifier(m.decode()) for m in await store.call(linked_ids))
     timers = {zset: await _timer_members(r, zset, cids) for zset in (k.timers, k.timers_inflight)}
     alert_ids = [a async for a, raw in r.hscan_iter(k.alerts_by_id) if belongs_to(raw, cids)]
-    plan = customer_keys(k, cids) + await _merge_outcomes_naming(r, k, cids)
-
-    def transaction() -> Any:
-        pipe = r.pipeline(transaction=True)
-        pipe.delete(*plan)
-        if id_keys:
-            pipe.eval(DELETE_IF_OWNED, len(id_keys), *id_keys, *sorted(cids))
-        for zset, members in timers.items():
-            if members:
-                pipe.zrem(zset, *members)
-        if alert_ids:
-            pipe.hdel(k.alerts_by_id, *alert_ids)
-            pipe.zrem(k.recent_alerts, *alert_ids)
-        return pipe.execute()
-
-    results = await store.call(transaction)
-    deleted = int(results[0]) + (int(results[1]) if id_keys else 0)
+    outcomes = await _merge_outcomes_naming(r, k, cids)
+    steps = erase_steps(k, cids, id_keys=id_keys, outcome_keys=outcomes, timers=timers, alert_ids=alert_ids)
+    counts = await _run(store, steps)
+    deleted = counts.get("keys", 0) + counts.get("identifiers", 0)
     report = ErasureReport(survivor, len(cids) - 1, len(id_keys), deleted, sum(map(len, timers.values())),
                            len(alert_ids), format_ms(now_ms))
     # Audited after the fact, so the record states what was removed. Counts and the pseudonymous id only.
     fields: dict[Any, Any] = {n: str(v) for n, v in asdict(report).items()}
     await store.call(lambda: r.xadd(k.erasure_audit, fields))
     return report
+
+
+async def _run(store: JourneyStore, steps: list[Step]) -> dict[str, int]:
+    """Run the steps in order: all in one transaction on a single Redis, one transaction per step (one
+    hash slot each) on a cluster. Returns the summed replies of the commands that count something."""
+    r = store.redis
+    batches = [steps] if not is_cluster_client(r) else [[s] for s in steps]
+    counts: dict[str, int] = {}
+    for batch in batches:
+        commands = [c for step in batch for c in step.commands]
+
+        def transaction(commands: list[Any] = commands) -> Any:
+            pipe = r.pipeline(transaction=True)
+            for c in commands:
+                getattr(pipe, c.method)(*c.args)
+            return pipe.execute()
+
+        for command, reply in zip(commands, await store.call(transaction), strict=True):
+            if command.counts:
+                counts[command.counts] = counts.get(command.counts, 0) + int(reply)
+    return counts
 
 
 async def _timer_members(r: Any, zset: str, cids: set[str]) -> list[bytes]:

@@ -55,3 +55,30 @@ def test_erasure_covers_every_scoped_key_of_every_id_in_both_alias_directions() 
         assert set(k.customer_scoped(cid)) <= set(plan)
         assert set(existence_probes(k, [cid])) <= set(plan) | {k.timeline(cid)}
     assert len(plan) == len(set(plan))
+
+
+def test_erasure_steps_each_stay_in_one_slot_and_drop_the_graph_last() -> None:
+    from services.api.core.erase import erase_steps, graph_keys
+    from services.common.redis_conn import slot_of
+
+    k = Keys("p")
+    cids = ["c_a", "c_b"]
+    steps = erase_steps(k, cids, id_keys=[k.identifier("email:x")], outcome_keys=[k.merge_outcome("e1")],
+                        timers={k.timers: [b"c_a|buy"], k.timers_inflight: []}, alert_ids=[b"al1"])
+    for step in steps:
+        keys = [step.slot_key]
+        for command in step.commands:
+            if command.method == "eval":
+                keys += list(command.args[2:2 + command.args[1]])
+            else:
+                keys += [a for a in command.args if isinstance(a, str)]
+        assert {slot_of(key) for key in keys} == {slot_of(step.slot_key)}, step
+    deleted = [a for s in steps for c in s.commands if c.method == "delete" for a in c.args]
+    assert set(customer_keys(k, cids)) | {k.merge_outcome("e1")} == set(deleted)
+    # The aliases and id sets an erasure is found again through go last; merge outcomes (found through the
+    # timelines) and identifiers (through the id sets) go first.
+    assert list(steps[-1].commands[0].args) == graph_keys(k, cids)
+    assert [c.method for c in steps[0].commands] == ["delete", "eval"]
+    assert len(steps) == 1 + 1 + 1 + len(cids) + 1
+    bare = erase_steps(k, cids, id_keys=[], outcome_keys=[], timers={}, alert_ids=[])
+    assert [c.method for s in bare for c in s.commands] == ["delete"] * (len(cids) + 1)
