@@ -22,7 +22,7 @@ from services.api.core.queries import BadRequest
 from services.api.metrics import ApiMetrics
 from services.api.responses import METRICS, SETTINGS, STORE, error_response
 from services.api.settings import ApiSettings
-from services.api.store import TRANSIENT, JourneyStore, StorageUnavailable
+from services.api.store import TRANSIENT, JourneyReader, StorageUnavailable
 from services.common.keys import Keys
 from services.common.redis_conn import AsyncClient, connect
 from services.common.timeutil import now_ms
@@ -108,7 +108,7 @@ def redis_client(settings: ApiSettings) -> AsyncClient:
     new ones (a connect costs far more than a lookup, which would turn a burst into a collapse). No
     CLIENT SETINFO on connect: it reads package metadata from disk every time. On a cluster the pools are
     per node and do not block: a request finding one exhausted gets MaxConnectionsError, a
-    ConnectionError that JourneyStore.call retries with backoff, so it waits all the same."""
+    ConnectionError that JourneyReader.call retries with backoff, so it waits all the same."""
     timeout = settings.api_redis_timeout_s
     return connect(settings.redis_url, pool_wait_s=timeout, max_connections=REDIS_CONNECTIONS,
                    socket_connect_timeout=timeout, lib_name=None, lib_version=None)
@@ -121,7 +121,7 @@ def create_app(settings: ApiSettings, *, redis: AsyncClient | None = None) -> we
     app[SETTINGS], app[METRICS], app[TOKENS] = settings, metrics, settings.token_table()
     own_client = redis is None
     client = redis or redis_client(settings)
-    app[STORE] = JourneyStore(
+    app[STORE] = JourneyReader(
         client, Keys(settings.key_prefix), metrics, retries=settings.api_redis_retries,
         max_touchpoints=settings.api_max_touchpoints, alerts_scan=settings.api_alerts_scan,
         timeout_s=settings.api_redis_timeout_s,

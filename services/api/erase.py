@@ -9,7 +9,7 @@ from typing import Any
 
 from services.api.core.alerts import belongs_to, timer_belongs_to
 from services.api.core.erase import Step, erase_steps, existence_probes
-from services.api.store import JourneyStore
+from services.api.store import JourneyReader
 from services.common.keys import Keys
 from services.common.redis_conn import is_cluster_client
 from services.common.timeutil import format_ms
@@ -26,7 +26,7 @@ class ErasureReport:
     erased_at: str
 
 
-async def erase_customer(store: JourneyStore, cid: str, now_ms: int) -> ErasureReport | None:
+async def erase_customer(store: JourneyReader, cid: str, now_ms: int) -> ErasureReport | None:
     """Erase ``cid`` (resolved to its survivor) with all its aliases; None when nothing is known of it."""
     r, k = store.redis, store.keys
     survivor = await store.survivor(cid)
@@ -56,7 +56,7 @@ async def erase_customer(store: JourneyStore, cid: str, now_ms: int) -> ErasureR
     return report
 
 
-async def _run(store: JourneyStore, steps: list[Step]) -> dict[str, int]:
+async def _run(store: JourneyReader, steps: list[Step]) -> dict[str, int]:
     """Run the steps in order: all in one transaction on a single Redis, one transaction per step (one
     hash slot each) on a cluster. Returns the summed replies of the commands that count something."""
     r = store.redis

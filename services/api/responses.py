@@ -9,10 +9,10 @@ from aiohttp import web
 
 from services.api.metrics import ApiMetrics
 from services.api.settings import ApiSettings
-from services.api.store import JourneyStore
+from services.api.store import JourneyReader
 
 SETTINGS = web.AppKey("settings", ApiSettings)
-STORE = web.AppKey("store", JourneyStore)
+STORE = web.AppKey("store", JourneyReader)
 METRICS = web.AppKey("metrics", ApiMetrics)
 
 

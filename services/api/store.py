@@ -23,11 +23,11 @@ from services.api.core.journey import JourneyRecord
 from services.api.core.queries import AlertFilter
 from services.api.metrics import ApiMetrics
 from services.common.keys import Keys
+from services.common.limits import MAX_ALIAS_HOPS
 from services.common.redis_conn import AsyncClient
 
 T = TypeVar("T")
 TEMPLATE_CID = "@CID@"  # the key-template placeholder the Lua scripts fill in
-MAX_ALIAS_HOPS = 8  # chains are compressed by the stitcher; more hops means a cycle or corruption
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 
@@ -49,7 +49,7 @@ class StorageUnavailable(RuntimeError):
     """Redis did not answer after the retries: the API says 503, never 500."""
 
 
-class JourneyStore:
+class JourneyReader:
     def __init__(self, redis: AsyncClient, keys: Keys, metrics: ApiMetrics, *, retries: int,
                  max_touchpoints: int, alerts_scan: int, timeout_s: float) -> None:
         self.redis, self.keys, self.metrics = redis, keys, metrics
