@@ -10,6 +10,7 @@ import orjson
 
 from services.common.errors import UserError
 from services.common.keys import Keys
+from services.common.limits import MAX_ALIAS_HOPS
 
 
 def _consumer(bootstrap: str, security: dict[str, Any] | None = None) -> Any:
@@ -108,7 +109,7 @@ def decode_all(values: Iterable[bytes]) -> list[dict[str, Any]]:
 
 
 def resolve_aliases(
-    redis_client: Any, keys: Keys, customer_ids: Iterable[str], max_hops: int = 16
+    redis_client: Any, keys: Keys, customer_ids: Iterable[str], max_hops: int = MAX_ALIAS_HOPS
 ) -> dict[str, str]:
     """customer id -> final survivor, following Keys.alias chains (one pipeline round trip per hop)."""
     final = {c: c for c in set(customer_ids)}

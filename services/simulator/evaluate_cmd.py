@@ -12,6 +12,7 @@ from rich.table import Table
 
 from services.common.errors import UserError
 from services.common.keys import Keys
+from services.common.redis_conn import connect_sync
 from services.common.settings import CommonSettings
 from services.simulator import collect
 from services.simulator import truth as truth_mod
@@ -67,7 +68,7 @@ def collect_report(truth: dict[str, Any], settings: CommonSettings, idle: float,
         collect.read_topic(bootstrap, settings.topic_stitched_events, idle_s=idle, max_wait_s=max_wait,
                            security=sec)
     )
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect_sync(settings.redis_url)
     keys = Keys(settings.key_prefix)
     try:
         final = collect.stitched_customers(stitched, client, keys)
@@ -141,7 +142,7 @@ def truth_at_detector_watermark(
 
     from services.gap_detector.core.definitions import load_definitions
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect_sync(settings.redis_url)
     try:
         wm = client.get(Keys(settings.key_prefix).watermark)
     except redis.RedisError as exc:
