@@ -86,6 +86,11 @@ def odd_but_valid(event: dict[str, Any]) -> list[tuple[str, bytes]]:
         ("duplicate_keys_last_wins", _dumps(dict(event, touchpoint="first")).replace(
             b'"touchpoint": "first"', b'"touchpoint": "first", "touchpoint": "last"')),
         ("control_characters", _dumps(dict(event, touchpoint="a\u0000b\u001f", intent="\u2028"))),
+        # channel_event is open within its major (docs/contracts.md): a later 1.x with a field, a channel and
+        # an identifier type this version does not know is stitched (the unknown type is carried, not linked).
+        ("later_minor_version", _dumps(dict(
+            event, schema_version="1.9", locale="pt-PT", channel="kiosk",
+            identifiers={**event["identifiers"], "whatsapp_id": "+351912345678"}))),
     ]
 
 
