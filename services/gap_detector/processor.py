@@ -191,7 +191,7 @@ class DetectorProcessor:
         # severity (or retracted it) makes the earlier version moot, so only the last one goes out.
         last = {a["alert_id"]: (cid, a) for cid, group in save.new_alerts.items() for a in group}
         last.update((a["alert_id"], ("", a)) for a in save.aggregate_alerts)
-        save.outbox = [OutboxEntry(cid, aid, save.doc(a)) for aid, (cid, a) in last.items()]
+        save.outbox = [OutboxEntry(cid, aid, save.doc(a), a) for aid, (cid, a) in last.items()]
         t = time.perf_counter()
         try:
             await self.store.save(save, now)
@@ -205,7 +205,7 @@ class DetectorProcessor:
         if not entries:
             return 0
         t = time.perf_counter()
-        alerts = [orjson.loads(e.doc) for e in entries]
+        alerts = [orjson.loads(e.doc) if e.alert is None else e.alert for e in entries]
         await sink.publish(alerts, [e.doc for e in entries])
         await self.store.published(entries, now + OUTBOX_GRACE_MS)
         self._t_produce.observe(time.perf_counter() - t)

@@ -182,13 +182,15 @@ class DetectorStore:
         truth: dict[str, list[list[Any]]] = {cid: list(ops) for cid, ops in batch.truth.items()}
         spikes: list[list[Any]] = [["HSET", k.dropoff_minute(m), "!a|" + cell, 1]
                                    for cell, m in batch.dropoff_alerted]
+        boxes: dict[str, list[str]] = {}
         for e in batch.outbox:
-            if e.cid:
-                box = k.customer_outbox(e.cid)
-                truth.setdefault(e.cid, []).extend([["HSET", box, e.alert_id, e.doc.decode()],
-                                                     ["EXPIRE", box, self.retention_s]])
+            boxes.setdefault(e.cid, []).extend((e.alert_id, e.doc.decode()))
+        for cid, flat in boxes.items():
+            if cid:
+                box = k.customer_outbox(cid)
+                truth.setdefault(cid, []).extend([["HSET", box, *flat], ["EXPIRE", box, self.retention_s]])
             else:
-                spikes.append(["HSET", k.dropoff_outbox, e.alert_id, e.doc.decode()])
+                spikes.append(["HSET", k.dropoff_outbox, *flat])
         before_det = [op for ops in batch.index_before.values() for op in ops]
         before_det += [["ZADD", k.timers, d, m] for m, d in batch.extra_timers.items() if d >= 0]
         score = now_ms + OUTBOX_GRACE_MS
@@ -222,17 +224,22 @@ class DetectorStore:
                 det.append(["ZREM", k.timers, member])
         if batch.finished_timers and not failed:  # else their leases run out and they fire again
             det.append(["ZREM", k.timers_inflight, *batch.finished_timers])
+        totals: dict[tuple[str, int], list[int]] = {}  # one increment per cell-minute and batch
         for cid, cells in batch.cells.items():
             if cid in failed:
                 continue
-            for (cell, minute), (volume, drops) in cells.items():
-                mkey = k.dropoff_minute(minute)
-                if volume:
-                    det.append(["HINCRBY", mkey, cell, volume])
-                if drops:
-                    det.append(["HINCRBY", mkey, cell + "|d", drops])
-                det.append(["EXPIRE", mkey, DROPOFF_TTL_S])
-                det.append(["ZADD", k.dropoff_pending, minute, f"{cell}|{minute}"])
+            for key, (volume, drops) in cells.items():
+                acc = totals.setdefault(key, [0, 0])
+                acc[0] += volume
+                acc[1] += drops
+        for (cell, minute), (volume, drops) in totals.items():
+            mkey = k.dropoff_minute(minute)
+            if volume:
+                det.append(["HINCRBY", mkey, cell, volume])
+            if drops:
+                det.append(["HINCRBY", mkey, cell + "|d", drops])
+            det.append(["EXPIRE", mkey, DROPOFF_TTL_S])
+            det.append(["ZADD", k.dropoff_pending, minute, f"{cell}|{minute}"])
         items: list[Item] = [(k.timers, det, None)]
         saved = [e for e in batch.outbox if e.cid not in failed and not (e.cid == "" and "" in failed)]
         items.append(self._recent(saved, now_ms))
@@ -276,9 +283,13 @@ class DetectorStore:
         if not entries:
             return
         k = self.keys
-        items: list[Item] = [(self._box(e.cid), [["HDELEQ", self._box(e.cid), e.alert_id, e.doc.decode()]],
-                              None) for e in entries]
-        items.append((k.alerts_outbox, [["ZREMEQ", k.alerts_outbox, e.member, score] for e in entries], None))
+        boxes: dict[str, list[str]] = {}
+        for e in entries:
+            boxes.setdefault(e.cid, []).extend((e.alert_id, e.doc.decode()))
+        items: list[Item] = [(self._box(cid), [["HDELEQ", self._box(cid), *flat]], None)
+                             for cid, flat in boxes.items()]
+        items.append((k.alerts_outbox, [["ZREMEQ", k.alerts_outbox, score, *(e.member for e in entries)]],
+                      None))
         if now_ms is not None:
             items.append(self._recent(entries, now_ms))
         await self._run(items)
@@ -304,7 +315,7 @@ class DetectorStore:
         """Index entries whose alert is gone from its outbox (published already)."""
         if members:
             await self._run([(self.keys.alerts_outbox,
-                              [["ZREMEQ", self.keys.alerts_outbox, m, score] for m in members], None)])
+                              [["ZREMEQ", self.keys.alerts_outbox, score, *members]], None)])
 
     # -- timers and drop-off minutes -----------------------------------------------------------------
     async def claim_timers(self, wm: int, now_ms: int, lease_ms: int,

@@ -71,6 +71,7 @@ class OutboxEntry:
     cid: str
     alert_id: str
     doc: bytes
+    alert: dict[str, Any] | None = field(default=None, compare=False)  # the document decoded, when at hand
 
     @property
     def member(self) -> str:

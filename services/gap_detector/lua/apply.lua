@@ -9,10 +9,10 @@
 --   {'DELIF', state hash, token, key...}  delete the keys only if the hash still holds the token (a
 --       merged-away customer folded into its survivor is deleted unless written since: then it is
 --       folded again, idempotently, on its survivor's next load);
---   {'HDELEQ', hash, field, value}  delete the field only if it still holds the value (an outbox entry
---       published, unless a newer version of the alert was saved meanwhile);
---   {'ZREMEQ', zset, member, score}  remove the member only if its score is still that (an outbox index
---       entry re-armed by a newer save stays);
+--   {'HDELEQ', hash, field, value, ...}  delete each field only if it still holds the value (an outbox
+--       entry published, unless a newer version of the alert was saved meanwhile);
+--   {'ZREMEQ', zset, score, member...}  remove each member only if its score is still that (an outbox
+--       index entry re-armed by a newer save stays);
 --   {'TRIM', zset, hash, most}  keep the newest ``most`` members of the zset, their fields of the hash.
 local allowed = {HSET = true, HDEL = true, DEL = true, EXPIRE = true, ZADD = true, ZREM = true, HINCRBY = true}
 local ops = cmsgpack.unpack(ARGV[1])
@@ -24,18 +24,22 @@ end
 local done = 0
 for _, op in ipairs(ops) do
   local cmd = op[1]
-  if cmd == 'EXPECT' then
-    done = done + 0
+  if cmd == 'EXPECT' then  -- checked above
   elseif cmd == 'DELIF' then
     if (redis.call('HGET', op[2], 'n') or '') == op[3] then
       for i = 4, #op do redis.call('DEL', op[i]) end
       done = done + 1
     end
   elseif cmd == 'HDELEQ' then
-    if redis.call('HGET', op[2], op[3]) == op[4] then redis.call('HDEL', op[2], op[3]) end
+    for i = 3, #op, 2 do
+      if redis.call('HGET', op[2], op[i]) == op[i + 1] then redis.call('HDEL', op[2], op[i]) end
+    end
   elseif cmd == 'ZREMEQ' then
-    local score = redis.call('ZSCORE', op[2], op[3])
-    if score and tonumber(score) == tonumber(op[4]) then redis.call('ZREM', op[2], op[3]) end
+    local want = tonumber(op[3])
+    for i = 4, #op do
+      local score = redis.call('ZSCORE', op[2], op[i])
+      if score and tonumber(score) == want then redis.call('ZREM', op[2], op[i]) end
+    end
   elseif cmd == 'TRIM' then
     local extra = redis.call('ZCARD', op[2]) - tonumber(op[4])
     if extra > 0 then
