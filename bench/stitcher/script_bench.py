@@ -1,4 +1,5 @@
-"""Cost of the stitcher's Redis script (stitch.lua) per event, in Redis and in the client. No Kafka.
+"""Cost of the stitcher's Redis scripts (identity.lua, journey.lua and the fold steps) per event, in Redis
+and in the client. No Kafka.
 
     .venv/bin/python -m bench.stitcher.script_bench [--events 100000] [--warmup 100000] [--customers 30000]
         [--batch 1000] [--redis-url redis://…]   # default: a private redis-server, as the local stack runs it
@@ -8,8 +9,8 @@ mint separate ids that later ones merge), prepared by the worker's pure core (no
 fills the graph and journeys (~30k customers) before the measured run, so the figure is a steady state.
 Redis CPU is INFO cpu (used_cpu_user + used_cpu_sys) before/after, over the events stitched: only this
 benchmark should use that server, hence the private one (--appendonly yes, appendfsync everysec: every
-write the script makes is also fed to the AOF, as in the local stack). Client: building the arguments
-and parsing the reply, CPU time of this process.
+write the script makes is also fed to the AOF, as in the local stack). Client: the store's whole stitch()
+call (building arguments, parsing replies, the fold steps), CPU time of this process.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import redis.asyncio as aioredis
 
 from bench.stitcher.events import events
 from services.common.keys import Keys
-from services.stitcher.adapters.redis_store import RedisStitchStore, parse_stitched
+from services.common.redis_conn import connect
+from services.stitcher.adapters.redis_store import RedisStitchStore
 from services.stitcher.core.batch import Prepared, bare_record, prepare
 from services.stitcher.core.decode import DecodePolicy
 from services.stitcher.core.stitch import IdentifierHasher
@@ -106,30 +108,26 @@ async def calibrate(client: aioredis.Redis, keys: Keys, n: int = 20_000) -> dict
 
 async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, cap: int,
               retention_ms: int) -> None:
-    client = aioredis.Redis.from_url(url)
+    client = connect(url)
     keys = Keys(f"bench{os.getpid()}")
     store = RedisStitchStore(client, keys, parse_limits(""), cap, retention_ms)
 
     async def phase(part: list[list[Prepared]]) -> dict[str, Any]:
         n = sum(len(b) for b in part)
         calls0, cpu0 = await command_calls(client), await redis_cpu_s(client)
-        t_args = t_parse = 0.0
+        t_client = 0.0
         merges = written = 0
         for batch in part:
             c0 = time.process_time()
-            args = store.args(batch, now_ms)
-            c1 = time.process_time()
-            reply = await store.call(args)
-            c2 = time.process_time()
-            done = parse_stitched(reply)
-            t_args, t_parse = t_args + c1 - c0, t_parse + time.process_time() - c2
+            done = await store.stitch(batch, now_ms)
+            t_client += time.process_time() - c0
             merges += sum(o.kind == "merge" for s in done for o in s.resolution.outcomes)
             written += sum(s.status == 1 for s in done)
         cpu = await redis_cpu_s(client) - cpu0
         calls = await command_calls(client) - calls0
         calls.pop("info", None)
-        calls.pop("evalsha", None)
-        return {"n": n, "redis_us": cpu / n * 1e6, "args_us": t_args / n * 1e6, "parse_us": t_parse / n * 1e6,
+        scripts = calls.pop("evalsha", 0)
+        return {"n": n, "redis_us": cpu / n * 1e6, "client_us": t_client / n * 1e6, "scripts": scripts,
                 "merges": merges, "written": written, "calls": calls}
 
     try:
@@ -141,8 +139,8 @@ async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, c
             per_event = ", ".join(f"{c} {k / n:.2f}" for c, k in r["calls"].most_common())
             print(f"{name}: {n:,} events in {len(part)} batches, {r['merges']} merges, "
                   f"{r['written']:,} written")
-            print(f"  Redis CPU {r['redis_us']:.1f} us/event | client: args {r['args_us']:.1f} us/event, "
-                  f"reply {r['parse_us']:.1f} us/event")
+            print(f"  Redis CPU {r['redis_us']:.1f} us/event | client CPU {r['client_us']:.1f} us/event | "
+                  f"{r['scripts'] / len(part):.1f} script calls per batch")
             print(f"  redis.call per event: {sum(r['calls'].values()) / n:.2f} ({per_event})")
         cal = await calibrate(client, keys)
         print("yardstick: one redis.call from Lua on a customer hash of this data set (cold) costs "

@@ -5,8 +5,8 @@ Hash tags make the layout ready for Redis Cluster:
 - ``{<p>:c:<cid>}`` everything about one customer (journey, summary, detector state, open alerts),
   so per-customer writes are single-slot.
 - ``{<p>:det}`` / ``{<p>:alerts}`` detector-wide indexes (timer wheel, recent alerts).
-On a single Redis (the supported deployment today) batch scripts may span tags; on Cluster the
-adapters group a batch by slot. Values are versioned JSON (orjson), never pickle.
+Every script touches the keys of one hash tag only, so the same code runs on a single Redis and on Redis
+Cluster (``REDIS_URL=redis+cluster://…``); adapters group a batch's per-customer work by slot. Values are versioned JSON (orjson), never pickle.
 Identifier keys are ``<type>:<hex HMAC-SHA256(secret, "<type>:<normalised value>")>``: no raw
 e-mail or phone ever appears in a key or a value.
 Nothing lives forever: a customer's journey and identity-graph keys share one TTL, JOURNEYS_RETENTION after
@@ -52,7 +52,7 @@ class Keys:
         """STRING (TTL) the merges/conflicts an event caused, replayed on redelivery so no record is lost."""
         return f"{self.idg}:out:{event_id}"
 
-    # -- one customer's journey (owner: the stitcher, stitch.lua) --------------------------------
+    # -- one customer's journey (owner: the stitcher, journey.lua) -------------------------------
     def cust_tag(self, cid: str) -> str:
         return f"{self.prefix}:{{{self.prefix}:c:{cid}}}"
 

@@ -4,12 +4,13 @@ reading channel-events.
 Per batch (``StitchHandler.handle``), in this order:
 
 1. prepare (pure): decode, validate, identifiers, touchpoint JSON; bad input becomes dead letters;
-2. ONE stitch.lua call: every event's customer resolved and its touchpoint written into that customer's
-   journey, atomically, in offset order;
+2. the store (adapters/redis_store.py): every event's customer resolved in the identity graph (one
+   script call, atomic, in offset order), then its touchpoint written into that customer's journey (one
+   call per hash slot; merged-away journeys folded in first);
 3. dead letters, stitched events (for the gap detector) and merge records queued on the loop's outbox.
 
 The loop then flushes the outbox (every record acknowledged by the broker) and only then commits the
-batch's offsets. A crash anywhere before that commit means the batch is consumed again: the script maps
+batch's offsets. A crash anywhere before that commit means the batch is consumed again: the store maps
 the same identifiers to the same customers, replays the recorded merges and conflicts, and finds every
 touchpoint already in its journey; the records produced again carry the same event and record ids. Redis
 is written before the offsets are committed, never after: nothing is lost, no touchpoint is doubled.

@@ -1,6 +1,6 @@
 """Turn the raw journey-store reads of one customer into a ``journey.v1`` document. Pure, no I/O.
 
-The store layout (written by the stitcher's stitch.lua) is documented in docs/ARCHITECTURE.md:
+The store layout (written by the stitcher's journey.lua) is documented in docs/ARCHITECTURE.md:
 timeline ZSET (event-time order), touchpoints HASH, summary HASH, masked-identifier HASH, plus the
 customer's aliases and the detector's open alerts.
 """

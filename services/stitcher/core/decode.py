@@ -30,6 +30,7 @@ from services.common.records import (
     violation,
 )
 from services.common.timeutil import parse_rfc3339_ms
+from services.stitcher.core.scrub import DEFAULT_ATTRIBUTES, AttributePolicy
 
 # Every dlq_reason (schemas/dead_letter_headers.v1.json enumerates them, docs/ARCHITECTURE.md explains):
 # unprocessable = handling the record raised (a limit or a bug): it goes alone, its neighbours carry on;
@@ -48,6 +49,7 @@ class DecodePolicy:
     max_bytes: int = 65536
     max_future_skew_ms: int = 5 * 60_000
     max_event_age_ms: int = 365 * 86_400_000
+    attributes: AttributePolicy = DEFAULT_ATTRIBUTES  # no PII through free text (core/scrub.py)
 
 
 DEFAULT_POLICY = DecodePolicy()
@@ -90,7 +92,7 @@ def decode(value: bytes | None, headers: Mapping[str, bytes], now_ms: int,
             return decode_slow(value, headers, now_ms, policy)
         event = _replace(event, source=source)
     if now_ms - policy.max_event_age_ms <= ms <= now_ms + policy.max_future_skew_ms:
-        return Decoded(event, ms)
+        return Decoded(_scrubbed(event, policy), ms)
     return _in_time(event, ms, now_ms, policy)
 
 
@@ -122,7 +124,15 @@ def _in_time(event: ChannelEvent, ms: int, now_ms: int, policy: DecodePolicy) ->
         return Rejected("bad_timestamp", f"occurred_at {ms - now_ms} ms in the future")
     if ms < now_ms - policy.max_event_age_ms:
         return Rejected("bad_timestamp", f"occurred_at older than {policy.max_event_age_ms} ms")
-    return Decoded(event, ms)
+    return Decoded(_scrubbed(event, policy), ms)
+
+
+def _scrubbed(event: ChannelEvent, policy: DecodePolicy) -> ChannelEvent:
+    """The event with its attributes as the policy lets them travel: every decoded event passes here, so
+    nothing downstream (stitched-events, the journey store) ever sees the raw free text."""
+    if event.attributes is UNSET or not event.attributes:
+        return event
+    return _replace(event, attributes=policy.attributes.apply(event.attributes))
 
 
 def _structured_by_header(headers: Mapping[str, bytes]) -> bool:

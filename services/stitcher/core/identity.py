@@ -1,8 +1,8 @@
 """Identity resolution rules, as a pure in-memory graph.
 
-``stitch.lua`` implements exactly these steps atomically in Redis (with the journey write of each event,
-see core.model.StitchModel); this model is what the unit and property tests exercise and what the Lua
-is checked against. Per event:
+``adapters/identity.lua`` implements exactly these steps atomically in Redis, one batch per call (then the
+journeys are written, see core.model.StitchModel); this model is what the unit and property tests
+exercise and what the Lua is checked against. Per event:
 
 1. an already recorded outcome (the event merged, or met a conflict: a refused merge or an identifier
    over its type's limit) is replayed, so a redelivery produces the same customer and merge records

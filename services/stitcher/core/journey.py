@@ -1,12 +1,12 @@
 """Journey assembly rules, as a pure in-memory store.
 
-``stitch.lua`` implements exactly these steps in Redis (same field names, same string values), in the
-same script call that resolves the event's customer; ``core.model.StitchModel`` drives this store and
-the identity graph in the script's order, and an integration test checks the two agree. Per event:
+``adapters/journey.lua`` implements exactly these steps in Redis (same field names, same string values),
+after ``identity.lua`` resolved the batch's customers; ``core.model.StitchModel`` drives this store and
+the identity graph in the Redis store's order, and an integration test checks the two agree:
 
-- an event that merged customers first folds every customer merged into its survivor (their
+- the journeys of customers an event merged away are folded into the survivor's first (their
   touchpoints re-added, their keys gone), so no merged-away customer keeps a journey;
-- the event's masked identifiers are recorded, then its touchpoint added:
+- then per event, in arrival order, its masked identifiers are recorded and its touchpoint added:
 - a present event_id is a duplicate and changes nothing;
 - a full timeline drops its oldest touchpoint (by occurred_at_ms, then event_id), and an event older
   than the oldest kept is not added; either way the summary is marked ``truncated``;

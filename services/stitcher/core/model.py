@@ -1,9 +1,10 @@
 """The stitcher's Redis side in memory, and the whole stitcher in memory.
 
-``StitchModel`` is what ``stitch.lua`` does, step by step: per event, in arrival order, the identity
-graph resolves the customer, an event that merged folds the merged-away journeys into the survivor's,
-then the journey store records the masks and adds the touchpoint. It is the oracle the Redis store is
-checked against. ``InMemoryStitcher`` runs the worker's pure steps around it (property tests).
+``StitchModel`` is what the Redis store (adapters/redis_store.py and its scripts) does, step by step: the
+identity graph resolves the batch's customers in arrival order, the journeys of customers merged away are
+folded into their survivors', then the journey store records each event's masks and adds its touchpoint.
+It is the oracle the Redis store is checked against. ``InMemoryStitcher`` runs the worker's pure steps
+around it (property tests).
 """
 
 from __future__ import annotations
@@ -40,24 +41,28 @@ class StitchInput(Protocol):
 
 
 class StitchModel:
-    """IdentityGraph + JourneyStore driven together in the order of stitch.lua."""
+    """IdentityGraph + JourneyStore driven together in the order of the Redis store (redis_store.py):
+    the whole batch resolved first, then per surviving customer the journeys merged into it folded in
+    (losers by id, each oldest first), then the batch's events written in arrival order."""
 
     def __init__(self, limits: Mapping[str, int], max_touchpoints: int) -> None:
         self.graph = IdentityGraph(limits)
         self.journeys = JourneyStore(max_touchpoints)
 
     def stitch(self, batch: Sequence[StitchInput], now_ms: int) -> list[Stitched]:
-        return [self.one(p) for p in batch]
-
-    def one(self, p: StitchInput) -> Stitched:
-        replay = p.event_id in self.graph.recorded
-        res = self.graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint)
-        cid = res.customer_id
-        # A replayed outcome merges nothing new: its losers' journeys were folded when it first ran.
-        if not replay and any(o.kind == "merge" for o in res.outcomes):
-            self.journeys.fold(cid, self.graph.aliases_of.get(cid, set()))
-        masks = {i.key: i.masked for i in p.idents}
-        return Stitched(res, self.journeys.put(cid, p.event_id, p.occurred_ms, p.touchpoint, masks, p.facts))
+        graph = self.graph
+        resolutions = []
+        for p in batch:
+            resolutions.append(graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint))
+        # Replayed merges fold again: a no-op, or the end of a fold a crash interrupted.
+        losers = sorted({o.loser for r in resolutions for o in r.outcomes if o.kind == "merge"})
+        for loser in losers:
+            self.journeys.fold(graph.canonical(loser), [loser])
+        return [
+            Stitched(r, self.journeys.put(graph.canonical(r.customer_id), p.event_id, p.occurred_ms,
+                                          p.touchpoint, {i.key: i.masked for i in p.idents}, p.facts))
+            for p, r in zip(batch, resolutions, strict=True)
+        ]
 
 
 class InMemoryStitcher:

@@ -1,4 +1,4 @@
-"""The stitcher's loop handler wired to the pure model (StitchModel stands in for stitch.lua) and a list
+"""The stitcher's loop handler wired to the pure model (StitchModel stands in for the Redis store) and a list
 for the outbox: what it produces, what it counts, and that a redelivered batch changes nothing."""
 
 from __future__ import annotations
