@@ -39,6 +39,14 @@ class Topics:
         }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from services.common.scripts import Script
+
+    # Every script the tests run in-process is held to one hash slot by the server (on a cluster), as
+    # production is not (it costs a third of the stitcher's Redis CPU): services/common/scripts.py.
+    Script.strict = True
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     from tests.infra import provide_infra  # heavy imports only for integration tests
