@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.errors import UserError
-from services.common.redis_conn import parse_cluster_url
+from services.common.redis_conn import connect_sync, parse_cluster_url
 from services.stack import procs
 
 HOST = "127.0.0.1"
@@ -56,10 +56,11 @@ def spawn_node(port: int, data: Path, log: Path) -> procs.Proc:
 
 def _info(port: int, timeout_s: float = 1.0, host: str = HOST, **options: Any) -> dict[str, str] | None:
     """CLUSTER INFO of one node, or None when it does not answer."""
-    import redis
-
-    client = redis.Redis(host=host, port=port, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                         **options)
+    # One node on its own (a plain client), to ask that node: a cluster client would ask any of them.
+    address = f"[{host}]" if ":" in host else host
+    scheme = "rediss" if options.pop("ssl", False) else "redis"
+    client = connect_sync(f"{scheme}://{address}:{port}/0", socket_timeout=timeout_s,
+                          socket_connect_timeout=timeout_s, **options)
     try:
         text = client.execute_command("CLUSTER INFO")
     except Exception:  # not up yet, refusing, loading: all mean "no answer yet"
