@@ -166,9 +166,11 @@
       const tr = el("tr", s.terminal ? "terminal" : "");
       const t = s.time_in_stage;
       const nps = s.nps.responses ? `${s.nps.score} (${s.nps.responses})` : "–";
+      const emotions = Object.entries(s.emotions).sort((a, b) => b[1] - a[1]).slice(0, 2)
+        .map(([e, n]) => `${words(e)} ${n}`).join(", ") || "–";
       for (const v of [words(s.name), s.entries, s.in_stage_now, pct(s.conversion_rate), s.dropoffs.abandoned,
         s.dropoffs.stalled, `${duration(t.median_seconds)} / ${duration(t.p90_seconds)}`,
-        `${s.inbound} / ${s.outbound}`, s.offstage, s.sentiment.mean === null ? "–" : s.sentiment.mean.toFixed(2), nps]) {
+        `${s.inbound} / ${s.outbound}`, s.offstage, s.sentiment.mean === null ? "–" : s.sentiment.mean.toFixed(2), emotions, nps]) {
         tr.append(el("td", "", v));
       }
       return tr;
