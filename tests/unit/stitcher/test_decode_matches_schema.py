@@ -24,12 +24,16 @@ from services.stitcher.core.decode import (
     decode_slow,
     from_cloudevent,
 )
+from services.stitcher.core.scrub import AttributePolicy
 from tests.unit.common.record_docs import channel_events, date_times, mutated
 
 pytestmark = pytest.mark.unit
 
 NOW = 1_793_700_120_000  # 2026-11-03T10:02:00Z: the corpus's good date-times fall either side of the skew
-POLICY = DecodePolicy(max_future_skew_ms=5 * 60_000, max_event_age_ms=30 * 86_400_000)
+# Without the attribute scrubber: this test holds decoding to the schema; scrubbing has its own tests
+# (tests/unit/security/test_scrub.py) and would rewrite the generated attribute values.
+POLICY = DecodePolicy(max_future_skew_ms=5 * 60_000, max_event_age_ms=30 * 86_400_000,
+                      attributes=AttributePolicy(scrub=False))
 DEFAULTS = {"schema_version": "1.0", "direction": "inbound", "visibility": "onstage"}
 
 
