@@ -89,6 +89,18 @@ class CommonSettings(BaseSettings):
     redis_ssl_key_file: str | None = env(
         "REDIS_SSL_KEY_FILE", "PEM key of REDIS_SSL_CERT_FILE.", default=None
     )
+    attributes_allow: str | None = env(
+        "JOURNEYS_ATTRIBUTES_ALLOW",
+        "Comma-separated attribute names the stitcher forwards; every other attribute is dropped. Unset: "
+        "every name (values still scrubbed); empty: none.",
+        default=None,
+    )
+    attributes_scrub: bool = env(
+        "JOURNEYS_ATTRIBUTES_SCRUB",
+        "Replace e-mail addresses and 9+-digit runs (phone, card numbers) in forwarded attributes by "
+        "[redacted] (services/stitcher/core/scrub.py).",
+        default=True,
+    )
     phone_region: str = env(
         "JOURNEYS_PHONE_REGION",
         "Default region for phone numbers without a country code (ISO 3166).",

@@ -39,6 +39,7 @@ from services.stitcher.core.batch import OutTopics, Prepared, outputs, prepare, 
 from services.stitcher.core.decode import DecodePolicy
 from services.stitcher.core.identifiers import Denylist
 from services.stitcher.core.journey import DUPLICATE, WRITTEN, Stitched
+from services.stitcher.core.scrub import AttributePolicy
 from services.stitcher.core.stitch import IdentifierHasher
 from services.stitcher.metrics import StitcherMetrics
 from services.stitcher.settings import StitcherSettings
@@ -85,8 +86,9 @@ class StitchHandler:
         self.s, self.store, self.m = settings, store, metrics
         self.hasher = IdentifierHasher(settings.secret_bytes(), settings.phone_region,
                                        Denylist.from_settings(settings), settings.identifier_cache)
+        attributes = AttributePolicy.parse(settings.attributes_allow, settings.attributes_scrub)
         self.policy = DecodePolicy(settings.max_event_bytes, settings.max_future_skew_ms,
-                                   settings.max_event_age_ms)
+                                   settings.max_event_age_ms, attributes)
         self.topics = OutTopics(settings.topic_stitched_events, settings.topic_identity_merges)
         self._t_decode, self._t_stitch = metrics.stage.labels("decode"), metrics.stage.labels("stitch")
         self._t_outputs, self._size = metrics.stage.labels("outputs"), metrics.batch.labels("stitch")
