@@ -30,7 +30,8 @@ WHATSAPP = "+351 912 345 678"
 
 
 def event(n: int, **fields: Any) -> bytes:
-    doc = {"event_id": f"e{n}", "occurred_at": "2026-11-03T10:00:00Z", "channel": "web", "touchpoint": "login",
+    doc = {"event_id": f"e{n}", "occurred_at": "2026-11-03T10:00:00Z", "channel": "web",
+           "touchpoint": "login",
            "identifiers": {"email": f"p{n}@example.com"}, **fields}
     return orjson.dumps(doc)
 
