@@ -59,6 +59,7 @@ def test_map_loads_filters_change_figures_and_pain_points_list_customers(api: st
         return {funnel: f.series.map(x => x.name), links: s.series[0].links.length};
     }""")
     assert option["funnel"] == ["entries", "converted", "abandoned", "stalled"] and option["links"] >= 3
+    assert page.locator("#persona-rows tr").count() >= 3  # drop-offs by persona, one row each
     page.wait_for_timeout(300)  # let the SVG charts finish their first paint for the screenshot
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "map_page.png"), full_page=True)

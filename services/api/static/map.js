@@ -113,6 +113,7 @@
     $("map").hidden = false;
     renderCharts();
     renderRows();
+    renderPersonas();
     tick();
   }
 
@@ -172,6 +173,26 @@
         s.dropoffs.stalled, `${duration(t.median_seconds)} / ${duration(t.p90_seconds)}`,
         `${s.inbound} / ${s.outbound}`, s.offstage, s.sentiment.mean === null ? "–" : s.sentiment.mean.toFixed(2), emotions, nps]) {
         tr.append(el("td", "", v));
+      }
+      return tr;
+    }));
+  }
+
+  function renderPersonas() {
+    const stages = doc.stages.filter((s) => !s.terminal).map((s) => s.name);
+    const head = el("tr");
+    head.append(el("th", "", "Persona"), ...stages.map((s) => el("th", "", words(s))));
+    $("persona-head").replaceChildren(head);
+    const cells = new Map(doc.dropoffs_by_persona.map((r) => [`${r.persona}|${r.stage}`, r]));
+    const personas = [...new Set(doc.dropoffs_by_persona.map((r) => r.persona))].sort();
+    $("persona-rows").replaceChildren(...personas.map((p) => {
+      const tr = el("tr", p === doc.filters.persona ? "chosen" : "");
+      tr.append(el("td", "", words(p)));
+      for (const s of stages) {
+        const r = cells.get(`${p}|${s}`);
+        const td = el("td", "rate", r && r.rate !== null ? `${Math.round(r.rate * 100)} % of ${r.entries}` : "–");
+        if (r && r.rate) td.style.background = `rgba(212, 56, 13, ${Math.min(0.6, r.rate).toFixed(2)})`;
+        tr.append(td);
       }
       return tr;
     }));

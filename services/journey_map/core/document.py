@@ -32,8 +32,14 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-def sum_cells(hashes: Iterable[Mapping[Any, Any]], q: MapQuery) -> dict[str, Counter[str]]:
-    """stage -> metric -> total over the hashes, for the query's journey, persona and channel."""
+PERSONA_METRICS = frozenset({"e", "ab", "al:stall"})  # what the drop-offs by persona read
+
+
+def sum_cells(hashes: Iterable[Mapping[Any, Any]], q: MapQuery,
+              by_persona: dict[tuple[str, str], Counter[str]] | None = None) -> dict[str, Counter[str]]:
+    """stage -> metric -> total over the hashes, for the query's journey, persona and channel; when given,
+    ``by_persona`` gets (persona, stage) -> entries and drop-offs for every persona (the channel filter
+    still applies)."""
     cells: dict[str, Counter[str]] = defaultdict(Counter)
     for h in hashes:
         for raw_field, raw_value in h.items():
@@ -41,7 +47,11 @@ def sum_cells(hashes: Iterable[Mapping[Any, Any]], q: MapQuery) -> dict[str, Cou
             if len(parts) != 5 or parts[0] != q.journey:
                 continue
             _, stage, persona, channel, metric = parts
-            if (q.persona and persona != q.persona) or (q.channel and channel != q.channel):
+            if q.channel and channel != q.channel:
+                continue
+            if by_persona is not None and metric in PERSONA_METRICS:
+                by_persona.setdefault((persona, stage), Counter())[metric] += int(raw_value)
+            if q.persona and persona != q.persona:
                 continue
             n = int(raw_value)
             if metric.startswith("c>"):  # from-channel in the metric, to-channel in the cell
@@ -123,7 +133,8 @@ def _channel_links(cells: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
 
 def build_document(q: MapQuery, bounds: Bounds, windows: Iterable[Mapping[Any, Any]],
                    now: Mapping[Any, Any], generated_ms: int) -> dict[str, Any]:
-    cells = sum_cells(windows, q)
+    by_persona: dict[tuple[str, str], Counter[str]] = {}
+    cells = sum_cells(windows, q, by_persona)
     in_stage: Counter[str] = Counter()
     for raw_field, raw_value in now.items():
         parts = _text(raw_field).split("|")
@@ -162,4 +173,8 @@ def build_document(q: MapQuery, bounds: Bounds, windows: Iterable[Mapping[Any, A
         "transitions": sorted(_links(cells), key=lambda r: (-r["count"], r["from"], r["to"])),
         "channel_transitions": sorted(_channel_links(cells), key=lambda r: (-r["count"], r["from"], r["to"])),
         "handoffs": sorted(handoffs.values(), key=lambda r: (-r["count"], r["from"], r["to"])),
+        "dropoffs_by_persona": [
+            {"persona": p, "stage": s, "entries": c["e"], "abandoned": c["ab"], "stalled": c["al:stall"],
+             "rate": round((c["ab"] + c["al:stall"]) / c["e"], 4) if c["e"] else None}
+            for (p, s), c in sorted(by_persona.items()) if c["e"] or c["ab"] or c["al:stall"]],
     }

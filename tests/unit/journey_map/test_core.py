@@ -195,3 +195,15 @@ def test_a_merge_whose_survivor_write_was_lost_is_completed_by_its_redelivery() 
     s.now.update(out.deltas["c_0000000b"].now)
     s.run([MergeIn("c_0000000a", "c_0000000b")])  # the batch is consumed again
     assert s.counts == one.counts and s.now == one.now
+
+
+def test_dropoffs_by_persona_ignore_the_persona_filter() -> None:
+    s = Store()
+    s.run([EventIn("c_00000001", e) for e in [ev(0, "cart"), ev(1, "abandoned", outcome="abandoned")]])
+    s.run([EventIn("c_00000002", e) for e in [ev(2, "cart", persona="store_loyal"), ev(3, "checkout",
+                                                                                     persona="store_loyal")]])
+    hashes = [{"|".join(str(p) for p in k[1:]): v for k, v in s.counts.items()}]
+    doc = build_document(MapQuery("purchase", "store_loyal", None, 0, 2**41), BOUNDS, hashes, {}, 0)
+    cart = {r["persona"]: r for r in doc["dropoffs_by_persona"] if r["stage"] == "cart"}
+    assert cart["digital_native"]["abandoned"] == 1 and cart["digital_native"]["rate"] == 1.0
+    assert cart["store_loyal"]["abandoned"] == 0 and cart["store_loyal"]["entries"] == 1
