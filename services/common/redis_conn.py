@@ -4,6 +4,9 @@
 its startup nodes: ``redis+cluster://[user:password@]host:port[,host:port...]`` (``rediss+cluster://`` for
 TLS). The cluster client discovers the other nodes from any one that answers, so listing a few is enough.
 Keyword arguments are passed through to the client unchanged (TLS and ACL options, timeouts), on both kinds.
+A TLS URL (``rediss://``, ``rediss+cluster://``) also gets the CA and client certificate files named by
+REDIS_SSL_CA_FILE, REDIS_SSL_CERT_FILE and REDIS_SSL_KEY_FILE (validated by CommonSettings), so every
+client trusts the same CA without each caller passing it; an ACL user goes in the URL (``user:pass@``).
 
 Scripts on a cluster must touch keys of one hash slot only; :func:`group_by_slot` groups work by slot
 (everything is one group on a single Redis, so callers need no second code path).
@@ -11,7 +14,8 @@ Scripts on a cluster must touch keys of one hash slot only; :func:`group_by_slot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -23,6 +27,9 @@ import redis.cluster as synccluster
 from redis.crc import key_slot
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme -> TLS
+TLS_SCHEMES = ("rediss", "rediss+cluster")
+TLS_FILES = {"REDIS_SSL_CA_FILE": "ssl_ca_certs", "REDIS_SSL_CERT_FILE": "ssl_certfile",
+             "REDIS_SSL_KEY_FILE": "ssl_keyfile"}  # environment variable -> redis-py keyword
 DEFAULT_PORT = 6379
 T = TypeVar("T")
 
@@ -95,12 +102,20 @@ def _node(text: str) -> tuple[str, int]:
     return host, number
 
 
+def tls_options(url: str, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """redis-py's certificate options for a TLS URL, from REDIS_SSL_*; {} for a plain one."""
+    if url.split("://", 1)[0].lower() not in TLS_SCHEMES:
+        return {}
+    return {kw: environ[name] for name, kw in TLS_FILES.items() if environ.get(name)}
+
+
 def connect(url: str, *, pool_wait_s: float | None = None, **kwargs: Any) -> AsyncClient:
     """An asyncio client: ``RedisCluster`` for a cluster URL, else ``Redis.from_url``. No I/O until used.
 
     ``pool_wait_s``: on a single Redis, a BlockingConnectionPool of ``max_connections`` whose callers wait
     up to that long for a free connection. A cluster client's per-node pools never wait (an exhausted one
     raises MaxConnectionsError, a ConnectionError), so it is ignored there."""
+    kwargs = {**tls_options(url), **kwargs}
     if not is_cluster(url):
         if pool_wait_s is not None:
             pool = aioredis.BlockingConnectionPool.from_url(url, timeout=pool_wait_s, **kwargs)
@@ -113,6 +128,7 @@ def connect(url: str, *, pool_wait_s: float | None = None, **kwargs: Any) -> Asy
 
 def connect_sync(url: str, **kwargs: Any) -> SyncClient:
     """The blocking counterpart of :func:`connect`."""
+    kwargs = {**tls_options(url), **kwargs}
     if not is_cluster(url):
         return redis.Redis.from_url(url, **kwargs)
     parsed = parse_cluster_url(url)
