@@ -74,10 +74,10 @@ class MapStore:
         add: dict[tuple[str, str], int] = {}
         remove: set[tuple[str, str]] = set()
         for delta in deltas:
-            for (minute, *dims), n in delta.counts.items():
-                field = "|".join(str(d) for d in dims)
+            for (minute, journey, stage, persona, channel, metric), n in delta.counts.items():
+                field = f"{journey}|{stage}|{persona}|{channel}|{metric}"
                 minutes[(str(minute), field)] += n
-                hours[(str(int(minute) // HOUR_MS * HOUR_MS), field)] += n
+                hours[(str(minute // HOUR_MS * HOUR_MS), field)] += n
             for nkey, n in delta.now.items():
                 now["|".join(nkey)] += n
             for mkey, members in delta.remove.items():

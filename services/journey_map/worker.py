@@ -45,6 +45,7 @@ class MapHandler:
     def __init__(self, settings: JourneyMapSettings, bounds: Bounds, store: MapStore,
                  metrics: MapMetrics) -> None:
         self.s, self.bounds, self.store, self.m = settings, bounds, store, metrics
+        self.counted = {kind: metrics.records.labels(kind) for kind in ("event", "merge", "alert")}
 
     def decode(self, records: list[Record]) -> list[Input]:
         out: list[Input] = []
@@ -54,7 +55,7 @@ class MapHandler:
                     merge = decode_merge(r.value or b"")
                     if merge.kind == "merge":
                         out.append(MergeIn(merge.survivor, merge.loser))
-                        self.m.records.labels("merge").inc()
+                        self.counted["merge"].inc()
                 elif r.topic == self.s.topic_gap_alerts:
                     doc = orjson.loads(r.value or b"")
                     t = rfc3339_ms(doc.get("occurred_at", "")) if isinstance(doc, dict) else None
@@ -63,11 +64,11 @@ class MapHandler:
                         self.m.skipped.labels("unusable_alert").inc()
                         continue
                     out.append(AlertIn(alert_owner(doc, alert), alert))
-                    self.m.records.labels("alert").inc()
+                    self.counted["alert"].inc()
                 else:
                     ev = decode_stitched(r.value or b"")
                     out.append(EventIn(ev.customer_id, ev_from_record(ev, self.bounds)))
-                    self.m.records.labels("event").inc()
+                    self.counted["event"].inc()
             except RecordError as exc:
                 self.m.skipped.labels(exc.reason).inc()
             except (orjson.JSONDecodeError, TypeError, ValueError):
