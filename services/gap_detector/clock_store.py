@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from services.common.keys import Keys
 from services.common.progress import InputProgress
+from services.common.redis_conn import AsyncClient
 
 LUA = Path(__file__).parent / "lua"
 PARTITIONS_FIELD = b"n"  # in clock:inputs, beside the partitions' reports (written by the stitchers)
@@ -26,7 +25,7 @@ class ClockReading:
 
 
 class ClockStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: AsyncClient, keys: Keys) -> None:
         self.keys = keys
         self._read = client.register_script((LUA / "clock_read.lua").read_text())
         self._advance = client.register_script((LUA / "clock_advance.lua").read_text())

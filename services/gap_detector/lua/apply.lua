@@ -5,7 +5,8 @@
 -- ARGV[1] MessagePack list of operations {command, key, args...}; only the writes below are accepted,
 -- and these conditional ones:
 --   {'EXPECT', state hash, token}  compare-and-set: unless the hash's field 'n' still holds the token
---       ('' for none) the state was loaded with, nothing at all is written (TRYAGAIN error);
+--       ('' for none) the state was loaded with, nothing at all is written (a CONFLICT error: not TRYAGAIN,
+--       which a cluster client would retry by itself);
 --   {'DELIF', state hash, token, key...}  delete the keys only if the hash still holds the token (a
 --       merged-away customer folded into its survivor is deleted unless written since: then it is
 --       folded again, idempotently, on its survivor's next load);
@@ -18,7 +19,7 @@ local allowed = {HSET = true, HDEL = true, DEL = true, EXPIRE = true, ZADD = tru
 local ops = cmsgpack.unpack(ARGV[1])
 for _, op in ipairs(ops) do
   if op[1] == 'EXPECT' and (redis.call('HGET', op[2], 'n') or '') ~= op[3] then
-    return redis.error_reply('TRYAGAIN apply.lua: state changed meanwhile: ' .. op[2])
+    return redis.error_reply('CONFLICT apply.lua: state changed meanwhile: ' .. op[2])
   end
 end
 local done = 0
