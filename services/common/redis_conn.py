@@ -160,11 +160,12 @@ def group_by_slot(items: Iterable[T], key: Callable[[T], str | bytes], *, cluste
     return list(groups.values())
 
 
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and error messages."""
+def redact(url: str, mask: str = "***") -> str:
+    """``url`` (any scheme, a cluster's node list too) with its password replaced by ``mask``, for logs
+    and error messages."""
     scheme, sep, rest = url.partition("://")
-    userinfo, at, hosts = rest.partition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
-    if not at:
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, hosts = rest[:end].rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{hosts}" if ":" in userinfo else url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:{mask}@{hosts}{rest[end:]}"

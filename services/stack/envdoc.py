@@ -8,11 +8,11 @@ import pkgutil
 import re
 import typing
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, SecretStr
 
 import services
+from services.common.redis_conn import redact
 from services.common.settings import CommonSettings, env_table
 
 # A variable whose name says it holds a secret is never printed, whatever its type.
@@ -81,11 +81,8 @@ def shown(name: str, value: str, secrets: set[str]) -> str:
         return value
     if name in secrets or SECRET_NAME.search(name):
         return MASK
-    if "://" in value:
-        parts = urlsplit(value)
-        if parts.password is not None:
-            host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-            return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+    if "://" in value:  # a URL's password (redact also reads a cluster's host:port,host:port list)
+        return redact(value, MASK)
     return value
 
 

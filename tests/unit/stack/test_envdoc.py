@@ -48,3 +48,5 @@ def test_env_never_prints_a_secret() -> None:
     assert "REDIS_URL=redis://user:********@r:6379/0  # set" in out
     assert {"JOURNEYS_HMAC_SECRET", "JOURNEYS_API_TOKEN"} <= envdoc.secret_names()
     assert envdoc.shown("JOURNEYS_KEY_PREFIX", "jr", set()) == "jr"  # KEY alone is not a secret
+    cluster = envdoc.shown("REDIS_URL", "redis+cluster://u:pa55@h1:7000,h2:7001", set())
+    assert cluster == "redis+cluster://u:********@h1:7000,h2:7001"
