@@ -12,7 +12,7 @@ from rich.table import Table
 
 from services.common.errors import UserError
 from services.common.keys import Keys
-from services.common.redis_conn import connect_sync
+from services.common.redis_conn import connect_sync, redact
 from services.common.settings import CommonSettings
 from services.simulator import collect
 from services.simulator import truth as truth_mod
@@ -74,7 +74,8 @@ def collect_report(truth: dict[str, Any], settings: CommonSettings, idle: float,
         final = collect.stitched_customers(stitched, client, keys)
         store = collect.timelines(client, keys, final.values())
     except redis.RedisError as exc:
-        raise UserError(f"cannot read the journey store in Redis at {settings.redis_url}: {exc}") from None
+        where = redact(settings.redis_url)
+        raise UserError(f"cannot read the journey store in Redis at {where}: {exc}") from None
     finally:
         client.close()
     report = evaluate(truth, alerts, final, store)
@@ -147,7 +148,7 @@ def truth_at_detector_watermark(
         wm = client.get(Keys(settings.key_prefix).watermark)
     except redis.RedisError as exc:
         raise UserError(
-            f"cannot read the detector's watermark in Redis at {settings.redis_url}: {exc}"
+            f"cannot read the detector's watermark in Redis at {redact(settings.redis_url)}: {exc}"
         ) from None
     finally:
         client.close()
