@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import jsonschema_rs
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -27,8 +26,7 @@ from tests.integration.api.conftest import AUTH, api_settings
 pytestmark = pytest.mark.integration
 T0 = 1_790_000_000_000 // 3_600_000 * 3_600_000  # a whole hour
 MIN = 60_000
-MAP_SCHEMA = jsonschema_rs.Draft202012Validator(contracts.load_schema("journey_map.v1"),
-                                                validate_formats=True)
+MAP_SCHEMA = contracts.validator(contracts.JOURNEY_MAP)
 
 
 def stitched(eid: str, cid: str, t: int, stage: str, channel: str = "web", **extra: Any) -> dict[str, Any]:
