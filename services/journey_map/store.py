@@ -14,6 +14,7 @@ from importlib import resources
 import orjson
 
 from services.common.redis_conn import AsyncClient
+from services.journey_map.core.bounds import Bounds
 from services.journey_map.core.contribution import Delta
 from services.journey_map.keys import MapKeys
 
@@ -85,7 +86,7 @@ class MapStore:
             for mkey, scored in delta.add.items():
                 add.update({("|".join(mkey), m): t for m, t in scored.items()})
         return orjson.dumps({
-            "c": [[cid, gen, state.decode()] for cid, (state, gen) in states.items()],
+            "c": [[cid, gen, state.decode()] for cid, (state, gen) in states.items()],  # b"": delete
             "m": [[b, f, str(n)] for (b, f), n in minutes.items() if n],
             "h": [[b, f, str(n)] for (b, f), n in hours.items() if n],
             "n": [[f, str(n)] for f, n in now.items() if n],
@@ -134,3 +135,26 @@ class MapStore:
         out = [(_text(m), int(score)) for rows in await pipe.execute() for m, score in rows]
         out.sort(key=lambda r: (-r[1], r[0]))
         return out
+
+
+async def erase_customers(store: MapStore, cids: Iterable[str], bounds: Bounds) -> int:
+    """Erase customers from the journey map (the API's DELETE /api/v1/customers/{id}, for the survivor and
+    every id merged into it): their map states, their contribution to the counters and their entries among
+    the customers behind pain points. Returns how many states went. Safe to repeat."""
+    from services.journey_map.core.batch import erase
+
+    for _ in range(3):  # a worker writing one of them meanwhile makes the write refuse: plan again
+        loaded = await store.load(cids)
+        out = erase(cids, {c: s for c, (s, _) in loaded.items()}, bounds)
+        shards: dict[int, tuple[dict[str, tuple[bytes, str]], list[Delta]]] = defaultdict(lambda: ({}, []))
+        for cid, state in out.states.items():
+            states, deltas = shards[store.keys.shard_of(cid)]
+            states[cid] = (state, loaded[cid][1])
+            deltas.append(out.deltas[cid])
+        try:
+            for shard, (states, deltas) in shards.items():
+                await store.write(shard, states, deltas)
+        except Conflict:
+            continue
+        return len(out.states)
+    raise Conflict("journey-map states kept changing during the erasure; repeat it")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from services.journey_map.core.bounds import Bounds
-from services.journey_map.core.contribution import Delta, contribution, with_customer
+from services.journey_map.core.contribution import Contribution, Delta, contribution, with_customer
 from services.journey_map.core.state import (
     Alert,
     CustomerState,
@@ -69,6 +69,22 @@ def missing_targets(loaded: Mapping[str, bytes | None]) -> set[str]:
     """Survivors that loaded tombstones point to and that are not loaded yet."""
     targets = {s.into for s in (decode(raw) for raw in loaded.values()) if s.into is not None}
     return targets - set(loaded)
+
+
+def erase(cids: Iterable[str], loaded: Mapping[str, bytes | None], bounds: Bounds) -> Outcome:
+    """Forget these customers (a survivor and the ids merged into it): their states go (an empty state
+    deletes the key) and their contribution is taken back from the counters, the pain points included.
+    What remains are counts no one can be traced back to."""
+    out = Outcome()
+    for cid in sorted(set(cids)):
+        raw = loaded.get(cid)
+        if raw is None:
+            continue
+        delta = Delta()
+        delta.merge(with_customer(contribution(decode(raw), bounds), cid), Contribution())
+        out.states[cid] = b""
+        out.deltas[cid] = delta
+    return out
 
 
 def apply(inputs: Iterable[Input], loaded: Mapping[str, bytes | None], bounds: Bounds) -> Outcome:

@@ -8,6 +8,7 @@
 -- ARGV[8] JSON {"c": [[cid, expected generation ('' when none), state], ...],
 --               "m": [[minute, field, n], ...], "h": [[hour, field, n], ...], "n": [[field, n], ...],
 --               "rm": [[pain key suffix, member], ...], "add": [[pain key suffix, member, score], ...]}
+--   (a state '' deletes the customer's key: an erasure)
 --   (numbers travel as strings: Lua's numbers are doubles and would print 1e+12)
 -- Returns {1} when written, {0, cid} when a customer's state changed since it was read (plan again).
 local stem = ARGV[1]
@@ -20,8 +21,12 @@ end
 for _, c in ipairs(d.c) do
   local key = stem .. 'cust:' .. c[1]
   local g = tonumber(c[2]) or 0
-  redis.call('HSET', key, 's', c[3], 'g', tostring(g + 1))
-  redis.call('PEXPIRE', key, ARGV[4])
+  if c[3] == '' then
+    redis.call('DEL', key)
+  else
+    redis.call('HSET', key, 's', c[3], 'g', tostring(g + 1))
+    redis.call('PEXPIRE', key, ARGV[4])
+  end
 end
 
 local function bump(key, field, n)

@@ -20,6 +20,7 @@ from services.common.timeutil import format_ms
 from services.gap_detector.core.definitions import load_definitions
 from services.journey_map.metrics import MapMetrics
 from services.journey_map.settings import JourneyMapSettings
+from services.journey_map.store import erase_customers
 from services.journey_map.worker import MapHandler, build
 from tests.integration.api.conftest import AUTH, api_settings
 
@@ -145,6 +146,17 @@ async def test_batches_merges_redelivery_and_alerts_read_back_through_the_api(
     await feed.send(s.topic_gap_alerts, {**alert, "status": "closed"})  # retracted
     doc = await get_map(api)
     assert stage(doc, "checkout")["dropoffs"]["stalled"] == 0
+
+    # Erasure: the customer (survivor and the id merged into it) leaves the map, counters and all.
+    await feed.send(s.topic_gap_alerts, {**alert, "alert_id": "a_" + "2" * 32})
+    assert await erase_customers(feed.h.store, [a, b], feed.h.bounds) == 2
+    assert await erase_customers(feed.h.store, [a, b], feed.h.bounds) == 0  # repeated: nothing left
+    assert all(state is None for state, _ in (await feed.h.store.load([a, b])).values())
+    doc = await get_map(api)
+    assert doc["totals"] == {"entries": 0, "touches": 0, "in_journey_now": 0, "dropoffs": 0, "open_alerts": 0}
+    resp = await api.get("/api/v1/journey-map/customers", headers=AUTH,
+                         params={"journey": "purchase", "stage": "checkout", "type": "stall"})
+    assert (await resp.json())["customers"] == []
 
 
 async def test_bad_parameters_are_400s_and_the_page_shell_is_open(api: TestClient[Any, Any]) -> None:

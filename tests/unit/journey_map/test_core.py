@@ -207,3 +207,20 @@ def test_dropoffs_by_persona_ignore_the_persona_filter() -> None:
     cart = {r["persona"]: r for r in doc["dropoffs_by_persona"] if r["stage"] == "cart"}
     assert cart["digital_native"]["abandoned"] == 1 and cart["digital_native"]["rate"] == 1.0
     assert cart["store_loyal"]["abandoned"] == 0 and cart["store_loyal"]["entries"] == 1
+
+
+def test_an_erased_customer_leaves_no_trace_in_the_map() -> None:
+    from services.journey_map.core.batch import erase
+
+    s = Store()
+    s.run([EventIn("c_0000000a", e) for e in PATH[:3]] + [EventIn("c_0000000b", PATH[3])])
+    s.run([AlertIn("c_0000000b", Alert("a_1", "stall", PATH[3].t, "purchase", "checkout", "e3"))])
+    s.run([MergeIn("c_0000000a", "c_0000000b")])
+    out = erase(["c_0000000a", "c_0000000b"], dict(s.states), BOUNDS)
+    assert out.states == {"c_0000000a": b"", "c_0000000b": b""}
+    for delta in out.deltas.values():
+        s.counts.update(delta.counts)
+        s.now.update(delta.now)
+        for k, ms in delta.remove.items():
+            s.members[k] -= ms
+    assert not +s.counts and not +s.now and not any(s.members.values())
