@@ -35,7 +35,8 @@ class CommonSettings(BaseSettings):
         "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, comma separated.", default="127.0.0.1:39092"
     )
     redis_url: str = env(
-        "REDIS_URL", "Redis URL (redis://host:port/db).", default="redis://127.0.0.1:36379/0"
+        "REDIS_URL", "Redis URL (redis://host:port/db), or a Redis Cluster's startup nodes "
+        "(redis+cluster://host:port,host:port...; rediss+cluster:// for TLS).", default="redis://127.0.0.1:36379/0"
     )
     key_prefix: str = env(
         "JOURNEYS_KEY_PREFIX",
