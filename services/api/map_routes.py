@@ -4,11 +4,13 @@ shape (journey_map.core.document)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
 from services.api.responses import SETTINGS, STORE, json_response
+from services.api.store import StorageUnavailable
 from services.common.timeutil import format_ms, now_ms
 from services.gap_detector.core.definitions import load_definitions
 from services.journey_map.core.bounds import Bounds
@@ -17,7 +19,7 @@ from services.journey_map.core.query import customers_query, map_query
 from services.journey_map.core.state import AGGREGATE
 from services.journey_map.keys import MapKeys
 from services.journey_map.settings import JourneyMapSettings
-from services.journey_map.store import MapStore
+from services.journey_map.store import Conflict, MapStore, erase_customers
 
 MAP = web.AppKey("journey_map", tuple)  # (Bounds, MapStore), made at startup
 
@@ -64,6 +66,22 @@ async def pain_customers(request: web.Request) -> web.Response:
             break
     return json_response({"journey": journey, "stage": stage, "type": kind, "customers": out,
                           "count": len(out)})
+
+
+async def map_erasure(request: web.Request, cid: str) -> Callable[[], Awaitable[int]]:
+    """The journey map's part of erasing ``cid`` and every id merged into it (resolved through the identity
+    graph, so before the API's erasure removes it); the returned call forgets them in the map."""
+    reader = request.app[STORE]
+    bounds, store = _map(request)
+    cids = await reader.related_ids(await reader.survivor(cid)) | {cid}
+
+    async def forget() -> int:
+        try:
+            return await reader.call(lambda: erase_customers(store, cids, bounds))
+        except Conflict:
+            raise StorageUnavailable("journey map busy with these customers") from None
+
+    return forget
 
 
 def add_routes(app: web.Application, static_dir: Path) -> None:

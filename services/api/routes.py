@@ -73,6 +73,9 @@ async def alerts(request: web.Request) -> web.Response:
 
 async def erase(request: web.Request) -> web.Response:
     cid = customer_id(request.match_info["customer_id"])
+    # The journey map first: its ids are found through the identity graph, which the erasure removes, so a
+    # call repeated after a failure in between still finds them all.
+    await (await map_routes.map_erasure(request, cid))()
     report = await erase_customer(request.app[STORE], cid, now_ms())
     if report is None:
         return error_response(404, "no such customer")

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.api.app import create_app
 from services.common import contracts
 from services.common.kafka_loop import Record
+from services.common.keys import Keys
 from services.common.redis_conn import connect, connect_sync
 from services.common.timeutil import format_ms
 from services.gap_detector.core.definitions import load_definitions
@@ -147,10 +148,16 @@ async def test_batches_merges_redelivery_and_alerts_read_back_through_the_api(
     doc = await get_map(api)
     assert stage(doc, "checkout")["dropoffs"]["stalled"] == 0
 
-    # Erasure: the customer (survivor and the id merged into it) leaves the map, counters and all.
+    # Erasure: the customer (survivor and the id merged into it) leaves the map, counters and all, through
+    # DELETE /api/v1/customers (the identity graph links the ids, as the stitcher leaves it).
     await feed.send(s.topic_gap_alerts, {**alert, "alert_id": "a_" + "2" * 32})
-    assert await erase_customers(feed.h.store, [a, b], feed.h.bounds) == 2
-    assert await erase_customers(feed.h.store, [a, b], feed.h.bounds) == 0  # repeated: nothing left
+    keys, redis = Keys(s.key_prefix), feed.h.store.client
+    await redis.sadd(keys.aliases_of(a), b)  # type: ignore[misc]
+    await redis.set(keys.alias(b), a)
+    await redis.hset(keys.summary(a), "count", "4")  # type: ignore[misc]
+    resp = await api.delete(f"/api/v1/customers/{b}", headers=AUTH)
+    assert resp.status == 200, await resp.text()
+    assert await erase_customers(feed.h.store, [a, b], feed.h.bounds) == 0  # nothing left to erase
     assert all(state is None for state, _ in (await feed.h.store.load([a, b])).values())
     doc = await get_map(api)
     assert doc["totals"] == {"entries": 0, "touches": 0, "in_journey_now": 0, "dropoffs": 0, "open_alerts": 0}
