@@ -92,12 +92,15 @@ class MapHandler:
             states, deltas = shards[self.store.keys.shard_of(cid)]
             states[cid] = (state, loaded.get(cid, (None, ""))[1])
             deltas.append(plan.deltas[cid])
-        try:
-            await asyncio.gather(*(self.store.write(shard, states, deltas)
-                                   for shard, (states, deltas) in shards.items()))
-        except Conflict:
-            self.m.conflicts.inc()
-            raise
+        # Every group's write runs to its end (each is atomic and idempotent); the first failure then fails
+        # the batch, which the loop retries: the groups already written find nothing left to change.
+        writes = [self.store.write(shard, states, deltas) for shard, (states, deltas) in shards.items()]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            if any(isinstance(r, Conflict) for r in failed):
+                self.m.conflicts.inc()
+            raise failed[0]
         self.m.batch.observe(time.perf_counter() - started)
 
 
