@@ -176,3 +176,20 @@ async def test_bad_parameters_are_400s_and_the_page_shell_is_open(api: TestClien
     assert resp.status == 400
     page = await api.get("/map")
     assert page.status == 200 and "journey map" in (await page.text()).lower()
+
+
+async def test_a_write_planned_on_a_stale_state_is_refused(feed: Feed, api: TestClient[Any, Any]) -> None:
+    from services.journey_map.core.contribution import Delta
+    from services.journey_map.store import Conflict
+
+    s, cid = feed.s, "c_00000000000000c3"
+    await feed.send(s.topic_stitched_events, stitched("x1", cid, T0 + 5 * MIN, "browse"))
+    store = feed.h.store
+    (_, gen), = (await store.load([cid])).values()
+    await feed.send(s.topic_stitched_events, stitched("x2", cid, T0 + 6 * MIN, "cart"))  # another worker
+    with pytest.raises(Conflict):
+        await store.write(store.keys.shard_of(cid), {cid: (b'{"v":1}', gen)}, [Delta()])
+    # A batch that lost the race fails whole (the loop retries it) and its retry plans on the new state.
+    await feed.send(s.topic_stitched_events, stitched("x3", cid, T0 + 7 * MIN, "checkout"))
+    doc = await get_map(api)
+    assert [stage(doc, n)["entries"] for n in ("browse", "cart", "checkout")] == [1, 1, 1]
