@@ -20,6 +20,7 @@ import asyncio
 from importlib import resources
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 import redis.asyncio.cluster as aiocluster
 from redis.exceptions import ResponseError
@@ -285,7 +286,8 @@ class DetectorStore:
         k = self.keys
         boxes: dict[str, list[str]] = {}
         for e in entries:
-            boxes.setdefault(e.cid, []).extend((e.alert_id, e.doc.decode()))
+            if not e.legacy:
+                boxes.setdefault(e.cid, []).extend((e.alert_id, e.doc.decode()))
         items: list[Item] = [(self._box(cid), [["HDELEQ", self._box(cid), *flat]], None)
                              for cid, flat in boxes.items()]
         items.append((k.alerts_outbox, [["ZREMEQ", k.alerts_outbox, score, *(e.member for e in entries)]],
@@ -303,13 +305,23 @@ class DetectorStore:
                                                                  args=[now_ms, lease_ms, limit])]
         if not members:
             return []
+        # A member left by the version that kept the alert JSON itself in the index is published as it is.
+        legacy = {m: OutboxEntry("", orjson.loads(m)["alert_id"], m.encode(), legacy=True)
+                  for m in members if m.startswith("{")}
         pipe = self.r.pipeline(transaction=False)
-        split = [m.rpartition("|") for m in members]
+        split = [m.rpartition("|") for m in members if m not in legacy]
         for cid, _, aid in split:
             pipe.hget(self._box(cid), aid)
-        docs = await pipe.execute()
-        return [(m, None if doc is None else OutboxEntry(cid, aid, bytes(doc)))
-                for m, (cid, _, aid), doc in zip(members, split, docs, strict=True)]
+        found = iter(await pipe.execute())
+        out: list[tuple[str, OutboxEntry | None]] = []
+        for m in members:
+            if m in legacy:
+                out.append((m, legacy[m]))
+                continue
+            cid, _, aid = m.rpartition("|")
+            doc = next(found)
+            out.append((m, None if doc is None else OutboxEntry(cid, aid, bytes(doc))))
+        return out
 
     async def forget_outbox(self, members: list[str], score: int) -> None:
         """Index entries whose alert is gone from its outbox (published already)."""

@@ -72,11 +72,12 @@ class OutboxEntry:
     alert_id: str
     doc: bytes
     alert: dict[str, Any] | None = field(default=None, compare=False)  # the document decoded, when at hand
+    legacy: bool = False  # an index member of the version before outboxes per customer: the JSON itself
 
     @property
     def member(self) -> str:
         """Its member of the outbox index (Keys.alerts_outbox)."""
-        return f"{self.cid}|{self.alert_id}"
+        return self.doc.decode() if self.legacy else f"{self.cid}|{self.alert_id}"
 
 
 @dataclass(slots=True)

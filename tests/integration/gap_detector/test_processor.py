@@ -356,3 +356,18 @@ async def test_one_record_per_alert_id_and_batch(infra: Infra, key_prefix: str, 
     stored = orjson.loads(await h.client.hget(Keys(key_prefix).alerts_by_id, e["alert_id"]))
     assert stored["severity"] == "high"
     await h.client.aclose()
+
+
+async def test_an_outbox_left_by_the_previous_version_is_still_published(
+    infra: Infra, key_prefix: str, redis_client: Any
+) -> None:
+    # Before outboxes per customer, the index member was the alert's JSON itself: an upgrade sweeps it too.
+    h = Harness(infra, key_prefix)
+    cid = "c_00000000000000f8"
+    alert = {**stitched("x", cid, T0), "alert_id": alert_id("channel_switch", cid, "x"),
+             "type": "channel_switch", "status": "open", "severity": "medium"}
+    await h.client.zadd(Keys(key_prefix).alerts_outbox, {orjson.dumps(alert): 0})
+    await h.tick()
+    assert [a["alert_id"] for a in h.published] == [alert["alert_id"]]
+    assert await h.client.zcard(Keys(key_prefix).alerts_outbox) == 0
+    await h.client.aclose()
