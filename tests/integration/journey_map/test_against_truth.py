@@ -9,6 +9,7 @@ with the map's documented definitions (docs/journey-map.md), written independent
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -32,6 +33,8 @@ pytestmark = pytest.mark.integration
 JOURNEYS = [sys.executable, "-m", "services.cli.main"]
 DAY_MS = 86_400_000
 DEFS = load_definitions()
+# A larger run by hand: JOURNEYS_MAP_TRUTH_CUSTOMERS=1000 (the replay rate grows with it).
+CUSTOMERS = int(os.environ.get("JOURNEYS_MAP_TRUTH_CUSTOMERS", "150"))
 
 
 @contextmanager
@@ -87,8 +90,8 @@ async def test_the_map_equals_what_the_ground_truth_implies(
 ) -> None:
     start = format_ms((now_ms() - 4 * DAY_MS) // 60_000 * 60_000)
     pop = tmp_path / "pop.jsonl"
-    done = subprocess.run([*JOURNEYS, "simulate", "--customers", "150", "--seed", "5", "--start", start,
-                           "--span", "3d", "--out", str(pop)],
+    done = subprocess.run([*JOURNEYS, "simulate", "--customers", str(CUSTOMERS), "--seed", "5",
+                           "--start", start, "--span", "3d", "--out", str(pop)],
                           env=service_env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     truth = orjson.loads((tmp_path / "pop.truth.json").read_bytes())
@@ -102,8 +105,8 @@ async def test_the_map_equals_what_the_ground_truth_implies(
           _worker("map", env, tmp_path)):
         poll(lambda: all(http_ok(f"http://127.0.0.1:{p}/metrics") for p in ports.values()), timeout=90,
              interval=0.25, what="stitcher, detector and map metrics endpoints")
-        done = subprocess.run([*JOURNEYS, "replay", str(pop), "--rate", "200"], env=env, capture_output=True,
-                              text=True, timeout=180, check=False)
+        done = subprocess.run([*JOURNEYS, "replay", str(pop), "--rate", str(max(200, CUSTOMERS))], env=env,
+                              capture_output=True, text=True, timeout=600, check=False)
         assert done.returncode == 0, done.stderr
         async with TestClient(TestServer(create_app(api_settings(service_env)))) as api:
             window = {"since": str(parse_rfc3339_ms(start) - DAY_MS), "until": str(now_ms() + DAY_MS)}
@@ -126,7 +129,7 @@ async def test_the_map_equals_what_the_ground_truth_implies(
                 return {k: c[metric] for k, c in f.items() if c[metric]}
 
             deadline_got: dict[tuple[str, str], Counter[str]] = {}
-            for _ in range(240):  # up to ~2 min for the three workers to drain the replay
+            for _ in range(240 + CUSTOMERS // 2):  # ~2 min (more for a larger run) to drain the replay
                 deadline_got = await figures()
                 if all(view(deadline_got, m) == view(expected, m)
                        for m in ("entries", "conversions", "abandoned", "sentiment_n", "stalled")):
