@@ -17,7 +17,6 @@ Scripts avoid JSON inside JSON: replies are nested arrays, arguments MessagePack
 from __future__ import annotations
 
 import asyncio
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -28,6 +27,7 @@ from redis.exceptions import ResponseError
 from services.common.keys import Keys
 from services.common.redis_conn import group_by_slot
 from services.gap_detector.core.state import encode_buffer, encode_state
+from services.gap_detector.store_claims import ClaimQueries, lua
 from services.gap_detector.store_types import (
     DROPOFF_TTL_S,
     OUTBOX_GRACE_MS,
@@ -46,24 +46,18 @@ PLACEHOLDER = "@CID@"
 Item = tuple[str, list[list[Any]], str | None]  # (a key of the slot, operations, customer they belong to)
 
 
-def _lua(name: str) -> str:
-    return resources.files("services.gap_detector").joinpath(f"lua/{name}.lua").read_text()
-
-
-class DetectorStore:
+class DetectorStore(ClaimQueries):
     def __init__(self, client: aioredis.Redis | aiocluster.RedisCluster, keys: Keys, retention_ms: int,
                  recent_max: int, cache_size: int = 0) -> None:
-        self.r, self.keys = client, keys
+        super().__init__(client, keys)
         self.cluster = isinstance(client, aiocluster.RedisCluster)
         self.cache = StateCache(cache_size)
         self.retention_s = max(1, retention_ms // 1000)
         self.recent_max = recent_max
-        self._resolve = client.register_script(_lua("resolve"))
-        self._load = client.register_script(_lua("load"))
-        self._apply = client.register_script(_lua("apply"))
-        self._claim_timers = client.register_script(_lua("claim_timers"))
-        self._claim_minutes = client.register_script(_lua("claim_minutes"))
-        self._claim_outbox = client.register_script(_lua("claim_outbox"))
+        self._resolve = client.register_script(lua("resolve"))
+        self._load = client.register_script(lua("load"))
+        self._apply = client.register_script(lua("apply"))
+        self._claim_outbox = client.register_script(lua("claim_outbox"))
         self._graph = [keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER)]
         self._states = [keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)]
 
@@ -328,44 +322,3 @@ class DetectorStore:
         if members:
             await self._run([(self.keys.alerts_outbox,
                               [["ZREMEQ", self.keys.alerts_outbox, score, *members]], None)])
-
-    # -- timers and drop-off minutes -----------------------------------------------------------------
-    async def claim_timers(self, wm: int, now_ms: int, lease_ms: int,
-                           limit: int) -> list[tuple[str, str, int]]:
-        """Due timers as (customer id, journey type, deadline), now leased to this worker."""
-        flat = await self._claim_timers(keys=[self.keys.timers, self.keys.timers_inflight],
-                                        args=[wm, now_ms, lease_ms, limit])
-        out = []
-        for i in range(0, len(flat), 2):
-            member = flat[i].decode() if isinstance(flat[i], bytes) else str(flat[i])
-            cid, _, journey = member.partition("|")
-            out.append((cid, journey, int(float(flat[i + 1]))))
-        return out
-
-    async def claim_cells(self, newest_minute: int, limit: int) -> list[tuple[str, int]]:
-        """Queued drop-off cells of minutes up to ``newest_minute``, as (cell key, minute)."""
-        got = await self._claim_minutes(keys=[self.keys.dropoff_pending, self.keys.dropoff_judged],
-                                        args=[newest_minute, limit])
-        out = []
-        for raw in got:
-            cell, _, minute = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")
-            out.append((cell, int(minute)))
-        return out
-
-    async def cell_history(self, minutes: list[int]) -> dict[int, dict[bytes, bytes]]:
-        """HGETALL of each drop-off minute hash (fields '<cell>': volume, '<cell>|d': drop-offs)."""
-        pipe = self.r.pipeline(transaction=False)
-        for m in minutes:
-            pipe.hgetall(self.keys.dropoff_minute(m))
-        return dict(zip(minutes, await pipe.execute(), strict=True))
-
-    async def dropoff_unalerted(self, cells: list[tuple[str, int]]) -> list[bool]:
-        """True for the cell-minutes whose spike was not raised before (marked '!a|<cell>' with the spike
-        in the drop-off outbox, in one call)."""
-        pipe = self.r.pipeline(transaction=False)
-        for cell, minute in cells:
-            pipe.hexists(self.keys.dropoff_minute(minute), "!a|" + cell)
-        return [not x for x in await pipe.execute()]
-
-    async def pending_timers(self) -> int:
-        return int(await self.r.zcard(self.keys.timers))
