@@ -79,10 +79,10 @@ def refusal(settings: CommonSettings, err: KafkaError) -> str | None:
     return f"Kafka at {settings.kafka_bootstrap_servers} {what} ({who}); {hint}"
 
 
-def check_access(settings: CommonSettings, timeout_s: float = 30.0) -> None:
+def check_access(settings: CommonSettings, timeout_s: float = 15.0) -> None:
     """Return once the brokers answer a metadata request with these settings; raise UserError at the first
-    refusal (SASL or TLS) instead of letting the clients retry it forever. A broker that is merely down
-    is retried until ``timeout_s`` (the worker loops wait for it themselves after that)."""
+    refusal (SASL or TLS) instead of letting the clients retry it forever, or when no broker answered
+    within ``timeout_s``."""
     refused: list[str] = []
 
     def on_error(err: KafkaError) -> None:
@@ -100,9 +100,11 @@ def check_access(settings: CommonSettings, timeout_s: float = 30.0) -> None:
             try:
                 probe.list_topics(timeout=0.5)
                 return
-            except KafkaException:
+            except KafkaException as exc:
                 if time.monotonic() >= deadline:
-                    return  # down, not refused: the loops retry and say so in their logs
+                    raise UserError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
+                                    f"({exc.args[0].str()}); start it with `journeys up` or set "
+                                    "KAFKA_BOOTSTRAP_SERVERS") from None
     finally:
         probe.flush(0)
 
@@ -150,7 +152,7 @@ def producer_config(settings: CommonSettings) -> dict[str, Any]:
     }
 
 
-def ensure_topics(settings: CommonSettings, names: list[str], timeout_s: float = 30.0) -> None:
+def ensure_topics(settings: CommonSettings, names: list[str], timeout_s: float = 15.0) -> None:
     """Create the topics among ``names`` that do not exist (JOURNEYS_TOPIC_PARTITIONS partitions, the
     cluster's default replication), after ``check_access``; one line when the brokers cannot be reached."""
     from confluent_kafka.admin import AdminClient, NewTopic

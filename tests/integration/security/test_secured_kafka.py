@@ -128,3 +128,13 @@ def test_an_untrusted_broker_certificate_stops_a_service_with_one_line(
     assert done.stderr.strip().splitlines() == [
         f"journeys: error: Kafka at {kafka.bootstrap} failed the TLS handshake (SASL_SSL SCRAM-SHA-512 as "
         "'journeys'); check KAFKA_SSL_CA_FILE (and the client cert)"]
+
+
+def test_no_broker_at_all_is_one_line_after_the_timeout() -> None:
+    from services.common.errors import UserError
+    from services.common.kafka_config import check_access
+
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"cannot reach Kafka at 127\.0\.0\.1:1 .*journeys up"):
+        check_access(CommonSettings(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1"), timeout_s=2)
+    assert time.monotonic() - started < 10
