@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.unit
 UNITS = Path(__file__).resolve().parents[3] / "deploy" / "systemd"
 SERVICES = {"journeys-stitcher.service": "stitcher", "journeys-detector.service": "detector",
-            "journeys-api.service": "api"}
+            "journeys-api.service": "api", "journeys-map.service": "map"}
 
 
 def unit(name: str) -> configparser.ConfigParser:
@@ -34,7 +34,7 @@ def test_each_service_restarts_on_failure_with_a_delay_and_reads_the_env_file(na
     assert u["Install"]["WantedBy"] == "journeys.target"
 
 
-def test_the_target_starts_all_three_and_the_env_file_names_real_variables() -> None:
+def test_the_target_starts_all_four_and_the_env_file_names_real_variables() -> None:
     assert set(unit("journeys.target")["Unit"]["Wants"].split()) == set(SERVICES)
     from services.stack import envdoc
 
