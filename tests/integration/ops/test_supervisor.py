@@ -33,6 +33,7 @@ def sup_env(service_env: dict[str, str], tmp_path: Path, unique: str) -> Iterato
         "JOURNEYS_API_PORT": str(free_port()),
         "JOURNEYS_STITCHER_GROUP": f"t{unique}-stitcher",
         "JOURNEYS_DETECTOR_GROUP": f"t{unique}-detector",
+        "JOURNEYS_MAP_GROUP": f"t{unique}-map",
         "JOURNEYS_RESTART_DELAY": "0.2",
         "JOURNEYS_STACK_TIMEOUT": "90",
     })
