@@ -108,3 +108,27 @@ async def test_a_merge_folded_by_one_worker_while_another_writes_the_survivor(
     assert not await writer.client.exists(writer.keys.detector_state(LOSER))
     await merger.close()
     await writer.close()
+
+
+async def test_a_stall_fires_in_its_tick_when_another_worker_writes_the_customer_meanwhile(
+    redis_url: str, key_prefix: str
+) -> None:
+    firer, writer = Proc(redis_url, key_prefix), Proc(redis_url, key_prefix)
+    pay = {"type": "purchase", "stage": "payment"}  # sla 1 h
+    await writer.events([stitched("x", SURVIVOR, T0, "web", journey=pay)])
+    firer_save = firer.store.save
+    interfere = [True]
+
+    async def written_meanwhile(batch: Any, now: int) -> None:
+        if interfere and interfere.pop():  # an event of another intent lands between the fire's load and save
+            await writer.events([contact("y", SURVIVOR, 1, "web", "other")])
+        await firer_save(batch, now)
+
+    firer.store.save = written_meanwhile  # type: ignore[method-assign]
+    # The timer is leased to the firer: refused once, it fires at once again instead of after its lease.
+    assert await firer.tick_at(T0 + 61 * MIN) == 1
+    [stall] = firer.published
+    assert stall["alert_id"] == alert_id("stall", SURVIVOR, "purchase", "x") and not interfere
+    assert await firer.tick_at(T0 + 62 * MIN) == 0
+    await firer.close()
+    await writer.close()
