@@ -82,6 +82,12 @@ class Keys:
         """HASH alert_id -> gap_alert JSON, the alerts still open for this customer."""
         return f"{self.cust_tag(cid)}:alerts"
 
+    def alert_handling(self, cid: str) -> str:
+        """HASH alert_id -> handling JSON (acknowledged/resolved by whom, when, the note; owner: the API), in
+        the slot of the customer the alert was raised for; field '~v' counts its changes. Apart from the
+        detector's alert documents, so no detector write can undo an agent's action."""
+        return f"{self.cust_tag(cid)}:handled"
+
     def customer_outbox(self, cid: str) -> str:
         """HASH alert_id -> gap_alert JSON: alerts raised for this customer, saved with its state in one
         single-slot script and not yet acknowledged by Kafka (the latest version of each id). Indexed by
@@ -176,4 +182,5 @@ class Keys:
     def customer_scoped(self, cid: str) -> list[str]:
         """Every per-customer key (hash tag {<p>:c:<cid>}). A service adding one adds it here too."""
         return [self.timeline(cid), self.touchpoints(cid), self.summary(cid), self.masked(cid),
-                self.detector_state(cid), self.open_alerts(cid), self.customer_outbox(cid)]
+                self.detector_state(cid), self.open_alerts(cid), self.customer_outbox(cid),
+                self.alert_handling(cid)]
