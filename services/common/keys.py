@@ -52,6 +52,20 @@ class Keys:
         """STRING (TTL) the merges/conflicts an event caused, replayed on redelivery so no record is lost."""
         return f"{self.idg}:out:{event_id}"
 
+    def evidence(self, cid: str) -> str:
+        """HASH event_id -> '<rule>|<occurred ms>|<recorded ms>|<via keys>|<new keys>|<merged customers>'
+        (lists comma-separated): every event that minted, linked or merged into the customer, why an
+        identifier is part of it; moved with the identifiers on merges and splits (docs/stitcher.md)."""
+        return f"{self.idg}:why:{cid}"
+
+    def blocked(self, cid: str) -> str:
+        """SET of customer ids a split separated from cid: identity.lua refuses to merge them again."""
+        return f"{self.idg}:block:{cid}"
+
+    def split_record(self, split_id: str) -> str:
+        """STRING JSON of one split (its plan and state), so it can be repeated after a crash and undone."""
+        return f"{self.idg}:split:{split_id}"
+
     # -- one customer's journey (owner: the stitcher, journey.lua) -------------------------------
     def cust_tag(self, cid: str) -> str:
         return f"{self.prefix}:{{{self.prefix}:c:{cid}}}"
