@@ -1,6 +1,6 @@
 """Feeds batches into the pure core and persists what it returns: the bridge between the Kafka loop's
-handler and Redis. Order per batch: load (one script call) -> core -> save (one compare-and-set script
-call, the alerts into a transactional outbox with the state) -> publish and await the acknowledgement ->
+handler and Redis. Order per batch: load (aliases, then states) -> core -> save (each customer's state
+with its alerts in its outbox, compare-and-set; store.py) -> publish and await the acknowledgement ->
 remove them from the outbox. A crash before the save replays the batch (idempotent: same alert ids); one
 after it leaves the alerts in the outbox, which a sweep publishes (at-least-once out, never lost).
 """
@@ -11,14 +11,14 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from services.common.kafka_loop import Record
 from services.common.records import RecordError, decode_merge, decode_stitched
 from services.common.timeutil import now_ms
+from services.gap_detector.batch_inputs import Evidence, Sink, chained
 from services.gap_detector.clock_store import ClockStore
 from services.gap_detector.core.clock import input_candidate, seen_evidence
 from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded, parse_superseded
@@ -35,45 +35,6 @@ TIMER_LEASE_MS = 30_000
 CELLS_PER_CLAIM = 2000
 OUTBOX_PER_TICK = 500
 FIRE_ATTEMPTS = 3  # compare-and-set refusals of a fire retried at once (then the leases run out: 30 s)
-
-
-def _chained(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Merges of one batch, each survivor replaced by where the batch's later merges take it (C <- D after
-    D <- E folds E into C, not into a D that nobody reads any more); a merge that would close a cycle is
-    moot (its loser already is where it would go)."""
-    into: dict[str, str] = {}
-
-    def end(cid: str) -> str:
-        seen = {cid}
-        while cid in into and into[cid] not in seen:
-            cid = into[cid]
-            seen.add(cid)
-        return cid
-
-    for survivor, loser in pairs:
-        if loser != survivor and end(survivor) != loser:
-            into[loser] = survivor
-    return [(end(s), loser) for s, loser in pairs if end(s) != loser]
-
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """What this worker knows on a tick: its own seen-through times ('<topic>:<partition>' -> ms) and
-    every partition of its input topics (empty: not known yet, so nothing is proven)."""
-
-    own_seen: dict[str, int] = field(default_factory=dict)
-    expected: list[str] = field(default_factory=list)
-
-
-class Sink(Protocol):
-    """Where the processor's output goes (the worker: the Kafka loop's outbox; tests: a list)."""
-
-    async def publish(self, alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
-        """Produce alerts (``docs``: each one's JSON); when it returns the broker has acknowledged them."""
-
-    def dead_letter(self, record: Record, reason: str, detail: str) -> None:
-        """Queue a record that cannot be used; delivered before its batch is committed."""
 
 
 class DetectorProcessor:
@@ -256,7 +217,7 @@ class DetectorProcessor:
                 pairs.append((merge.survivor, merge.loser))
         if not pairs:
             return 0
-        _, loaded = await self.store.load(_chained(pairs))
+        _, loaded = await self.store.load(chained(pairs))
         save, now = Save(), now_ms()
         for _ in self._fold_all(loaded.values(), save, now):
             pass
@@ -299,20 +260,24 @@ class DetectorProcessor:
         for attempt in range(FIRE_ATTEMPTS):
             try:
                 return await self._fire(claimed, wm, now, sink)
-            except StateConflict:
-                if attempt == FIRE_ATTEMPTS - 1:
+            except StateConflict as exc:
+                if attempt == FIRE_ATTEMPTS - 1 or not exc.retry:
                     raise
+                claimed = exc.retry  # on a cluster the other customers' timers fired: only these again
         return 0
 
     async def _fire(self, claimed: list[tuple[str, str, int]], wm: int, now: int, sink: Sink) -> int:
         """Fire claimed timers that the customers' states still hold (the timer wheel is only an index)."""
         t = time.perf_counter()
         _, loaded = await self.store.load([(cid, "") for cid in dict.fromkeys(c for c, _, _ in claimed)])
-        save = Save(finished_timers=[f"{c}|{j}" for c, j, _ in claimed])
+        save = Save()
         for _ in self._fold_all(loaded.values(), save, now):
             pass
         for cid, journey, deadline in claimed:
             target: Loaded = loaded[cid]
+            # Everything a timer does is saved with its survivor's state (compare-and-set): a refused fire
+            # leaves it in flight and counts nothing, a fire that was saved is not repeated.
+            save.finished_timers.setdefault(target.cid, []).append(f"{cid}|{journey}")
             if is_superseded(journey):
                 # Self-contained, fired under the customer it was armed for; but not when the state still
                 # has X as its latest event: then nothing superseded X (an index entry whose save was
@@ -324,11 +289,14 @@ class DetectorProcessor:
                 step = self.logic.on_notify_superseded(cid, journey, now)
             else:
                 step = self.logic.on_notify(target.cid, target.state, journey, wm, now)
-                cid = target.cid
             if step.alerts:
                 self.m.fire_delay.observe(max(0.0, (wm - deadline) / 1000))
-            self._absorb(save, cid, step)
-        raised = await self._publish_and_save(save, now, sink)
+            self._absorb(save, target.cid, step)
+        try:
+            raised = await self._publish_and_save(save, now, sink)
+        except StateConflict as exc:
+            exc.retry = [(c, j, d) for c, j, d in claimed if loaded[c].cid in exc.failed]
+            raise
         self._t_timers.observe(time.perf_counter() - t)
         return raised
 

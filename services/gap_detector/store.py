@@ -65,6 +65,9 @@ class DetectorStore(ClaimQueries):
     async def load(self, cids: list[tuple[str, str]]) -> tuple[int | None, dict[str, Loaded]]:
         """Load (customer id, extra loser or '') pairs. Returns the watermark and, per asked id, the
         survivor's Loaded with its unfolded losers (asked ids may share a survivor)."""
+        if not cids:
+            wm = await self.r.get(self.keys.watermark)
+            return (None if wm is None else int(wm)), {}
         asks = [[cid, extra] for cid, extra in cids]
         graph, wm = await asyncio.gather(
             self._resolve(keys=[self.keys.alias(cids[0][0])], args=[*self._graph, pack(asks)]),
@@ -217,8 +220,10 @@ class DetectorStore(ClaimQueries):
         for member, deadline in batch.extra_timers.items():
             if deadline < 0 and member.partition("|")[0] not in failed:
                 det.append(["ZREM", k.timers, member])
-        if batch.finished_timers and not failed:  # else their leases run out and they fire again
-            det.append(["ZREM", k.timers_inflight, *batch.finished_timers])
+        # A refused customer's timers stay in flight: fired again at once, or when their lease runs out.
+        finished = [m for cid, ms in batch.finished_timers.items() if cid not in failed for m in ms]
+        if finished:
+            det.append(["ZREM", k.timers_inflight, *finished])
         totals: dict[tuple[str, int], list[int]] = {}  # one increment per cell-minute and batch
         for cid, cells in batch.cells.items():
             if cid in failed:
@@ -236,7 +241,7 @@ class DetectorStore(ClaimQueries):
             det.append(["EXPIRE", mkey, DROPOFF_TTL_S])
             det.append(["ZADD", k.dropoff_pending, minute, f"{cell}|{minute}"])
         items: list[Item] = [(k.timers, det, None)]
-        saved = [e for e in batch.outbox if e.cid not in failed and not (e.cid == "" and "" in failed)]
+        saved = [e for e in batch.outbox if e.cid not in failed]
         items.append(self._recent(saved, now_ms))
         items += [(op[1], [op], None)
                   for cid, ops in batch.releases.items() if cid not in failed for op in ops]

@@ -28,6 +28,7 @@ class StateConflict(TryAgainError):
     def __init__(self, message: str, failed: set[str]) -> None:
         super().__init__(message)
         self.failed = failed
+        self.retry: list[Any] = []  # what the caller may redo at once (claimed timers of refused customers)
 
 
 def pairs(flat: list[bytes]) -> dict[bytes, bytes]:
@@ -92,7 +93,7 @@ class Save:
     outbox: list[OutboxEntry] = field(default_factory=list)  # the alerts to publish once saved
     closed: dict[str, list[str]] = field(default_factory=dict)
     cells: dict[str, dict[tuple[str, int], list[int]]] = field(default_factory=dict)  # cid -> increments
-    finished_timers: list[str] = field(default_factory=list)  # in-flight members done with
+    finished_timers: dict[str, list[str]] = field(default_factory=dict)  # customer -> in-flight members
     extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall members -> deadline
     docs: dict[int, bytes] = field(default_factory=dict)  # id(alert) -> its JSON, encoded once per batch
     token: bytes = field(default_factory=lambda: os.urandom(8).hex().encode())  # field 'n' of what it writes

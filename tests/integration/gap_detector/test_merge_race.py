@@ -68,7 +68,7 @@ async def test_an_event_written_to_the_loser_while_it_is_folded_is_not_lost(
         await first_save(*held[0])
         await second_save(batch, now)
 
-    first.store.save, second.store.save = first_saves_late, first_saves_between  # type: ignore[method-assign]
+    first.store.save, second.store.save = first_saves_late, first_saves_between  # type: ignore[method-assign,assignment]
     await first.events([contact("b", LOSER, 1, "app", "x")])
     assert held, "the first worker saved without the interleaving"
     assert await buffered(first, LOSER) == ["a", "b"]  # not deleted: it changed since it was folded
@@ -98,7 +98,7 @@ async def test_a_merge_folded_by_one_worker_while_another_writes_the_survivor(
             await writer.events([contact("b", SURVIVOR, 1, "phone", "x")])
         await merger_save(batch, now)
 
-    merger.store.save = survivor_written_meanwhile  # type: ignore[method-assign]
+    merger.store.save = survivor_written_meanwhile  # type: ignore[method-assign,assignment]
     with pytest.raises(StateConflict):
         await merger.merges([(SURVIVOR, LOSER)])
     await merger.merges([(SURVIVOR, LOSER)])  # the loop retries the batch: the fold is done already
@@ -124,7 +124,7 @@ async def test_a_stall_fires_in_its_tick_when_another_worker_writes_the_customer
             await writer.events([contact("y", SURVIVOR, 1, "web", "other")])
         await firer_save(batch, now)
 
-    firer.store.save = written_meanwhile  # type: ignore[method-assign]
+    firer.store.save = written_meanwhile  # type: ignore[method-assign,assignment]
     # The timer is leased to the firer: refused once, it fires at once again instead of after its lease.
     assert await firer.tick_at(T0 + 61 * MIN) == 1
     [stall] = firer.published
