@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,6 +21,7 @@ from services.api.core.alerts import select_alerts
 from services.api.core.journey import JourneyRecord
 from services.api.core.queries import AlertFilter
 from services.api.metrics import ApiMetrics
+from services.api.script_calls import ReadJourneyCall, ResolveCall
 from services.common.keys import Keys
 from services.common.limits import MAX_ALIAS_HOPS
 from services.common.redis_conn import AsyncClient
@@ -41,10 +41,6 @@ def text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-def _lua(name: str) -> str:
-    return resources.files("services.api").joinpath(f"lua/{name}").read_text()
-
-
 class StorageUnavailable(RuntimeError):
     """Redis did not answer after the retries: the API says 503, never 500."""
 
@@ -55,9 +51,10 @@ class JourneyReader:
         self.redis, self.keys, self.metrics = redis, keys, metrics
         self.retries, self.max_touchpoints, self.alerts_scan = retries, max_touchpoints, alerts_scan
         self.timeout_s = timeout_s
-        self._resolve = redis.register_script(_lua("resolve.lua"))
-        self._read_journey = redis.register_script(_lua("read_journey.lua"))
-        self._resolve_templates = [keys.alias(TEMPLATE_CID), keys.aliases_of(TEMPLATE_CID)]
+        self._resolve = redis.register_script(ResolveCall.source())
+        self._read_journey = redis.register_script(ReadJourneyCall.source())
+        self._alias_template = keys.alias(TEMPLATE_CID)
+        self._aliases_of_template = keys.aliases_of(TEMPLATE_CID)
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis round trip, retrying transient faults with exponential backoff.
@@ -79,14 +76,14 @@ class JourneyReader:
         its aliases: two script calls (the identity graph's slot, then the customer's). None when unknown."""
         k = self.keys
         start = k.alias(cid) if cid else k.identifier(id_key)
-        args: list[str | int] = [cid, MAX_ALIAS_HOPS, *self._resolve_templates]
-        found = await self.call(lambda: self._resolve(keys=[start], args=args))
+        resolve = ResolveCall(start, cid, MAX_ALIAS_HOPS, self._alias_template, self._aliases_of_template)
+        found = await self.call(lambda: self._resolve(keys=resolve.keys(), args=resolve.argv()))
         if not found:
             return None
         survivor, aliases = text(found[0]), found[1]
-        keys = [k.timeline(survivor), k.touchpoints(survivor), k.summary(survivor), k.masked(survivor),
-                k.open_alerts(survivor)]
-        reply = await self.call(lambda: self._read_journey(keys=keys, args=[self.max_touchpoints]))
+        read = ReadJourneyCall(k.timeline(survivor), k.touchpoints(survivor), k.summary(survivor),
+                               k.masked(survivor), k.open_alerts(survivor), self.max_touchpoints)
+        reply = await self.call(lambda: self._read_journey(keys=read.keys(), args=read.argv()))
         timeline, tps, summary, masked, alerts = reply
         touchpoints = {e: tp for e, tp in zip(timeline, tps, strict=True) if tp is not None}
         record = JourneyRecord(survivor, timeline, touchpoints, _pairs(summary), _pairs(masked),

@@ -1,8 +1,13 @@
 #!lua
 -- HTTP API lookups, step 2 of 2: one customer's journey, read atomically from its own hash slot
 -- ({<p>:c:<cid>}; the customer was resolved by resolve.lua, in the identity graph's slot).
--- KEYS[1] timeline, KEYS[2] touchpoints, KEYS[3] summary, KEYS[4] masked identifiers, KEYS[5] open alerts.
--- ARGV[1] most recent touchpoints to return.
+-- Called through services/api/script_calls.py ReadJourneyCall, whose fields are named as below.
+-- KEYS[1] timeline: ZSET of event ids by time
+-- KEYS[2] touchpoints: HASH event id -> touchpoint JSON
+-- KEYS[3] summary: HASH
+-- KEYS[4] masked: HASH of masked identifiers
+-- KEYS[5] open_alerts: HASH
+-- ARGV[1] max_touchpoints: most recent touchpoints to return
 -- Returns {timeline, touchpoints, summary, masked, open_alerts}: timeline the most recent event ids
 -- (oldest first), touchpoints their JSON in the same order (false for a missing one), the hashes as flat
 -- field/value lists, as HGETALL gives them.

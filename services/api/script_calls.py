@@ -1,0 +1,43 @@
+"""The API's Lua script calls as typed signatures (services/common/script_args.py): each names the KEYS
+and ARGV of one script in services/api/lua/, in the order its header documents them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.script_args import Signature
+
+_PACKAGE = "services.api"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveCall(Signature):
+    """lua/resolve.lua: an identifier or customer id to its surviving customer, in the graph's slot."""
+
+    PACKAGE = _PACKAGE
+    SCRIPT = "lua/resolve.lua"
+    KEYS = ("start_key",)
+    ARGV = ("customer_id", "max_alias_hops", "alias_template", "aliases_of_template")
+
+    start_key: str  # the identifier key, or the alias key of customer_id
+    customer_id: str  # '' with an identifier key
+    max_alias_hops: int
+    alias_template: str  # TEMPLATE_CID stands for the id
+    aliases_of_template: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadJourneyCall(Signature):
+    """lua/read_journey.lua: one customer's journey, read atomically in its own slot."""
+
+    PACKAGE = _PACKAGE
+    SCRIPT = "lua/read_journey.lua"
+    KEYS = ("timeline", "touchpoints", "summary", "masked", "open_alerts")
+    ARGV = ("max_touchpoints",)
+
+    timeline: str
+    touchpoints: str
+    summary: str
+    masked: str
+    open_alerts: str
+    max_touchpoints: int
