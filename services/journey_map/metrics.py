@@ -17,6 +17,8 @@ class MapMetrics:
         self.skipped = Counter("journeys_map_records_skipped_total",
                                "Records the journey map could not use (the detector dead-letters bad ones).",
                                ["reason"], registry=r)
+        for reason in ("unusable_alert", "malformed_json"):  # the worker's own: series at 0, panels not empty
+            self.skipped.labels(reason)
         self.conflicts = Counter("journeys_map_conflicts_total",
                                  "Batches planned again: a customer's map state changed meanwhile.",
                                  registry=r)

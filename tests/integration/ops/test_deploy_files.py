@@ -4,6 +4,7 @@ dashboard and the rules only read metrics of the contract (docs/METRICS.md) with
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -46,11 +47,11 @@ def test_promtool_accepts_the_configs_and_rules(config: str) -> None:
 
 
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.compose.yml"])
-def test_the_three_jobs_scrape_the_contract_ports(config: str) -> None:
+def test_the_four_jobs_scrape_the_contract_ports(config: str) -> None:
     jobs = {j["job_name"]: j["static_configs"][0]["targets"][0]
             for j in yaml.safe_load((PROM / config).read_text())["scrape_configs"]}
     assert {name: target.split(":")[1] for name, target in jobs.items()} == {
-        "stitcher": "9101", "gap_detector": "9102", "api": "8088"}
+        "stitcher": "9101", "gap_detector": "9102", "map": "9103", "api": "8088"}
 
 
 def test_every_metric_read_is_in_the_contract() -> None:
@@ -63,8 +64,16 @@ def test_the_dashboard_covers_what_ops_watches() -> None:
     read = set().union(*(metric_names(e) for _, e in dashboard_exprs()))
     for needed in ("journeys_events_in_total", "journeys_consumer_lag_messages",
                    "journeys_end_to_end_latency_seconds", "journeys_alerts_total", "journeys_dropoff_rate",
-                   "journeys_lookup_latency_seconds"):
+                   "journeys_lookup_latency_seconds", "journeys_map_records_total",
+                   "journeys_map_records_skipped_total", "journeys_map_batch_seconds"):
         assert needed in read
+
+
+def test_every_scraped_job_is_on_the_dashboard_and_watched_for_down() -> None:
+    jobs = {j["job_name"] for j in yaml.safe_load((PROM / "prometheus.yml").read_text())["scrape_configs"]}
+    for expr in (dict(dashboard_exprs())["Services up"], dict(rule_exprs())["JourneysServiceDown"]):
+        matched = re.search(r'job=~"([^"]+)"', expr)
+        assert matched and set(matched.group(1).split("|")) == jobs, expr
 
 
 def test_panels_use_the_provisioned_datasource() -> None:

@@ -1,4 +1,4 @@
-"""The ops view end to end: the three services run for real, events flow through Kafka, a real
+"""The ops view end to end: the four services run for real, events flow through Kafka, a real
 Prometheus scrapes them, and every PromQL expression of the dashboard and of the rules parses and
 returns data (an alert rule's expression may be empty until its condition holds: then its metric
 names must at least exist in the scraped series). Each /metrics also passes `promtool check metrics`."""
@@ -64,16 +64,19 @@ def running(infra: Infra, topics: Topics, service_env: dict[str, str], tmp_path:
             ) -> Iterator[dict[str, str]]:
     create_topics(infra.bootstrap_servers, [topics.channel_events, topics.dlq, topics.stitched_events,
                                             topics.identity_merges, topics.gap_alerts], 2)
-    ports = {"stitcher": free_port(), "gap_detector": free_port(), "api": free_port()}
+    ports = {"stitcher": free_port(), "gap_detector": free_port(), "map": free_port(), "api": free_port()}
     prefix = service_env["JOURNEYS_KEY_PREFIX"]
     env = {**service_env, "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
            "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["gap_detector"]),
+           "JOURNEYS_MAP_METRICS_PORT": str(ports["map"]),
            "JOURNEYS_API_PORT": str(ports["api"]), "JOURNEYS_API_TOKEN": TOKEN,
            "JOURNEYS_STITCHER_GROUP": f"s-{prefix}", "JOURNEYS_DETECTOR_GROUP": f"d-{prefix}",
+           "JOURNEYS_MAP_GROUP": f"m-{prefix}",
            "JOURNEYS_TIMER_CLOCK": "event", "JOURNEYS_TOPIC_PARTITIONS": "2"}
     urls = {f"{job}_metrics": f"http://127.0.0.1:{port}/metrics" for job, port in ports.items()}
     with ExitStack() as stack:
-        for job, command in (("stitcher", "stitcher"), ("gap_detector", "detector"), ("api", "api")):
+        for job, command in (("stitcher", "stitcher"), ("gap_detector", "detector"), ("map", "map"),
+                             ("api", "api")):
             stack.enter_context(service(command, env, tmp_path / f"{job}.log", urls[f"{job}_metrics"]))
         prom = stack.enter_context(prometheus(tmp_path, {j: f"127.0.0.1:{p}" for j, p in ports.items()},
                                               sorted(RULES_DIR.glob("*.yml"))))
@@ -148,7 +151,7 @@ def test_every_dashboard_and_rule_expression_parses_and_has_data(
 def test_every_service_metrics_output_passes_promtool(
         infra: Infra, topics: Topics, running: dict[str, str], redis_client: Any, key_prefix: str) -> None:
     push_traffic(infra, topics, running["api"], redis_client, key_prefix)
-    for job in ("stitcher", "gap_detector", "api"):
+    for job in ("stitcher", "gap_detector", "map", "api"):
         status, body = http_get(running[f"{job}_metrics"])
         assert status == 200
         check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=60)
