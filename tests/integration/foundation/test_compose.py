@@ -33,17 +33,24 @@ def test_compose_file_is_valid() -> None:
 def test_compose_runs_every_service_with_the_shared_ports() -> None:
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = spec["services"]
-    assert {"kafka", "redis", "stitcher", "gap_detector", "api", "prometheus", "grafana"} <= set(services)
+    assert {"kafka", "redis", "stitcher", "gap_detector", "map", "api", "prometheus",
+            "grafana"} <= set(services)
     assert services["kafka"]["image"] == "apache/kafka:3.9.1"
-    assert [services[s]["command"] for s in ("stitcher", "gap_detector", "api")] == [
+    assert [services[s]["command"] for s in ("stitcher", "gap_detector", "map", "api")] == [
         ["stitcher"],
         ["detector"],
+        ["map"],
         ["api"],
     ]
-    apps = ("stitcher", "gap_detector", "api")
+    apps = ("stitcher", "gap_detector", "map", "api")
     assert all(services[s]["build"]["dockerfile"] == "deploy/Dockerfile" for s in apps)
     assert services["stitcher"]["environment"]["JOURNEYS_STITCHER_METRICS_PORT"] == "9101"
     assert services["gap_detector"]["environment"]["JOURNEYS_DETECTOR_METRICS_PORT"] == "9102"
+    assert services["map"]["environment"]["JOURNEYS_MAP_METRICS_PORT"] == "9103"
+    # Prometheus scrapes every service by its name (prometheus.compose.yml), so each must exist.
+    prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.compose.yml").read_text())
+    hosts = {j["static_configs"][0]["targets"][0].split(":")[0] for j in prom["scrape_configs"]}
+    assert hosts == set(apps) and set(apps) <= set(services["prometheus"]["depends_on"])
     assert services["api"]["environment"]["JOURNEYS_API_PORT"] == "8088"
     assert (ROOT / "deploy" / "Dockerfile").is_file()
     mounts = services["prometheus"]["volumes"] + services["grafana"]["volumes"]
@@ -75,7 +82,8 @@ def test_cluster_profile_runs_the_services_on_three_masters() -> None:
     assert create["profiles"] == ["cluster"] and create["restart"] == "no"
     assert sorted(create["depends_on"]) == nodes
     assert "--cluster-replicas 0 --cluster-yes" in create["command"][0]
-    for name, command in (("stitcher", "stitcher"), ("gap_detector", "detector"), ("api", "api")):
+    apps = (("stitcher", "stitcher"), ("gap_detector", "detector"), ("map", "map"), ("api", "api"))
+    for name, command in apps:
         single, cluster = services[name], services[f"{name}-cluster"]
         assert "profiles" not in single and single["environment"]["REDIS_URL"] == "redis://redis:6379/0"
         assert cluster["profiles"] == ["cluster"] and cluster["command"] == [command]
@@ -84,3 +92,4 @@ def test_cluster_profile_runs_the_services_on_three_masters() -> None:
         created = cluster["depends_on"]["redis-cluster-create"]
         assert created == {"condition": "service_completed_successfully"}
         assert "redis" not in cluster["depends_on"]
+        assert cluster["networks"]["default"]["aliases"] == [name]  # Prometheus scrapes the usual name
