@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any, ClassVar
 
-from redis.exceptions import NoScriptError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, SlotNotCoveredError
 
 from services.common.redis_conn import AsyncClient
 
@@ -35,10 +36,13 @@ class Script:
 
     def __init__(self, client: AsyncClient, package: str, name: str) -> None:
         self.client, self.name = client, name
+        self.cluster = isinstance(client, RedisCluster)
         self.source = ("#!lua\n" if self.strict else "") + files(package).joinpath(name).read_text()
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        if self.cluster:
+            return (await self.many([(keys, args)]))[0]
         if not keys:
             raise ValueError(f"{self.name}: a script call needs a key (it decides the cluster node)")
         try:
@@ -50,7 +54,7 @@ class Script:
     async def many(self, calls: Sequence[Call]) -> list[Any]:
         """Every call in one pipeline (not a transaction: each script is atomic on its own); replies in
         order. The first error raises, after every call has run."""
-        if len(calls) == 1:
+        if len(calls) == 1 and not self.cluster:
             return [await self(*calls[0])]
         try:
             return await self._pipelined(calls)
@@ -59,6 +63,8 @@ class Script:
             return await self._pipelined(calls)
 
     async def _pipelined(self, calls: Sequence[Call]) -> list[Any]:
+        if self.cluster:
+            await self.client.initialize()  # a no-op once the slots are known
         pipe = self.client.pipeline(transaction=False)
         for keys, args in calls:
             if not keys:
@@ -66,5 +72,18 @@ class Script:
             # execute_command, not pipe.evalsha: redis-py's cluster pipeline blocks the evalsha method (it
             # cannot load scripts on every node itself; here NOSCRIPT loads them, see many()), and routes
             # EVALSHA by its keys like any other command.
-            pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args, **self._route(keys))
         return list(await pipe.execute())
+
+    def _route(self, keys: Sequence[Any]) -> dict[str, Any]:
+        """On a cluster, the node of the first key's slot, named up front: every key of a script call is
+        in that slot, and redis-py would otherwise hash each of them twice (a script of the stitcher
+        takes ~2,500 keys). A MOVED or ASK reply (a slot being resharded) is re-sent by redis-py the
+        usual way, routed by the keys."""
+        if not self.cluster:
+            return {}
+        assert isinstance(self.client, RedisCluster)
+        try:
+            return {"target_nodes": self.client.get_node_from_key(keys[0])}
+        except SlotNotCoveredError:  # the slot map is being refreshed: let redis-py route by the keys
+            return {}
