@@ -5,14 +5,18 @@
 -- identity.lua resolved the customers first (core/model.py StitchModel drives the two Python models in
 -- exactly this order; tests/integration/stitcher/test_lua_matches_model.py holds them together).
 --
--- KEYS: per customer, 4 keys: timeline ZSET, touchpoints HASH, summary HASH, masks HASH.
--- ARGV: 1 max touchpoints, 2 keep ms (re-armed when under it), 3 ttl ms (re-armed to it), 4 the work: one
---       MessagePack array, per customer (in KEYS order) [truncated folded in (0|1), nf, nm, ne, then nf
---       folded touchpoints (event_id, occurred_ms, channel, department, journey type, stage, nps, in|out),
---       nm masks (id_key, masked value), ne events (event_id, occurred_ms, n, id_key 1, mask 1, ..., the
---       six facts)] flattened into one list ('' = absent),
---       5.. each touchpoint's JSON (folded and events, in that order) as its own argument (each becomes a
---       Lua string once; one blob cut with string.sub hashed every byte twice).
+-- Called through script_calls.py JourneyCall, whose fields are named as below.
+-- KEYS[4c+1..4c+4] customer_keys: per customer c, its timeline ZSET, touchpoints HASH, summary HASH,
+--       masks HASH
+-- ARGV[1] max_touchpoints: most touchpoints a timeline keeps
+-- ARGV[2] keep_ms: a journey's keys are re-armed when their TTL is under it
+-- ARGV[3] ttl_ms: ... to this TTL
+-- ARGV[4] work: one MessagePack array, per customer (in KEYS order) [truncated folded in (0|1), nf, nm,
+--       ne, then nf folded touchpoints (event_id, occurred_ms, channel, department, journey type, stage,
+--       nps, in|out), nm masks (id_key, masked value), ne events (event_id, occurred_ms, n, id_key 1,
+--       mask 1, ..., the six facts)] flattened into one list ('' = absent)
+-- ARGV[5..] touchpoints: each touchpoint's JSON (folded and events, in that order) as its own argument
+--       (each becomes a Lua string once; one blob cut with string.sub hashed every byte twice).
 -- Returns per event, in order: 1 written, 0 duplicate, 2 capped.
 --
 -- Cost: in Redis' Lua every new table and string costs about as much as a simple command, and every write

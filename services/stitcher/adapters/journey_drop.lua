@@ -2,7 +2,9 @@
 -- them into the survivor's journey. Only those: a touchpoint another worker wrote there meanwhile (it
 -- resolved the customer before the merge) stays, for that worker's alias check to fold. An empty journey
 -- goes as a whole.
--- KEYS: the customer's timeline ZSET, touchpoints HASH, summary HASH, masks HASH. ARGV: the event ids taken.
+-- Called through script_calls.py DropCall.
+-- KEYS[1..4] journey_keys: the customer's timeline ZSET, touchpoints HASH, summary HASH, masks HASH
+-- ARGV[1..] event_ids: the event ids taken
 for i = 1, #ARGV, 1000 do
   local part = {unpack(ARGV, i, math.min(i + 999, #ARGV))}
   redis.call('ZREM', KEYS[1], unpack(part))

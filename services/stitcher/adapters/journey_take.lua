@@ -2,7 +2,8 @@
 -- removed (journey_drop.lua): three steps, because the two journeys live in different hash slots. Each
 -- step is safe to repeat after a crash: journey.lua skips a touchpoint its survivor holds already, and the
 -- drop removes only what was taken. Read-only.
--- KEYS: the customer's timeline ZSET, touchpoints HASH, summary HASH, masks HASH.
+-- Called through script_calls.py TakeCall.
+-- KEYS[1..4] journey_keys: the customer's timeline ZSET, touchpoints HASH, summary HASH, masks HASH
 -- Returns {timeline as event_id, score, ... (oldest first), their touchpoint JSON in the same order (false
 -- for a missing one), masks as HGETALL gives them, the summary's truncated flag or false}.
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')

@@ -3,22 +3,19 @@ hash the gap detectors read (services/gap_detector/core/clock.py), merged by pro
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 import redis.asyncio as aioredis
 
 from services.common.keys import Keys
 from services.common.progress import InputProgress
+from services.stitcher.adapters.script_calls import ProgressCall
 
 
 class ProgressStore:
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self.keys = keys
-        source = files("services.stitcher.adapters").joinpath("progress.lua").read_text()
-        self._write = client.register_script(source)
+        self._write = client.register_script(ProgressCall.source())
 
     async def publish(self, partitions: int | None, reports: dict[int, InputProgress]) -> None:
-        args: list[int] = [partitions or 0]
-        for p, v in sorted(reports.items()):
-            args += [p, v.event_ms, v.seen_ms, v.grew_ms]
-        await self._write(keys=[self.keys.clock_inputs], args=args)
+        flat = [x for p, v in sorted(reports.items()) for x in (p, v.event_ms, v.seen_ms, v.grew_ms)]
+        call = ProgressCall(self.keys.clock_inputs, partitions or 0, flat)
+        await self._write(keys=call.keys(), args=call.argv())
