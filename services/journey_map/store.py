@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from importlib import resources
 
 import orjson
 
@@ -17,6 +16,7 @@ from services.common.redis_conn import AsyncClient
 from services.journey_map.core.bounds import Bounds
 from services.journey_map.core.contribution import Delta
 from services.journey_map.keys import MapKeys
+from services.journey_map.script_calls import ApplyCall
 
 HOUR_MS, MINUTE_MS = 3_600_000, 60_000
 Hash = dict[bytes, bytes]
@@ -39,8 +39,7 @@ class MapStore:
         self.client, self.keys = client, keys
         self.minute_ttl_ms, self.hour_ttl_ms, self.state_ttl_ms = minute_ttl_ms, hour_ttl_ms, state_ttl_ms
         self.pain_cap = pain_members
-        source = resources.files("services.journey_map").joinpath("lua/apply.lua").read_text()
-        self._apply = client.register_script(source)
+        self._apply = client.register_script(ApplyCall.source())
 
     # -- worker ------------------------------------------------------------------------------------------
     async def load(self, cids: Iterable[str]) -> dict[str, tuple[bytes | None, str]]:
@@ -60,10 +59,11 @@ class MapStore:
         Conflict when a state moved on since it was read."""
         payload = self.payload(states, deltas)
         stem = self.keys.stem(shard)
-        args: list[str | int | bytes] = [
-            stem, self.minute_ttl_ms, self.hour_ttl_ms, self.state_ttl_ms, self.pain_cap,
-            self.minute_ttl_ms // MINUTE_MS + 60, self.hour_ttl_ms // HOUR_MS + 24, payload]
-        reply = await self._apply(keys=[self.keys.now(shard)], args=args)
+        call = ApplyCall(now_key=self.keys.now(shard), stem=stem, minute_ttl_ms=self.minute_ttl_ms,
+                         hour_ttl_ms=self.hour_ttl_ms, state_ttl_ms=self.state_ttl_ms,
+                         pain_members=self.pain_cap, minutes_kept=self.minute_ttl_ms // MINUTE_MS + 60,
+                         hours_kept=self.hour_ttl_ms // HOUR_MS + 24, payload=payload)
+        reply = await self._apply(keys=call.keys(), args=call.argv())
         if int(reply[0]) != 1:
             raise Conflict(f"journey-map state of {_text(reply[1])} changed while the batch was planned")
 

@@ -1,11 +1,16 @@
 -- Write one group's (shard's) changed customer states and the map deltas their changes make, atomically,
 -- compare-and-set on each state's generation (journey map worker, services/journey_map/store.py).
 -- Every key is in the hash slot of KEYS[1] (the group's 'now' hash): names are built from the group's stem.
--- KEYS[1] <stem>now
--- ARGV[1] stem '<prefix>:{<prefix>:map:<n>}:'
--- ARGV[2] minute TTL ms, ARGV[3] hour TTL ms, ARGV[4] state TTL ms, ARGV[5] most members per pain point,
--- ARGV[6] most minutes kept in the minute index, ARGV[7] most hours kept in the hour index
--- ARGV[8] JSON {"c": [[cid, expected generation ('' when none), state], ...],
+-- Called through services/journey_map/script_calls.py ApplyCall, whose fields are named as below.
+-- KEYS[1] now_key: <stem>now
+-- ARGV[1] stem: '<prefix>:{<prefix>:map:<n>}:'
+-- ARGV[2] minute_ttl_ms: TTL of a minute bucket
+-- ARGV[3] hour_ttl_ms: TTL of an hour bucket
+-- ARGV[4] state_ttl_ms: TTL of a customer's state
+-- ARGV[5] pain_members: most members per pain point
+-- ARGV[6] minutes_kept: most minutes kept in the minute index
+-- ARGV[7] hours_kept: most hours kept in the hour index
+-- ARGV[8] payload: JSON {"c": [[cid, expected generation ('' when none), state], ...],
 --               "m": [[minute, field, n], ...], "h": [[hour, field, n], ...], "n": [[field, n], ...],
 --               "rm": [[pain key suffix, member], ...], "add": [[pain key suffix, member, score], ...]}
 --   (a state '' deletes the customer's key: an erasure)

@@ -11,15 +11,16 @@ import pytest
 
 from services.api import script_calls as api_calls
 from services.common.script_args import Signature
+from services.journey_map import script_calls as map_calls
 from services.stitcher.adapters import script_calls as stitcher_calls
 
 pytestmark = pytest.mark.unit
 
 SERVICES = Path(__file__).resolve().parents[3] / "services"
-MODULES = [api_calls, stitcher_calls]
+MODULES = [api_calls, map_calls, stitcher_calls]
 # Scripts whose calls are still built by hand (issue 15, item 3; the detector's are being reworked).
 NOT_YET = {
-    "api/lua/handle_alert.lua", "api/lua/live_probe.lua", "journey_map/lua/apply.lua",
+    "api/lua/handle_alert.lua", "api/lua/live_probe.lua",
     "stitcher/adapters/identity.lua",
     *(f"gap_detector/lua/{n}" for n in ("apply.lua", "claim_minutes.lua", "claim_outbox.lua",
                                         "claim_timers.lua", "clock_advance.lua", "clock_read.lua",
