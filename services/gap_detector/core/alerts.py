@@ -72,10 +72,12 @@ def title_channel_switch(prev: Entry, cur: Entry, failed_self_service: bool) -> 
 
 
 def stall_alert(cid: str, journey: str, x_id: str, stage: str, deadline_ms: int, sla_ms: int,
-                severity: str, detected_ms: int) -> dict[str, Any]:
+                severity: str, detected_ms: int, persona: str | None = None) -> dict[str, Any]:
     doc = _base("stall", severity, alert_id("stall", cid, journey, x_id), deadline_ms, detected_ms)
     doc["customer_id"] = cid
     doc["journey"] = {"type": journey, "stage": stage}
+    if persona:  # gap_alert 1.2, as customer_alert: the caller takes it from the customer's events
+        doc["persona"] = persona
     doc["title"] = f"{journey.replace('_', ' ').capitalize()} stuck at {stage} for {_span(sla_ms)}"[:200]
     doc["evidence"] = {"event_ids": [x_id], "stage": stage, "deadline": rfc3339(deadline_ms),
                        "sla_seconds": sla_ms / 1000}

@@ -50,6 +50,15 @@ def is_superseded(suffix: str) -> bool:
     return suffix.startswith("[")
 
 
+def persona_of(state: CustomerState) -> str | None:
+    """The customer's persona for an alert without a trigger event of its own (a stall is raised from a
+    mark, which keeps no persona): that of their latest buffered event naming one, as the map takes it."""
+    for entry in reversed(state.buffer):
+        if entry.persona:
+            return entry.persona
+    return None
+
+
 class DetectorLogic:
     def __init__(self, defs: Definitions, max_buffer_events: int = 200, lateness_ms: int = 300_000) -> None:
         self.defs = defs
@@ -146,7 +155,7 @@ class DetectorLogic:
         st = self.defs.stage(journey, mark.stage)
         severity = "high" if st is not None and st.importance >= 3 else "medium"
         doc = stall_alert(mark.fired_for or cid, journey, mark.id, mark.stage, mark.deadline or mark.t,
-                          mark.sla_ms, severity, now_ms)
+                          mark.sla_ms, severity, now_ms, persona_of(state))
         doc["alert_id"], doc["status"] = aid, "closed"
         doc["title"] = f"Retracted: {mark.stage} did not stall, the next step arrived late"[:200]
         step.alerts.append(doc)
@@ -170,20 +179,23 @@ class DetectorLogic:
         self._fire(cid, state, journey, mark, now_ms, step)
         return step
 
-    def on_notify_superseded(self, cid: str, suffix: str, now_ms: int) -> Step:
-        """A due timer of a superseded X (see ``_progress``): it stalls, its details are in the member."""
+    def on_notify_superseded(self, cid: str, suffix: str, now_ms: int,
+                             state: CustomerState | None = None) -> Step:
+        """A due timer of a superseded X (see ``_progress``): it stalls, its details are in the member.
+        ``state``, the customer's current state when known, is only read for the persona."""
         step = Step()
         journey, mark = parse_superseded(suffix)
-        self._fire(cid, CustomerState(), journey, mark, now_ms, step)
+        self._fire(cid, CustomerState(), journey, mark, now_ms, step, persona_of(state) if state else None)
         return step
 
     def _fire(self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int,
-              step: Step) -> None:
+              step: Step, persona: str | None = None) -> None:
         assert mark.deadline is not None
         state.timers.pop(journey, None)
         st = self.defs.stage(journey, mark.stage)
         severity = "high" if st is not None and st.importance >= 3 else "medium"
-        alert = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline, mark.sla_ms, severity, now_ms)
+        alert = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline, mark.sla_ms, severity, now_ms,
+                            persona or persona_of(state))
         step.alerts.append(alert)
         state.open_alerts[alert["alert_id"]] = summary(alert, now_ms)
         mark.fired, mark.fired_for = alert["alert_id"], cid
