@@ -15,8 +15,10 @@ import logging
 import time
 from collections import defaultdict
 
+import msgspec
 import orjson
 
+from services.common.documents import decode_alert
 from services.common.kafka_loop import KafkaLoop, Outbox, Record
 from services.common.records import RecordError, decode_merge, decode_stitched, rfc3339_ms
 from services.common.redis_conn import AsyncClient, connect
@@ -57,8 +59,8 @@ class MapHandler:
                         out.append(MergeIn(merge.survivor, merge.loser))
                         self.counted["merge"].inc()
                 elif r.topic == self.s.topic_gap_alerts:
-                    doc = orjson.loads(r.value or b"")
-                    t = rfc3339_ms(doc.get("occurred_at", "")) if isinstance(doc, dict) else None
+                    doc = decode_alert(r.value or b"")
+                    t = rfc3339_ms(doc.occurred_at)
                     alert = alert_from_doc(doc, self.bounds, t) if t is not None else None
                     if alert is None:
                         self.m.skipped.labels("unusable_alert").inc()
@@ -71,7 +73,9 @@ class MapHandler:
                     self.counted["event"].inc()
             except RecordError as exc:
                 self.m.skipped.labels(exc.reason).inc()
-            except (orjson.JSONDecodeError, TypeError, ValueError):
+            except msgspec.ValidationError:  # JSON, but not a gap_alert.v1 the map can read
+                self.m.skipped.labels("unusable_alert").inc()
+            except (msgspec.DecodeError, orjson.JSONDecodeError, TypeError, ValueError):
                 self.m.skipped.labels("malformed_json").inc()
         return out
 

@@ -14,11 +14,10 @@ and before. That is what makes the figures right whatever happens on the way in:
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from msgspec import Struct
 
+from services.common.documents import AlertJourney, GapAlert
 from services.common.records import StitchedEvent
 from services.journey_map.core.bounds import ALERT_TYPES, Bounds
 
@@ -105,27 +104,24 @@ def ev_from_record(ev: StitchedEvent, bounds: Bounds) -> Ev:
               bounds.persona(ev.persona) if isinstance(ev.persona, str) else None)
 
 
-def alert_from_doc(doc: Any, bounds: Bounds, t_ms: int) -> Alert | None:
+def alert_from_doc(doc: GapAlert, bounds: Bounds, t_ms: int) -> Alert | None:
     """The map's view of a gap_alert.v1 (None: not an alert it can place). ``t_ms``: occurred_at, epoch ms."""
-    if not isinstance(doc, dict):
+    if doc.type not in ALERT_TYPES:
         return None
-    kind, aid = doc.get("type"), doc.get("alert_id")
-    if kind not in ALERT_TYPES or not isinstance(aid, str):
-        return None
-    jr: dict[str, Any] = doc["journey"] if isinstance(doc.get("journey"), dict) else {}
-    journey = bounds.journey(jr.get("type") if isinstance(jr.get("type"), str) else None)
-    stage = bounds.stage(journey, jr.get("stage") if isinstance(jr.get("stage"), str) else None)
-    evidence: dict[str, Any] = doc["evidence"] if isinstance(doc.get("evidence"), dict) else {}
-    ids = evidence.get("event_ids")
-    trigger = ids[-1] if isinstance(ids, list) and ids and isinstance(ids[-1], str) else ""
-    channel = bounds.channel(evidence["channel"]) if isinstance(evidence.get("channel"), str) else None
-    return Alert(aid, kind, t_ms, journey, stage, trigger, doc.get("status", "open") != "closed", channel)
+    jr = doc.journey
+    journey = bounds.journey(jr.type if isinstance(jr, AlertJourney) else None)
+    stage = bounds.stage(journey, jr.stage if isinstance(jr, AlertJourney) and isinstance(jr.stage, str)
+                         else None)
+    ids, channel_name = doc.evidence.event_ids, doc.evidence.channel
+    trigger = ids[-1] if isinstance(ids, list) and ids else ""
+    channel = bounds.channel(channel_name) if isinstance(channel_name, str) else None
+    return Alert(doc.alert_id, doc.type, t_ms, journey, stage, trigger, doc.status != "closed", channel)
 
 
-def alert_owner(doc: dict[str, Any], alert: Alert) -> str:
+def alert_owner(doc: GapAlert, alert: Alert) -> str:
     """Whose state holds an alert: its customer, or for an aggregate alert (dropoff_spike) a pseudo-customer
     per drop-off cell (no persona, never listed as a customer to look up)."""
-    cid = doc.get("customer_id")
+    cid = doc.customer_id
     if isinstance(cid, str) and cid:
         return cid
     return f"{AGGREGATE}{alert.journey}:{alert.stage}:{alert.channel or 'other'}"
