@@ -26,6 +26,10 @@ KNOWN_CHANNELS: Final = ("web", "mobile_app", "email", "sms", "phone", "ivr", "c
                          "field", "other")
 KNOWN_IDENTIFIER_TYPES: Final = ("customer_id", "account_id", "email", "phone", "device_id", "cookie_id",
                                  "loyalty_id", "social_handle")
+# Personas are open strings on the events; the journey map and the detector's alert counter keep only a
+# configured list apart (JOURNEYS_MAP_PERSONAS, these by default) and count any other as ``other``.
+DEFAULT_PERSONAS: Final = ("digital_native", "phone_first_senior", "busy_professional", "store_loyal",
+                           "social_complainer", "price_hunter", "small_business_owner")
 _CHANNELS = frozenset(KNOWN_CHANNELS)
 _TYPES = frozenset(KNOWN_IDENTIFIER_TYPES)
 
@@ -38,6 +42,12 @@ def channel_label(channel: str) -> str:
 def identifier_type_label(id_type: str) -> str:
     """The metric label of an identifier type: itself when the graph knows it, else ``other``."""
     return id_type if id_type in _TYPES else OTHER
+
+
+def persona_label(persona: object, known: frozenset[str]) -> str:
+    """The metric label of a persona: itself when in the configured list ``known``, else ``other`` (also
+    for an alert or event that names none)."""
+    return persona if isinstance(persona, str) and persona in known else OTHER
 
 
 def in_graph(id_type: str) -> bool:

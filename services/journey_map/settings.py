@@ -6,7 +6,8 @@ from pydantic import field_validator
 
 from services.common.settings import CommonSettings, env
 from services.common.timeutil import parse_duration_ms
-from services.journey_map.core.bounds import DEFAULT_DEPARTMENTS, DEFAULT_EMOTIONS, DEFAULT_PERSONAS
+from services.common.vocabulary import DEFAULT_PERSONAS
+from services.journey_map.core.bounds import DEFAULT_DEPARTMENTS, DEFAULT_EMOTIONS
 
 
 class JourneyMapSettings(CommonSettings):

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from services.common.records import Channel
+from services.common.vocabulary import DEFAULT_PERSONAS
 from services.gap_detector.core.definitions import Definitions
 
 OTHER = "other"
 CHANNELS: tuple[str, ...] = tuple(get_args(Channel))
 ALERT_TYPES = ("channel_switch", "device_switch", "department_handoff", "repeat_contact", "stall",
                "dropoff_spike")
-DEFAULT_PERSONAS = ("digital_native", "phone_first_senior", "busy_professional", "store_loyal",
-                    "social_complainer", "price_hunter", "small_business_owner")
 DEFAULT_DEPARTMENTS = ("sales", "billing", "verification", "customer_care", "credit", "tech_support",
                        "field_ops")
 DEFAULT_EMOTIONS = ("frustrated", "angry", "confused", "anxious", "neutral", "satisfied", "happy",
