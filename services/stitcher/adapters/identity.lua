@@ -13,7 +13,8 @@
 --       12 most alias hops (services/common/limits.py), 13..28 (type, limit) x 8 in contract order,
 --       29 the batch: one MessagePack array, per event
 --       [event_id, occurred_ms (string: it goes back to Redis verbatim), mint, n, id_key 1 .. id_key n]
---       flattened into one list (cmsgpack.unpack is C and makes no per-event table).
+--       flattened into one list (cmsgpack.unpack is C and makes no per-event table),
+--       30 evidence head, 31 blocked head.
 -- Returns {per event: customer_id, '' or the outcome JSON [customer_id, [conflict types], [[kind,
 -- survivor, loser, [types], limit|false], ...]] (the text the merge-outcome key keeps, so a replay returns
 -- it without re-encoding)}, then {customer, its survivor now, ...} for every customer named above
@@ -28,6 +29,7 @@ local ID, CUST, IDS, ALIAS, ALIASES, OUT = ARGV[1], ARGV[2], ARGV[3], ARGV[4], A
 local NOW, OUT_TTL, KEEP, GRAPH_TTL, NI = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]),
   tonumber(ARGV[11])
 local HOPS = tonumber(ARGV[12])
+local EV, BLOCK = ARGV[30], ARGV[31]
 local TYPES, LIMIT = {}, {}
 for x = 0, 7 do
   local t = ARGV[13 + 2 * x]
@@ -196,7 +198,13 @@ local function merge(loser, survivor, dirty)
   end
   chunked('MSET', nil, kv)
   chunked('SADD', ALIASES .. survivor, moved)
-  call('DEL', ALIASES .. loser, IDS .. loser, CUST .. loser)
+  -- The loser's evidence (why each of its identifiers is its) and split blocks go with its identifiers.
+  local ev = call('HGETALL', EV .. loser)
+  if #ev > 0 then chunked('HSET', EV .. survivor, ev) end
+  if call('EXISTS', BLOCK .. loser) == 1 then
+    call('SUNIONSTORE', BLOCK .. survivor, BLOCK .. survivor, BLOCK .. loser)
+  end
+  call('DEL', ALIASES .. loser, IDS .. loser, CUST .. loser, EV .. loser, BLOCK .. loser)
   regraph[survivor] = true
   FS[loser], FST[loser], NC[loser] = false, false, nil
 end
@@ -209,6 +217,12 @@ local function settle(c, ms, ms_text)
     FS[c], FST[c] = ms, ms_text
     call('HSET', CUST .. c, 'first_seen_ms', ms_text)
   end
+end
+
+-- Two customers a split separated (services/stitcher/split.py): merged again only once an admin allows it.
+-- Asked on the merge path only.
+local function blocked(a, b)
+  return call('SISMEMBER', BLOCK .. a, b) == 1 or call('SISMEMBER', BLOCK .. b, a) == 1
 end
 
 -- The general case: several customers, unseen identifiers or a new customer.
@@ -228,7 +242,7 @@ local function resolve_general(e, eid, ms, ms_text, mint, n)
     end
   end
   local outcomes, conflicts, dirty, merged = {}, {}, {}, false
-  local cid
+  local cid, rule, losers = nil, 'link', {}
   if #order == 0 then
     first_seen(mint)
     cid = canonical(mint)
@@ -238,6 +252,7 @@ local function resolve_general(e, eid, ms, ms_text, mint, n)
       FS[cid], FST[cid], NC[cid] = ms, ms_text, n
       dirty.first_seen_ms, dirty.created_ms = ms_text, NOW
       regraph[cid] = true
+      rule = 'mint'
     end
   else
     for _, c in ipairs(order) do first_seen(c) end
@@ -250,8 +265,12 @@ local function resolve_general(e, eid, ms, ms_text, mint, n)
       local other = order[i]
       local types = types_of(linked[cid], linked[other])
       local sn, on, over = counts(cid), counts(other), false
-      for _, t in ipairs(TYPES) do
-        if sn[t] + on[t] > LIMIT[t] then over = t; break end
+      if blocked(cid, other) then
+        over = 'split'
+      else
+        for _, t in ipairs(TYPES) do
+          if sn[t] + on[t] > LIMIT[t] then over = t; break end
+        end
       end
       if over then
         outcomes[#outcomes + 1] = {'conflict', cid, other, types, over}
@@ -260,11 +279,21 @@ local function resolve_general(e, eid, ms, ms_text, mint, n)
         merge(other, cid, dirty)
         outcomes[#outcomes + 1] = {'merge', cid, other, types, false}
         merged = true
+        losers[#losers + 1] = other
       end
     end
   end
+  -- Evidence: the event's identifiers already of the customer (after the merges), the ones it links.
+  local via = {}
+  if #order > 0 then
+    for j = e + 4, e + 3 + n do
+      local c = idmap[items[j]]
+      if c and canonical(c) == cid then via[#via + 1] = items[j] end
+    end
+  end
+  local link = {}
   if #unseen > 0 then
-    local sn, link, kv = counts(cid, unseen), {}, {}
+    local sn, kv = counts(cid, unseen), {}
     for _, k in ipairs(unseen) do
       local t = type_of(k)
       if sn[t] + 1 > LIMIT[t] then
@@ -289,6 +318,11 @@ local function resolve_general(e, eid, ms, ms_text, mint, n)
   if ms < FS[cid] then
     FS[cid], FST[cid] = ms, ms_text
     dirty.first_seen_ms = ms_text
+  end
+  if merged then rule = 'merge' end
+  if merged or rule == 'mint' or #link > 0 then
+    call('HSET', EV .. cid, eid, rule .. '|' .. ms_text .. '|' .. NOW .. '|' .. table.concat(via, ',') .. '|'
+         .. table.concat(link, ',') .. '|' .. table.concat(losers, ','))
   end
   local fields = {}
   for f, v in pairs(dirty) do fields[#fields + 1] = f; fields[#fields + 1] = v end
@@ -376,6 +410,8 @@ local function rearm_graph(c)
     call('PEXPIRE', ALIASES .. c, GRAPH_TTL)
   end
   call('PEXPIRE', IDS .. c, GRAPH_TTL)
+  call('PEXPIRE', EV .. c, GRAPH_TTL)
+  call('PEXPIRE', BLOCK .. c, GRAPH_TTL)
   call('PEXPIRE', CUST .. c, GRAPH_TTL)
 end
 
@@ -392,6 +428,7 @@ for _, c in ipairs(named) do
     elseif fresh[c] then
       local at = call('PEXPIRETIME', CUST .. c)
       for _, x in ipairs(fresh[c]) do call('PEXPIREAT', ID .. x, at) end
+      call('PEXPIREAT', EV .. c, at) -- a link wrote its evidence
     end
   end
 end

@@ -123,7 +123,7 @@ class RedisStitchStore:
         keys = [id_head + k for k in seen] + [out_head + p.event_id for p in batch]
         args = list(self._id_args)
         args[_NOW], args[_NI] = now_ms, len(seen)
-        args.append(_PACK(items))
+        args += [_PACK(items), self.keys.evidence(""), self.keys.blocked("")]
         return keys, args
 
     # -- steps 2 and 4 --------------------------------------------------------------------------

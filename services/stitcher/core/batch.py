@@ -90,7 +90,7 @@ def prepare(records: Iterable[Record], hasher: IdentifierHasher, now_ms: int, po
                 continue
             carried = () if GRAPH_TYPES.issuperset(ev.identifiers) else hasher.carried(ev.identifiers)
             ready.append(Prepared(raw, ev.event_id, result.occurred_ms, idents, mint_for(idents),
-                                  touchpoint_json(ev), facts_of(ev), ev, carried))
+                                  touchpoint_json(ev, idents), facts_of(ev), ev, carried))
         except Exception as exc:  # the type only: a message may quote an identifier
             rejected.append((raw, Rejected("unprocessable", f"{type(exc).__name__} while preparing it")))
     return out

@@ -53,7 +53,8 @@ class StitchModel:
         graph = self.graph
         resolutions = []
         for p in batch:
-            resolutions.append(graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint))
+            resolutions.append(graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint,
+                                              now_ms))
         # Replayed merges fold again: a no-op, or the end of a fold a crash interrupted.
         losers = sorted({o.loser for r in resolutions for o in r.outcomes if o.kind == "merge"})
         for loser in losers:

@@ -62,6 +62,7 @@ class Ident(Struct, frozen=True, gc=False):
     order: int = 0  # position in IDENTIFIER_TYPES: the contract order of identity_keys
     mint: str = ""  # the customer id an event whose strongest identifier is this one mints
     device: str = ""  # device_id/cookie_id: the stitched event's device_key when this one is chosen
+    ref: str = ""  # '<type>:<16 hex of the key>': how a stored touchpoint names it (core/split.py)
 
 
 _by_order = attrgetter("order")
@@ -105,7 +106,7 @@ class IdentifierHasher:
         key = id_key(self._secret, id_type, value)
         device = key[len(id_type) + 1:len(id_type) + 33] if id_type in ("device_id", "cookie_id") else ""
         return Ident(id_type, key, mask(id_type, value), STRENGTH.index(id_type), _ORDER[id_type],
-                     mint_customer_id(key), device)
+                     mint_customer_id(key), device, key_ref(key))
 
     def _compute_other(self, id_type: str, raw: str) -> Ident | None:
         value = normalise_other(id_type, raw)
@@ -129,6 +130,14 @@ class IdentifierHasher:
         if len(out) > 1:
             out.sort(key=_by_order)
         return out
+
+
+REF_HEX = 16  # 64 bits of the keyed hash: unique among one customer's identifiers with room to spare
+
+
+def key_ref(id_key: str) -> str:
+    """The short form of an identifier key a touchpoint keeps ('<type>:<first 16 hex>')."""
+    return id_key[:id_key.index(":") + 1 + REF_HEX]
 
 
 def mint_for(idents: Sequence[Ident]) -> str:
@@ -204,13 +213,18 @@ class _TouchpointOut(Struct, gc=False):
     emotion: Any
     device: Any
     persona: Any
+    ik: Any = UNSET
 
 
-def touchpoint_json(ev: ChannelEvent) -> bytes:
-    """The journey.v1 touchpoint JSON of a channel event (what the journey store keeps per event)."""
+def touchpoint_json(ev: ChannelEvent, idents: Sequence[Ident] = ()) -> bytes:
+    """The journey.v1 touchpoint JSON of a channel event (what the journey store keeps per event).
+
+    ``ik``: the short refs of the event's identifiers (``key_ref``), so a split can send each touchpoint to
+    the customer its own identifiers belong to. Kept in the store only: the API returns contract fields."""
     return encode(_TouchpointOut(
         ev.event_id, ev.occurred_at, ev.channel, ev.touchpoint, ev.direction, ev.visibility, ev.department,
-        ev.journey, ev.intent, ev.outcome, ev.sentiment, ev.nps, ev.emotion, ev.device, ev.persona))
+        ev.journey, ev.intent, ev.outcome, ev.sentiment, ev.nps, ev.emotion, ev.device, ev.persona,
+        [i.ref or key_ref(i.key) for i in idents] if idents else UNSET))
 
 
 def touchpoint_record(ev: ChannelEvent) -> Touchpoint:

@@ -96,6 +96,12 @@ def model_dump(model: StitchModel, keys: Keys) -> dict[str, Any]:
         out[keys.aliases_of(survivor)] = set(losers)
     for eid, res in g.recorded.items():
         out[keys.merge_outcome(eid)] = res
+    for cid, why in g.evidence.items():
+        if why:
+            out[keys.evidence(cid)] = {eid: e.text() for eid, e in why.items()}
+    for cid, others in g.blocked.items():
+        if others:
+            out[keys.blocked(cid)] = set(others)
     for cid, j in model.journeys.journeys.items():
         out[keys.timeline(cid)] = sorted(j.timeline.items(), key=lambda kv: (kv[1], kv[0]))
         out[keys.touchpoints(cid)] = {e: tp.decode() for e, tp in j.touchpoints.items()}

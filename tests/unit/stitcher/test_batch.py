@@ -29,7 +29,7 @@ from services.stitcher.core.identifiers import mint_customer_id, strongest
 from services.stitcher.core.identity import IdentityGraph, Resolution
 from services.stitcher.core.journey import Facts
 from services.stitcher.core.scrub import AttributePolicy
-from services.stitcher.core.stitch import IdentifierHasher, touchpoint
+from services.stitcher.core.stitch import IdentifierHasher, key_ref, touchpoint
 from services.stitcher.settings import parse_limits
 from tests.unit.common.record_docs import channel_events
 
@@ -98,7 +98,9 @@ def test_prepare_computes_what_the_journey_write_needs() -> None:
     assert prep.mint == mint_customer_id(strongest([i.key for i in prep.idents]))
     doc = body("e1", cookie_id="ck_1", email="Ana@Example.com")
     before = touchpoint(stitched_before(doc, prep.occurred_ms, "c_0123456789abcdef", [], {}, None, False))
-    assert prep.touchpoint == orjson.dumps(before)  # byte for byte what the journey store got before
+    # Byte for byte what the journey store got before, plus the refs of the event's identifiers (for a split)
+    assert prep.touchpoint == orjson.dumps({**before, "ik": [key_ref(i.key) for i in prep.idents]})
+    assert [len(r) for r in orjson.loads(prep.touchpoint)["ik"]] == [6 + 16, 10 + 16]  # type: + 16 hex
     assert prep.facts == Facts.of(before) == Facts("web", "", "buy", "pay", "7", "in")
 
 
@@ -184,5 +186,6 @@ def test_every_valid_event_gives_the_records_of_before(doc: dict[str, Any], conf
     assert st_doc == normal(before)
     assert list(st_doc) == list(before)  # and the same key order
     tp = orjson.loads(prep.touchpoint)
+    assert tp.pop("ik") == [key_ref(i.key) for i in prep.idents]  # kept for a split; the API leaves it out
     assert TOUCHPOINT.is_valid(tp) and tp == normal(touchpoint(before))
     assert prep.facts == Facts.of(tp)
