@@ -13,19 +13,20 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from redis.exceptions import RedisError
 
-from services.api import routes
-from services.api.audit import access_audit, audited, entry
+from services.api import alert_actions, live, routes
+from services.api.alert_publisher import AlertPublisher
+from services.api.audit import AUDIT_WRITTEN, CALLER, audited, record_access
 from services.api.auth import TokenTable, bearer, needed_role
 from services.api.core.queries import BadRequest
+from services.api.handling_store import HandlingStore
 from services.api.metrics import ApiMetrics
 from services.api.responses import METRICS, SETTINGS, STORE, error_response
 from services.api.settings import ApiSettings
 from services.api.store import TRANSIENT, JourneyReader, StorageUnavailable
 from services.common.keys import Keys
 from services.common.redis_conn import AsyncClient, connect
-from services.common.timeutil import now_ms
+from services.gap_detector.core.definitions import load_definitions
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -77,22 +78,19 @@ async def auth_and_audit(request: web.Request, handler: Handler) -> web.StreamRe
     caller = request.app[TOKENS].caller(bearer(request.headers.get("Authorization", "")))
     if caller is None:
         return error_response(401, "missing or wrong bearer token")
+    request[CALLER] = caller
     route = _route_label(request)
-    if caller.may(needed_role(request.method)):
+    if caller.may(needed_role(request.method, route)):
         resp = await _answer(request, handler)
     else:
         resp = error_response(403, f"the {caller.role} role may not {request.method} {route}")
-    # A 503 gave nothing away, and the Redis that just failed would only make the caller wait twice.
-    if audited(route) and resp.status != 503:
-        store, fields = request.app[STORE], entry(request, caller, route, resp.status, now_ms())
-        key = access_audit(store.keys)
-        try:
-            await store.call(lambda: store.redis.xadd(key, fields,  # type: ignore[arg-type]
-                                                      maxlen=settings.api_audit_maxlen, approximate=True))
-        except RedisError as exc:  # e.g. WRONGTYPE, an ACL that forbids XADD: never answer unaudited
-            log.error("access audit not written (%s): %s %s answered 503", type(exc).__name__,
-                      request.method, route)
-            return error_response(503, "audit trail unavailable, retry shortly")
+    # A 503 gave nothing away, and the Redis that just failed would only make the caller wait twice. A
+    # streamed response (the live page's events) wrote its entry before its first byte.
+    audit = audited(route) and resp.status != 503 and not request.get(AUDIT_WRITTEN)
+    if audit and not await record_access(request.app[STORE], settings.api_audit_maxlen, request, caller,
+                                         route, resp.status):
+        log.error("access audit not written: %s %s answered 503", request.method, route)
+        return error_response(503, "audit trail unavailable, retry shortly")
     return resp
 
 
@@ -127,11 +125,18 @@ def create_app(settings: ApiSettings, *, redis: AsyncClient | None = None) -> we
         timeout_s=settings.api_redis_timeout_s,
     )
 
+    app[alert_actions.HANDLING] = HandlingStore(app[STORE], settings.retention_ms // 1000)
+    app[alert_actions.PUBLISHER] = publisher = AlertPublisher(settings)
+    app[live.DEFINITIONS] = load_definitions(settings.definitions)
+
     async def close_client(_: web.Application) -> None:
+        publisher.close()
         if own_client:
             await client.aclose()
 
     app.on_cleanup.append(close_client)
     routes.add_routes(app, STATIC_DIR)
+    alert_actions.add_routes(app)  # POST /api/v1/alerts/{alert_id}/acknowledge|resolve
+    live.add_routes(app)  # GET /api/v1/journeys/{customer_id}/events|next
     return app
 

@@ -13,15 +13,23 @@ as typed (a customer id that does not look like one is not recorded).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from services.api.auth import Caller
 from services.api.core.queries import CUSTOMER_ID
 from services.common.keys import Keys
-from services.common.timeutil import format_ms
+from services.common.timeutil import format_ms, now_ms
+
+if TYPE_CHECKING:
+    from services.api.store import JourneyReader
 
 AUDIT_CUSTOMER = web.RequestKey("audit_customer", str)  # the customer a handler resolved (pseudonymous)
 AUDIT_BY = web.RequestKey("audit_by", str)  # the identifier type a lookup used
+CALLER = web.RequestKey("caller", Caller)  # who is calling (set by the auth middleware)
+AUDIT_WRITTEN = web.RequestKey("audit_written", bool)  # a streamed response audited itself before streaming
 AUDITED_PREFIX = "/api/"  # every API call: lookups, journeys, alerts, the journey map, erasure
 
 
@@ -43,3 +51,15 @@ def entry(request: web.Request, caller: Caller, route: str, status: int, at_ms: 
         "customer_id": cid if CUSTOMER_ID.match(cid) else "",
         "by": str(request.get(AUDIT_BY, "")),
     }
+
+
+async def record_access(store: JourneyReader, maxlen: int, request: web.Request, caller: Caller, route: str,
+                        status: int) -> bool:
+    """Append one entry to the access audit; False when Redis refused it (the caller must then get 503)."""
+    fields, key = entry(request, caller, route, status, now_ms()), access_audit(store.keys)
+    try:
+        await store.call(lambda: store.redis.xadd(key, fields,  # type: ignore[arg-type]
+                                                  maxlen=maxlen, approximate=True))
+    except RedisError:  # e.g. WRONGTYPE, an ACL that forbids XADD: never answer unaudited
+        return False
+    return True

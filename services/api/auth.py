@@ -5,9 +5,11 @@ so the configuration (compose files, systemd units, a secrets store dump) gives 
 Tokens are random (``python -m services.api.tokens NAME ROLE`` makes one), so an unsalted fast hash is
 enough: there is no dictionary to try. The name is what the audit trail records as "who".
 
-Roles: ``agent`` (every read: lookups, journeys, alerts, the journey map, /metrics when protected) and
-``admin`` (everything an agent may, plus erasure and any other change: every method but GET/HEAD, so a
-new route that changes something is closed to agents until someone decides otherwise). Pure: no I/O.
+Roles: ``agent`` (every read: lookups, journeys, alerts, the journey map, /metrics when protected, the
+live page's events; and the one change that is an agent's job: acknowledging and resolving alerts) and
+``admin`` (everything an agent may, plus erasure and any other change: every other method but GET/HEAD,
+so a new route that changes something is closed to agents until someone decides otherwise, here, in
+AGENT_CHANGES). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 READS = frozenset({"GET", "HEAD"})  # what an agent may do; any other method changes something
+# The changes an agent may make (method, route template): handling the alerts of the customer on the line.
+AGENT_CHANGES = frozenset({("POST", "/api/v1/alerts/{alert_id}/acknowledge"),
+                           ("POST", "/api/v1/alerts/{alert_id}/resolve")})
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,10 @@ def parse_tokens(text: str) -> dict[str, Caller]:
     return table
 
 
-def needed_role(method: str) -> str:
-    return "agent" if method.upper() in READS else "admin"
+def needed_role(method: str, route: str = "") -> str:
+    """The least role that may call ``method`` on ``route`` (a route template, never a concrete path)."""
+    method = method.upper()
+    return "agent" if method in READS or (method, route) in AGENT_CHANGES else "admin"
 
 
 def bearer(header: str) -> str | None:

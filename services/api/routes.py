@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.api import map_routes
+from services.api.alert_actions import HANDLING, with_handling
 from services.api.audit import AUDIT_BY, AUDIT_CUSTOMER
 from services.api.core.journey import build_journey
 from services.api.core.queries import alert_filter, customer_id, lookup_param
@@ -48,7 +49,7 @@ async def lookup(request: web.Request) -> web.Response:
     if record is None:
         return error_response(404, f"no customer with that {id_type}")
     request[AUDIT_CUSTOMER] = record.customer_id
-    resp = json_response(build_journey(record))
+    resp = json_response(await with_handling(request, build_journey(record)))
     request.app[METRICS].lookup_latency.labels(by=id_type).observe(time.perf_counter() - started)
     return resp
 
@@ -60,14 +61,14 @@ async def journey_by_id(request: web.Request) -> web.Response:
     if record is None:
         return error_response(404, "no such customer")
     request[AUDIT_CUSTOMER] = record.customer_id
-    resp = json_response(build_journey(record))
+    resp = json_response(await with_handling(request, build_journey(record)))
     request.app[METRICS].lookup_latency.labels(by="customer_id").observe(time.perf_counter() - started)
     return resp
 
 
 async def alerts(request: web.Request) -> web.Response:
     flt = alert_filter(request.query, default_limit=request.app[SETTINGS].api_alerts_limit)
-    found = await request.app[STORE].alerts(flt)
+    found = await request.app[HANDLING].overlaid(await request.app[STORE].alerts(flt))
     return json_response({"alerts": found, "count": len(found)})
 
 

@@ -50,6 +50,14 @@ class ApiSettings(CommonSettings):
         "JOURNEYS_API_ALERTS_SCAN", "Most recent alerts scanned per GET /api/v1/alerts before filtering.",
         default=5000,
     )
+    api_live_poll_s: float = env(
+        "JOURNEYS_API_LIVE_POLL",
+        "Seconds between the live agent page's change probes of the customer on screen (one script call).",
+        default=0.5,
+    )
+    definitions: str | None = env("JOURNEYS_DEFINITIONS",
+                                  "Journey definitions file (YAML/JSON); unset: the bundled defaults.",
+                                  default=None)
     api_redis_timeout_s: float = env(
         "JOURNEYS_API_REDIS_TIMEOUT", "Seconds a Redis call may take before it is retried.", default=2.0
     )
