@@ -17,6 +17,7 @@ Scripts avoid JSON inside JSON: replies are nested arrays, arguments MessagePack
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -43,7 +44,23 @@ from services.gap_detector.store_types import (
 )
 
 PLACEHOLDER = "@CID@"
+# Script calls in flight at once: on a cluster a batch makes about one call per customer (hash slot), and
+# redis-py's cluster client refuses a connection beyond 100 per node rather than wait for one.
+CONCURRENT_CALLS = 32
 Item = tuple[str, list[list[Any]], str | None]  # (a key of the slot, operations, customer they belong to)
+
+
+async def bounded(calls: list[Coroutine[Any, Any, Any]], return_exceptions: bool = False) -> list[Any]:
+    """``asyncio.gather`` with at most CONCURRENT_CALLS of ``calls`` awaited at once."""
+    if len(calls) <= CONCURRENT_CALLS:
+        return list(await asyncio.gather(*calls, return_exceptions=return_exceptions))
+    gate = asyncio.Semaphore(CONCURRENT_CALLS)
+
+    async def one(call: Coroutine[Any, Any, Any]) -> Any:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls), return_exceptions=return_exceptions))
 
 
 class DetectorStore(ClaimQueries):
@@ -105,8 +122,8 @@ class DetectorStore(ClaimQueries):
 
     async def _read_states(self, reads: list[list[Any]]) -> dict[str, list[Any]]:
         groups = group_by_slot(reads, lambda r: self.keys.detector_state(r[0]), cluster=self.cluster)
-        replies = await asyncio.gather(*(self._load(keys=[self.keys.detector_state(g[0][0])],
-                                                    args=[*self._states, pack(g)]) for g in groups))
+        replies = await bounded([self._load(keys=[self.keys.detector_state(g[0][0])],
+                                            args=[*self._states, pack(g)]) for g in groups])
         return {r[0]: reply for g, got in zip(groups, replies, strict=True)
                 for r, reply in zip(g, got, strict=True)}
 
@@ -261,9 +278,8 @@ class DetectorStore(ClaimQueries):
         """apply.lua once per slot group; returns the customers of groups refused by compare-and-set."""
         items = [it for it in items if it[1]]
         groups = group_by_slot(items, lambda it: it[0], cluster=self.cluster)
-        results = await asyncio.gather(*(
-            self._apply(keys=[g[0][0]], args=[pack([op for it in g for op in it[1]])]) for g in groups),
-            return_exceptions=True)
+        results = await bounded([self._apply(keys=[g[0][0]], args=[pack([op for it in g for op in it[1]])])
+                                 for g in groups], return_exceptions=True)
         failed: set[str] = set()
         for group, result in zip(groups, results, strict=True):
             if isinstance(result, ResponseError) and "state changed meanwhile" in str(result):

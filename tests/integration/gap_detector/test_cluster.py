@@ -29,14 +29,14 @@ def test_every_detector_script_declares_itself_for_the_cluster_check() -> None:
 async def test_a_population_gives_the_same_alerts_on_the_cluster_as_on_one_redis(
     infra: Infra, redis_cluster: str, key_prefix: str
 ) -> None:
-    steps, newest = population(150, seed=11)
+    steps, newest = population(400, seed=11)
     assert sum(1 for kind, _ in steps if kind == "merge") >= 20
     got = {}
     for name, url in (("single", infra.redis_url), ("cluster", redis_cluster)):
         proc = Proc(url, f"{key_prefix}{name}")
         calls = proc.count_scripts()
         try:
-            await run(proc, steps, newest)
+            await run(proc, steps, newest, batch=1000)  # ~400 customers a batch: more than 100 calls a node
             got[name] = proc.final()
             assert proc.metrics.registry.get_sample_value("journeys_alerts_resent_total")
             assert len(calls) == 6, calls  # and the clock's two scripts run on every tick
