@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -107,8 +107,8 @@ async def calibrate(client: aioredis.Redis, keys: Keys, n: int = 20_000) -> dict
 
 
 async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, cap: int,
-              retention_ms: int) -> None:
-    client = connect(url)
+              retention_ms: int, identity_only: bool = False) -> None:
+    client = cast(aioredis.Redis, connect(url))  # the figures read INFO of one server
     keys = Keys(f"bench{os.getpid()}")
     store = RedisStitchStore(client, keys, parse_limits(""), cap, retention_ms)
 
@@ -119,10 +119,14 @@ async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, c
         merges = written = 0
         for batch in part:
             c0 = time.process_time()
-            done = await store.stitch(batch, now_ms)
+            if identity_only:  # identity.lua alone: the identity graph's share, its one-slot ceiling
+                resolutions, _ = await store.resolve(batch, now_ms)
+            else:
+                done = await store.stitch(batch, now_ms)
+                resolutions = [s.resolution for s in done]
+                written += sum(s.status == 1 for s in done)
             t_client += time.process_time() - c0
-            merges += sum(o.kind == "merge" for s in done for o in s.resolution.outcomes)
-            written += sum(s.status == 1 for s in done)
+            merges += sum(o.kind == "merge" for r in resolutions for o in r.outcomes)
         cpu = await redis_cpu_s(client) - cpu0
         calls = await command_calls(client) - calls0
         calls.pop("info", None)
@@ -160,6 +164,8 @@ def main() -> None:
     ap.add_argument("--cap", type=int, default=1000, help="JOURNEYS_MAX_TOUCHPOINTS")
     ap.add_argument("--retention-ms", type=int, default=90 * 86_400_000)
     ap.add_argument("--redis-url", help="a Redis nobody else uses (INFO cpu is server-wide)")
+    ap.add_argument("--identity-only", action="store_true",
+                    help="run identity.lua alone: the identity graph's cost, whose one slot is the ceiling")
     args = ap.parse_args()
     now = int(time.time() * 1000)
     hasher, policy = IdentifierHasher(b"k", "GB"), DecodePolicy()
@@ -170,10 +176,10 @@ def main() -> None:
     print(f"{len(values):,} events, {args.customers:,} customers, batches of {args.batch}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.redis_url:
-        asyncio.run(run(args.redis_url, batches, warm, now, args.cap, args.retention_ms))
+        asyncio.run(run(args.redis_url, batches, warm, now, args.cap, args.retention_ms, args.identity_only))
     else:
         with private_redis() as url:
-            asyncio.run(run(url, batches, warm, now, args.cap, args.retention_ms))
+            asyncio.run(run(url, batches, warm, now, args.cap, args.retention_ms, args.identity_only))
 
 
 if __name__ == "__main__":
