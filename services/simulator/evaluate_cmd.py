@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +137,9 @@ def render(report: Report, console: Console) -> None:
             console.print(f"[yellow]{s.type}: unexpected e.g. {', '.join(s.unexpected[:5])}")
 
 
-def truth_at_detector_watermark(
-    truth: dict[str, Any], population: Path, settings: CommonSettings
-) -> dict[str, Any]:
+def detector_watermark(settings: CommonSettings) -> int:
+    """The detector's event-time watermark (ms) in Redis; a one-line UserError when there is none."""
     import redis
-
-    from services.gap_detector.core.definitions import load_definitions
 
     client = connect_sync(settings.redis_url)
     try:
@@ -154,12 +152,31 @@ def truth_at_detector_watermark(
         client.close()
     if wm is None:
         raise UserError("the detector has no watermark yet: nothing is proven, no stall can be due")
+    return int(wm)
+
+
+def truth_at_detector_watermark(truth: dict[str, Any], population: Path, wm: int) -> dict[str, Any]:
+    from services.gap_detector.core.definitions import load_definitions
+
     try:
         lines = population.read_bytes().splitlines()
     except OSError as exc:
         raise UserError(f"cannot read population {population}: {exc.strerror or exc}") from None
     records = (orjson.loads(line) for line in lines if line.strip())
-    return truth_mod.at_watermark(truth, records, load_definitions(), int(wm))
+    return truth_mod.at_watermark(truth, records, load_definitions(), wm)
+
+
+def report_at_watermark(truth: dict[str, Any], population: Path, settings: CommonSettings, idle: float,
+                        max_wait: float) -> Report:
+    """The report against the stalls due at the detector's watermark, read until the watermark is the same
+    before and after the alerts were read: a watermark that moved meanwhile (the detector still catching
+    up) makes stalls due that the first reading did not expect, so the alerts are read again."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        wm = detector_watermark(settings)
+        report = collect_report(truth_at_detector_watermark(truth, population, wm), settings, idle, max_wait)
+        if detector_watermark(settings) == wm or time.monotonic() > deadline:
+            return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,11 +184,12 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_kafka()
     truth = truth_mod.load(args.truth)
-    if args.population is not None:
-        truth = truth_at_detector_watermark(truth, args.population, client_settings())
     console = Console()
     with console.status("reading gap-alerts and stitched-events until idle…"):
-        report = collect_report(truth, client_settings(), args.idle, args.max_wait)
+        if args.population is not None:
+            report = report_at_watermark(truth, args.population, client_settings(), args.idle, args.max_wait)
+        else:
+            report = collect_report(truth, client_settings(), args.idle, args.max_wait)
     max_fm = args.max_false_merges if args.max_false_merges is not None else 1 << 62
     failures = report.failures(args.min_precision, args.min_recall, max_fm, args.min_accuracy)
     if args.json:
