@@ -64,7 +64,7 @@ class Evidence(Struct, frozen=True, gc=False):
         rule, occurred, recorded, via, linked, merged = text.split("|")
         return cls(rule, int(occurred), int(recorded), _list(via), _list(linked), _list(merged))
 
-    def keys(self) -> tuple[str, ...]:
+    def named(self) -> tuple[str, ...]:
         return self.via + self.linked
 
 

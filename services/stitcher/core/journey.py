@@ -74,8 +74,16 @@ class JourneyStore:
         journey.masked.update(masked)
         return self._add(journey, event_id, occurred_ms, tp_json, facts)
 
-    def fold(self, cid: str, merged: Iterable[str]) -> None:
-        """Move the journeys of the customers merged into cid (those that still have one) into cid's."""
+    def fold(self, cid: str, merged: Iterable[str], moved: Mapping[str, tuple[int, bytes]] | None = None,
+             masks: Mapping[str, str] | None = None) -> None:
+        """Move the journeys of the customers merged into cid (those that still have one) into cid's;
+        ``moved``/``masks``: touchpoints (event id -> score, JSON) and masks a split sends to cid, added
+        first, in timeline order (what journey.lua does with them)."""
+        if moved is not None or masks:
+            journey = self.journeys.setdefault(cid, Journey())
+            for event_id, (score, tp) in sorted((moved or {}).items(), key=lambda kv: (kv[1][0], kv[0])):
+                self._add(journey, event_id, score, tp)
+            journey.masked.update(masks or {})
         for loser in sorted(merged):
             gone = self.journeys.pop(loser, None)
             if gone is None:
@@ -88,6 +96,27 @@ class JourneyStore:
             journey.masked.update(gone.masked)
             if gone.summary.get("truncated") == "1":
                 journey.summary["truncated"] = "1"
+
+    def rebuild(self, cid: str, gone: set[str], masks_gone: set[str]) -> None:
+        """A split took ``gone`` away: the rest re-added in timeline order to a new summary (the truncated
+        mark kept); an empty journey goes as a whole."""
+        old = self.journeys.pop(cid)
+        left = sorted(((e, s) for e, s in old.timeline.items() if e not in gone),
+                      key=lambda kv: (kv[1], kv[0]))
+        if not left:
+            return
+        j = self.replay([(e, s, old.touchpoints[e]) for e, s in left], old.summary.get("truncated") == "1")
+        j.masked = {k: v for k, v in old.masked.items() if k not in masks_gone}
+        self.journeys[cid] = j
+
+    def replay(self, items: Iterable[tuple[str, int, bytes]], truncated: bool) -> Journey:
+        """A journey of these touchpoints added in the order given (a split's rebuilt journey)."""
+        j = Journey()
+        for event_id, score, tp in items:
+            self._add(j, event_id, score, tp)
+        if truncated:
+            j.summary["truncated"] = "1"
+        return j
 
     def _add(self, j: Journey, event_id: str, score: int, tp_json: bytes, facts: Facts | None = None) -> int:
         if event_id in j.touchpoints:

@@ -16,8 +16,9 @@ import orjson
 
 from services.stitcher.core.batch import OutTopics, Split, bare_record, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy
-from services.stitcher.core.identity import IdentityGraph
+from services.stitcher.core.identity import Customer, Evidence, IdentityGraph
 from services.stitcher.core.journey import Facts, JourneyStore, Stitched
+from services.stitcher.core.split import SplitPlan, moves, plan_split, refs
 from services.stitcher.core.stitch import Ident, IdentifierHasher
 
 TOPICS = OutTopics("stitched-events", "identity-merges")
@@ -64,6 +65,49 @@ class StitchModel:
                                           p.touchpoint, {i.key: i.masked for i in p.idents}, p.facts))
             for p, r in zip(batch, resolutions, strict=True)
         ]
+
+
+    # -- split (core/split.py) --------------------------------------------------------------------
+    def plan(self, cid: str, separate: set[str]) -> SplitPlan:
+        g = self.graph
+        c = g.customers[cid]
+        taken = [x for x in g.customers if x != cid]
+        return plan_split(cid, set(c.ids), g.evidence.get(cid, {}), separate, c.first_seen_ms, taken)
+
+    def split(self, plan: SplitPlan) -> None:
+        """What split.lua and the journey move do: two graphs from one, touchpoints to their side's."""
+        g, cid, new = self.graph, plan.customer, plan.new_customer
+        for k in plan.move:
+            g.ids[k] = new
+        g.customers[cid] = Customer(plan.keep_first_seen_ms, set(plan.keep))
+        g.customers[new] = Customer(plan.move_first_seen_ms, set(plan.move))
+        if g.alias.get(new) == cid:
+            del g.alias[new]
+            g.aliases_of[cid].discard(new)
+        g.evidence[cid] = {e: Evidence.parse(t) for e, t in plan.keep_evidence.items()}
+        g.evidence[new] = {e: Evidence.parse(t) for e, t in plan.move_evidence.items()}
+        g.blocked.setdefault(cid, set()).add(new)
+        g.blocked.setdefault(new, set()).add(cid)
+        old = self.journeys.journeys.get(cid)
+        if old is None:
+            return
+        move_refs, keep_refs = refs(plan.move), refs(plan.keep)
+        going = {e for e, tp in old.touchpoints.items() if moves(tp, move_refs, keep_refs)}
+        masks = {k: v for k, v in old.masked.items() if k in set(plan.move)}
+        if going or masks:  # as split_store.move_journey: nothing to move, nothing rewritten
+            self.journeys.fold(new, [], {e: (old.timeline[e], old.touchpoints[e]) for e in going}, masks)
+            self.journeys.rebuild(cid, going, set(masks))
+
+    def unsplit(self, cid: str, new: str) -> None:
+        """Undo a split: ``new`` merged back into ``cid`` whatever the limits, the block between them gone."""
+        g = self.graph
+        g.blocked.get(cid, set()).discard(new)
+        g.blocked.get(new, set()).discard(cid)
+        g._merge(new, cid)
+        for c in (cid, new):
+            if not g.blocked.get(c, True):
+                del g.blocked[c]
+        self.journeys.fold(cid, [new])
 
 
 class InMemoryStitcher:
