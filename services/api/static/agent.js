@@ -51,9 +51,12 @@
     }
     if (resp.ok) {
       document.querySelector(".token").open = false;
-      render(await resp.json());
+      const doc = await resp.json();
+      render(doc);
+      window.JourneyLive.follow(doc.customer_id);  // from now on the journey updates itself
       return;
     }
+    window.JourneyLive.stop();
     $("journey").hidden = true;
     let reason = "";
     try { reason = (await resp.json()).error.reason; } catch (e) { reason = resp.statusText; }
@@ -140,6 +143,11 @@
 
   function renderAlerts(doc, byId) {
     const box = $("alerts");
+    // A live update redraws the cards: a note being typed (and its focus) must survive it.
+    const typed = new Map();
+    for (const input of box.querySelectorAll(".alert input[name=note]")) {
+      typed.set(input.closest(".alert").dataset.alertId, [input.value, input === document.activeElement]);
+    }
     box.replaceChildren();
     for (const a of doc.open_alerts) {
       const card = el("div", `alert ${a.severity}`);
@@ -150,7 +158,11 @@
       ev.append(a.title && summary ? `${summary} — ` : "", `Evidence: `);
       steps.forEach((s, i) => { if (i) ev.append(" → "); ev.append(el("code", null, s)); });
       card.append(el("span", "sev", a.severity), title, ev);
+      window.JourneyLive.decorateAlert(card, a, doc.customer_id);
       box.append(card);
+      const input = card.querySelector("input[name=note]");
+      const [value, focused] = typed.get(a.alert_id) || ["", false];
+      if (input) { input.value = value; if (focused) input.focus(); }
     }
   }
 
@@ -222,6 +234,7 @@
   }
 
   function start() {
+    window.JourneyLive.init(render);
     const token = $("token");
     token.value = sessionStorage.getItem("journeys.token") || "";
     if (!token.value) document.querySelector(".token").open = true;
