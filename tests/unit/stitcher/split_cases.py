@@ -1,7 +1,7 @@
 """Two people wrongly merged by one event, for the split tests (unit and integration): A's and B's own
 events (each carries the person's e-mail, B's also B's cookie, so each person alone is one customer) and a
-bridge event with A's e-mail and B's cookie (the shared tablet). Split by B's identifiers, the bridge stays with A: its
-strongest identifier (the e-mail) is A's."""
+bridge event with A's e-mail and B's cookie (the shared tablet). Split by B's identifiers, the bridge stays
+with A: its strongest identifier (the e-mail) is A's."""
 
 from __future__ import annotations
 

@@ -87,7 +87,8 @@ def test_the_separated_stay_apart_until_an_admin_allows() -> None:
     assert len(model.graph.customers) == 2
     assert model.merges[-1]["kind"] == "conflict" and model.merges[-1]["limit"] == SPLIT_BLOCK
     model.graph.blocked.clear()  # what SplitStore.allow does
-    model.process([event("x2", {"email": pool("a")["email"], "phone": pool("b")["phone"]}, 4, "web", None)], NOW_MS)
+    model.process([event("x2", {"email": pool("a")["email"], "phone": pool("b")["phone"]}, 4, "web", None)],
+                  NOW_MS)
     assert len(model.graph.customers) == 1
 
 
@@ -105,7 +106,8 @@ def test_evidence_says_which_event_linked_and_merged() -> None:
                                 for p, t in (("a", "email"), ("b", "email"), ("a", "cookie_id")))
     assert why["a0"] == Evidence("mint", why["a0"].occurred_ms, NOW_MS, (), (email_a,))
     assert (why["a1"].rule, why["a1"].via, why["a1"].linked) == ("link", (email_a,), (cookie,))
-    assert why["x0"].rule == "merge" and set(why["x0"].via) == {email_b, cookie} and len(why["x0"].merged) == 1
+    assert why["x0"].rule == "merge" and set(why["x0"].via) == {email_b, cookie}
+    assert len(why["x0"].merged) == 1
     assert Evidence.parse(why["x0"].text()) == why["x0"]
     # The merge record names the event and the loser: that is enough to undo it.
     (rec,) = [m for m in model.merges if m["kind"] == "merge"]
@@ -114,8 +116,8 @@ def test_evidence_says_which_event_linked_and_merged() -> None:
 
 
 def test_a_split_names_what_it_refuses() -> None:
-    model = stitched([event("a0", {"email": pool("a")["email"], "phone": pool("a")["phone"]}, 0, "web", None)],
-                     LIMITS)
+    first = event("a0", {"email": pool("a")["email"], "phone": pool("a")["phone"]}, 0, "web", None)
+    model = stitched([first], LIMITS)
     cid = only_customer(model)
     ids = model.graph.customers[cid].ids
     with pytest.raises(SplitRefused, match="nothing would be left"):
