@@ -286,7 +286,7 @@ class DetectorProcessor:
                 current = target.state.marks.get(j)
                 if current is not None and current.id == mark.id:
                     continue
-                step = self.logic.on_notify_superseded(cid, journey, now)
+                step = self.logic.on_notify_superseded(cid, journey, now, target.state)
             else:
                 step = self.logic.on_notify(target.cid, target.state, journey, wm, now)
             if step.alerts:
