@@ -187,6 +187,7 @@ class IdentityMerge(Struct, frozen=True, gc=False, kw_only=True):
     limit: str | UnsetType = UNSET
     occurred_at_ms: int | UnsetType = UNSET
     recorded_at_ms: int
+    split: Any = UNSET  # 1.2: {split_id, action: split|undo, by}, an admin's split or its undo (open)
 
 
 # -- journey.v1 touchpoint (the journey store's per-event JSON) -----------------------------------------
