@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.api import map_routes
+from services.api import identity_routes, map_routes
 from services.api.alert_actions import HANDLING, with_handling
 from services.api.audit import AUDIT_BY, AUDIT_CUSTOMER
 from services.api.core.journey import build_journey
@@ -98,3 +98,4 @@ def add_routes(app: web.Application, static_dir: Path) -> None:
     app.router.add_get("/agent", agent_page)
     app.router.add_static("/agent/static", static_dir, append_version=False)
     map_routes.add_routes(app, static_dir)  # /api/v1/journey-map, /map
+    identity_routes.add_routes(app)  # why, split, undo, allow-merge (issue 14)

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import orjson
 from msgspec import Struct
 
 from services.stitcher.core.identifiers import STRENGTH, mint_customer_id
 from services.stitcher.core.identity import Evidence, id_type_of
-from services.stitcher.core.stitch import key_ref
+from services.stitcher.core.stitch import key_ref, record_id
+
+SPLIT_RECORD_VERSION = "1.2"  # identity_merge.v1.2: the 'split' object
 
 
 class SplitRefused(ValueError):
@@ -167,3 +170,23 @@ def moves(touchpoint: bytes, move_refs: set[str], keep_refs: set[str]) -> bool:
 
 def refs(keys: Iterable[str]) -> set[str]:
     return {key_ref(k) for k in keys}
+
+
+def split_merge_record(rec: Mapping[str, Any], action: str, now_ms: int) -> dict[str, Any]:
+    """The identity_merge 1.2 record of a split (kind conflict, limit 'split': the two are kept apart) or of
+    its undo (kind merge: a reader that knows nothing of splits folds it like any merge). The record id
+    is derived from the split, its generation and the action, so a repeat publishes the same record."""
+    sid, gen = str(rec["split_id"]), str(rec.get("generation", 1))
+    kind = "conflict" if action == "split" else "merge"
+    out: dict[str, Any] = {
+        "schema_version": SPLIT_RECORD_VERSION,
+        "record_id": record_id(f"{kind}:{action}:{sid}:{gen}", str(rec["customer"]),
+                               str(rec["new_customer"])),
+        "kind": kind, "survivor": rec["customer"], "loser": rec["new_customer"], "event_id": sid,
+        "identifier_types": list(rec.get("identifier_types") or []), "recorded_at_ms": now_ms,
+        "split": {"split_id": sid, "action": action,
+                  "by": str(rec.get("undone_by" if action == "undo" else "by") or "")},
+    }
+    if action == "split":
+        out["limit"] = "split"
+    return out
