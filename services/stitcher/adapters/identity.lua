@@ -3,18 +3,29 @@
 -- consistent, serialised whole on a single Redis and on a cluster alike (docs/stitcher.md, "On Redis
 -- Cluster"). The journeys are written afterwards by journey.lua, in each customer's own slot.
 --
--- KEYS[1..NI]      the batch's identifier keys, each once, in order of first appearance in the batch
--- KEYS[NI+1..]     the merge-outcome key of each event, in batch order
--- Every other key (customer hashes, identifier sets, aliases) is built from the heads below and is in
--- the same slot; Redis Cluster refuses the script otherwise.
--- ARGV: 1 id head, 2 customer head, 3 customer-ids head, 4 alias head, 5 aliases-of head,
---       6 merge-outcome head, 7 now_ms (created_ms of new customers), 8 outcome ttl ms,
---       9 graph keep ms (re-armed when under it), 10 graph ttl ms (re-armed to it), 11 NI,
---       12 most alias hops (services/common/limits.py), 13..28 (type, limit) x 8 in contract order,
---       29 the batch: one MessagePack array, per event
---       [event_id, occurred_ms (string: it goes back to Redis verbatim), mint, n, id_key 1 .. id_key n]
---       flattened into one list (cmsgpack.unpack is C and makes no per-event table),
---       30 evidence head, 31 blocked head.
+-- Called through script_calls.py IdentityCall, whose fields are named as below.
+-- KEYS[1..NI] identifier_keys: the batch's identifier keys, each once, in order of first appearance
+-- KEYS[NI+1..] outcome_keys: the merge-outcome key of each event, in batch order
+-- Every other key (customer hashes, identifier sets, aliases, evidence, blocks) is built from the heads
+-- below and is in the same slot; Redis Cluster refuses the script otherwise.
+-- ARGV[1] id_head: identifier key head
+-- ARGV[2] customer_head: customer hash head
+-- ARGV[3] customer_ids_head: a customer's identifier set head
+-- ARGV[4] alias_head: alias key head (merged-away customer -> survivor)
+-- ARGV[5] aliases_of_head: head of the set of customers merged into one
+-- ARGV[6] outcome_head: merge-outcome key head
+-- ARGV[7] now_ms: created_ms of new customers
+-- ARGV[8] outcome_ttl_ms: TTL of a merge-outcome key
+-- ARGV[9] graph_keep_ms: a customer's graph keys are re-armed when their TTL is under it
+-- ARGV[10] graph_ttl_ms: ... to this TTL
+-- ARGV[11] identifier_key_count: NI
+-- ARGV[12] max_alias_hops: most alias hops followed (services/common/limits.py)
+-- ARGV[13..28] type_limits: (identifier type, most of that type per customer) x 8, in contract order
+-- ARGV[29] batch: one MessagePack array, per event [event_id, occurred_ms (string: it goes back to Redis
+--       verbatim), mint, n, id_key 1 .. id_key n] flattened into one list (cmsgpack.unpack is C and makes
+--       no per-event table)
+-- ARGV[30] evidence_head: head of a customer's identity-evidence hash
+-- ARGV[31] blocked_head: head of the set of customers a split keeps a customer from merging with
 -- Returns {per event: customer_id, '' or the outcome JSON [customer_id, [conflict types], [[kind,
 -- survivor, loser, [types], limit|false], ...]] (the text the merge-outcome key keeps, so a replay returns
 -- it without re-encoding)}, then {customer, its survivor now, ...} for every customer named above

@@ -19,7 +19,7 @@ is the same in memory, in the same order. Key names come from ``Keys``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -29,7 +29,14 @@ from redis.asyncio.cluster import RedisCluster
 from services.common.keys import Keys
 from services.common.limits import MAX_ALIAS_HOPS
 from services.common.redis_conn import AsyncClient, group_by_slot
-from services.common.scripts import Call, Script
+from services.common.scripts import Script
+from services.stitcher.adapters.script_calls import (
+    CanonicalCall,
+    DropCall,
+    IdentityCall,
+    JourneyCall,
+    TakeCall,
+)
 from services.stitcher.core.identifiers import IDENTIFIER_TYPES
 from services.stitcher.core.identity import Outcome, Resolution
 from services.stitcher.core.journey import Facts, Stitched
@@ -42,7 +49,6 @@ OUTCOME_TTL_MS = 7 * 86_400_000  # redeliveries come within minutes; a week is a
 TTL_SLACK_DIVISOR = 256
 PACKAGE = "services.stitcher.adapters"
 _PACK = msgspec.msgpack.Encoder().encode
-_NOW, _NI = 6, 10  # indexes of now_ms and of the identifier-key count in identity.lua's ARGV (0-based)
 
 
 @dataclass(slots=True)
@@ -75,13 +81,17 @@ class RedisStitchStore:
         self._drop = Script(client, PACKAGE, "journey_drop.lua")
         self._canonical = Script(client, PACKAGE, "canonical.lua")
         slack = retention_ms // TTL_SLACK_DIVISOR
-        self._journey_args = [max_touchpoints, retention_ms, retention_ms + slack]
-        self._id_args: list[Any] = [
-            keys.identifier(""), keys.customer(""), keys.customer_ids(""), keys.alias(""),
-            keys.aliases_of(""), keys.merge_outcome(""), 0, OUTCOME_TTL_MS, retention_ms + slack,
-            retention_ms + 2 * slack, 0, MAX_ALIAS_HOPS]
-        for id_type in IDENTIFIER_TYPES:
-            self._id_args += [id_type, limits[id_type]]
+        self.max_touchpoints, self.journey_keep_ms, self.journey_ttl_ms = (
+            max_touchpoints, retention_ms, retention_ms + slack)
+        # The fields of identity.lua's call that never change; each batch replaces the rest.
+        self._identity_fixed = IdentityCall(
+            identifier_keys=[], outcome_keys=[], id_head=keys.identifier(""), customer_head=keys.customer(""),
+            customer_ids_head=keys.customer_ids(""), alias_head=keys.alias(""),
+            aliases_of_head=keys.aliases_of(""), outcome_head=keys.merge_outcome(""), now_ms=0,
+            outcome_ttl_ms=OUTCOME_TTL_MS, graph_keep_ms=retention_ms + slack,
+            graph_ttl_ms=retention_ms + 2 * slack, max_alias_hops=MAX_ALIAS_HOPS,
+            type_limits=tuple(x for t in IDENTIFIER_TYPES for x in (t, limits[t])), batch=b"",
+            evidence_head=keys.evidence(""), blocked_head=keys.blocked(""))
 
     async def stitch(self, batch: Sequence[StitchInput], now_ms: int) -> list[Stitched]:
         """Resolve every event's customer and write its touchpoint; one Stitched per event, in order."""
@@ -106,11 +116,11 @@ class RedisStitchStore:
     async def resolve(self, batch: Sequence[StitchInput],
                       now_ms: int) -> tuple[list[Resolution], dict[str, str]]:
         """Every event's customer (identity.lua), and the survivor now of each one merged away since."""
-        return parse_identity(await self._identity(*self.identity_call(batch, now_ms)))
+        return parse_identity(await self._identity(*self.identity_call(batch, now_ms).call()))
 
-    def identity_call(self, batch: Sequence[StitchInput], now_ms: int) -> Call:
-        """KEYS and ARGV of identity.lua: the batch's identifier keys (each once, first appearance first),
-        then every event's merge-outcome key; small fields as one flat MessagePack list."""
+    def identity_call(self, batch: Sequence[StitchInput], now_ms: int) -> IdentityCall:
+        """identity.lua's call: the batch's identifier keys (each once, first appearance first), then every
+        event's merge-outcome key; small fields as one flat MessagePack list."""
         items: list[Any] = []
         add = items.extend
         seen: dict[str, None] = {}
@@ -119,12 +129,10 @@ class RedisStitchStore:
             seen.update(dict.fromkeys(names))
             # occurred_ms as text: the script hands it back to Redis verbatim (first_seen_ms).
             add((p.event_id, str(p.occurred_ms), p.mint, len(names), *names))
-        id_head, out_head = self._id_args[0], self._id_args[5]
-        keys = [id_head + k for k in seen] + [out_head + p.event_id for p in batch]
-        args = list(self._id_args)
-        args[_NOW], args[_NI] = now_ms, len(seen)
-        args += [_PACK(items), self.keys.evidence(""), self.keys.blocked("")]
-        return keys, args
+        fixed = self._identity_fixed
+        id_head, out_head = fixed.id_head, fixed.outcome_head
+        return replace(fixed, identifier_keys=[id_head + k for k in seen],
+                       outcome_keys=[out_head + p.event_id for p in batch], now_ms=now_ms, batch=_PACK(items))
 
     # -- steps 2 and 4 --------------------------------------------------------------------------
     def journey_keys(self, cid: str) -> list[str]:
@@ -132,7 +140,8 @@ class RedisStitchStore:
         return [k.timeline(cid), k.touchpoints(cid), k.summary(cid), k.masked(cid)]
 
     async def take(self, losers: Sequence[str]) -> dict[str, Taken]:
-        replies = await self._take.many([(self.journey_keys(c), ()) for c in losers]) if losers else []
+        calls = [TakeCall(self.journey_keys(c)).call() for c in losers]
+        replies = await self._take.many(calls) if calls else []
         out = {}
         for cid, (flat, tps, masks, truncated) in zip(losers, replies, strict=True):
                 # Decoded: Redis' cmsgpack has no 'bin' type, so journey.lua gets these back as str.
@@ -141,7 +150,7 @@ class RedisStitchStore:
         return out
 
     async def drop(self, taken: Mapping[str, Taken]) -> None:
-        calls = [(self.journey_keys(c), t.ids) for c, t in taken.items() if t.ids]
+        calls = [DropCall(self.journey_keys(c), t.ids).call() for c, t in taken.items() if t.ids]
         if calls:
             await self._drop.many(calls)
 
@@ -150,14 +159,14 @@ class RedisStitchStore:
         """journey.lua over ``work``, one call per slot group; the status of each batch event, in order."""
         statuses = [0] * n
         groups = group_by_slot(work.items(), lambda kv: self.keys.cust_tag(kv[0]), cluster=self.cluster)
-        replies = await self._journey.many([self.journey_call(g) for g in groups])
+        replies = await self._journey.many([self.journey_call(g).call() for g in groups])
         for group, reply in zip(groups, replies, strict=True):
             order = [x for _, w in group for x, _ in w.events]
             for x, status in zip(order, reply, strict=True):
                 statuses[x] = int(status)
         return statuses
 
-    def journey_call(self, group: Sequence[tuple[str, Work]]) -> Call:
+    def journey_call(self, group: Sequence[tuple[str, Work]]) -> JourneyCall:
         keys: list[str] = []
         items: list[Any] = []
         add = items.extend
@@ -181,7 +190,9 @@ class RedisStitchStore:
                     add((i.key, i.masked))
                 add((f.channel, f.department, f.journey_type, f.stage, f.nps, f.direction))
                 tps.append(p.touchpoint)
-        return keys, [*self._journey_args, _PACK(items), *tps]
+        return JourneyCall(customer_keys=keys, max_touchpoints=self.max_touchpoints,
+                           keep_ms=self.journey_keep_ms, ttl_ms=self.journey_ttl_ms, work=_PACK(items),
+                           touchpoints=tps)
 
     # -- step 5 ---------------------------------------------------------------------------------
     async def settle_aliases(self, written: list[str]) -> None:
@@ -191,8 +202,8 @@ class RedisStitchStore:
         for _ in range(MAX_ALIAS_HOPS):
             if not written:
                 return
-            reply = await self._canonical([self.keys.alias(c) for c in written], [self.keys.alias(""),
-                                                                                  MAX_ALIAS_HOPS])
+            check = CanonicalCall([self.keys.alias(c) for c in written], self.keys.alias(""), MAX_ALIAS_HOPS)
+            reply = await self._canonical(*check.call())
             moved = {c: s.decode() for c, s in zip(written, reply, strict=True) if s}
             if not moved:
                 return

@@ -20,7 +20,7 @@ class IdentityCall(Signature):
     KEYS = ("identifier_keys", "outcome_keys")
     ARGV = ("id_head", "customer_head", "customer_ids_head", "alias_head", "aliases_of_head", "outcome_head",
             "now_ms", "outcome_ttl_ms", "graph_keep_ms", "graph_ttl_ms", "identifier_key_count",
-            "max_alias_hops", "type_limits", "batch")
+            "max_alias_hops", "type_limits", "batch", "evidence_head", "blocked_head")
 
     identifier_keys: list[str]
     outcome_keys: list[str]
@@ -37,6 +37,8 @@ class IdentityCall(Signature):
     max_alias_hops: int
     type_limits: tuple[str | int, ...]  # (identifier type, most identifiers of it per customer) x 8, flat
     batch: bytes  # MessagePack, see identity.lua
+    evidence_head: str
+    blocked_head: str
 
     @property
     def identifier_key_count(self) -> int:
