@@ -5,7 +5,8 @@ lists by hand, and patched entries by index (``args[6] = now_ms``), so a slot ad
 every later one silently. Now a script's call is a frozen dataclass (a :class:`Signature`) whose fields
 carry names: ``KEYS`` and ``ARGV`` list, in script order, the fields that make up each list, and
 :meth:`Signature.call` builds both lists in one place. A field holding a list or tuple is spread (a run of
-keys or arguments, e.g. one key per customer); any other value is one entry.
+keys or arguments, e.g. one key per customer); any other value is one entry, ``None`` being sent as ''
+(what the scripts read as "none").
 
 The script's header documents the same names, one line per field, in order::
 
@@ -37,7 +38,7 @@ def _spread(sig: Signature, names: tuple[str, ...]) -> list[Any]:
         if isinstance(value, (list, tuple)):
             out.extend(value)
         else:
-            out.append(value)
+            out.append("" if value is None else value)
     return out
 
 

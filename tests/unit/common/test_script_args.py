@@ -63,12 +63,13 @@ class _Example(Signature):
     PACKAGE = "services.api"
     SCRIPT = "lua/resolve.lua"
     KEYS = ("one", "many")
-    ARGV = ("count", "items", "blob")
+    ARGV = ("count", "items", "blob", "none")
 
     one: str
     many: list[str]
     items: tuple[str | int, ...]
     blob: bytes
+    none: int | None
 
     @property
     def count(self) -> int:
@@ -76,9 +77,9 @@ class _Example(Signature):
 
 
 def test_call_spreads_lists_and_keeps_scalars_in_order() -> None:
-    keys, argv = _Example("k", ["a", "b"], ("t", 1), b"\x01").call()
+    keys, argv = _Example("k", ["a", "b"], ("t", 1), b"\x01", None).call()
     assert keys == ["k", "a", "b"]
-    assert argv == [2, "t", 1, b"\x01"]
+    assert argv == [2, "t", 1, b"\x01", ""]  # None is sent as '' (the scripts' "none")
 
 
 LIMIT_LITERAL = re.compile(r"for\s+_\s*=\s*1\s*,\s*\d+\s+do|<\s*(16|64)\b")
