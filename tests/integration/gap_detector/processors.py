@@ -77,16 +77,10 @@ class Proc:
         return await self.proc.on_tick(self, Evidence())
 
     def count_scripts(self) -> dict[str, int]:
-        """Count the store's script calls from now on (name -> calls)."""
+        """Count the store's script calls from now on (name -> calls, the cluster's pipelined ones too)."""
         calls: dict[str, int] = {}
         for name in ("_resolve", "_load", "_apply", "_claim_timers", "_claim_minutes", "_claim_outbox"):
-            script = getattr(self.store, name)
-
-            def counting(*args: Any, _name: str = name, _script: Any = script, **kwargs: Any) -> Any:
-                calls[_name] = calls.get(_name, 0) + 1
-                return _script(*args, **kwargs)
-
-            setattr(self.store, name, counting)
+            setattr(self.store, name, _Counted(name, getattr(self.store, name), calls))
         return calls
 
     def final(self) -> dict[str, tuple[Any, ...]]:
@@ -98,6 +92,29 @@ class Proc:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class _Counted:
+    """A script that counts its calls: called, or its SHA taken for a pipeline."""
+
+    def __init__(self, name: str, script: Any, calls: dict[str, int]) -> None:
+        self.name, self.inner, self.calls = name, script, calls
+
+    def _count(self) -> None:
+        self.calls[self.name] = self.calls.get(self.name, 0) + 1
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._count()
+        return self.inner(*args, **kwargs)
+
+    @property
+    def sha(self) -> str:
+        self._count()
+        return str(self.inner.sha)
+
+    @property
+    def script(self) -> Any:
+        return self.inner.script
 
 
 def cid_of(text: str) -> str:
