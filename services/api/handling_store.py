@@ -16,6 +16,7 @@ import orjson
 
 from services.api.core.handling import Change, overlay, transition
 from services.api.store import JourneyReader, text
+from services.common.alert_handling import parse, read_handling
 from services.common.scripts import Script
 
 CAS_ATTEMPTS = 5  # compare-and-set rounds against concurrent agents before giving up (409 would be wrong)
@@ -23,16 +24,6 @@ CAS_ATTEMPTS = 5  # compare-and-set rounds against concurrent agents before givi
 
 class Conflict(RuntimeError):
     """The handling kept changing under us: answer 503, a retry will see it settled."""
-
-
-def _parse(raw: bytes | str | None) -> dict[str, Any] | None:
-    if not raw:
-        return None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 class HandlingStore:
@@ -49,7 +40,7 @@ class HandlingStore:
         if raw is None and customer_id:
             survivor = await r.survivor(customer_id)
             raw = await r.call(lambda: r.redis.hget(k.open_alerts(survivor), alert_id))
-        doc = _parse(raw)
+        doc = parse(raw)
         return doc if doc is not None and doc.get("alert_id") == alert_id else None
 
     async def act(self, alert: dict[str, Any], action: str, by: str, at_ms: int, note: str) -> Change:
@@ -60,7 +51,7 @@ class HandlingStore:
         raw = await r.call(lambda: r.redis.hget(key, aid))
         for _ in range(CAS_ATTEMPTS):
             seen = text(raw) if raw else ""
-            change = transition(_parse(seen), action, by, at_ms, note, str(alert.get("status", "open")))
+            change = transition(parse(seen), action, by, at_ms, note, str(alert.get("status", "open")))
             if not change.changed:
                 return change
             new = orjson.dumps(change.handling).decode()
@@ -76,28 +67,8 @@ class HandlingStore:
 
     async def handling_of(self, alerts: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """alert id -> its handling, for per-customer alerts (one pipelined HMGET per customer)."""
-        by_customer: dict[str, list[str]] = {}
-        for a in alerts:
-            if a.get("customer_id"):
-                by_customer.setdefault(str(a["customer_id"]), []).append(str(a["alert_id"]))
-        if not by_customer:
-            return {}
-        r = self.reader
-        order = sorted(by_customer.items())
-
-        def read() -> Awaitable[list[Any]]:
-            pipe = r.redis.pipeline(transaction=False)
-            for cid, aids in order:
-                pipe.hmget(self.keys.alert_handling(cid), aids)
-            return pipe.execute()
-
-        out: dict[str, dict[str, Any]] = {}
-        for (_, aids), values in zip(order, await r.call(read), strict=True):
-            for aid, raw in zip(aids, values, strict=True):
-                parsed = _parse(raw)
-                if parsed is not None:
-                    out[aid] = parsed
-        return out
+        listed = list(alerts)
+        return await self.reader.call(lambda: read_handling(self.reader.redis, self.keys, listed))
 
     async def overlaid(self, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The alerts with their agents' handling laid over them (resolved ones closed)."""

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.alert_handling import SCHEMA_VERSION, overlay
 from services.common.timeutil import format_ms
 from services.stitcher.core.scrub import scrub_text
 
@@ -20,7 +21,8 @@ ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved"}
 ORDER = ("open", "acknowledged", "resolved")
 MAX_NOTE_CHARS = 500
 MAX_HISTORY = 10  # steps kept: an alert is acknowledged and resolved once, a few notes at most
-SCHEMA_VERSION = "1.3"  # gap_alert 1.3 names the handling field
+__all__ = ["SCHEMA_VERSION", "BadNote", "Change", "Refused", "clean_note", "is_open", "overlay", "state_of",
+           "transition"]
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -73,17 +75,6 @@ def transition(current: dict[str, Any] | None, action: str, by: str, at_ms: int,
     step = {"state": target, "by": by, "at": format_ms(at_ms), "note": note}
     history = [*(current or {}).get("history", []), step][-MAX_HISTORY:]
     return Change({**step, "history": history}, True)
-
-
-def overlay(alert: dict[str, Any], handling: dict[str, Any] | None) -> dict[str, Any]:
-    """The alert as the API serves and publishes it: the detector's document with the agent's handling;
-    resolved closes it. Without handling the document is returned unchanged."""
-    if not handling:
-        return alert
-    out = {**alert, "schema_version": SCHEMA_VERSION, "handling": handling}
-    if handling.get("state") == "resolved":
-        out["status"] = "closed"
-    return out
 
 
 def is_open(alert: dict[str, Any]) -> bool:

@@ -1,0 +1,65 @@
+"""An agent's handling of an alert laid over the detector's document: shared by the API, which stores it
+(``Keys.alert_handling``) and serves and publishes alerts with it, and the detector, whose later records of
+the same alert id carry it too, so no reader of gap-alerts sees an acknowledged alert become un-acknowledged.
+
+``overlay`` is pure; ``read_handling`` is one pipelined HMGET per customer (each in its own slot, so it
+runs on Redis Cluster as on one Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from services.common.keys import Keys
+
+SCHEMA_VERSION = "1.3"  # gap_alert 1.3 names the handling field
+
+
+def overlay(alert: dict[str, Any], handling: dict[str, Any] | None) -> dict[str, Any]:
+    """The alert with an agent's handling; resolved closes it. Without handling: the document unchanged."""
+    if not handling:
+        return alert
+    out = {**alert, "schema_version": SCHEMA_VERSION, "handling": handling}
+    if handling.get("state") == "resolved":
+        out["status"] = "closed"
+    return out
+
+
+def parse(raw: bytes | str | None) -> dict[str, Any] | None:
+    """A stored handling document, None for nothing or anything unreadable."""
+    if not raw:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def by_customer(alerts: Iterable[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """(customer id, its alert ids) for the per-customer alerts, in a stable order."""
+    grouped: dict[str, list[str]] = {}
+    for a in alerts:
+        if a.get("customer_id"):
+            grouped.setdefault(str(a["customer_id"]), []).append(str(a["alert_id"]))
+    return sorted(grouped.items())
+
+
+async def read_handling(client: Any, keys: Keys,
+                        alerts: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """alert id -> its handling, for the per-customer ones among ``alerts`` (one pipelined round trip)."""
+    groups = by_customer(alerts)
+    if not groups:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for cid, aids in groups:
+        pipe.hmget(keys.alert_handling(cid), aids)
+    out: dict[str, dict[str, Any]] = {}
+    for (_, aids), values in zip(groups, await pipe.execute(), strict=True):
+        for aid, raw in zip(aids, values, strict=True):
+            parsed = parse(raw)
+            if parsed is not None:
+                out[aid] = parsed
+    return out
