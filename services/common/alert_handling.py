@@ -63,3 +63,24 @@ async def read_handling(client: Any, keys: Keys,
             if parsed is not None:
                 out[aid] = parsed
     return out
+
+
+async def with_handling(client: Any, keys: Keys, alerts: list[dict[str, Any]],
+                        docs: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Alerts about to be published, and their JSON, with the handling agents gave them laid over (only
+    those with one are re-encoded). For the detector: its later record of an alert an agent acknowledged
+    still says so. An ack landing between this read and the publish is published by the API after it."""
+    found = await read_handling(client, keys, alerts)
+    if not found:
+        return alerts, docs
+    out_alerts, out_docs = [], []
+    for alert, doc in zip(alerts, docs, strict=True):
+        handling = found.get(str(alert["alert_id"]))
+        if handling is None:
+            out_alerts.append(alert)
+            out_docs.append(doc)
+        else:
+            shown = overlay(alert, handling)
+            out_alerts.append(shown)
+            out_docs.append(orjson.dumps(shown))
+    return out_alerts, out_docs

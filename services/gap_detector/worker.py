@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from services.common.alert_handling import with_handling
 from services.common.dead_letter import dead_letter
 from services.common.kafka_loop import KafkaLoop, Offsets, Outbox, OutRecord, Record
 from services.common.keys import Keys
@@ -62,11 +63,16 @@ class OutboxSink:
     """The processor's output on the loop's outbox: alerts acknowledged on return, dead letters queued
     (the loop flushes them before it commits the batch)."""
 
-    def __init__(self, out: Outbox, settings: GapDetectorSettings, hook: WebhookSender | None) -> None:
-        self.out, self.s, self.hook = out, settings, hook
+    def __init__(self, out: Outbox, settings: GapDetectorSettings, hook: WebhookSender | None,
+                 store: DetectorStore | None = None) -> None:
+        self.out, self.s, self.hook, self.store = out, settings, hook, store
 
     async def publish(self, alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
         topic = self.s.topic_gap_alerts
+        if self.store is not None and any("customer_id" in a for a in alerts):
+            # An alert agents acknowledged or resolved (the API keeps that apart, Keys.alert_handling) goes
+            # out with it again: a severity update must not read as un-acknowledged (issue 14).
+            alerts, docs = await with_handling(self.store.r, self.store.keys, alerts, docs)
         self.out.send(OutRecord(topic, alert_key(a), doc, alert_headers(a))
                       for a, doc in zip(alerts, docs, strict=True))
         await self.out.flush()
@@ -102,7 +108,7 @@ class DetectorHandler:
         return Evidence({f"{t}:{p}": ms for (t, p), ms in self.seen().items()}, self.expected)
 
     async def handle(self, records: list[Record], out: Outbox) -> None:
-        sink = OutboxSink(out, self.s, self.hook)
+        sink = OutboxSink(out, self.s, self.hook, self.store)
         merges_topic = self.s.topic_identity_merges
         merges = [r for r in records if r.topic == merges_topic]
         events = [r for r in records if r.topic != merges_topic] if merges else records
@@ -112,7 +118,7 @@ class DetectorHandler:
             await self.proc.on_events(events, sink)
 
     async def tick(self, out: Outbox) -> None:
-        await self.proc.on_tick(OutboxSink(out, self.s, self.hook), await self.evidence())
+        await self.proc.on_tick(OutboxSink(out, self.s, self.hook, self.store), await self.evidence())
         if self.ticks % PENDING_EVERY_TICKS == 0:
             self.m.pending_timers.set(await self.store.pending_timers())
         self.ticks += 1
