@@ -13,6 +13,7 @@ import logging
 import re
 from typing import Any
 
+import msgspec
 import orjson
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from services.api.core.handling import BadNote, Refused, clean_note, is_open, ov
 from services.api.core.queries import CUSTOMER_ID, BadRequest
 from services.api.handling_store import Conflict, HandlingStore
 from services.api.responses import error_response, json_response
+from services.common.documents import JourneyDocument
 from services.common.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -90,8 +92,10 @@ async def resolve(request: web.Request) -> web.Response:
     return await _act(request, "resolve")
 
 
-async def with_handling(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
-    """A journey.v1 document whose open alerts carry their handling; resolved ones leave the open list."""
+async def with_handling(request: web.Request, journey: JourneyDocument) -> dict[str, Any]:
+    """A journey.v1 document, as sent, whose open alerts carry their handling; resolved ones leave the
+    open list."""
+    doc: dict[str, Any] = msgspec.to_builtins(journey)
     if doc["open_alerts"]:
         shown = await request.app[HANDLING].overlaid(doc["open_alerts"])
         doc["open_alerts"] = [a for a in shown if is_open(a)]

@@ -1,4 +1,5 @@
-"""Turn the raw journey-store reads of one customer into a ``journey.v1`` document. Pure, no I/O.
+"""Turn the raw journey-store reads of one customer into a ``journey.v1`` document (a typed
+``JourneyDocument``, held to the schema by tests/unit/contracts/test_typed_records.py). Pure, no I/O.
 
 The store layout (written by the stitcher's journey.lua) is documented in docs/ARCHITECTURE.md:
 timeline ZSET (event-time order), touchpoints HASH, summary HASH, masked-identifier HASH, plus the
@@ -11,17 +12,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from services.common.contracts import GAP_ALERT, first_error
+from services.common.documents import GapAlert, JourneyDocument, JourneySummary
+from services.common.records import Touchpoint
 from services.common.timeutil import format_ms, parse_rfc3339_ms
 
 SCHEMA_VERSION = "1.0"
 SENTIMENT_TREND_LEN = 10
-# Only contract fields leave the API, so a stray field in the store can never leak an identifier.
-TOUCHPOINT_FIELDS = ("event_id", "occurred_at", "channel", "touchpoint", "direction", "visibility",
-                     "department", "journey", "intent", "outcome", "sentiment", "nps", "emotion", "device",
-                     "persona")
+# Only contract fields leave the API (the Touchpoint Struct names them, the rest is dropped when decoded),
+# so a stray field in the store can never leak an identifier.
+_TOUCHPOINT = msgspec.json.Decoder(Touchpoint)
 
 
 @dataclass(frozen=True)
@@ -57,15 +60,17 @@ def _int(raw: bytes | None) -> int | None:
         return None
 
 
-def ordered_touchpoints(record: JourneyRecord) -> list[dict[str, Any]]:
+def ordered_touchpoints(record: JourneyRecord) -> list[Touchpoint]:
     """Touchpoints in timeline order (occurred_at, then event_id); unreadable entries are skipped."""
     out = []
     for event_id in record.timeline:
         raw = record.touchpoints.get(event_id)
-        tp = _json_object(raw) if raw is not None else None
-        if tp is None or not isinstance(tp.get("channel"), str):
+        if raw is None:
             continue
-        out.append({k: tp[k] for k in TOUCHPOINT_FIELDS if k in tp})
+        try:
+            out.append(_TOUCHPOINT.decode(raw))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            continue
     return out
 
 
@@ -88,29 +93,28 @@ def _prefixed_counts(summary: Mapping[str, bytes], prefix: str) -> dict[str, int
     return out
 
 
-def summary_doc(record: JourneyRecord, touchpoints: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def summary_doc(record: JourneyRecord, touchpoints: Sequence[Touchpoint]) -> JourneySummary:
     """The journey.v1 summary from the order-independent summary hash (+ the trend, computed on read)."""
     s = {k.decode(errors="replace"): v for k, v in record.summary.items()}
     first_ms, last_ms = _int(s.get("first_ms")), _int(s.get("last_ms"))
     departments = _prefixed_counts(s, "dept:")
     stages = {name[len("stage:"):]: raw.decode(errors="replace")
               for name, raw in s.items() if name.startswith("stage:")}
-    sentiments = [float(tp["sentiment"]) for tp in touchpoints
-                  if isinstance(tp.get("sentiment"), int | float)]
+    sentiments = [float(tp.sentiment) for tp in touchpoints if isinstance(tp.sentiment, int | float)]
     count = _int(s.get("count"))
-    return {
-        "touchpoint_count": count if count is not None else len(touchpoints),
-        "first_seen": format_ms(first_ms) if first_ms is not None else None,
-        "last_seen": format_ms(last_ms) if last_ms is not None else None,
-        "last_channel": s["last_channel"].decode(errors="replace") if "last_channel" in s else None,
-        "channels": _prefixed_counts(s, "ch:"),
-        "departments": sorted(departments, key=lambda d: (-departments[d], d)),
-        "stages": dict(sorted(stages.items())),
-        "sentiment_trend": sentiments[-SENTIMENT_TREND_LEN:],
-        "last_nps": _int(s.get("nps")),
-        "inbound": _int(s.get("in")) or 0,
-        "outbound": _int(s.get("out")) or 0,
-    }
+    return JourneySummary(
+        touchpoint_count=count if count is not None else len(touchpoints),
+        first_seen=format_ms(first_ms) if first_ms is not None else None,
+        last_seen=format_ms(last_ms) if last_ms is not None else None,
+        last_channel=s["last_channel"].decode(errors="replace") if "last_channel" in s else None,
+        channels=_prefixed_counts(s, "ch:"),
+        departments=sorted(departments, key=lambda d: (-departments[d], d)),
+        stages=dict(sorted(stages.items())),
+        sentiment_trend=sentiments[-SENTIMENT_TREND_LEN:],
+        last_nps=_int(s.get("nps")),
+        inbound=_int(s.get("in")) or 0,
+        outbound=_int(s.get("out")) or 0,
+    )
 
 
 def instant_ms(value: str) -> int:
@@ -138,17 +142,22 @@ def _truncated(record: JourneyRecord) -> bool:
     return record.summary.get(b"truncated") == b"1" or (count is not None and count > len(record.timeline))
 
 
-def build_journey(record: JourneyRecord) -> dict[str, Any]:
+def _open_alerts(raw_alerts: Iterable[bytes]) -> list[GapAlert]:
+    # Lenient: a schema-valid JSON Schema integer may be written 5.0.
+    return [msgspec.convert(a, GapAlert, strict=False) for a in valid_alerts(raw_alerts)
+            if a.get("status") != "closed"]
+
+
+def build_journey(record: JourneyRecord) -> JourneyDocument:
     """The journey.v1 document of one customer."""
     touchpoints = ordered_touchpoints(record)
-    doc: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "customer_id": record.customer_id,
-        "aliases": sorted(a.decode(errors="replace") for a in record.aliases),
-        "identifiers": identifiers(record.masked),
-        "touchpoints": touchpoints,
-        "truncated": _truncated(record),
-        "summary": summary_doc(record, touchpoints),
-        "open_alerts": [a for a in valid_alerts(record.open_alerts.values()) if a.get("status") != "closed"],
-    }
-    return doc
+    return JourneyDocument(
+        schema_version=SCHEMA_VERSION,
+        customer_id=record.customer_id,
+        aliases=sorted(a.decode(errors="replace") for a in record.aliases),
+        identifiers=identifiers(record.masked),
+        touchpoints=touchpoints,
+        truncated=_truncated(record),
+        summary=summary_doc(record, touchpoints),
+        open_alerts=_open_alerts(record.open_alerts.values()),
+    )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -18,6 +19,12 @@ ALERT = {"schema_version": "1.0", "alert_id": "a_0123456789abcdef", "type": "sta
 def tp(event_id: str, at: str, channel: str, **extra: Any) -> bytes:
     return orjson.dumps({"event_id": event_id, "occurred_at": at, "channel": channel, "touchpoint": "t",
                          "direction": "inbound", "visibility": "onstage", **extra})
+
+
+def journey(rec: JourneyRecord) -> dict[str, Any]:
+    """The document as the API sends it."""
+    doc: dict[str, Any] = msgspec.to_builtins(build_journey(rec))
+    return doc
 
 
 def record(**overrides: Any) -> JourneyRecord:
@@ -41,7 +48,7 @@ def record(**overrides: Any) -> JourneyRecord:
 
 
 def test_a_full_record_becomes_a_valid_journey() -> None:
-    doc = build_journey(record())
+    doc = journey(record())
     assert list(errors(JOURNEY, doc)) == []
     assert [t["event_id"] for t in doc["touchpoints"]] == ["e1", "e2", "e3"]  # timeline order, not hash order
     assert doc["identifiers"] == {"email": ["a***@example.com", "z***@example.org"], "phone": ["•••• 0958"]}
@@ -58,14 +65,14 @@ def test_a_full_record_becomes_a_valid_journey() -> None:
 
 def test_no_keyed_hash_or_unknown_field_is_returned() -> None:
     leaky = tp("e1", "2026-11-02T08:00:00Z", "web", identifiers={"email": "alice@example.com"})
-    doc = build_journey(record(timeline=[b"e1"], touchpoints={b"e1": leaky}))
+    doc = journey(record(timeline=[b"e1"], touchpoints={b"e1": leaky}))
     body = orjson.dumps(doc)
     assert b"alice@" not in body and b"aaaa" not in body and b"identifiers\":{\"email\":[\"a***" in body
 
 
 def test_unreadable_or_missing_touchpoints_and_invalid_or_closed_alerts_are_skipped() -> None:
     closed = {**ALERT, "alert_id": "a_1111111111111111", "status": "closed"}
-    doc = build_journey(record(
+    doc = journey(record(
         timeline=[b"e1", b"gone", b"bad", b"e3"],
         touchpoints={b"e1": tp("e1", "2026-11-02T08:00:00Z", "web"), b"bad": b"{oops",
                      b"e3": tp("e3", "2026-11-02T08:30:00Z", "phone")},
@@ -78,14 +85,14 @@ def test_unreadable_or_missing_touchpoints_and_invalid_or_closed_alerts_are_skip
 
 
 def test_an_empty_summary_still_gives_a_valid_document() -> None:
-    doc = build_journey(record(summary={}, open_alerts={}))
+    doc = journey(record(summary={}, open_alerts={}))
     assert list(errors(JOURNEY, doc)) == []
     assert doc["summary"]["touchpoint_count"] == 3 and doc["summary"]["first_seen"] is None
 
 
 def test_truncated_by_the_writer_cap_or_by_the_read_limit() -> None:
-    assert build_journey(record(summary={b"truncated": b"1"}))["truncated"] is True
-    assert build_journey(record(summary={b"count": b"40"}))["truncated"] is True
+    assert journey(record(summary={b"truncated": b"1"}))["truncated"] is True
+    assert journey(record(summary={b"count": b"40"}))["truncated"] is True
 
 
 def test_exists_only_with_journey_data() -> None:
