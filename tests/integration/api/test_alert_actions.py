@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from services.api.alert_actions import PUBLISHER
+from services.api.alert_publisher import AlertPublisher
 from services.api.app import create_app
 from services.api.auth import token_hash
 from services.common.keys import Keys
 from tests.conftest import Infra, Topics
-from tests.helpers import poll
+from tests.helpers import free_port, poll
 from tests.integration.api.conftest import AUTH, api_settings
 from tests.integration.api.journey_seed import Customer, seed
 from tests.integration.gap_detector.harness import AlertReader, create_topics, stitched
@@ -160,3 +162,40 @@ async def test_errors_are_explained_and_agents_may_do_nothing_else(api: Client, 
     assert (await api.post(f"/api/v1/alerts/{aid}/resolve", headers={})).status == 401
     # The agent role may handle alerts; erasure is still an admin's.
     assert (await api.delete(f"/api/v1/customers/{CID}", headers=AGENT)).status == 403
+
+
+class Switched(AlertPublisher):
+    """A publisher whose broker can be swapped while the app runs (down, then back)."""
+
+    def __init__(self, first: AlertPublisher) -> None:
+        super().__init__(first.settings)
+        self.target = first
+
+    async def publish(self, alert: dict[str, Any]) -> None:
+        await self.target.publish(alert)
+
+    def close(self) -> None:
+        self.target.close()
+
+
+async def test_a_broker_that_does_not_acknowledge_is_a_503_and_a_retry_publishes(
+        service_env: dict[str, str], detector: Proc, alerts_topic: AlertReader) -> None:
+    settings = api_settings(service_env)
+    down = api_settings(service_env, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")  # nobody listens
+    app = create_app(settings)
+    app[PUBLISHER] = publisher = Switched(AlertPublisher(down, timeout_s=1.0))
+    async with TestClient(TestServer(app)) as api:
+        await detector.events([call("c-1", T), call("c-2", T + H), call("c-3", T + 2 * H)])
+        aid = trigger_of(detector, "c-3")["alert_id"]
+        resp = await act(api, aid, "acknowledge", "mine", headers=AUTH)
+        assert resp.status == 503 and "send it again" in (await resp.json())["error"]["reason"]
+        # Stored all the same: every agent already sees who took it.
+        assert (await open_alerts(api))[aid]["handling"]["state"] == "acknowledged"
+        assert not [a for a in alerts_topic.read() if a.get("handling")]
+
+        publisher.target.close()
+        publisher.target = AlertPublisher(settings)  # the broker is back
+        again = await act(api, aid, "acknowledge", "mine", headers=AUTH)
+        assert again.status == 200 and (await again.json())["changed"] is False
+        sent = poll(lambda: [a for a in alerts_topic.read() if a.get("handling")], timeout=15, what="the ack")
+        assert sent[-1]["alert_id"] == aid and sent[-1]["handling"]["note"] == "mine"
