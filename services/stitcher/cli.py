@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=run)
+    from services.stitcher import split_cli  # journeys split, journeys why (issue 14)
+
+    split_cli.register(sub)
 
 
 def load_settings() -> StitcherSettings:

@@ -99,6 +99,12 @@ class SplitService:
                 return key
         raise SplitRefused(f"that {id_type} is not part of customer {cid}")
 
+    async def _known_key(self, id_type: str, raw: str) -> str:
+        for key in candidate_keys(self.settings, id_type, raw):
+            if await self.client.exists(self.keys.identifier(key)):
+                return key
+        raise SplitRefused(f"no customer has that {id_type}")
+
     async def _ids(self, cid: str) -> set[str]:
         got = await self.store.graph(cid)
         if got is None:
@@ -116,7 +122,9 @@ class SplitService:
                     merge: tuple[str, str] | None = None, by: str = "") -> dict[str, Any]:
         """Separate the raw identifiers (type, value) from ``cid``, or undo the merge (event id, loser)."""
         cid = await self.store.canonical(cid)
-        separate = {await self._key_of(cid, t, v) for t, v in identifiers} if identifiers else None
+        # Keys known to the graph, not necessarily the customer's: a repeat after the split finds its
+        # record by them (core/split.py split_id) and finishes it; a first split checks they are its.
+        separate = {await self._known_key(t, v) for t, v in identifiers} if identifiers else None
         rec = await self.store.split(cid, separate=separate, merge=merge, by=by or getpass.getuser(),
                                      now_ms=now_ms(), publish=lambda r: self._publish(r, "split"),
                                      settle_s=self.settle_s)
