@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from services.common.kafka_config import producer_config
 from services.common.runtime import ce_headers
@@ -60,8 +60,11 @@ class AlertPublisher:
 
         headers: list[tuple[str, str | bytes | None]] = [
             *ce_headers(CE_TYPE, CE_SOURCE, str(alert["alert_id"]), str(alert["detected_at"]))]
-        producer.produce(self.topic, key=str(alert["customer_id"]).encode(), value=orjson.dumps(alert),
-                         headers=headers, on_delivery=delivered)
+        try:
+            producer.produce(self.topic, key=str(alert["customer_id"]).encode(), value=orjson.dumps(alert),
+                             headers=headers, on_delivery=delivered)
+        except (KafkaException, BufferError) as exc:  # a full local queue: the broker is away for long
+            raise PublishFailed(f"gap-alerts: {exc}") from exc
         # Delivery callbacks run inside poll/flush: flush in a thread so the event loop keeps serving.
         remaining = await asyncio.to_thread(producer.flush, self.timeout_s)
         if remaining and not done.done():
