@@ -51,10 +51,12 @@ class Step:
 
 
 def graph_keys(keys: Keys, cids: Iterable[str]) -> list[str]:
-    """The identity graph's entries of these customer ids: their hash, id set, aliases (both directions)."""
+    """The identity graph's entries of these customer ids: their hash, id set, aliases (both directions),
+    the evidence of their links and the customers a split keeps them from."""
     out: list[str] = []
     for cid in sorted(set(cids)):
-        out += [keys.customer(cid), keys.customer_ids(cid), keys.alias(cid), keys.aliases_of(cid)]
+        out += [keys.customer(cid), keys.customer_ids(cid), keys.alias(cid), keys.aliases_of(cid),
+                keys.evidence(cid), keys.blocked(cid)]
     return out
 
 
