@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-import orjson
-
+from services.common.records import IdentityMerge, StitchedEvent, decode_merge, decode_stitched
 from services.stitcher.core.batch import OutTopics, Split, bare_record, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy
 from services.stitcher.core.identity import Customer, Evidence, IdentityGraph
@@ -118,8 +117,8 @@ class InMemoryStitcher:
         self.hasher, self.policy = hasher, policy or DecodePolicy()
         self.model = StitchModel(limits, max_touchpoints)
         self.graph, self.store = self.model.graph, self.model.journeys
-        self.stitched: list[dict[str, Any]] = []
-        self.merges: list[dict[str, Any]] = []
+        self.stitched: list[StitchedEvent] = []
+        self.merges: list[IdentityMerge] = []  # merge and conflict records
         self.statuses: list[int] = []
         self.rejected: Split = Split()
 
@@ -130,8 +129,8 @@ class InMemoryStitcher:
             self.rejected.rejected.extend(split.rejected)
             done = self.model.stitch(split.ready, now_ms)
             stitched, merges, _ = outputs(split.ready, [s.resolution for s in done], now_ms, TOPICS)
-            self.merges.extend(orjson.loads(r.value or b"") for r in merges)
-            self.stitched.extend(orjson.loads(r.value or b"") for r in stitched)
+            self.merges.extend(decode_merge(r.value or b"") for r in merges)
+            self.stitched.extend(decode_stitched(r.value or b"") for r in stitched)
             self.statuses.extend(s.status for s in done)
 
     def journeys_without_labels(self) -> set[tuple[Any, ...]]:

@@ -77,7 +77,7 @@ def test_a_shared_unknown_identifier_links_nobody() -> None:
     stitcher = InMemoryStitcher(HASHER, parse_limits(""), 100)
     stitcher.process([event(4, identifiers={"email": "a@example.com", "whatsapp_id": WHATSAPP}),
                       event(5, identifiers={"email": "b@example.com", "whatsapp_id": WHATSAPP})], NOW)
-    assert len({s["customer_id"] for s in stitcher.stitched}) == 2
+    assert len({s.customer_id for s in stitcher.stitched}) == 2
     assert not stitcher.merges
 
 

@@ -74,7 +74,7 @@ def test_the_cap_keeps_the_same_latest_touchpoints_in_any_order(data: st.DataObj
 @given(st.data(), event_set())
 def test_redelivery_replays_the_same_merge_records(data: st.DataObject, events: list[bytes]) -> None:
     model = run(events)
-    before = {m["record_id"] for m in model.merges}
+    before = {m.record_id for m in model.merges}
     model.process(data.draw(st.permutations(events)), NOW_MS)
-    assert {m["record_id"] for m in model.merges} == before
-    assert len({m["record_id"] for m in model.merges if m["kind"] == "merge"}) == len(model.graph.alias)
+    assert {m.record_id for m in model.merges} == before
+    assert len({m.record_id for m in model.merges if m.kind == "merge"}) == len(model.graph.alias)

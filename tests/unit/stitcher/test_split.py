@@ -85,7 +85,7 @@ def test_the_separated_stay_apart_until_an_admin_allows() -> None:
     again = event("x1", {"email": pool("a")["email"], "phone": pool("b")["phone"]}, 3, "web", None)
     model.process([again], NOW_MS)
     assert len(model.graph.customers) == 2
-    assert model.merges[-1]["kind"] == "conflict" and model.merges[-1]["limit"] == SPLIT_BLOCK
+    assert model.merges[-1].kind == "conflict" and model.merges[-1].limit == SPLIT_BLOCK
     model.graph.blocked.clear()  # what SplitStore.allow does
     model.process([event("x2", {"email": pool("a")["email"], "phone": pool("b")["phone"]}, 4, "web", None)],
                   NOW_MS)
@@ -110,8 +110,8 @@ def test_evidence_says_which_event_linked_and_merged() -> None:
     assert len(why["x0"].merged) == 1
     assert Evidence.parse(why["x0"].text()) == why["x0"]
     # The merge record names the event and the loser: that is enough to undo it.
-    (rec,) = [m for m in model.merges if m["kind"] == "merge"]
-    sep = separated_by_merge(cid, model.graph.customers[cid].ids, why, rec["event_id"], rec["loser"])
+    (rec,) = [m for m in model.merges if m.kind == "merge"]
+    sep = separated_by_merge(cid, model.graph.customers[cid].ids, why, rec.event_id, rec.loser)
     assert sep == {email_b} or sep == {email_a, cookie}
 
 
