@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from services.stitcher.core.identity import SPLIT_BLOCK, Evidence
 from services.stitcher.core.split import SplitRefused, plan_split, separated_by_merge
+from services.stitcher.core.why import explain
 from services.stitcher.settings import parse_limits
 from tests.unit.stitcher.events import NOW_MS
 from tests.unit.stitcher.split_cases import (
@@ -141,3 +142,17 @@ def test_an_identifier_attached_only_through_the_separated_ones_leaves_with_them
     # b0 carries both: it goes with its strongest identifier, A's e-mail.
     assert set(model.store.journeys[plan.new_customer].timeline) == {"b1"}
     assert set(model.store.journeys[cid].timeline) == {"a0", "b0"}
+
+
+def test_why_is_the_chain_of_links_from_the_anchor() -> None:
+    a = event("a0", {"email": pool("a")["email"]}, 0, "web", None)
+    b = event("b0", {"email": pool("b")["email"]}, 1, "web", None)
+    link = event("a1", {"email": pool("a")["email"], "cookie_id": pool("a")["cookie_id"]}, 2, "web", None)
+    merge = event("x0", {"email": pool("b")["email"], "cookie_id": pool("a")["cookie_id"]}, 4, "web", None)
+    model = stitched([a, b, link, merge], LIMITS)
+    cid = only_customer(model)
+    ids, why = model.graph.customers[cid].ids, model.graph.evidence[cid]
+    email_a, email_b = (model.hasher.usable({"email": pool(p)["email"]})[0].key for p in "ab")
+    assert [e for e, _ in explain(cid, ids, why, email_b)] == ["a1", "x0"]  # A's e-mail -> cookie -> B's
+    assert [e for e, _ in explain(cid, ids, why, email_a)] == ["a0"]  # the anchor: the event that minted it
+    assert explain(cid, ids, why, "email:unknown") == []
