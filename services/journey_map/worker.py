@@ -20,6 +20,7 @@ import orjson
 
 from services.common.documents import decode_alert
 from services.common.kafka_loop import KafkaLoop, Outbox, Record
+from services.common.limits import MAX_ALIAS_HOPS
 from services.common.records import RecordError, decode_merge, decode_stitched, rfc3339_ms
 from services.common.redis_conn import AsyncClient, connect
 from services.common.runtime import tune_gc
@@ -34,7 +35,7 @@ from services.journey_map.settings import JourneyMapSettings
 from services.journey_map.store import Conflict, MapStore
 
 log = logging.getLogger(__name__)
-MAX_ROUNDS = 16  # tombstone hops followed while loading (chains are short)
+MAX_ROUNDS = MAX_ALIAS_HOPS  # tombstone hops followed while loading (chains are short: a round each)
 
 
 def bounds_of(settings: JourneyMapSettings, defs: Definitions) -> Bounds:

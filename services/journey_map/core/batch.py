@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from services.common.limits import MAX_ALIAS_HOPS
 from services.journey_map.core.bounds import Bounds
 from services.journey_map.core.contribution import Contribution, Delta, contribution, with_customer
 from services.journey_map.core.state import (
@@ -24,7 +25,9 @@ from services.journey_map.core.state import (
     tombstone,
 )
 
-MAX_HOPS = 16  # tombstone chains are short (the stitcher compresses alias chains); more means a cycle
+# Tombstones mirror the stitcher's alias chains (merge records), so they are followed as far as any alias
+# chain is (services/common/limits.py); chains are short (the stitcher compresses them), more means a cycle.
+MAX_HOPS = MAX_ALIAS_HOPS
 
 
 @dataclass(frozen=True, slots=True)
