@@ -8,11 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from services.api import script_calls as api_calls
+from services.common.keys import Keys
+from services.common.limits import MAX_ALIAS_HOPS
 from services.common.script_args import Signature
 from services.journey_map import script_calls as map_calls
 from services.stitcher.adapters import script_calls as stitcher_calls
+from services.stitcher.adapters.redis_store import RedisStitchStore
+from services.stitcher.adapters.script_calls import IdentityCall
+from services.stitcher.settings import parse_limits
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +95,10 @@ LIMIT_LITERAL = re.compile(r"for\s+_\s*=\s*1\s*,\s*\d+\s+do|<\s*(16|64)\b")
 def test_no_limit_is_a_lua_literal(sig: type[Signature]) -> None:
     body = "\n".join(line for line in sig.source().splitlines() if not line.lstrip().startswith("--"))
     assert not LIMIT_LITERAL.search(body), f"{sig.SCRIPT}: a limit written in Lua (pass it in ARGV)"
+
+
+def test_the_stitcher_passes_the_shared_limits() -> None:
+    store = RedisStitchStore(Redis(), Keys("t"), parse_limits(""), 100, 86_400_000)  # no I/O until called
+    call = store.identity_call([], 0)
+    assert call.max_alias_hops == MAX_ALIAS_HOPS
+    assert call.argv()[IdentityCall.ARGV.index("max_alias_hops")] == MAX_ALIAS_HOPS
