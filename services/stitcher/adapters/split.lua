@@ -87,7 +87,7 @@ end
 if MODE == 'join' then
   if state ~= 'applied' then return {'again'} end
   if call('EXISTS', CUST .. C) == 0 then return redis.error_reply('SPLIT customer ' .. C .. ' is not live') end
-  if call('EXISTS', CUST .. N) == 1 then
+  if N ~= C and call('EXISTS', CUST .. N) == 1 then
     -- N back into C as identity.lua merges, whatever the limits (it was one customer before the split).
     local ks = call('SMEMBERS', IDS .. N)
     local kv = {}

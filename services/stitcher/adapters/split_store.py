@@ -170,15 +170,17 @@ class SplitStore:
         rec = await self.record(sid)
         if rec is None:
             raise SplitRefused("no such split")
-        cid, new = rec["customer"], rec["new_customer"]
+        # Either may have merged into someone else since (an allowed merge, another link): join what they
+        # are now; already one customer, the join only lifts the block and marks the record undone.
+        cid, new = await self.canonical(rec["customer"]), await self.canonical(rec["new_customer"])
         if rec["state"] == "applied":
             done = {**rec, "state": "undone", "undone_by": by, "undone_at_ms": now_ms}
             body = {"customer": cid, "new": new}
             await self._split([self.keys.split_record(sid)], [*self._heads, now_ms, self.graph_ttl, "join",
                                                               orjson.dumps(done), _PACK(body)])
             rec = (await self.record(sid)) or done
-        taken = await self.journeys.take([new])
-        if taken[new].ids:
+        taken = await self.journeys.take([new]) if new != cid else {}
+        if new != cid and taken[new].ids:
             await self.journeys.write({cid: Work(folded=[taken[new]])}, 0)
             await self.journeys.drop(taken)
         if publish is not None:

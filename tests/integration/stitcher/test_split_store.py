@@ -140,3 +140,46 @@ def test_split_survives_a_crash_at_each_step_on_either_redis(redis_url: str, uni
              event("bridge", {"email": a["email"], "cookie_id": b["cookie_id"]}, 3, "store", None),
              event("a1", {"email": a["email"]}, 4, "web", "y")]
     run_case(redis_url, Keys(f"t{unique}{crash_at}"), order, crash_at)
+
+
+def test_allowed_pair_merges_again_and_a_late_undo_is_harmless(infra: Infra, unique: str) -> None:
+    from tests.unit.stitcher.split_cases import event, pool
+
+    a, b = pool("a"), pool("b")
+    keys = Keys(f"t{unique}")
+    first = prepared([event("a0", {"email": a["email"]}, 0, "web", None),
+                      event("b0", {"email": b["email"], "cookie_id": b["cookie_id"]}, 1, "web", None),
+                      event("x0", {"email": a["email"], "cookie_id": b["cookie_id"]}, 2, "web", None)])
+    again = prepared([event("x1", {"email": a["email"], "cookie_id": b["cookie_id"]}, 3, "web", None)])
+    later = prepared([event("x2", {"email": a["email"], "cookie_id": b["cookie_id"]}, 4, "web", None)])
+
+    async def go() -> None:
+        client = connect(infra.redis_url)
+        try:
+            store = RedisStitchStore(client, keys, LIMITS, CAP, RETENTION_MS)
+            (*_, last) = await store.stitch(first, NOW_MS)
+            cid = last.resolution.customer_id
+            splits = SplitStore(client, keys, CAP, RETENTION_MS)
+            sep = {i.key for p in first[1:2] for i in p.idents}
+            rec = await splits.split(cid, separate=sep, by="t", now_ms=NOW_MS)
+            (refused,) = await store.stitch(again, NOW_MS)
+            assert [o.limit for o in refused.resolution.outcomes] == ["split"]  # kept apart
+            assert await splits.allow(rec["customer"], rec["new_customer"]) == 2
+            (merged,) = await store.stitch(later, NOW_MS)
+            assert [o.kind for o in merged.resolution.outcomes] == ["merge"]  # allowed: one customer again
+            undone = await splits.undo(rec["split_id"], by="t", now_ms=NOW_MS)
+            assert undone["state"] == "undone"
+            one = await splits.canonical(rec["customer"])
+            assert await splits.canonical(rec["new_customer"]) == one
+            got = await splits.graph(one)
+            assert got is not None and sep <= got[0]
+        finally:
+            await client.aclose()
+
+    sync = connect_sync(infra.redis_url)
+    try:
+        asyncio.run(go())
+    finally:
+        for key in sync.scan_iter(match=f"{keys.prefix}:*", count=1000):
+            sync.delete(key)
+        sync.close()
