@@ -6,7 +6,8 @@ Hash tags make the layout ready for Redis Cluster:
   so per-customer writes are single-slot.
 - ``{<p>:det}`` / ``{<p>:alerts}`` detector-wide indexes (timer wheel, recent alerts).
 Every script touches the keys of one hash tag only, so the same code runs on a single Redis and on Redis
-Cluster (``REDIS_URL=redis+cluster://…``); adapters group a batch's per-customer work by slot. Values are versioned JSON (orjson), never pickle.
+Cluster (``REDIS_URL=redis+cluster://…``); adapters group a batch's per-customer work by slot. Values are
+versioned JSON (orjson), never pickle.
 Identifier keys are ``<type>:<hex HMAC-SHA256(secret, "<type>:<normalised value>")>``: no raw
 e-mail or phone ever appears in a key or a value.
 Nothing lives forever: a customer's journey and identity-graph keys share one TTL, JOURNEYS_RETENTION after
