@@ -3,6 +3,7 @@ event order; the split is undone exactly; the two stay apart until an admin allo
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -156,3 +157,24 @@ def test_why_is_the_chain_of_links_from_the_anchor() -> None:
     assert [e for e, _ in explain(cid, ids, why, email_b)] == ["a1", "x0"]  # A's e-mail -> cookie -> B's
     assert [e for e, _ in explain(cid, ids, why, email_a)] == ["a0"]  # the anchor: the event that minted it
     assert explain(cid, ids, why, "email:unknown") == []
+
+
+def test_split_records_read_as_1x_detectors_read_them() -> None:
+    """The detector folds kind=merge records and ignores conflicts (services/gap_detector/processor.py
+    on_merges): a split is a conflict it leaves alone, its undo a merge it folds, and both are valid 1.2."""
+    from services.common.contracts import IDENTITY_MERGE, first_error
+    from services.common.records import decode_merge
+    from services.stitcher.core.split import split_merge_record
+
+    rec = {"split_id": "s_0123456789abcdef", "customer": "c_1111111111111111",
+           "new_customer": "c_2222222222222222", "identifier_types": ["cookie_id", "email"], "generation": 1,
+           "by": "ops", "undone_by": "lead"}
+    split, undo = split_merge_record(rec, "split", NOW_MS), split_merge_record(rec, "undo", NOW_MS)
+    assert first_error(IDENTITY_MERGE, split) is None and first_error(IDENTITY_MERGE, undo) is None
+    read_split, read_undo = (decode_merge(orjson.dumps(r)) for r in (split, undo))
+    assert (read_split.kind, read_split.limit, read_split.split["action"]) == ("conflict", "split", "split")
+    assert (read_undo.kind, read_undo.survivor, read_undo.loser) == (
+        "merge", rec["customer"], rec["new_customer"])
+    assert split["record_id"] != undo["record_id"]
+    again = split_merge_record({**rec, "generation": 2}, "split", NOW_MS)  # split again after an undo
+    assert again["record_id"] != split["record_id"]
