@@ -31,7 +31,9 @@ def scrub_text(value: str) -> str:
     """``value`` with e-mail addresses and long digit runs replaced by [redacted]."""
     if "@" in value:
         value = _EMAIL.sub(REDACTED, value)
-    return _DIGITS.sub(REDACTED, value) if sum(ch.isdigit() for ch in value) >= 9 else value
+    # Shorter than 9 characters cannot hold 9 digits; the regex scans the rest in C (a Python count of
+    # the digits first cost ~25 us per event, a third of the stitcher's pure core).
+    return value if len(value) < 9 else _DIGITS.sub(REDACTED, value)
 
 
 def _looks_personal(name: str) -> bool:
