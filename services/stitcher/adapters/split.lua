@@ -29,9 +29,10 @@ local function set_counts(c, keys)
     local t = string.match(k, '^([^:]+):')
     n[t] = (n[t] or 0) + 1
   end
-  local have = call('HKEYS', CUST .. c)
+  local have = call('HGETALL', CUST .. c) -- not HKEYS: the documented ACL line (docs/security.md)
   local del = {}
-  for _, f in ipairs(have) do
+  for i = 1, #have, 2 do
+    local f = have[i]
     local t = string.match(f, '^n:(.+)$')
     if t and not n[t] then del[#del + 1] = f end
   end
@@ -105,7 +106,8 @@ if MODE == 'join' then
     chunked('MSET', nil, kv)
     chunked('SADD', ALIASES .. C, moved)
     call('SREM', BLOCK .. N, C)
-    if call('EXISTS', BLOCK .. N) == 1 then call('SUNIONSTORE', BLOCK .. C, BLOCK .. C, BLOCK .. N) end
+    local bl = call('SMEMBERS', BLOCK .. N)
+    if #bl > 0 then chunked('SADD', BLOCK .. C, bl) end
     call('DEL', ALIASES .. N, IDS .. N, CUST .. N, EV .. N, BLOCK .. N)
   end
   call('SREM', BLOCK .. C, N)
