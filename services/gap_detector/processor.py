@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 TIMER_LEASE_MS = 30_000
 CELLS_PER_CLAIM = 2000
 OUTBOX_PER_TICK = 500
-FIRE_ATTEMPTS = 3  # compare-and-set refusals of a fire retried at once (then the leases run out: 30 s)
+FIRE_ATTEMPTS = 3  # compare-and-set refusals of a fire retried at once (then the tick, leases released)
 
 
 class DetectorProcessor:
@@ -262,6 +262,10 @@ class DetectorProcessor:
                 return await self._fire(claimed, wm, now, sink)
             except StateConflict as exc:
                 if attempt == FIRE_ATTEMPTS - 1 or not exc.retry:
+                    # Busy customers (several workers writing them): the retried tick claims these again
+                    # at once; left to their lease they waited 30 s (3 of 121 stalls past an evaluation's
+                    # reading, 3 + 3 workers on a loaded machine).
+                    await self.store.release_timers(exc.retry or claimed)
                     raise
                 claimed = exc.retry  # on a cluster the other customers' timers fired: only these again
         return 0

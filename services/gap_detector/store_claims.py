@@ -32,6 +32,14 @@ class ClaimQueries:
             out.append((cid, journey, int(float(flat[i + 1]))))
         return out
 
+    async def release_timers(self, claimed: list[tuple[str, str, int]]) -> None:
+        """End this worker's lease of timers it claimed and could not fire: the next claim (this worker's
+        retried tick, or any worker's) takes them at once instead of after the lease. XX: a timer
+        another worker took meanwhile is not touched."""
+        if claimed:
+            members = {f"{cid}|{journey}": 0 for cid, journey, _ in claimed}
+            await self.r.zadd(self.keys.timers_inflight, members, xx=True)
+
     async def claim_cells(self, newest_minute: int, limit: int) -> list[tuple[str, int]]:
         """Queued drop-off cells of minutes up to ``newest_minute``, as (cell key, minute)."""
         got = await self._claim_minutes(keys=[self.keys.dropoff_pending, self.keys.dropoff_judged],
