@@ -48,6 +48,9 @@ class HandlingStore:
         r = self.reader
         key = self.keys.alert_handling(str(alert["customer_id"]))
         aid = str(alert["alert_id"])
+        cid = str(alert["customer_id"])
+        # Indexed before the handling is written: a reader that finds no index entry finds no handling.
+        await r.call(lambda: r.redis.sadd(self.keys.handled_customers, cid))
         raw = await r.call(lambda: r.redis.hget(key, aid))
         for _ in range(CAS_ATTEMPTS):
             seen = text(raw) if raw else ""

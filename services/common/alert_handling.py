@@ -53,6 +53,12 @@ async def read_handling(client: Any, keys: Keys,
     groups = by_customer(alerts)
     if not groups:
         return {}
+    # Few customers ever had an alert handled: one SMISMEMBER on the index the API keeps, then a read of
+    # those only (one HMGET per customer with an alert cost the detector ~20 us of CPU per event).
+    flags = await client.smismember(keys.handled_customers, [cid for cid, _ in groups])
+    groups = [g for g, flag in zip(groups, flags, strict=True) if flag]
+    if not groups:
+        return {}
     pipe = client.pipeline(transaction=False)
     for cid, aids in groups:
         pipe.hmget(keys.alert_handling(cid), aids)

@@ -103,6 +103,13 @@ class Keys:
         detector's alert documents, so no detector write can undo an agent's action."""
         return f"{self.cust_tag(cid)}:handled"
 
+    @property
+    def handled_customers(self) -> str:
+        """SET of the customers with an entry in their ``alert_handling`` hash (added by the API before it
+        writes one): the detector asks it once per published batch (SMISMEMBER) and reads the handling
+        of those few only, not one HMGET per customer with an alert."""
+        return f"{self.prefix}:{{{self.prefix}:alerts}}:handled"
+
     def customer_outbox(self, cid: str) -> str:
         """HASH alert_id -> gap_alert JSON: alerts raised for this customer, saved with its state in one
         single-slot script and not yet acknowledged by Kafka (the latest version of each id). Indexed by

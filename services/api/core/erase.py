@@ -102,5 +102,7 @@ def erase_steps(keys: Keys, cids: Iterable[str], *, id_keys: Sequence[str], outc
                                               Command("zrem", (keys.recent_alerts, *alert_ids))]))
     for cid in ids:
         steps.append(Step(keys.timeline(cid), [Command("delete", tuple(keys.customer_scoped(cid)), "keys")]))
+    # After the handling hashes (customer_scoped) are gone: the index never names a customer that lost them.
+    steps.append(Step(keys.handled_customers, [Command("srem", (keys.handled_customers, *(c.encode() for c in ids)))]))
     steps.append(Step(keys.idg, [Command("delete", tuple(graph_keys(keys, ids)), "keys")]))
     return [s for s in steps if s.commands]

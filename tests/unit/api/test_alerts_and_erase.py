@@ -78,7 +78,8 @@ def test_erasure_steps_each_stay_in_one_slot_and_drop_the_graph_last() -> None:
     # The aliases and id sets an erasure is found again through go last; merge outcomes (found through the
     # timelines) and identifiers (through the id sets) go first.
     assert list(steps[-1].commands[0].args) == graph_keys(k, cids)
+    assert steps[-2].commands[0].args == (k.handled_customers, b"c_a", b"c_b")  # after the handling hashes
     assert [c.method for c in steps[0].commands] == ["delete", "eval"]
-    assert len(steps) == 1 + 1 + 1 + len(cids) + 1
+    assert len(steps) == 1 + 1 + 1 + len(cids) + 1 + 1
     bare = erase_steps(k, cids, id_keys=[], outcome_keys=[], timers={}, alert_ids=[])
-    assert [c.method for s in bare for c in s.commands] == ["delete"] * (len(cids) + 1)
+    assert [c.method for s in bare for c in s.commands] == ["delete"] * len(cids) + ["srem", "delete"]
