@@ -231,6 +231,7 @@
     renderStages(doc);
     renderRows(doc, flagged);
     renderChart(doc, flagged);
+    window.JourneyWhy.show(doc.customer_id, doc.aliases);  // read again on every redraw: a split or merge shows at once
   }
 
   function start() {
