@@ -231,7 +231,7 @@
     renderStages(doc);
     renderRows(doc, flagged);
     renderChart(doc, flagged);
-    window.JourneyWhy.show(doc.customer_id, doc.aliases);  // read again on every redraw: a split or merge shows at once
+    window.JourneyWhy.show(doc.customer_id, doc.identifiers, doc.aliases);  // a link, merge or split shows at once
   }
 
   function start() {

@@ -1,7 +1,8 @@
 // Agent view, "why one customer": each identifier of the customer on screen (masked, as the API gives it)
 // with the recorded link that made it part of them — the rule (minted, linked, merged), the event, when —
-// from GET /api/v1/customers/{id}/why. Read again whenever the journey is drawn (a lookup, a live update,
-// so a split or a merge shows at once); an answer that comes back after a newer request is dropped.
+// from GET /api/v1/customers/{id}/why. Read again when a drawn journey's identifiers or aliases change (a
+// link, a merge or a split, live), not on every touchpoint: each read is an audited access to the customer.
+// An answer that comes back after a newer request is dropped.
 "use strict";
 
 window.JourneyWhy = (() => {
@@ -10,11 +11,17 @@ window.JourneyWhy = (() => {
   const RULES = { mint: "minted", link: "linked", merge: "merged" };
   let asked = 0;  // the latest request: earlier answers are stale
   let shownFor = "";
+  let drawnFrom = "";  // the identifiers and aliases the panel on screen was read for
+  let askedFrom = "";  // ... and those of the request in flight
 
   const token = () => $("token").value.trim() || sessionStorage.getItem("journeys.token") || "";
   const chip = (i) => { const c = el("span", "chip"); c.append(el("b", null, words(i.type)), i.masked); return c; };
 
-  async function show(cid, aliases) {
+  async function show(cid, identifiers, aliases) {
+    const from = JSON.stringify([cid, identifiers, aliases]);
+    if (from === drawnFrom || from === askedFrom) return;
+    drawnFrom = "";
+    askedFrom = from;
     const mine = ++asked;
     if (shownFor !== cid) { $("why").replaceChildren(); $("why-note").textContent = "Loading…"; }
     let text = "";
@@ -23,12 +30,20 @@ window.JourneyWhy = (() => {
         headers: { Authorization: `Bearer ${token()}` },
       });
       if (mine !== asked) return;
-      if (resp.ok) { draw(cid, new Set(aliases || []), await resp.json()); return; }
+      askedFrom = "";
+      if (resp.ok) {
+        const body = await resp.json();
+        if (mine !== asked) return;
+        draw(cid, new Set(aliases || []), body);
+        drawnFrom = from;
+        return;
+      }
       text = resp.status === 404 ? "No recorded links for this customer."
         : resp.status === 401 || resp.status === 403 ? "This token may not see why these are one customer."
           : `Not available right now (${resp.status}).`;
     } catch (e) {
       if (mine !== asked) return;
+      askedFrom = "";
       text = "The journey service cannot be reached.";
     }
     if (shownFor !== cid) $("why").replaceChildren();
