@@ -103,6 +103,7 @@ def erase_steps(keys: Keys, cids: Iterable[str], *, id_keys: Sequence[str], outc
     for cid in ids:
         steps.append(Step(keys.timeline(cid), [Command("delete", tuple(keys.customer_scoped(cid)), "keys")]))
     # After the handling hashes (customer_scoped) are gone: the index never names a customer that lost them.
-    steps.append(Step(keys.handled_customers, [Command("srem", (keys.handled_customers, *(c.encode() for c in ids)))]))
+    members = tuple(c.encode() for c in ids)  # bytes: members, not keys
+    steps.append(Step(keys.handled_customers, [Command("srem", (keys.handled_customers, *members))]))
     steps.append(Step(keys.idg, [Command("delete", tuple(graph_keys(keys, ids)), "keys")]))
     return [s for s in steps if s.commands]
