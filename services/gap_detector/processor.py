@@ -23,6 +23,8 @@ from services.gap_detector.clock_store import ClockStore
 from services.gap_detector.core.clock import input_candidate, seen_evidence
 from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded, parse_superseded
 from services.gap_detector.core.model import Entry, entry_from_record
+from services.gap_detector.core.split import take_split
+from services.gap_detector.core.state import fold
 from services.gap_detector.dropoff_judge import DropoffJudge
 from services.gap_detector.metrics import DetectorMetrics
 from services.gap_detector.settings import GapDetectorSettings
@@ -205,8 +207,10 @@ class DetectorProcessor:
 
     # -- identity merges ---------------------------------------------------------------------------
     async def on_merges(self, records: Sequence[Record], sink: Sink) -> int:
-        """Fold each merge record's loser into its survivor (idempotent: a folded loser has no state)."""
+        """Fold each merge record's loser into its survivor (idempotent: a folded loser has no state), then
+        follow each admin's split (``_split``)."""
         pairs: list[tuple[str, str]] = []
+        splits: list[tuple[str, str]] = []
         for rec in records:
             try:
                 merge = decode_merge(rec.value or b"")
@@ -215,12 +219,43 @@ class DetectorProcessor:
                 continue
             if merge.kind == "merge":
                 pairs.append((merge.survivor, merge.loser))
-        if not pairs:
+            elif isinstance(merge.split, dict) and merge.split.get("action") == "split":
+                splits.append((merge.survivor, merge.loser))
+        raised = 0
+        if pairs:
+            _, loaded = await self.store.load(chained(pairs))
+            save, now = Save(), now_ms()
+            for _ in self._fold_all(loaded.values(), save, now):
+                pass
+            raised = await self._publish_and_save(save, now, sink)
+        for kept, new in splits:  # an admin's action: rare, one save each
+            raised += await self._split(kept, new, sink)
+        return raised
+
+    async def _split(self, kept: str, new: str, sink: Sink) -> int:
+        """Move what belongs to the new customer's events from the kept customer's detector state to its
+        own (core/split.py): buffered entries, marks with their timers, open alerts. Skipped when either
+        is merged into someone since (the split's undo, an allowed merge): they are one customer again.
+        Idempotent: taken once, nothing of the new customer's is left in the kept state."""
+        _, loaded = await self.store.load([(kept, ""), (new, "")])
+        k, n = loaded[kept], loaded[new]
+        if k.cid != kept or n.cid != new or kept == new:
             return 0
-        _, loaded = await self.store.load(chained(pairs))
+        events, docs = await self.store.split_inputs(kept, new)
         save, now = Save(), now_ms()
-        for _ in self._fold_all(loaded.values(), save, now):
+        for _ in self._fold_all([k, n], save, now):
             pass
+        part, moved = take_split(k.state, events, docs)
+        if not part.buffer and not part.marks and not moved:
+            return await self._publish_and_save(save, now, sink) if k.losers or n.losers else 0
+        fold(n.state, part)
+        save.write_state.update((kept, new))  # timers of moved marks leave the kept customer's index
+        save.split_from.add(kept)
+        if moved:
+            save.closed.setdefault(kept, []).extend(moved)
+            save.adopted[new] = moved
+        log.info("split followed: %d events, %d marks, %d open alerts moved to the new customer",
+                 len(part.buffer), len(part.marks), len(moved))
         return await self._publish_and_save(save, now, sink)
 
     # -- timers and drop-off minutes ---------------------------------------------------------------

@@ -28,7 +28,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from services.common.keys import Keys
 from services.common.redis_conn import group_by_slot
-from services.gap_detector.core.state import encode_buffer, encode_state
+from services.gap_detector.core.state import STATE_VERSION, encode_buffer, encode_state
 from services.gap_detector.store_claims import ClaimQueries, lua
 from services.gap_detector.store_types import (
     DROPOFF_TTL_S,
@@ -166,6 +166,19 @@ class DetectorStore(ClaimQueries):
         state, fields, _ = decoded(det or [], open_flat)
         return Loaded(cid, state, [], dict(state.timers), fields)
 
+    async def split_inputs(self, kept: str, new: str) -> tuple[set[str], dict[str, bytes]]:
+        """What following a split reads besides the two states: the new customer's event ids (its journey
+        timeline, which the stitcher filled before publishing the split record; the new customer's slot)
+        and the kept customer's open-alert documents (its slot). A kept state changed after this read is
+        refused by the save's compare-and-set, so nothing stale is written."""
+        events, docs = await asyncio.gather(self.r.zrange(self.keys.timeline(new), 0, -1),
+                                            self.r.hgetall(self.keys.open_alerts(kept)))
+
+        def text(v: Any) -> str:
+            return v.decode() if isinstance(v, bytes) else str(v)
+
+        return {text(e) for e in events}, {text(a): text(d).encode() for a, d in docs.items()}
+
     # -- save ----------------------------------------------------------------------------------------
     def stage(self, batch: Save, loaded: Loaded) -> None:
         """Queue a customer's writes once the batch is done with it (encoding a state just worked on is
@@ -191,6 +204,11 @@ class DetectorStore(ClaimQueries):
         fields = encode_state(state, buffer.data)
         changed = [x.decode() for name, value in fields.items() if stored.get(name) != value
                    for x in (name, value)]
+        if cid in batch.split_from:  # the marks a split took: the only fields a state ever loses
+            dropped = [name.decode() for name in stored if name[:2] == b"j:" and name not in fields]
+            if dropped:
+                truth.append(["HDEL", det, *dropped])
+                changed = changed or ["v", STATE_VERSION.decode()]
         if changed:
             truth.append(["HSET", det, *changed, "n", token.decode()])
             truth.append(["EXPIRE", det, self.retention_s])
@@ -206,10 +224,13 @@ class DetectorStore(ClaimQueries):
         if alerts:
             truth.append(["HSET", opened,
                           *(x for a in alerts for x in (a["alert_id"], batch.doc(a).decode()))])
+        adopted = batch.adopted.get(cid)
+        if adopted:  # a split's: moved as they were, not published again
+            truth.append(["HSET", opened, *(x for aid, doc in adopted.items() for x in (aid, doc.decode()))])
         closed = batch.closed.get(cid)
         if closed:
             truth.append(["HDEL", opened, *closed])
-        if alerts or loaded.losers:
+        if alerts or loaded.losers or adopted:
             truth.append(["EXPIRE", opened, self.retention_s])
         batch.truth[cid], batch.index_before[cid], batch.index_after[cid] = truth, before, after
         if releases:

@@ -92,6 +92,8 @@ class Save:
     dropoff_alerted: list[tuple[str, int]] = field(default_factory=list)  # (cell, minute) spikes raised
     outbox: list[OutboxEntry] = field(default_factory=list)  # the alerts to publish once saved
     closed: dict[str, list[str]] = field(default_factory=dict)
+    adopted: dict[str, dict[str, bytes]] = field(default_factory=dict)  # cid -> open alerts a split moved in
+    split_from: set[str] = field(default_factory=set)  # customers a split took marks from (fields to drop)
     cells: dict[str, dict[tuple[str, int], list[int]]] = field(default_factory=dict)  # cid -> increments
     finished_timers: dict[str, list[str]] = field(default_factory=dict)  # customer -> in-flight members
     extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall members -> deadline
