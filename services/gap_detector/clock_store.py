@@ -5,13 +5,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from services.common.keys import Keys
 from services.common.progress import InputProgress
 from services.common.redis_conn import AsyncClient
+from services.gap_detector.script_calls import ClockReadCall, WatermarkAdvance
 
-LUA = Path(__file__).parent / "lua"
 PARTITIONS_FIELD = b"n"  # in clock:inputs, beside the partitions' reports (written by the stitchers)
 MAX_PENDING = 1000  # candidates waiting for evidence: minutes of ticks, a few tens of KB
 
@@ -27,13 +26,14 @@ class ClockReading:
 class ClockStore:
     def __init__(self, client: AsyncClient, keys: Keys) -> None:
         self.keys = keys
-        self._read = client.register_script((LUA / "clock_read.lua").read_text())
-        self._advance = client.register_script((LUA / "clock_advance.lua").read_text())
+        self._read = client.register_script(ClockReadCall.source())
+        self._advance = client.register_script(WatermarkAdvance.source())
 
     async def read(self, own_seen: dict[str, int]) -> ClockReading:
         k = self.keys
-        args: list[str | int] = [x for key, ms in sorted(own_seen.items()) for x in (key, ms)]
-        seen, inputs, wm = await self._read(keys=[k.clock_seen, k.clock_inputs, k.watermark], args=args)
+        call = ClockReadCall(k.clock_seen, k.clock_inputs, k.watermark,
+                             [x for key, ms in sorted(own_seen.items()) for x in (key, ms)])
+        seen, inputs, wm = await self._read(keys=call.keys(), args=call.argv())
         reports = {inputs[i]: inputs[i + 1] for i in range(0, len(inputs), 2)}
         count = reports.pop(PARTITIONS_FIELD, None)
         return ClockReading(
@@ -43,7 +43,6 @@ class ClockStore:
 
     async def advance(self, noted_ms: int, candidate: int | None, evidence_ms: int | None) -> int | None:
         k = self.keys
-        wm = await self._advance(keys=[k.clock_pending, k.watermark],
-                                 args=[noted_ms, "" if candidate is None else candidate,
-                                       "" if evidence_ms is None else evidence_ms, MAX_PENDING])
+        update = WatermarkAdvance(k.clock_pending, k.watermark, noted_ms, candidate, evidence_ms, MAX_PENDING)
+        wm = await self._advance(keys=update.keys(), args=update.argv())
         return None if wm is None else int(wm)

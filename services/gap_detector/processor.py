@@ -21,7 +21,7 @@ from services.common.timeutil import now_ms
 from services.gap_detector.batch_inputs import Evidence, Sink, chained
 from services.gap_detector.clock_store import ClockStore
 from services.gap_detector.core.clock import input_candidate, seen_evidence
-from services.gap_detector.core.logic import DetectorLogic, Step, is_superseded, parse_superseded
+from services.gap_detector.core.logic import DetectorLogic, Step, SupersededStall
 from services.gap_detector.core.model import Entry, entry_from_record
 from services.gap_detector.core.split import take_split
 from services.gap_detector.core.state import fold
@@ -141,8 +141,8 @@ class DetectorProcessor:
             save.closed.setdefault(cid, []).extend(step.closed)
         if step.cells:
             save.add_cells(cid, step.cells)
-        for suffix, deadline in step.extra_timers.items():
-            save.extra_timers[f"{cid}|{suffix}"] = deadline
+        for suffix, op in step.extra_timers.items():
+            save.extra_timers[f"{cid}|{suffix}"] = op
 
     async def _publish_and_save(self, save: Save, now: int, sink: Sink) -> int:
         """Save, then publish (the transactional outbox): each alert is written with the state that raised
@@ -317,13 +317,13 @@ class DetectorProcessor:
             # Everything a timer does is saved with its survivor's state (compare-and-set): a refused fire
             # leaves it in flight and counts nothing, a fire that was saved is not repeated.
             save.finished_timers.setdefault(target.cid, []).append(f"{cid}|{journey}")
-            if is_superseded(journey):
+            sup = SupersededStall.parse(journey)
+            if sup is not None:
                 # Self-contained, fired under the customer it was armed for; but not when the state still
                 # has X as its latest event: then nothing superseded X (an index entry whose save was
                 # refused), and X's own timer decides.
-                j, mark = parse_superseded(journey)
-                current = target.state.marks.get(j)
-                if current is not None and current.id == mark.id:
+                current = target.state.marks.get(sup.journey)
+                if current is not None and current.id == sup.mark.id:
                     continue
                 step = self.logic.on_notify_superseded(cid, journey, now, target.state)
             else:

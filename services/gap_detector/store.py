@@ -27,9 +27,12 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ResponseError
 
 from services.common.keys import Keys
+from services.common.limits import MAX_ALIAS_HOPS, MAX_LOSERS_PER_LOAD
 from services.common.redis_conn import group_by_slot
+from services.gap_detector.core.logic import ArmTimer, CancelTimer
 from services.gap_detector.core.state import STATE_VERSION, encode_buffer, encode_state
-from services.gap_detector.store_claims import ClaimQueries, lua
+from services.gap_detector.script_calls import ApplyCall, ClaimOutboxCall, LoadCall, ResolveCall
+from services.gap_detector.store_claims import ClaimQueries
 from services.gap_detector.store_types import (
     DROPOFF_TTL_S,
     OUTBOX_GRACE_MS,
@@ -72,12 +75,12 @@ class DetectorStore(ClaimQueries):
         self.cache = StateCache(cache_size)
         self.retention_s = max(1, retention_ms // 1000)
         self.recent_max = recent_max
-        self._resolve = client.register_script(lua("resolve"))
-        self._load = client.register_script(lua("load"))
-        self._apply = client.register_script(lua("apply"))
-        self._claim_outbox = client.register_script(lua("claim_outbox"))
-        self._graph = [keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER)]
-        self._states = [keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)]
+        self._resolve = client.register_script(ResolveCall.source())
+        self._load = client.register_script(LoadCall.source())
+        self._apply = client.register_script(ApplyCall.source())
+        self._claim_outbox = client.register_script(ClaimOutboxCall.source())
+        self._alias_tpl, self._aliases_of_tpl = keys.alias(PLACEHOLDER), keys.aliases_of(PLACEHOLDER)
+        self._state_tpl, self._open_tpl = keys.detector_state(PLACEHOLDER), keys.open_alerts(PLACEHOLDER)
 
     async def _many(self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         """Run ``script`` once per (keys, args), each on the node of its keys' slot; replies in order, an
@@ -114,7 +117,7 @@ class DetectorStore(ClaimQueries):
             return (None if wm is None else int(wm)), {}
         asks = [[cid, extra] for cid, extra in cids]
         graph, wm = await asyncio.gather(
-            self._resolve(keys=[self.keys.alias(cids[0][0])], args=[*self._graph, pack(asks)]),
+            self._resolve(*self._resolve_call(cids[0][0], asks)),
             self.r.get(self.keys.watermark))
         plan: list[tuple[str, str, list[str]]] = []
         reads: dict[str, list[Any]] = {}  # customer -> [id, cached token or '', 1 to read open alerts]
@@ -147,10 +150,16 @@ class DetectorStore(ClaimQueries):
             by_asked[asked] = loaded
         return (None if wm is None else int(wm)), by_asked
 
+    def _resolve_call(self, first: str, asks: list[list[str]]) -> tuple[list[Any], list[Any]]:
+        call = ResolveCall(self.keys.alias(first), self._alias_tpl, self._aliases_of_tpl, pack(asks),
+                           MAX_ALIAS_HOPS, MAX_LOSERS_PER_LOAD)
+        return call.keys(), call.argv()
+
     async def _read_states(self, reads: list[list[Any]]) -> dict[str, list[Any]]:
         groups = group_by_slot(reads, lambda r: self.keys.detector_state(r[0]), cluster=self.cluster)
-        replies = await self._many(self._load, [([self.keys.detector_state(g[0][0])],
-                                                 [*self._states, pack(g)]) for g in groups])
+        calls = [LoadCall(self.keys.detector_state(g[0][0]), self._state_tpl, self._open_tpl, pack(g))
+                 for g in groups]
+        replies = await self._many(self._load, [(c.keys(), c.argv()) for c in calls])
         for reply in replies:
             if isinstance(reply, BaseException):
                 raise reply
@@ -258,7 +267,8 @@ class DetectorStore(ClaimQueries):
             else:
                 spikes.append(["HSET", k.dropoff_outbox, *flat])
         before_det = [op for ops in batch.index_before.values() for op in ops]
-        before_det += [["ZADD", k.timers, d, m] for m, d in batch.extra_timers.items() if d >= 0]
+        before_det += [["ZADD", k.timers, op.deadline, m] for m, op in batch.extra_timers.items()
+                       if isinstance(op, ArmTimer)]
         score = now_ms + OUTBOX_GRACE_MS
         before: list[Item] = [(k.timers, before_det, None)]
         if batch.outbox:
@@ -285,8 +295,8 @@ class DetectorStore(ClaimQueries):
         merged-away customers' deletion; none for a customer whose truth was refused."""
         k = self.keys
         det = [op for cid, ops in batch.index_after.items() if cid not in failed for op in ops]
-        for member, deadline in batch.extra_timers.items():
-            if deadline < 0 and member.partition("|")[0] not in failed:
+        for member, op in batch.extra_timers.items():
+            if isinstance(op, CancelTimer) and member.partition("|")[0] not in failed:
                 det.append(["ZREM", k.timers, member])
         # A refused customer's timers stay in flight: fired again at once, or when their lease runs out.
         finished = [m for cid, ms in batch.finished_timers.items() if cid not in failed for m in ms]
@@ -329,8 +339,8 @@ class DetectorStore(ClaimQueries):
         """apply.lua once per slot group; returns the customers of groups refused by compare-and-set."""
         items = [it for it in items if it[1]]
         groups = group_by_slot(items, lambda it: it[0], cluster=self.cluster)
-        results = await self._many(self._apply, [([g[0][0]], [pack([op for it in g for op in it[1]])])
-                                                 for g in groups])
+        calls = [ApplyCall(g[0][0], pack([op for it in g for op in it[1]])) for g in groups]
+        results = await self._many(self._apply, [(c.keys(), c.argv()) for c in calls])
         failed: set[str] = set()
         for group, result in zip(groups, results, strict=True):
             if isinstance(result, ResponseError) and "state changed meanwhile" in str(result):
@@ -367,8 +377,8 @@ class DetectorStore(ClaimQueries):
         """Outbox index entries past their grace (their worker failed or died after saving), leased to this
         worker for ``lease_ms`` so that concurrent sweeps do not both publish them, each with the alert as
         its outbox holds it now (None: gone, published already)."""
-        members = [m.decode() for m in await self._claim_outbox(keys=[self.keys.alerts_outbox],
-                                                                 args=[now_ms, lease_ms, limit])]
+        claim = ClaimOutboxCall(self.keys.alerts_outbox, now_ms, lease_ms, limit)
+        members = [m.decode() for m in await self._claim_outbox(keys=claim.keys(), args=claim.argv())]
         if not members:
             return []
         # A member left by the version that kept the alert JSON itself in the index is published as it is.

@@ -4,27 +4,22 @@ and cell is taken by exactly one."""
 
 from __future__ import annotations
 
-from importlib import resources
-
 from services.common.keys import Keys
 from services.common.redis_conn import AsyncClient
-
-
-def lua(name: str) -> str:
-    return resources.files("services.gap_detector").joinpath(f"lua/{name}.lua").read_text()
+from services.gap_detector.script_calls import ClaimMinutesCall, ClaimTimersCall
 
 
 class ClaimQueries:
     def __init__(self, client: AsyncClient, keys: Keys) -> None:
         self.r, self.keys = client, keys
-        self._claim_timers = client.register_script(lua("claim_timers"))
-        self._claim_minutes = client.register_script(lua("claim_minutes"))
+        self._claim_timers = client.register_script(ClaimTimersCall.source())
+        self._claim_minutes = client.register_script(ClaimMinutesCall.source())
 
     async def claim_timers(self, wm: int, now_ms: int, lease_ms: int,
                            limit: int) -> list[tuple[str, str, int]]:
         """Due timers as (customer id, journey type, deadline), now leased to this worker."""
-        flat = await self._claim_timers(keys=[self.keys.timers, self.keys.timers_inflight],
-                                        args=[wm, now_ms, lease_ms, limit])
+        call = ClaimTimersCall(self.keys.timers, self.keys.timers_inflight, wm, now_ms, lease_ms, limit)
+        flat = await self._claim_timers(keys=call.keys(), args=call.argv())
         out = []
         for i in range(0, len(flat), 2):
             member = flat[i].decode() if isinstance(flat[i], bytes) else str(flat[i])
@@ -42,8 +37,8 @@ class ClaimQueries:
 
     async def claim_cells(self, newest_minute: int, limit: int) -> list[tuple[str, int]]:
         """Queued drop-off cells of minutes up to ``newest_minute``, as (cell key, minute)."""
-        got = await self._claim_minutes(keys=[self.keys.dropoff_pending, self.keys.dropoff_judged],
-                                        args=[newest_minute, limit])
+        call = ClaimMinutesCall(self.keys.dropoff_pending, self.keys.dropoff_judged, newest_minute, limit)
+        got = await self._claim_minutes(keys=call.keys(), args=call.argv())
         out = []
         for raw in got:
             cell, _, minute = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")

@@ -12,6 +12,7 @@ import msgspec
 import orjson
 from redis.exceptions import TryAgainError
 
+from services.gap_detector.core.logic import TimerOp
 from services.gap_detector.core.state import CustomerState, EncodedBuffer, decode_state
 
 DROPOFF_TTL_S = 3 * 86_400  # stalls land in a cell up to an SLA after its minute
@@ -96,7 +97,7 @@ class Save:
     split_from: set[str] = field(default_factory=set)  # customers a split took marks from (fields to drop)
     cells: dict[str, dict[tuple[str, int], list[int]]] = field(default_factory=dict)  # cid -> increments
     finished_timers: dict[str, list[str]] = field(default_factory=dict)  # customer -> in-flight members
-    extra_timers: dict[str, int] = field(default_factory=dict)  # superseded-stall members -> deadline
+    extra_timers: dict[str, TimerOp] = field(default_factory=dict)  # superseded-stall member -> its op
     docs: dict[int, bytes] = field(default_factory=dict)  # id(alert) -> its JSON, encoded once per batch
     token: bytes = field(default_factory=lambda: os.urandom(8).hex().encode())  # field 'n' of what it writes
     # Per customer, staged by DetectorStore.stage: its truth (state, open alerts, compare-and-set), index

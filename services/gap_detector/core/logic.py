@@ -26,8 +26,8 @@ class Step:
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
-    # Superseded-stall timer member suffix -> deadline; a negative deadline removes the timer.
-    extra_timers: dict[str, int] = field(default_factory=dict)
+    # Superseded-stall timer member suffix -> what to do with it on the timer wheel (the last op wins).
+    extra_timers: dict[str, TimerOp] = field(default_factory=dict)
     cells: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
     def count(self, key: str, minute: int, volume: int, dropoffs: int) -> None:
@@ -36,18 +36,42 @@ class Step:
         acc[1] += dropoffs
 
 
-def superseded_member(journey: str, mark: Mark) -> str:
-    """The timer member suffix of a superseded X: self-contained, so firing it needs no state."""
-    return orjson.dumps([journey, *mark.to_json()]).decode()
+@dataclass(frozen=True, slots=True)
+class ArmTimer:
+    """Put a superseded-stall timer on the timer wheel, due at ``deadline`` (event-time ms)."""
+
+    deadline: int
 
 
-def parse_superseded(suffix: str) -> tuple[str, Mark]:
-    raw = orjson.loads(suffix)
-    return raw[0], Mark.from_json(raw[1:])
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """Take a superseded-stall timer off the timer wheel: the stall it stood for will not happen."""
 
 
-def is_superseded(suffix: str) -> bool:
-    return suffix.startswith("[")
+CANCEL = CancelTimer()
+TimerOp = ArmTimer | CancelTimer
+
+
+@dataclass(frozen=True, slots=True)
+class SupersededStall:
+    """The timer of an X superseded before its own timer fired (see ``DetectorLogic._progress``): its
+    member suffix holds the journey and X's mark, so firing it needs no state. The suffix is a JSON array,
+    the one thing that tells it from a journey type (which never starts with '['); only this class reads
+    or writes that form."""
+
+    journey: str
+    mark: Mark
+
+    def suffix(self) -> str:
+        return orjson.dumps([self.journey, *self.mark.to_json()]).decode()
+
+    @staticmethod
+    def parse(suffix: str) -> SupersededStall | None:
+        """The superseded stall a timer member suffix names, None for a journey's own timer."""
+        if not suffix.startswith("["):
+            return None
+        raw = orjson.loads(suffix)
+        return SupersededStall(raw[0], Mark.from_json(raw[1:]))
 
 
 def persona_of(state: CustomerState) -> str | None:
@@ -114,10 +138,12 @@ class DetectorLogic:
             # A late event older than X does not move X's stall clock, but it is progress for a
             # superseded X' it follows within X''s SLA: that X' does not stall after all.
             for suffix in list(state.superseded):
-                j, old = parse_superseded(suffix)
-                if j == journey and old.deadline is not None and old.t < entry.t <= old.deadline:
+                sup = SupersededStall.parse(suffix)
+                assert sup is not None  # state.superseded holds only their suffixes
+                old = sup.mark
+                if sup.journey == journey and old.deadline is not None and old.t < entry.t <= old.deadline:
                     del state.superseded[suffix]
-                    step.extra_timers[suffix] = -1
+                    step.extra_timers[suffix] = CANCEL
             return
         if (mark is not None and mark.deadline is not None and state.timers.get(journey) == mark.deadline
                 and entry.t > mark.deadline):
@@ -127,8 +153,9 @@ class DetectorLogic:
             if wm is not None and mark.deadline <= wm:
                 self._fire(cid, state, journey, mark, now_ms, step)
             else:
-                suffix = superseded_member(journey, mark)
-                step.extra_timers[suffix] = state.superseded[suffix] = mark.deadline
+                suffix = SupersededStall(journey, mark).suffix()
+                state.superseded[suffix] = mark.deadline
+                step.extra_timers[suffix] = ArmTimer(mark.deadline)
         if mark is not None and mark.deadline is not None and entry.t <= mark.deadline:
             self._retract_stall(cid, state, journey, mark, now_ms, step)
         terminal = self.defs.is_terminal(journey, stage)
@@ -184,8 +211,11 @@ class DetectorLogic:
         """A due timer of a superseded X (see ``_progress``): it stalls, its details are in the member.
         ``state``, the customer's current state when known, is only read for the persona."""
         step = Step()
-        journey, mark = parse_superseded(suffix)
-        self._fire(cid, CustomerState(), journey, mark, now_ms, step, persona_of(state) if state else None)
+        sup = SupersededStall.parse(suffix)
+        if sup is None:
+            raise ValueError(f"not a superseded-stall timer: {suffix[:80]!r}")
+        self._fire(cid, CustomerState(), sup.journey, sup.mark, now_ms, step,
+                   persona_of(state) if state else None)
         return step
 
     def _fire(self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int,

@@ -1,8 +1,9 @@
 #!lua
 -- Apply writes that share one hash slot in one call (atomic, one round trip): a customer's truth (its
 -- state with its timers, open alerts and outbox) or one of the detector-wide indexes.
--- KEYS[1] a key of that slot: every key written is in it (Redis Cluster refuses anything else).
--- ARGV[1] MessagePack list of operations {command, key, args...}; only the writes below are accepted,
+-- Called through services/gap_detector/script_calls.py ApplyCall, whose fields are named as below.
+-- KEYS[1] slot_key: a key of that slot: every key written is in it (Redis Cluster refuses anything else)
+-- ARGV[1] operations: MessagePack list of {command, key, args...}; only the writes below are accepted,
 -- and these conditional ones:
 --   {'EXPECT', state hash, token}  compare-and-set: unless the hash's field 'n' still holds the token
 --       ('' for none) the state was loaded with, nothing at all is written (a CONFLICT error: not TRYAGAIN,

@@ -1,7 +1,12 @@
 #!lua
 -- Claim due stall timers atomically, so with several workers each timer is taken by exactly one.
--- KEYS[1] timers ZSET (member '<cid>|<journey>', score deadline), KEYS[2] in-flight ZSET (score lease end).
--- ARGV[1] watermark (ms), ARGV[2] wall clock now (ms), ARGV[3] lease (ms), ARGV[4] most timers to take.
+-- Called through services/gap_detector/script_calls.py ClaimTimersCall.
+-- KEYS[1] timers: ZSET (member '<cid>|<journey>', score deadline)
+-- KEYS[2] inflight: ZSET (score lease end)
+-- ARGV[1] watermark_ms: the watermark
+-- ARGV[2] now_ms: wall clock now
+-- ARGV[3] lease_ms: how long a claimed timer is leased
+-- ARGV[4] limit: most timers to take
 -- A lease that ran out (its worker died before finishing) puts the timer back as due at once; ZADD NX
 -- keeps a newer deadline armed meanwhile.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, ARGV[4])

@@ -1,8 +1,12 @@
 #!lua
 -- Queue a watermark candidate and apply the candidates the detectors' evidence now covers (core/clock.py).
--- KEYS[1] clock:pending ZSET member '<noted ms>:<candidate>', score noted ms; KEYS[2] watermark STRING.
--- ARGV[1] noted ms (wall time after the inputs were read), ARGV[2] candidate watermark ('' for none),
--- ARGV[3] seen evidence ms ('' for none), ARGV[4] most candidates kept waiting.
+-- Called through services/gap_detector/script_calls.py WatermarkAdvance.
+-- KEYS[1] pending: clock:pending ZSET member '<noted ms>:<candidate>', score noted ms
+-- KEYS[2] watermark: STRING
+-- ARGV[1] noted_ms: wall time after the inputs were read
+-- ARGV[2] candidate: candidate watermark ('' for none)
+-- ARGV[3] evidence_ms: seen evidence ms ('' for none)
+-- ARGV[4] max_pending: most candidates kept waiting
 -- When full, a new candidate is dropped (not the oldest: the oldest applies first; a later one only
 -- waits for the next tick's), so the watermark still moves in steps through a long backlog.
 -- Returns the watermark (it only moves forward).

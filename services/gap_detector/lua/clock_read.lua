@@ -1,9 +1,12 @@
 #!lua
 -- The detector's tick reads the evidence clock (core/clock.py) in one call, storing its own first.
--- KEYS[1] clock:seen HASH '<topic>:<partition>' -> ms, KEYS[2] clock:inputs HASH (the stitchers'),
--- KEYS[3] watermark STRING.
--- ARGV: pairs of '<topic>:<partition>', seen-through ms of this worker's partitions; a value is stored
--- only when it is newer (a partition's previous owner may have proven less, never more).
+-- Called through services/gap_detector/script_calls.py ClockReadCall.
+-- KEYS[1] clock_seen: clock:seen HASH '<topic>:<partition>' -> ms
+-- KEYS[2] clock_inputs: clock:inputs HASH (the stitchers')
+-- KEYS[3] watermark: STRING
+-- ARGV[1..] own_seen: pairs of '<topic>:<partition>', seen-through ms of this worker's partitions; a
+--       value is stored only when it is newer (a partition's previous owner may have proven less, never
+--       more)
 -- Returns {seen (flat HGETALL), inputs (flat HGETALL), watermark or nil}.
 for i = 1, #ARGV, 2 do
   local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')

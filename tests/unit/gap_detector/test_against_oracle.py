@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gap_detector.core.definitions import parse_definitions
-from services.gap_detector.core.logic import DetectorLogic
+from services.gap_detector.core.logic import ArmTimer, DetectorLogic
 from services.gap_detector.core.model import Entry
 from services.gap_detector.core.state import CustomerState
 from services.simulator.oracle import OEvent, Oracle
@@ -95,7 +95,7 @@ def drive(
     stall fires at once and must be retracted when its successor arrives late."""
     logic, state = DetectorLogic(DEFS), CustomerState()
     out: list[dict[str, Any]] = []
-    extra: dict[str, int] = {}
+    extra: dict[str, int] = {}  # armed superseded-stall timers -> deadline
     max_t, i, b, before = None, 0, 0, None
     while i < len(arrivals):
         size = batch_sizes[b % len(batch_sizes)]
@@ -103,8 +103,11 @@ def drive(
         for e in batch:  # the batch runs under the watermark from before it; it moves after the writes
             step = logic.on_item(CID, state, msgspec.structs.replace(e), T0, before)
             out += step.alerts
-            extra.update(step.extra_timers)
-            extra = {k: d for k, d in extra.items() if d >= 0}
+            for suffix, op in step.extra_timers.items():
+                if isinstance(op, ArmTimer):
+                    extra[suffix] = op.deadline
+                else:
+                    extra.pop(suffix, None)
         max_t = max([max_t or 0, *(e.t for e in batch)])
         wm = before = max_t - LATENESS if live_wm is None else live_wm
         for journey, deadline in sorted(state.timers.items()):

@@ -13,7 +13,7 @@ from services.common.timeutil import format_ms
 from services.gap_detector.core.alerts import alert_id, rfc3339
 from services.gap_detector.core.definitions import Definitions
 from services.gap_detector.core.dropoff import cell_key, judge, minute_of
-from services.gap_detector.core.logic import DetectorLogic
+from services.gap_detector.core.logic import ArmTimer, DetectorLogic
 from services.gap_detector.core.model import Entry
 from services.gap_detector.core.state import CustomerState, decode_state, encode_buffer, encode_state
 from tests.unit.gap_detector.conftest import CID, MIN, T0, entry
@@ -178,7 +178,7 @@ def test_x_superseded_just_past_its_deadline_waits_for_the_watermark(logic: Dete
     st = CustomerState()
     logic.on_item(CID, st, entry("x", T0, journey=PAY), T0)
     step = logic.on_item(CID, st, entry("y", T0 + HOUR + 1000, journey=PAY), T0, wm=T0 + HOUR - 4 * MIN)
-    assert step.alerts == [] and list(step.extra_timers.values()) == [T0 + HOUR]
+    assert step.alerts == [] and list(step.extra_timers.values()) == [ArmTimer(T0 + HOUR)]
     [suffix] = step.extra_timers
     [stall] = logic.on_notify_superseded(CID, suffix, T0).alerts
     assert stall["evidence"]["event_ids"] == ["x"] and stall["alert_id"] == alert_id(
