@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from services.api.core.handling import Change, overlay, transition
+from services.api.script_calls import HandleAlertCall, LiveProbeCall
 from services.api.store import JourneyReader, text
 from services.common.alert_handling import parse, read_handling
 from services.common.scripts import Script
@@ -29,8 +30,8 @@ class Conflict(RuntimeError):
 class HandlingStore:
     def __init__(self, reader: JourneyReader, retention_s: int) -> None:
         self.reader, self.keys, self.retention_s = reader, reader.keys, retention_s
-        self._handle = Script(reader.redis, "services.api", "lua/handle_alert.lua")
-        self._probe = Script(reader.redis, "services.api", "lua/live_probe.lua")
+        self._handle = Script(reader.redis, HandleAlertCall.PACKAGE, HandleAlertCall.SCRIPT)
+        self._probe = Script(reader.redis, LiveProbeCall.PACKAGE, LiveProbeCall.SCRIPT)
 
     async def find_alert(self, alert_id: str, customer_id: str | None) -> dict[str, Any] | None:
         """The detector's current document of an alert: the recent-alerts index first, else the open
@@ -58,10 +59,10 @@ class HandlingStore:
             if not change.changed:
                 return change
             new = orjson.dumps(change.handling).decode()
-            args: list[str | int] = [aid, seen, new, self.retention_s]
+            call = HandleAlertCall(key, aid, seen, new, self.retention_s)
 
-            def cas(a: list[str | int] = args) -> Awaitable[Any]:
-                return self._handle([key], a)
+            def cas(c: HandleAlertCall = call) -> Awaitable[Any]:
+                return self._handle(*c.call())
 
             written, raw = await r.call(cas)
             if written:
@@ -85,8 +86,8 @@ class HandlingStore:
         handling of alerts raised under the ids merged into it, which lives in their slots: a second,
         pipelined read, only for a merged customer)."""
         k, r = self.keys, self.reader
-        keys = [k.summary(survivor), k.open_alerts(survivor), k.alert_handling(survivor)]
-        own = text(await r.call(lambda: self._probe(keys, [])))
+        probe = LiveProbeCall(k.summary(survivor), k.open_alerts(survivor), k.alert_handling(survivor))
+        own = text(await r.call(lambda: self._probe(*probe.call())))
         others = sorted(set(aliases) - {survivor})
         if not others:
             return own

@@ -41,3 +41,32 @@ class ReadJourneyCall(Signature):
     masked: str
     open_alerts: str
     max_touchpoints: int
+
+
+@dataclass(frozen=True, slots=True)
+class HandleAlertCall(Signature):
+    """lua/handle_alert.lua: an agent's handling of one alert, written only if unchanged since read."""
+
+    PACKAGE = _PACKAGE
+    SCRIPT = "lua/handle_alert.lua"
+    KEYS = ("handling",)
+    ARGV = ("alert_id", "seen", "new", "keep_s")
+
+    handling: str  # Keys.alert_handling of the alert's customer
+    alert_id: str
+    seen: str  # the handling JSON read ('' for none)
+    new: str
+    keep_s: int  # seconds the hash lives at least (the journey retention)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveProbeCall(Signature):
+    """lua/live_probe.lua: a string that changes when one customer's journey, alerts or handling do."""
+
+    PACKAGE = _PACKAGE
+    SCRIPT = "lua/live_probe.lua"
+    KEYS = ("summary", "open_alerts", "handling")
+
+    summary: str
+    open_alerts: str
+    handling: str

@@ -1,9 +1,12 @@
 -- An agent's handling of one alert (acknowledged/resolved, by whom, when, the note), with compare-and-set:
 -- the API computes the next handling from the one it read (services/api/core/handling.py) and it is
 -- written only if nobody changed it meanwhile (else the API reads again and decides again).
--- KEYS[1] the handling hash of the alert's customer (Keys.alert_handling, the customer's slot; the only
--- key touched). ARGV[1] alert id, ARGV[2] the handling JSON read ('' for none), ARGV[3] the new one,
--- ARGV[4] seconds the hash lives at least (the journey retention).
+-- KEYS[1] handling: the handling hash of the alert's customer (Keys.alert_handling, the customer's slot;
+--   the only key touched)
+-- ARGV[1] alert_id: the alert
+-- ARGV[2] seen: the handling JSON read ('' for none)
+-- ARGV[3] new: the handling JSON to write
+-- ARGV[4] keep_s: seconds the hash lives at least (the journey retention)
 -- Returns {1, new} when written, {0, what it holds now} when it changed meanwhile. Field '~v' counts the
 -- writes: the live page's cheap "did anything change" probe.
 local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
