@@ -3,9 +3,9 @@
 -- the summary replaced by the one core/journey.py rebuilt from the rest, if and only if the timeline is
 -- still the one the plan was made on (a worker that wrote meanwhile makes the caller read and plan again).
 -- Safe to repeat: a second run finds the timeline changed (planned again: nothing left to move).
--- KEYS: the customer's timeline ZSET, touchpoints HASH, summary HASH, masks HASH.
--- ARGV: 1 SHA-1 of the timeline as read (event_id ' ' score, joined by ','), 2 MessagePack map
---       {gone = [event ids], masks = [id keys], summary = [field, value, ...]}.
+-- KEYS[1..4] journey_keys: the customer's timeline ZSET, touchpoints HASH, summary HASH, masks HASH
+-- ARGV[1] timeline_digest: SHA-1 of the timeline as read (event_id ' ' score, joined by ',')
+-- ARGV[2] work: MessagePack map {gone = [event ids], masks = [id keys], summary = [field, value, ...]}
 -- Returns 1 (rebuilt) or 0 (the timeline changed).
 local call = redis.call
 local flat = call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')

@@ -112,3 +112,42 @@ class ProgressCall(Signature):
     clock_inputs: str
     partition_count: int  # 0: unknown, not written
     reports: list[int]  # (partition, event ms, seen ms, grew ms) per partition, flat
+
+
+@dataclass(frozen=True, slots=True)
+class SplitCall(Signature):
+    """split.lua: split a customer's identity graph in two, or join the two again, in the graph's slot."""
+
+    PACKAGE = _PACKAGE
+    SCRIPT = "split.lua"
+    KEYS = ("split_record",)
+    ARGV = ("id_head", "customer_head", "customer_ids_head", "alias_head", "aliases_of_head",
+            "evidence_head", "blocked_head", "now_ms", "graph_ttl_ms", "mode", "record", "plan")
+
+    split_record: str
+    id_head: str
+    customer_head: str
+    customer_ids_head: str
+    alias_head: str
+    aliases_of_head: str
+    evidence_head: str
+    blocked_head: str
+    now_ms: int
+    graph_ttl_ms: int
+    mode: str  # 'split' | 'join'
+    record: bytes  # the split record JSON to store
+    plan: bytes  # MessagePack, see split.lua
+
+
+@dataclass(frozen=True, slots=True)
+class JourneySplitCall(Signature):
+    """journey_split.lua: the kept customer's journey without the touchpoints a split moved away."""
+
+    PACKAGE = _PACKAGE
+    SCRIPT = "journey_split.lua"
+    KEYS = ("journey_keys",)
+    ARGV = ("timeline_digest", "work")
+
+    journey_keys: list[str]  # timeline, touchpoints, summary, masks
+    timeline_digest: str  # SHA-1 of the timeline as read
+    work: bytes  # MessagePack, see journey_split.lua

@@ -2,10 +2,19 @@
 -- graph's slot ({<p>:idg}); the plan is made by core/split.py (adapters/split_store.py orchestrates, then
 -- moves the touchpoints in the journeys' own slots). Safe to repeat: the split record says what is done.
 --
--- KEYS[1] the split record (Keys.split_record).
--- ARGV: 1 id head, 2 customer head, 3 customer-ids head, 4 alias head, 5 aliases-of head, 6 evidence head,
---       7 blocked head, 8 now ms, 9 graph ttl ms, 10 mode ('split' | 'join'), 11 the split record JSON to
---       store, 12 (split) the plan: MessagePack map {customer, new, digest, keep = [keys], move = [keys],
+-- KEYS[1] split_record: the split record (Keys.split_record)
+-- ARGV[1] id_head: identifier keys' head
+-- ARGV[2] customer_head: customer hashes' head
+-- ARGV[3] customer_ids_head: customer identifier sets' head
+-- ARGV[4] alias_head: alias keys' head
+-- ARGV[5] aliases_of_head: aliases-of sets' head
+-- ARGV[6] evidence_head: evidence hashes' head
+-- ARGV[7] blocked_head: split blocks' head
+-- ARGV[8] now_ms: now
+-- ARGV[9] graph_ttl_ms: the identity graph's TTL
+-- ARGV[10] mode: 'split' | 'join'
+-- ARGV[11] record: the split record JSON to store
+-- ARGV[12] plan: (split) MessagePack map {customer, new, digest, keep = [keys], move = [keys],
 --       keep_ev = [event id, text, ...], move_ev = [...], keep_fs, move_fs}
 --       (join) MessagePack map {customer, new}.
 -- Returns {'done'} (applied now), {'again'} (the record says it was applied already), {'changed'} (split:

@@ -27,8 +27,10 @@ import orjson
 from services.common.keys import Keys
 from services.common.limits import MAX_ALIAS_HOPS
 from services.common.redis_conn import AsyncClient
+from services.common.script_args import Call
 from services.common.scripts import Script
 from services.stitcher.adapters.redis_store import PACKAGE, TTL_SLACK_DIVISOR, RedisStitchStore, Taken, Work
+from services.stitcher.adapters.script_calls import JourneySplitCall, SplitCall
 from services.stitcher.core.identity import Evidence, id_type_of
 from services.stitcher.core.journey import JourneyStore
 from services.stitcher.core.split import (
@@ -59,11 +61,11 @@ class SplitStore:
     def __init__(self, client: AsyncClient, keys: Keys, max_touchpoints: int, retention_ms: int) -> None:
         self.client, self.keys, self.cap = client, keys, max_touchpoints
         self.journeys = RedisStitchStore(client, keys, parse_limits(""), max_touchpoints, retention_ms)
-        self._split = Script(client, PACKAGE, "split.lua")
-        self._rebuild = Script(client, PACKAGE, "journey_split.lua")
+        self._split = Script(client, PACKAGE, SplitCall.SCRIPT)
+        self._rebuild = Script(client, PACKAGE, JourneySplitCall.SCRIPT)
         k = keys
-        self._heads = [k.identifier(""), k.customer(""), k.customer_ids(""), k.alias(""), k.aliases_of(""),
-                       k.evidence(""), k.blocked("")]
+        self._heads = (k.identifier(""), k.customer(""), k.customer_ids(""), k.alias(""), k.aliases_of(""),
+                       k.evidence(""), k.blocked(""))
         self.graph_ttl = retention_ms + 2 * (retention_ms // TTL_SLACK_DIVISOR)
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -131,14 +133,14 @@ class SplitStore:
                 return (await self.record(sid)) or rec
         raise SplitBusy("the customer kept changing while it was being split; try again")
 
-    def split_call(self, plan: SplitPlan, rec: Mapping[str, Any], now_ms: int) -> tuple[list[str], list[Any]]:
+    def split_call(self, plan: SplitPlan, rec: Mapping[str, Any], now_ms: int) -> Call:
         body = {"customer": plan.customer, "new": plan.new_customer, "digest": plan.ids_digest,
                 "keep": list(plan.keep), "move": list(plan.move),
                 "keep_ev": [x for kv in sorted(plan.keep_evidence.items()) for x in kv],
                 "move_ev": [x for kv in sorted(plan.move_evidence.items()) for x in kv],
                 "keep_fs": plan.keep_first_seen_ms, "move_fs": plan.move_first_seen_ms}
-        return [self.keys.split_record(plan.split_id)], [
-            *self._heads, now_ms, self.graph_ttl, "split", orjson.dumps(rec), _PACK(body)]
+        return SplitCall(self.keys.split_record(plan.split_id), *self._heads, now_ms, self.graph_ttl, "split",
+                         orjson.dumps(rec), _PACK(body)).call()
 
     async def move_journey(self, rec: Mapping[str, Any]) -> int:
         """Step 3: the kept customer's touchpoints that belong to the new one moved there; how many."""
@@ -160,7 +162,8 @@ class SplitStore:
             summary = rebuilt_summary(t, set(moved.ids), self.cap)
             body = {"gone": moved.ids, "masks": [m for m, _ in masks],
                     "summary": [x for kv in sorted(summary.items()) for x in kv]}
-            if await self._rebuild(self.journeys.journey_keys(cid), [digest, _PACK(body)]):
+            rebuild = JourneySplitCall(self.journeys.journey_keys(cid), digest, _PACK(body))
+            if await self._rebuild(*rebuild.call()):
                 return len(going)
         raise SplitBusy("the journey kept changing while its touchpoints were being moved; try again")
 
@@ -176,8 +179,8 @@ class SplitStore:
         if rec["state"] == "applied":
             done = {**rec, "state": "undone", "undone_by": by, "undone_at_ms": now_ms}
             body = {"customer": cid, "new": new}
-            await self._split([self.keys.split_record(sid)], [*self._heads, now_ms, self.graph_ttl, "join",
-                                                              orjson.dumps(done), _PACK(body)])
+            await self._split(*SplitCall(self.keys.split_record(sid), *self._heads, now_ms, self.graph_ttl,
+                                         "join", orjson.dumps(done), _PACK(body)).call())
             rec = (await self.record(sid)) or done
         taken = await self.journeys.take([new]) if new != cid else {}
         if new != cid and taken[new].ids:
