@@ -30,6 +30,8 @@ KNOWN_IDENTIFIER_TYPES: Final = ("customer_id", "account_id", "email", "phone", 
 # configured list apart (JOURNEYS_MAP_PERSONAS, these by default) and count any other as ``other``.
 DEFAULT_PERSONAS: Final = ("digital_native", "phone_first_senior", "busy_professional", "store_loyal",
                            "social_complainer", "price_hunter", "small_business_owner")
+PERSONAS_HELP: Final = ("Personas the journey map keeps apart and journeys_alerts_total labels (comma "
+                        "separated); any other is 'other'. Each adds series to both: keep the list short.")
 _CHANNELS = frozenset(KNOWN_CHANNELS)
 _TYPES = frozenset(KNOWN_IDENTIFIER_TYPES)
 

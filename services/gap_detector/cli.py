@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level.upper())
     defs = load_definitions(settings.definitions)  # a bad file fails here, before anything connects
-    metrics = DetectorMetrics()
+    metrics = DetectorMetrics(personas=settings.persona_names)
     ensure_topics(settings)
     try:
         metrics.serve(settings.metrics_port, settings.bind_host)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from services.common.kafka_loop import LoopMetrics
+from services.common.vocabulary import DEFAULT_PERSONAS, persona_label
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -12,10 +17,15 @@ DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3
 
 
 class DetectorMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None,
+                 personas: Iterable[str] = DEFAULT_PERSONAS) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.alerts = Counter("journeys_alerts_total", "Gap alerts raised.", ["type", "severity"], registry=r)
+        # persona: bounded by the configured list (JOURNEYS_MAP_PERSONAS), any other or none is 'other', so
+        # the series are at most types x severities x (personas + 1) whatever the events say.
+        self.personas = frozenset(personas)
+        self.alerts = Counter("journeys_alerts_total", "Gap alerts raised.", ["type", "severity", "persona"],
+                              registry=r)
         self.retracted = Counter("journeys_alerts_retracted_total",
                                  "Alerts re-published closed: a late event showed they were untrue.",
                                  ["type"], registry=r)
@@ -47,6 +57,20 @@ class DetectorMetrics:
         self.dead_lettered = Counter("journeys_events_dead_lettered_total",
                                      "Unusable stitched events / merge records dead-lettered.", ["reason"],
                                      registry=r)
+
+    def count_alerts(self, alerts: Iterable[dict[str, Any]]) -> None:
+        """Published alerts: opened ones count as raised, closed ones (retractions) as retracted."""
+        opened: Tally[tuple[str, str, str]] = Tally()
+        retracted: Tally[str] = Tally()
+        for a in alerts:
+            if a["status"] == "open":
+                opened[(a["type"], a["severity"], persona_label(a.get("persona"), self.personas))] += 1
+            elif a["status"] == "closed":
+                retracted[a["type"]] += 1
+        for (kind, severity, persona), n in opened.items():
+            self.alerts.labels(kind, severity, persona).inc(n)
+        for kind, n in retracted.items():
+            self.retracted.labels(kind).inc(n)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -199,11 +198,7 @@ class DetectorProcessor:
                 return swept
 
     def _count(self, alerts: list[dict[str, Any]]) -> None:
-        opened = Counter((a["type"], a["severity"]) for a in alerts if a["status"] == "open")
-        for (kind, severity), n in opened.items():  # retractions are not counted as raised
-            self.m.alerts.labels(kind, severity).inc(n)
-        for kind, n in Counter(a["type"] for a in alerts if a["status"] == "closed").items():
-            self.m.retracted.labels(kind).inc(n)
+        self.m.count_alerts(alerts)  # retractions are not counted as raised
 
     # -- identity merges ---------------------------------------------------------------------------
     async def on_merges(self, records: Sequence[Record], sink: Sink) -> int:

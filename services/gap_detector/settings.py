@@ -8,6 +8,7 @@ from pydantic import field_validator
 
 from services.common.settings import CommonSettings, env
 from services.common.timeutil import parse_duration_ms
+from services.common.vocabulary import DEFAULT_PERSONAS, PERSONAS_HELP
 
 
 class GapDetectorSettings(CommonSettings):
@@ -53,6 +54,8 @@ class GapDetectorSettings(CommonSettings):
     webhook_queue: int = env("JOURNEYS_ALERT_WEBHOOK_QUEUE",
                              "Most webhook deliveries waiting; more are dropped and counted.", default=1000)
     webhook_retries: int = env("JOURNEYS_ALERT_WEBHOOK_RETRIES", "Attempts per webhook delivery.", default=5)
+    # The journey map's list, so an alert's persona label and the map's persona columns agree.
+    personas: str = env("JOURNEYS_MAP_PERSONAS", PERSONAS_HELP, default=",".join(DEFAULT_PERSONAS))
 
     @field_validator("watermark_lateness", "watermark_idle", "open_alert_ttl", "batch_window", "tick")
     @classmethod
@@ -62,6 +65,10 @@ class GapDetectorSettings(CommonSettings):
 
     def instance_port(self) -> int | None:
         return self.metrics_port
+
+    @property
+    def persona_names(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.personas.split(",") if p.strip())
 
     @property
     def lateness_ms(self) -> int:

@@ -6,7 +6,7 @@ from pydantic import field_validator
 
 from services.common.settings import CommonSettings, env
 from services.common.timeutil import parse_duration_ms
-from services.common.vocabulary import DEFAULT_PERSONAS
+from services.common.vocabulary import DEFAULT_PERSONAS, PERSONAS_HELP
 from services.journey_map.core.bounds import DEFAULT_DEPARTMENTS, DEFAULT_EMOTIONS
 
 
@@ -19,9 +19,7 @@ class JourneyMapSettings(CommonSettings):
     definitions: str | None = env("JOURNEYS_DEFINITIONS",
                                   "Journey definitions file (YAML/JSON); unset: the bundled defaults.",
                                   default=None)
-    map_personas: str = env("JOURNEYS_MAP_PERSONAS",
-                            "Personas the journey map keeps apart (comma separated); any other is 'other'.",
-                            default=",".join(DEFAULT_PERSONAS))
+    map_personas: str = env("JOURNEYS_MAP_PERSONAS", PERSONAS_HELP, default=",".join(DEFAULT_PERSONAS))
     map_departments: str = env("JOURNEYS_MAP_DEPARTMENTS",
                                "Departments the journey map keeps apart (comma separated); others: 'other'.",
                                default=",".join(DEFAULT_DEPARTMENTS))
