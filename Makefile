@@ -22,7 +22,8 @@ setup: $(STAMP)
 # set, else a Docker engine (testcontainers), else the local stack, started and stopped by the tests.
 # The chaos suite's short run is part of it; its figures go to .journeys/ (a run by hand, `pytest -m chaos`,
 # publishes to bench/results/ instead), so the test command leaves the checkout clean.
-test: setup
+# Lint first (ruff, the format check, mypy: seconds), so CI, which runs this target, enforces them too.
+test: setup lint
 	JOURNEYS_CHAOS_RESULTS=$${JOURNEYS_CHAOS_RESULTS:-.journeys/chaos-results.md} $(BIN)/pytest -q
 
 unit: $(STAMP)
@@ -33,9 +34,8 @@ integration: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check services tests bench
+	$(BIN)/ruff format --check services tests bench
 	$(BIN)/mypy
-# On once the whole tree has been formatted in one commit (`ruff format services tests bench`, issue 15):
-#	$(BIN)/ruff format --check services tests bench
 
 # Before you push (CONTRIBUTING.md): lint, types and the unit tests; no Kafka, no Redis.
 check: lint unit

@@ -57,24 +57,42 @@ class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsH
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__, epilog=EPILOG,
-                                 formatter_class=Formatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, epilog=EPILOG, formatter_class=Formatter
+    )
     ap.add_argument("--events", type=int, default=1_000_000, help="channel events of the throughput phases")
-    ap.add_argument("--customers", type=int, default=None,
-                    help="customers they belong to (None: events / 10)")
+    ap.add_argument(
+        "--customers", type=int, default=None, help="customers they belong to (None: events / 10)"
+    )
     ap.add_argument("--partitions", type=int, default=4, help="partitions of every topic of the run")
     ap.add_argument("--rate", type=int, default=5000, help="events/s of the latency phase (0: skip it)")
     ap.add_argument("--seconds", type=int, default=20, help="length of the latency phase")
-    ap.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra setting for both workers, recorded with the results (repeatable)")
-    ap.add_argument("--results", default=None,
-                    help="results file to append to ('' for none; None: bench/results/<UTC date>.md)")
-    ap.add_argument("--code", type=Path, default=ROOT, metavar="DIR",
-                    help="checkout whose services the workers run (e.g. a git worktree of an older commit, "
-                         "to measure it with this benchmark)")
-    ap.add_argument("--own-redis", action="store_true",
-                    help="start a private redis-server for the run (the stack's flags), so the Redis CPU "
-                         "figures hold only this run's work; default: REDIS_URL, shared with others")
+    ap.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting for both workers, recorded with the results (repeatable)",
+    )
+    ap.add_argument(
+        "--results",
+        default=None,
+        help="results file to append to ('' for none; None: bench/results/<UTC date>.md)",
+    )
+    ap.add_argument(
+        "--code",
+        type=Path,
+        default=ROOT,
+        metavar="DIR",
+        help="checkout whose services the workers run (e.g. a git worktree of an older commit, "
+        "to measure it with this benchmark)",
+    )
+    ap.add_argument(
+        "--own-redis",
+        action="store_true",
+        help="start a private redis-server for the run (the stack's flags), so the Redis CPU "
+        "figures hold only this run's work; default: REDIS_URL, shared with others",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the run's topics, groups and Redis keys")
     args = ap.parse_args(argv)
     args.customers = args.customers or max(1, args.events // 10)
@@ -113,18 +131,33 @@ def throughput(run: Run) -> report.Figures:
     background = run.redis_background()
     stitcher = run.start("stitcher", "JOURNEYS_STITCHER_METRICS_PORT")
     st, st_redis, st_stages = run.measure(stitcher, (WRITTEN, None), n, "stitcher", 180 + n / 1000)
-    console.print(f"stitcher: {st.rate:,.0f} events/s, {st.cpu_us:.1f} µs worker CPU/event, "
-                  f"{st_redis:.1f} µs Redis CPU/event")
-    fig = report.Figures(n, args.customers, args.partitions, ck, paces["aiokafka"], st, st_redis,
-                         stitcher.total("journeys_merges_total"), 0, redis_background=background,
-                         stitcher_stages=st_stages)
+    console.print(
+        f"stitcher: {st.rate:,.0f} events/s, {st.cpu_us:.1f} µs worker CPU/event, "
+        f"{st_redis:.1f} µs Redis CPU/event"
+    )
+    fig = report.Figures(
+        n,
+        args.customers,
+        args.partitions,
+        ck,
+        paces["aiokafka"],
+        st,
+        st_redis,
+        stitcher.total("journeys_merges_total"),
+        0,
+        redis_background=background,
+        stitcher_stages=st_stages,
+    )
     fig.stitched = settled_count(run, run.topic["stitched-events"], n)
 
     detector = run.start("detector", "JOURNEYS_DETECTOR_METRICS_PORT")
     fig.detector, fig.detector_redis_us, fig.detector_stages = run.measure(
-        detector, RULES, fig.stitched, "detector", 180 + fig.stitched / 1000)
-    console.print(f"detector: {fig.detector.rate:,.0f} events/s, {fig.detector.cpu_us:.1f} µs worker "
-                  f"CPU/event, {fig.detector_redis_us:.1f} µs Redis CPU/event")
+        detector, RULES, fig.stitched, "detector", 180 + fig.stitched / 1000
+    )
+    console.print(
+        f"detector: {fig.detector.rate:,.0f} events/s, {fig.detector.cpu_us:.1f} µs worker "
+        f"CPU/event, {fig.detector_redis_us:.1f} µs Redis CPU/event"
+    )
     return fig
 
 
@@ -140,9 +173,15 @@ def latency(run: Run, fig: report.Figures) -> None:
     try:
         with bar() as progress:
             task = progress.add_task(f"steady {args.rate:,}/s", total=args.rate * args.seconds)
-            fig.achieved_rate = live.steady(run.bootstrap, run.topic["channel-events"], args.rate,
-                                            args.seconds, args.customers, sent,
-                                            advance(progress, task))
+            fig.achieved_rate = live.steady(
+                run.bootstrap,
+                run.topic["channel-events"],
+                args.rate,
+                args.seconds,
+                args.customers,
+                sent,
+                advance(progress, task),
+            )
         n = args.rate * args.seconds
         wait_until(lambda: stitcher.total(WRITTEN) >= args.events + n, "the stitcher to catch up", 300)
         stitched = settled_count(run, run.topic["stitched-events"], stitched_before + n)
@@ -162,20 +201,27 @@ def latency(run: Run, fig: report.Figures) -> None:
 
 
 def notes(fig: report.Figures, args: argparse.Namespace) -> list[str]:
-    out = ["Events/s and latency depend on what else runs on the machine (see the load average); CPU µs per "
-           "event and the ratios to the bare loops of the same run are the comparable figures.",
-           "Redis CPU per event is INFO cpu (used_cpu_user + used_cpu_sys) over the phase / its events; "
-           + ("a private redis-server of this run (--own-redis)." if args.own_redis else
-              f"the server is shared, and other clients used {fig.redis_background:.1%} of a core just "
-              "before the stitcher started, which that figure includes too (--own-redis avoids it).")]
+    out = [
+        "Events/s and latency depend on what else runs on the machine (see the load average); CPU µs per "
+        "event and the ratios to the bare loops of the same run are the comparable figures.",
+        "Redis CPU per event is INFO cpu (used_cpu_user + used_cpu_sys) over the phase / its events; "
+        + (
+            "a private redis-server of this run (--own-redis)."
+            if args.own_redis
+            else f"the server is shared, and other clients used {fig.redis_background:.1%} of a core just "
+            "before the stitcher started, which that figure includes too (--own-redis avoids it)."
+        ),
+    ]
     if args.events < 1_000_000:
         out.append("The throughput target is set for 1M events; this run used fewer.")
     if fig.stitched != fig.events:
         out.append(f"stitched-events held {fig.stitched:,} records after {fig.events:,} channel events.")
     if args.rate:
-        out.append("produce -> journey store: the stitcher's own histogram (Kafka CreateTime of the channel "
-                   "event -> journey written). produce -> channel-switch alert: timed by the benchmark, from "
-                   "handing the trigger event to the producer to reading the alert from gap-alerts.")
+        out.append(
+            "produce -> journey store: the stitcher's own histogram (Kafka CreateTime of the channel "
+            "event -> journey written). produce -> channel-switch alert: timed by the benchmark, from "
+            "handing the trigger event to the producer to reading the alert from gap-alerts."
+        )
         if fig.achieved_rate < 0.95 * args.rate:
             out.append(f"The producer reached only {fig.achieved_rate:,.0f} of {args.rate:,} events/s.")
     return out
@@ -206,22 +252,29 @@ def main(argv: list[str] | None = None) -> None:
     load_after = report.loadavg()
     rows = report.rows(fig)
     fig.notes += notes(fig, args)
-    title = (f"{args.events:,} events, {args.customers:,} customers, {args.partitions} partitions, "
-             f"1 stitcher + 1 detector; load {load_before} -> {load_after}")
+    title = (
+        f"{args.events:,} events, {args.customers:,} customers, {args.partitions} partitions, "
+        f"1 stitcher + 1 detector; load {load_before} -> {load_after}"
+    )
     console.print(report.table(title, rows))
     redis_of_run = "a private redis-server (--own-redis)" if args.own_redis else run.redis_url
-    header = [f"machine: {report.machine()}; Kafka {run.bootstrap}, Redis {redis_of_run}",
-              f"services: {report.code_version(args.code.resolve())}; workers in their default configuration"
-              + (f" plus {', '.join(args.worker_env)}" if args.worker_env else ""),
-              f"load average (1, 5, 15 min) before: {load_before}; after: {load_after}",
-              f"{args.events:,} events ({args.customers:,} customers), {args.partitions} partitions"]
-    results = Path(args.results) if args.results else (
-        ROOT / "bench" / "results" / f"{time.strftime('%Y-%m-%d', time.gmtime())}.md")
+    header = [
+        f"machine: {report.machine()}; Kafka {run.bootstrap}, Redis {redis_of_run}",
+        f"services: {report.code_version(args.code.resolve())}; workers in their default configuration"
+        + (f" plus {', '.join(args.worker_env)}" if args.worker_env else ""),
+        f"load average (1, 5, 15 min) before: {load_before}; after: {load_after}",
+        f"{args.events:,} events ({args.customers:,} customers), {args.partitions} partitions",
+    ]
+    results = (
+        Path(args.results)
+        if args.results
+        else (ROOT / "bench" / "results" / f"{time.strftime('%Y-%m-%d', time.gmtime())}.md")
+    )
     if args.results != "":
         report.append(results, command, header, rows, fig.notes)
         console.print(f"appended to {results}")
     if any(math.isnan(x) for x in fig.journey_ms) and args.rate:
-        console.print(f"[yellow]no {LATENCY}{{step=\"journey\"}} observations from the stitcher")
+        console.print(f'[yellow]no {LATENCY}{{step="journey"}} observations from the stitcher')
 
 
 if __name__ == "__main__":

@@ -79,8 +79,9 @@ class Topics:
     def count(self, topic: str) -> int:
         """Records on ``topic`` (sum of high - low watermark over its partitions)."""
         if self._probe is None:
-            self._probe = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-probe",
-                                    "enable.auto.commit": False})
+            self._probe = Consumer(
+                {"bootstrap.servers": self.bootstrap, "group.id": "bench-probe", "enable.auto.commit": False}
+            )
         parts = self._probe.list_topics(topic, timeout=10).topics[topic].partitions
         n = 0
         for p in parts:
@@ -101,8 +102,15 @@ class Topics:
 
 
 def producer(bootstrap: str, linger_ms: int) -> Producer:
-    return Producer({"bootstrap.servers": bootstrap, "linger.ms": linger_ms, "batch.size": 1_000_000,
-                     "queue.buffering.max.messages": 1_000_000, "queue.buffering.max.kbytes": 1_048_576})
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": linger_ms,
+            "batch.size": 1_000_000,
+            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 1_048_576,
+        }
+    )
 
 
 def send(p: Producer, topic: str, value: bytes) -> None:
@@ -130,12 +138,18 @@ def produce_all(bootstrap: str, topic: str, values: Sequence[bytes], progress: P
 
 
 def bare_confluent(bootstrap: str, topic: str, partitions: int, n: int, progress: Progress) -> Pace:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-bare",
-                         "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024,
-                         "max.partition.fetch.bytes": 4 * 1024 * 1024,
-                         # Once its prefetch queue is full librdkafka waits this long (default 1 s) before
-                         # fetching again: a loop that drains faster than that would idle on it.
-                         "fetch.queue.backoff.ms": 1})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-bare",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+            # Once its prefetch queue is full librdkafka waits this long (default 1 s) before
+            # fetching again: a loop that drains faster than that would idle on it.
+            "fetch.queue.backoff.ms": 1,
+        }
+    )
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     clock = Clock()
     try:
@@ -164,8 +178,12 @@ async def _bare_aiokafka(bootstrap: str, topic: str, partitions: int, n: int, pr
     from aiokafka import AIOKafkaConsumer  # a test extra: the comparison is its only use
     from aiokafka import TopicPartition as AioTP
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
     await consumer.start()
     tps = [AioTP(topic, p) for p in range(partitions)]
     consumer.assign(tps)

@@ -27,8 +27,14 @@ class AlertReader(threading.Thread):
 
     def __init__(self, bootstrap: str, topic: str, start: dict[int, int]) -> None:
         super().__init__(daemon=True, name="alert-reader")
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-bench-reader",
-                                  "enable.auto.commit": False, "fetch.wait.max.ms": 5})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{topic}-bench-reader",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 5,
+            }
+        )
         self.consumer.assign([TopicPartition(topic, p, off) for p, off in start.items()])
         self.position = dict(start)
         self.arrived: dict[tuple[str, str], float] = {}
@@ -62,8 +68,15 @@ def compact(values: Iterable[bytes]) -> list[bytes]:
     return [bytes(memoryview(v)) for v in values]
 
 
-def steady(bootstrap: str, topic: str, rate: int, seconds: int, customers: int, sent: dict[str, float],
-           progress: Callable[[int], None]) -> float:
+def steady(
+    bootstrap: str,
+    topic: str,
+    rate: int,
+    seconds: int,
+    customers: int,
+    sent: dict[str, float],
+    progress: Callable[[int], None],
+) -> float:
     """Send rate * seconds events, each with occurred_at = its planned send time; achieved events/s."""
     n = rate * seconds
     lead_s = 1.0  # encoding everything up front, so the paced loop only hands bytes over
@@ -77,7 +90,7 @@ def steady(bootstrap: str, topic: str, rate: int, seconds: int, customers: int, 
         wait = t0 + i / rate - time.perf_counter()
         if wait > 0:
             time.sleep(wait)  # pacing the producer, not synchronising anything
-        for value, eid in zip(values[i:i + per_slice], ids[i:i + per_slice], strict=True):
+        for value, eid in zip(values[i : i + per_slice], ids[i : i + per_slice], strict=True):
             send(p, topic, value)
             sent[eid] = time.perf_counter()
         p.poll(0)

@@ -32,8 +32,9 @@ def total(scrape: Scrape, name: str, labels: Mapping[str, str] | None = None) ->
     return sum(v for (n, lab), v in scrape.items() if n == name and want <= dict(lab).items())
 
 
-def histogram_quantiles(before: Scrape, after: Scrape, name: str, labels: Mapping[str, str],
-                        qs: Sequence[float]) -> list[float]:
+def histogram_quantiles(
+    before: Scrape, after: Scrape, name: str, labels: Mapping[str, str], qs: Sequence[float]
+) -> list[float]:
     """Quantiles of the observations made between two scrapes (linear within a bucket; NaN when none).
 
     A quantile in the +Inf bucket is inf: beyond the histogram's largest bound, value unknown."""
@@ -51,8 +52,11 @@ def histogram_quantiles(before: Scrape, after: Scrape, name: str, labels: Mappin
         value = math.nan
         for le, cum in buckets:
             if cum >= rank and total_n > 0:
-                value = lower + (le - lower) * ((rank - prev) / max(cum - prev, 1e-9)) \
-                    if math.isfinite(le) else math.inf
+                value = (
+                    lower + (le - lower) * ((rank - prev) / max(cum - prev, 1e-9))
+                    if math.isfinite(le)
+                    else math.inf
+                )
                 break
             lower, prev = le, cum
         result.append(value)

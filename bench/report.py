@@ -15,12 +15,12 @@ from rich.table import Table
 from bench.kafka_io import Pace
 
 # Targets of issue 9 (stitched events on the 2-core box with Kafka and Redis on it).
-STITCHER_RATE = 25_000          # events/s end to end over 1M events
-STITCHER_CPU_US = 20.0          # >= 50,000 events per worker CPU-second
-STITCHER_REDIS_US = 10.0        # Redis CPU per stitched event
+STITCHER_RATE = 25_000  # events/s end to end over 1M events
+STITCHER_CPU_US = 20.0  # >= 50,000 events per worker CPU-second
+STITCHER_REDIS_US = 10.0  # Redis CPU per stitched event
 DETECTOR_CPU_US = 1e6 / 30_000  # >= 30,000 events per worker CPU-second
-JOURNEY_P99_MS = 50.0           # produce -> visible in the journey store, at 5k events/s
-SWITCH_P99_MS = 100.0           # produce -> channel-switch alert, at 5k events/s
+JOURNEY_P99_MS = 50.0  # produce -> visible in the journey store, at 5k events/s
+SWITCH_P99_MS = 100.0  # produce -> channel-switch alert, at 5k events/s
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,20 +102,44 @@ def rows(f: Figures) -> list[Row]:
     loops = "confluent-kafka; aiokafka" if aio is not None else "confluent-kafka"
     out = [Row("bare loop", "confluent-kafka + orjson", f"{_n(ck.rate)} ev/s, {_us(ck.cpu_us)}/ev")]
     if aio is not None:
-        out += [Row("bare loop", "aiokafka + orjson", f"{_n(aio.rate)} ev/s, {_us(aio.cpu_us)}/ev"),
-                Row("bare loop", "confluent-kafka vs aiokafka (events/s; CPU/ev)",
-                    f"{_pct(ck.rate, aio.rate)}; {_pct(ck.cpu_us, aio.cpu_us)}")]
-    out.append(Row("redis", "CPU of other clients just before the stitcher ran",
-                   "n/a" if math.isnan(f.redis_background) else f"{f.redis_background:.1%} of a core"))
+        out += [
+            Row("bare loop", "aiokafka + orjson", f"{_n(aio.rate)} ev/s, {_us(aio.cpu_us)}/ev"),
+            Row(
+                "bare loop",
+                "confluent-kafka vs aiokafka (events/s; CPU/ev)",
+                f"{_pct(ck.rate, aio.rate)}; {_pct(ck.cpu_us, aio.cpu_us)}",
+            ),
+        ]
+    out.append(
+        Row(
+            "redis",
+            "CPU of other clients just before the stitcher ran",
+            "n/a" if math.isnan(f.redis_background) else f"{f.redis_background:.1%} of a core",
+        )
+    )
     st_rate, st_cpu = _vs(st, ck, aio)
     out += [
-        Row("stitcher", f"end to end, {st.events:,} events", f"{_n(st.rate)} ev/s",
-            f">= {STITCHER_RATE:,}/s (1M events)", st.rate >= STITCHER_RATE),
-        Row("stitcher", "worker CPU per event (its CPU / wall)", f"{_us(st.cpu_us)} ({_busy(st)})",
+        Row(
+            "stitcher",
+            f"end to end, {st.events:,} events",
+            f"{_n(st.rate)} ev/s",
+            f">= {STITCHER_RATE:,}/s (1M events)",
+            st.rate >= STITCHER_RATE,
+        ),
+        Row(
+            "stitcher",
+            "worker CPU per event (its CPU / wall)",
+            f"{_us(st.cpu_us)} ({_busy(st)})",
             f"<= {STITCHER_CPU_US:.0f} µs",
-            _le(st.cpu_us, STITCHER_CPU_US)),
-        Row("stitcher", "Redis CPU per event", _us(f.stitcher_redis_us), f"<= {STITCHER_REDIS_US:.0f} µs",
-            _le(f.stitcher_redis_us, STITCHER_REDIS_US)),
+            _le(st.cpu_us, STITCHER_CPU_US),
+        ),
+        Row(
+            "stitcher",
+            "Redis CPU per event",
+            _us(f.stitcher_redis_us),
+            f"<= {STITCHER_REDIS_US:.0f} µs",
+            _le(f.stitcher_redis_us, STITCHER_REDIS_US),
+        ),
         Row("stitcher", f"events/s vs bare loop ({loops})", st_rate),
         Row("stitcher", f"CPU/ev of bare loop / worker ({loops})", st_cpu),
         Row("stitcher", "merges; stitched events out", f"{_n(f.merges)}; {f.stitched:,}"),
@@ -125,9 +149,13 @@ def rows(f: Figures) -> list[Row]:
         det_rate, det_cpu = _vs(det, ck, aio)
         out += [
             Row("detector", f"over the stitched events, {det.events:,}", f"{_n(det.rate)} ev/s"),
-            Row("detector", "worker CPU per event (its CPU / wall)", f"{_us(det.cpu_us)} ({_busy(det)})",
+            Row(
+                "detector",
+                "worker CPU per event (its CPU / wall)",
+                f"{_us(det.cpu_us)} ({_busy(det)})",
                 f"<= {DETECTOR_CPU_US:.1f} µs",
-                _le(det.cpu_us, DETECTOR_CPU_US)),
+                _le(det.cpu_us, DETECTOR_CPU_US),
+            ),
             Row("detector", "Redis CPU per event", _us(f.detector_redis_us)),
             Row("detector", "handler wall time per event, by stage", f.detector_stages),
             Row("detector", f"events/s vs bare loop ({loops})", det_rate),
@@ -137,10 +165,20 @@ def rows(f: Figures) -> list[Row]:
         at = f"@ {f.rate:,}/s"
         out += [
             Row("latency", f"steady rate achieved {at}", f"{_n(f.achieved_rate)} ev/s"),
-            Row("latency", f"produce -> journey store p50 / p99 {at}", _ms(f.journey_ms),
-                f"p99 < {JOURNEY_P99_MS:.0f} ms", _lt(f.journey_ms[1], JOURNEY_P99_MS)),
-            Row("latency", f"produce -> channel-switch alert p50 / p99 {at}", _ms(f.switch_ms),
-                f"p99 < {SWITCH_P99_MS:.0f} ms", _lt(f.switch_ms[1], SWITCH_P99_MS)),
+            Row(
+                "latency",
+                f"produce -> journey store p50 / p99 {at}",
+                _ms(f.journey_ms),
+                f"p99 < {JOURNEY_P99_MS:.0f} ms",
+                _lt(f.journey_ms[1], JOURNEY_P99_MS),
+            ),
+            Row(
+                "latency",
+                f"produce -> channel-switch alert p50 / p99 {at}",
+                _ms(f.switch_ms),
+                f"p99 < {SWITCH_P99_MS:.0f} ms",
+                _lt(f.switch_ms[1], SWITCH_P99_MS),
+            ),
             Row("latency", "channel-switch alerts timed", f"{f.switches:,}"),
             Row("latency", f"detector: stitched record -> alert step p50 / p99 {at}", _ms(f.alert_ms)),
         ]
@@ -168,17 +206,27 @@ def markdown(rs: list[Row]) -> str:
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown CPU")
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-    return f"{os.cpu_count()} CPUs ({model}), {mem_kb / 1024 ** 2:.1f} GiB RAM, Linux {platform.release()}"
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return f"{os.cpu_count()} CPUs ({model}), {mem_kb / 1024**2:.1f} GiB RAM, Linux {platform.release()}"
 
 
 def code_version(root: Path) -> str:
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              check=False).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     return f"{head} (with uncommitted changes)" if git("status", "--porcelain", "--", "services") else head

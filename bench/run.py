@@ -33,8 +33,14 @@ def advance(progress: Progress, task: TaskID) -> Callable[[int], None]:
 
 
 def bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 class Run:
@@ -45,25 +51,31 @@ class Run:
         self.logs.mkdir(exist_ok=True)
         self.own_redis = own_redis(self.logs) if args.own_redis else None
         self.redis_url = self.own_redis[1] if self.own_redis else self.common.redis_url
-        self.topic = {k: f"{self.tag}-{k}" for k in
-                      ("channel-events", "dlq", "stitched-events", "identity-merges", "gap-alerts")}
+        self.topic = {
+            k: f"{self.tag}-{k}"
+            for k in ("channel-events", "dlq", "stitched-events", "identity-merges", "gap-alerts")
+        }
         self.topics = Topics(self.common.kafka_bootstrap_servers)
         self.redis = redis.Redis.from_url(self.redis_url)
         self.workers: list[Worker] = []
         extra = dict(item.split("=", 1) for item in args.worker_env)
-        self.env = clean_env({
-            "KAFKA_BOOTSTRAP_SERVERS": self.common.kafka_bootstrap_servers,
-            "REDIS_URL": self.redis_url,
-            "JOURNEYS_KEY_PREFIX": self.tag,
-            "JOURNEYS_TOPIC_CHANNEL_EVENTS": self.topic["channel-events"],
-            "JOURNEYS_TOPIC_DLQ": self.topic["dlq"],
-            "JOURNEYS_TOPIC_STITCHED_EVENTS": self.topic["stitched-events"],
-            "JOURNEYS_TOPIC_IDENTITY_MERGES": self.topic["identity-merges"],
-            "JOURNEYS_TOPIC_GAP_ALERTS": self.topic["gap-alerts"],
-            "JOURNEYS_STITCHER_GROUP": f"{self.tag}-stitcher",
-            "JOURNEYS_DETECTOR_GROUP": f"{self.tag}-detector",
-            "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
-            "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()), **extra})
+        self.env = clean_env(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": self.common.kafka_bootstrap_servers,
+                "REDIS_URL": self.redis_url,
+                "JOURNEYS_KEY_PREFIX": self.tag,
+                "JOURNEYS_TOPIC_CHANNEL_EVENTS": self.topic["channel-events"],
+                "JOURNEYS_TOPIC_DLQ": self.topic["dlq"],
+                "JOURNEYS_TOPIC_STITCHED_EVENTS": self.topic["stitched-events"],
+                "JOURNEYS_TOPIC_IDENTITY_MERGES": self.topic["identity-merges"],
+                "JOURNEYS_TOPIC_GAP_ALERTS": self.topic["gap-alerts"],
+                "JOURNEYS_STITCHER_GROUP": f"{self.tag}-stitcher",
+                "JOURNEYS_DETECTOR_GROUP": f"{self.tag}-detector",
+                "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
+                "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()),
+                **extra,
+            }
+        )
 
     @property
     def bootstrap(self) -> str:
@@ -74,16 +86,26 @@ class Run:
         self.workers.append(worker)
         return worker
 
-    def measure(self, worker: Worker, done: tuple[str, dict[str, str] | None], target: int, what: str,
-                timeout_s: float) -> tuple[Pace, float, str]:
+    def measure(
+        self,
+        worker: Worker,
+        done: tuple[str, dict[str, str] | None],
+        target: int,
+        what: str,
+        timeout_s: float,
+    ) -> tuple[Pace, float, str]:
         """From the worker's first batch until its counter ``done`` reaches ``target``.
 
         Returns the pace (events after the first batch, wall and worker CPU s), Redis CPU µs/event and
         where the worker's time went (its stage histograms over the same stretch)."""
         name, labels = done
         try:
-            wait_until(lambda: worker.up() and worker.total(name, labels) > 0, f"the {what}'s first batch",
-                       180, every_s=0.02)
+            wait_until(
+                lambda: worker.up() and worker.total(name, labels) > 0,
+                f"the {what}'s first batch",
+                180,
+                every_s=0.02,
+            )
         except SystemExit as exc:
             if worker.proc.poll() is not None:
                 raise  # check() already quoted the log
@@ -111,8 +133,10 @@ class Run:
         for worker in self.workers:
             worker.stop()
         if self.args.keep:
-            console.print(f"kept topics and groups {self.tag}-*, Redis keys {self.tag}:* "
-                          + (f"(private redis-server data in {self.logs})" if self.own_redis else ""))
+            console.print(
+                f"kept topics and groups {self.tag}-*, Redis keys {self.tag}:* "
+                + (f"(private redis-server data in {self.logs})" if self.own_redis else "")
+            )
         else:
             listed = self.topics.admin.list_consumer_groups(request_timeout=30).result()
             groups = [g.group_id for g in listed.valid if g.group_id.startswith(self.tag)]
@@ -149,9 +173,27 @@ def own_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
         raise SystemExit("--own-redis needs redis-server on PATH (`journeys setup` installs it)")
     port = free_port()
     with (folder / "redis.log").open("ab") as log:
-        proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                                 "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-                                 "--daemonize", "no"], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(folder),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_connect_timeout=1)
 

@@ -98,8 +98,9 @@ def private_redis(kind: str, folder: Path) -> Iterator[str]:
         yield url
 
 
-def measure(workers: Sequence[Worker], done: tuple[str, dict[str, str] | None], target: int, url: str,
-            what: str) -> tuple[int, float, float, float]:
+def measure(
+    workers: Sequence[Worker], done: tuple[str, dict[str, str] | None], target: int, url: str, what: str
+) -> tuple[int, float, float, float]:
     """From the first batch of any worker until their summed counter reaches ``target``: (events, wall s,
     worker CPU s, Redis CPU s)."""
     name, labels = done
@@ -107,8 +108,9 @@ def measure(workers: Sequence[Worker], done: tuple[str, dict[str, str] | None], 
     def count() -> float:
         return sum(w.total(name, labels) for w in workers if w.up())
 
-    wait_until(lambda: all(w.up() for w in workers) and count() > 0, f"the {what}'s first batch", 180,
-               every_s=0.02)
+    wait_until(
+        lambda: all(w.up() for w in workers) and count() > 0, f"the {what}'s first batch", 180, every_s=0.02
+    )
     t0, cpu0, rcpu0, first = time.perf_counter(), sum(w.cpu_s() for w in workers), redis_cpu(url), count()
     with bar() as progress:
         task = progress.add_task(what, total=target)
@@ -125,20 +127,29 @@ def measure(workers: Sequence[Worker], done: tuple[str, dict[str, str] | None], 
     return int(target - first), wall, sum(w.cpu_s() for w in workers) - cpu0, redis_cpu(url) - rcpu0
 
 
-def one_config(args: argparse.Namespace, topics: kafka_io.Topics, source: str, kind: str, n_workers: int,
-               folder: Path) -> list[Result]:
+def one_config(
+    args: argparse.Namespace, topics: kafka_io.Topics, source: str, kind: str, n_workers: int, folder: Path
+) -> list[Result]:
     tag = f"scale{uuid.uuid4().hex[:8]}"
     out = {k: f"{tag}-{k}" for k in ("dlq", "stitched-events", "identity-merges", "gap-alerts")}
     common = CommonSettings()
     results = []
     with private_redis(kind, folder / tag) as url:
-        env = clean_env({
-            "KAFKA_BOOTSTRAP_SERVERS": common.kafka_bootstrap_servers, "REDIS_URL": url,
-            "JOURNEYS_KEY_PREFIX": tag, "JOURNEYS_TOPIC_CHANNEL_EVENTS": source,
-            "JOURNEYS_TOPIC_DLQ": out["dlq"], "JOURNEYS_TOPIC_STITCHED_EVENTS": out["stitched-events"],
-            "JOURNEYS_TOPIC_IDENTITY_MERGES": out["identity-merges"],
-            "JOURNEYS_TOPIC_GAP_ALERTS": out["gap-alerts"], "JOURNEYS_TOPIC_PARTITIONS": str(args.partitions),
-            "JOURNEYS_STITCHER_GROUP": f"{tag}-stitcher", "JOURNEYS_DETECTOR_GROUP": f"{tag}-detector"})
+        env = clean_env(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": common.kafka_bootstrap_servers,
+                "REDIS_URL": url,
+                "JOURNEYS_KEY_PREFIX": tag,
+                "JOURNEYS_TOPIC_CHANNEL_EVENTS": source,
+                "JOURNEYS_TOPIC_DLQ": out["dlq"],
+                "JOURNEYS_TOPIC_STITCHED_EVENTS": out["stitched-events"],
+                "JOURNEYS_TOPIC_IDENTITY_MERGES": out["identity-merges"],
+                "JOURNEYS_TOPIC_GAP_ALERTS": out["gap-alerts"],
+                "JOURNEYS_TOPIC_PARTITIONS": str(args.partitions),
+                "JOURNEYS_STITCHER_GROUP": f"{tag}-stitcher",
+                "JOURNEYS_DETECTOR_GROUP": f"{tag}-detector",
+            }
+        )
         topics.create(out.values(), args.partitions)
         started: list[Worker] = []
 
@@ -164,9 +175,11 @@ def one_config(args: argparse.Namespace, topics: kafka_io.Topics, source: str, k
                 w.stop()
             topics.delete(list(out.values()), [f"{tag}-stitcher", f"{tag}-detector"])
     for r in results[-2:]:
-        console.print(f"{kind} x{n_workers} {r.role}: {r.rate:,.0f} events/s, "
-                      f"{r.worker_cpu_s / r.events * 1e6:.1f} µs worker CPU/event, "
-                      f"{r.redis_cpu_s / r.events * 1e6:.1f} µs Redis CPU/event")
+        console.print(
+            f"{kind} x{n_workers} {r.role}: {r.rate:,.0f} events/s, "
+            f"{r.worker_cpu_s / r.events * 1e6:.1f} µs worker CPU/event, "
+            f"{r.redis_cpu_s / r.events * 1e6:.1f} µs Redis CPU/event"
+        )
     return results
 
 
@@ -174,21 +187,31 @@ def rows(results: Sequence[Result]) -> list[report.Row]:
     def per(seconds: float, n: int) -> str:
         return f"{seconds / n * 1e6:.1f} µs" if n else "-"
 
-    return [report.Row(f"{r.redis} x{r.workers}", r.role,
-                       f"{r.rate:,.0f} events/s; worker {per(r.worker_cpu_s, r.events)}, "
-                       f"Redis {per(r.redis_cpu_s, r.events)} CPU/event") for r in results]
+    return [
+        report.Row(
+            f"{r.redis} x{r.workers}",
+            r.role,
+            f"{r.rate:,.0f} events/s; worker {per(r.worker_cpu_s, r.events)}, "
+            f"Redis {per(r.redis_cpu_s, r.events)} CPU/event",
+        )
+        for r in results
+    ]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.scaling",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--customers", type=int, default=None, help="default: events / 10")
     ap.add_argument("--workers", default="1,2,3", help="worker counts, comma separated")
     ap.add_argument("--redis", default="single,cluster", help="single, cluster or both")
     ap.add_argument("--partitions", type=int, default=6)
-    ap.add_argument("--results", default=None,
-                    help="results file ('' for none; default bench/results/<UTC date>.md)")
+    ap.add_argument(
+        "--results", default=None, help="results file ('' for none; default bench/results/<UTC date>.md)"
+    )
     args = ap.parse_args(argv)
     args.customers = args.customers or max(1, args.events // 10)
     return args
@@ -222,10 +245,17 @@ def main(argv: list[str] | None = None) -> None:
         dated = ROOT / "bench" / "results" / f"{time.strftime('%Y-%m-%d', time.gmtime())}.md"
         path = Path(args.results) if args.results else dated
         command = "python -m bench.scaling " + shlex.join(sys.argv[1:] if argv is None else argv)
-        report.append(path, command, [
-            f"machine: {report.machine()}; code {report.code_version(ROOT)}",
-            f"{args.events:,} events, {args.customers:,} customers, {args.partitions} partitions; "
-            f"load average before {load_before}, after {report.loadavg()}"], rs, [])
+        report.append(
+            path,
+            command,
+            [
+                f"machine: {report.machine()}; code {report.code_version(ROOT)}",
+                f"{args.events:,} events, {args.customers:,} customers, {args.partitions} partitions; "
+                f"load average before {load_before}, after {report.loadavg()}",
+            ],
+            rs,
+            [],
+        )
         console.print(f"appended to {path}")
 
 

@@ -54,14 +54,19 @@ def clean_env(settings: Mapping[str, str]) -> dict[str, str]:
 class Worker:
     """One `journeys <role>` process; its /metrics port is the one in ``port_var`` of ``env``."""
 
-    def __init__(self, role: str, env: Mapping[str, str], port_var: str, log: Path,
-                 code: Path = ROOT) -> None:
+    def __init__(
+        self, role: str, env: Mapping[str, str], port_var: str, log: Path, code: Path = ROOT
+    ) -> None:
         self.role, self.log, self.port = role, log, int(env[port_var])
         # ``code``: the tree whose services run (another checkout measures older code with this benchmark).
         with log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", role],
-                                         env={**env, "PYTHONPATH": str(code)}, cwd=code, stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli.main", role],
+                env={**env, "PYTHONPATH": str(code)},
+                cwd=code,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def check(self) -> None:
         if self.proc.poll() is not None:
@@ -97,8 +102,13 @@ class Worker:
                 self.proc.wait()
 
 
-def wait_until(done: Callable[[], bool], what: str, timeout_s: float, every_s: float = 0.1,
-               tick: Callable[[], None] | None = None) -> None:
+def wait_until(
+    done: Callable[[], bool],
+    what: str,
+    timeout_s: float,
+    every_s: float = 0.1,
+    tick: Callable[[], None] | None = None,
+) -> None:
     """Poll ``done`` until true; SystemExit naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not done():

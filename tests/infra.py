@@ -111,8 +111,10 @@ def provide_redis_cluster() -> Iterator[str]:
 
     from services.stack import redis_cluster
 
-    with (tempfile.TemporaryDirectory(prefix="journeys-cluster-") as folder,
-          redis_cluster.running(_cluster_ports(redis_cluster.NODES), Path(folder)) as url):
+    with (
+        tempfile.TemporaryDirectory(prefix="journeys-cluster-") as folder,
+        redis_cluster.running(_cluster_ports(redis_cluster.NODES), Path(folder)) as url,
+    ):
         yield url
 
 

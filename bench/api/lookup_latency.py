@@ -46,8 +46,12 @@ from tests.integration.api.process import free_port
 TOKEN = "bench-token"
 CHANNELS = ("web", "mobile_app", "email", "phone", "chat", "sms")
 # The same number as agents type it: the API must normalise each the way the stitcher did.
-FORMATS = ("+44 74{0:02d} {1:06d}", "074{0:02d}{1:06d}", "+4474{0:02d}{1:06d}",
-           "(074{0:02d}) {2:03d} {3:03d}")
+FORMATS = (
+    "+44 74{0:02d} {1:06d}",
+    "074{0:02d}{1:06d}",
+    "+4474{0:02d}{1:06d}",
+    "(074{0:02d}) {2:03d} {3:03d}",
+)
 
 
 def phone(i: int, style: int = 0) -> str:
@@ -59,20 +63,34 @@ def customer(i: int, t0: int) -> Customer:
     events = []
     for n in range(6):
         ms = t0 + i * 1000 + n * 600_000
-        events.append({"event_id": f"b{i}-{n}", "occurred_at": _iso(ms), "channel": CHANNELS[(i + n) % 6],
-                       "touchpoint": "checkout_payment" if n == 2 else "page_view",
-                       "direction": "outbound" if n == 3 else "inbound",
-                       "journey": {"type": "purchase", "stage": ("browse", "cart", "payment")[min(n, 2)]},
-                       "sentiment": round(((i + n) % 20) / 10 - 1, 1)})
+        events.append(
+            {
+                "event_id": f"b{i}-{n}",
+                "occurred_at": _iso(ms),
+                "channel": CHANNELS[(i + n) % 6],
+                "touchpoint": "checkout_payment" if n == 2 else "page_view",
+                "direction": "outbound" if n == 3 else "inbound",
+                "journey": {"type": "purchase", "stage": ("browse", "cart", "payment")[min(n, 2)]},
+                "sentiment": round(((i + n) % 20) / 10 - 1, 1),
+            }
+        )
     alerts = []
     if i % 10 == 0:
-        alerts.append({"schema_version": "1.0", "alert_id": f"a_{i:016x}", "type": "channel_switch",
-                       "severity": "high", "customer_id": f"c_{i:016x}",
-                       "detected_at": events[3]["occurred_at"],
-                       "occurred_at": events[3]["occurred_at"],
-                       "evidence": {"event_ids": [f"b{i}-2", f"b{i}-3"], "channels": ["web", "phone"]}})
-    return Customer(f"c_{i:016x}", {"phone": phone(i), "email": f"bench.{i}@example.com"}, events,
-                    open_alerts=alerts)
+        alerts.append(
+            {
+                "schema_version": "1.0",
+                "alert_id": f"a_{i:016x}",
+                "type": "channel_switch",
+                "severity": "high",
+                "customer_id": f"c_{i:016x}",
+                "detected_at": events[3]["occurred_at"],
+                "occurred_at": events[3]["occurred_at"],
+                "evidence": {"event_ids": [f"b{i}-2", f"b{i}-3"], "channels": ["web", "phone"]},
+            }
+        )
+    return Customer(
+        f"c_{i:016x}", {"phone": phone(i), "email": f"bench.{i}@example.com"}, events, open_alerts=alerts
+    )
 
 
 def _iso(ms: int) -> str:
@@ -112,8 +130,9 @@ async def load(base: str, customers: int, rate: int, seconds: float) -> tuple[li
     total = int(rate * seconds)
     rng = random.Random(7)
     conn = aiohttp.TCPConnector(limit=256)
-    async with aiohttp.ClientSession(base, connector=conn,
-                                     headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+    async with aiohttp.ClientSession(
+        base, connector=conn, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as session:
 
         async def one(due: float, number: str) -> None:
             try:
@@ -147,8 +166,11 @@ def server_histogram(base: str) -> str:
 
     with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    return "\n".join(line for line in text.splitlines()
-                     if line.startswith("journeys_lookup_latency_seconds_bucket") and 'by="phone"' in line)
+    return "\n".join(
+        line
+        for line in text.splitlines()
+        if line.startswith("journeys_lookup_latency_seconds_bucket") and 'by="phone"' in line
+    )
 
 
 def main() -> int:
@@ -169,9 +191,20 @@ def main() -> int:
 @contextmanager
 def private_redis() -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "/usr/bin/redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         r = redis.Redis(port=port)
         for _ in range(100):
@@ -192,8 +225,14 @@ def run(args: argparse.Namespace, console: Console, url: str) -> int:
     r = redis.Redis.from_url(url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "REDIS_URL": url, "JOURNEYS_KEY_PREFIX": prefix, "JOURNEYS_API_PORT": str(port),
-           "JOURNEYS_API_TOKEN": TOKEN, "JOURNEYS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "REDIS_URL": url,
+        "JOURNEYS_KEY_PREFIX": prefix,
+        "JOURNEYS_API_PORT": str(port),
+        "JOURNEYS_API_TOKEN": TOKEN,
+        "JOURNEYS_LOG_LEVEL": "WARNING",
+    }
     proc = None
     try:
         seed(r, Keys(prefix), settings, args.customers, console)
@@ -206,8 +245,11 @@ def run(args: argparse.Namespace, console: Console, url: str) -> int:
         table = Table(title=f"lookup by phone, {args.customers:,} customers, {args.rate}/s open loop")
         for col in ("requests", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms"):
             table.add_column(col, justify="right")
-        table.add_row(str(len(latencies)), ", ".join(f"{k}: {v}" for k, v in errors.items()) or "0",
-                      *(f"{quantile(latencies, q) * 1000:.2f}" for q in (0.5, 0.9, 0.99, 1.0)))
+        table.add_row(
+            str(len(latencies)),
+            ", ".join(f"{k}: {v}" for k, v in errors.items()) or "0",
+            *(f"{quantile(latencies, q) * 1000:.2f}" for q in (0.5, 0.9, 0.99, 1.0)),
+        )
         console.print(table)
         # Other processes share the two cores: say how busy the machine was while measuring.
         console.print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))

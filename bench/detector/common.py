@@ -47,12 +47,20 @@ class Run:
         return f"{self.tag}-gap-alerts"
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.common.kafka_bootstrap_servers,
-                "REDIS_URL": self.common.redis_url, "JOURNEYS_KEY_PREFIX": self.tag,
-                "JOURNEYS_TOPIC_STITCHED_EVENTS": self.stitched, "JOURNEYS_TOPIC_GAP_ALERTS": self.alerts,
-                "JOURNEYS_TOPIC_IDENTITY_MERGES": f"{self.tag}-identity-merges",
-                "JOURNEYS_TOPIC_DLQ": f"{self.tag}-dlq", "JOURNEYS_DETECTOR_GROUP": f"{self.tag}-detector",
-                "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()), "JOURNEYS_LOG_LEVEL": "WARNING", **extra}
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.common.kafka_bootstrap_servers,
+            "REDIS_URL": self.common.redis_url,
+            "JOURNEYS_KEY_PREFIX": self.tag,
+            "JOURNEYS_TOPIC_STITCHED_EVENTS": self.stitched,
+            "JOURNEYS_TOPIC_GAP_ALERTS": self.alerts,
+            "JOURNEYS_TOPIC_IDENTITY_MERGES": f"{self.tag}-identity-merges",
+            "JOURNEYS_TOPIC_DLQ": f"{self.tag}-dlq",
+            "JOURNEYS_DETECTOR_GROUP": f"{self.tag}-detector",
+            "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()),
+            "JOURNEYS_LOG_LEVEL": "WARNING",
+            **extra,
+        }
 
     def create_topics(self, partitions: int = 4) -> None:
         names = [self.stitched, self.alerts, f"{self.tag}-identity-merges", f"{self.tag}-dlq"]
@@ -77,8 +85,13 @@ class Run:
 def detector(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A `journeys detector` worker, ready (WARNING logs hide the ready line, so wait for its port)."""
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "detector"], env=env, cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "detector"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         port = int(env["JOURNEYS_DETECTOR_METRICS_PORT"])
         deadline = time.monotonic() + 60
@@ -102,9 +115,14 @@ def read_alerts(run: Run, stop: threading.Event, on_alert: Callable[[dict[str, A
     which kafka-python cannot read without the optional lz4 package."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": run.common.kafka_bootstrap_servers,
-                         "group.id": f"{run.tag}-alert-reader", "enable.auto.commit": False,
-                         "fetch.wait.max.ms": 5})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": run.common.kafka_bootstrap_servers,
+            "group.id": f"{run.tag}-alert-reader",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 5,
+        }
+    )
     parts = consumer.list_topics(run.alerts, timeout=10).topics[run.alerts].partitions
     consumer.assign([TopicPartition(run.alerts, p, OFFSET_BEGINNING) for p in parts])
     try:
@@ -123,9 +141,20 @@ def _port_open(port: int) -> bool:
 
 
 def stitched(eid: str, cid: str, t: int, channel: str, **extra: Any) -> dict[str, Any]:
-    return {"schema_version": "1.0", "event_id": eid, "occurred_at": "2026-01-01T00:00:00Z",
-            "occurred_at_ms": t, "channel": channel, "touchpoint": "tp", "direction": "inbound",
-            "visibility": "onstage", "customer_id": cid, "identity_keys": [], "stitched_at_ms": t, **extra}
+    return {
+        "schema_version": "1.0",
+        "event_id": eid,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "occurred_at_ms": t,
+        "channel": channel,
+        "touchpoint": "tp",
+        "direction": "inbound",
+        "visibility": "onstage",
+        "customer_id": cid,
+        "identity_keys": [],
+        "stitched_at_ms": t,
+        **extra,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:

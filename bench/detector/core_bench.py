@@ -44,16 +44,26 @@ EVENTS_PER_CUSTOMER = 10.7  # what the simulator produces on average over its de
 def stitched_doc(ev: dict[str, Any], cid: str, t: int) -> dict[str, Any]:
     """The stitched_event.v1 the stitcher writes for channel event ``ev`` (hashes of its identifiers)."""
     ids = ev["identifiers"]
-    doc = {"schema_version": "1.0", "event_id": ev["event_id"], "occurred_at": ev["occurred_at"],
-           "occurred_at_ms": t, "channel": ev["channel"], "touchpoint": ev["touchpoint"],
-           "direction": ev.get("direction", "inbound"), "visibility": ev.get("visibility", "onstage")}
+    doc = {
+        "schema_version": "1.0",
+        "event_id": ev["event_id"],
+        "occurred_at": ev["occurred_at"],
+        "occurred_at_ms": t,
+        "channel": ev["channel"],
+        "touchpoint": ev["touchpoint"],
+        "direction": ev.get("direction", "inbound"),
+        "visibility": ev.get("visibility", "onstage"),
+    }
     doc.update((k, v) for k, v in ev.items() if k not in doc and k != "identifiers")
     device = ids.get("device_id") or ids.get("cookie_id")
     if device:
         doc["device_key"] = hashlib.sha256(device.encode()).hexdigest()[:32]
-    doc.update(customer_id=cid, identity_keys=[f"{k}:{hashlib.sha256(v.encode()).hexdigest()}"
-                                               for k, v in sorted(ids.items())],
-               masked={k: "•••• " + v[-4:] for k, v in ids.items()}, stitched_at_ms=t)
+    doc.update(
+        customer_id=cid,
+        identity_keys=[f"{k}:{hashlib.sha256(v.encode()).hexdigest()}" for k, v in sorted(ids.items())],
+        masked={k: "•••• " + v[-4:] for k, v in ids.items()},
+        stitched_at_ms=t,
+    )
     return doc
 
 
@@ -125,20 +135,23 @@ async def redis_cpu(client: aioredis.Redis) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    records = (simulated(args.events, args.seed) if args.source == "simulator"
-               else uniform(args.events, args.seed, args.customers))
+    records = (
+        simulated(args.events, args.seed)
+        if args.source == "simulator"
+        else uniform(args.events, args.seed, args.customers)
+    )
     if not args.default_gc:
         tune_gc()  # as the worker does (the generated records are frozen with everything else)
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    settings = GapDetectorSettings.model_validate({"JOURNEYS_KEY_PREFIX": prefix,
-                                                   "JOURNEYS_TIMER_CLOCK": "event"})
+    settings = GapDetectorSettings.model_validate(
+        {"JOURNEYS_KEY_PREFIX": prefix, "JOURNEYS_TIMER_CLOCK": "event"}
+    )
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=30)
     sink = CountingSink()
-    store = DetectorStore(client, Keys(prefix), settings.retention_ms, settings.recent_alerts,
-                          args.cache)
+    store = DetectorStore(client, Keys(prefix), settings.retention_ms, settings.recent_alerts, args.cache)
     logic = DetectorLogic(load_definitions(), settings.buffer_events, settings.lateness_ms)
     proc = DetectorProcessor(settings, logic, store, DetectorMetrics(), ClockStore(client, Keys(prefix)))
-    batches = [records[i:i + args.batch] for i in range(0, len(records), args.batch)]
+    batches = [records[i : i + args.batch] for i in range(0, len(records), args.batch)]
     prof = None
     if args.profile:
         import cProfile
@@ -168,11 +181,13 @@ async def run(args: argparse.Namespace) -> None:
         await client.aclose()
     n = len(records)
     cpu = c1 - c0
-    print(f"{n} events in {len(batches)} batches of {args.batch}, {sink.alerts} alerts: "
-          f"worker CPU {cpu / n * 1e6:.1f} us/event ({n / cpu:,.0f} events per CPU-second; "
-          f"on_events {t_events / n * 1e6:.1f}, ticks {t_ticks / n * 1e6:.1f}), "
-          f"Redis CPU {(r1 - r0) / n * 1e6:.1f} us/event, wall {n / (w1 - w0):,.0f} events/s; "
-          f"state cache hits {store.cache.hits:,}, misses {store.cache.misses:,}")
+    print(
+        f"{n} events in {len(batches)} batches of {args.batch}, {sink.alerts} alerts: "
+        f"worker CPU {cpu / n * 1e6:.1f} us/event ({n / cpu:,.0f} events per CPU-second; "
+        f"on_events {t_events / n * 1e6:.1f}, ticks {t_ticks / n * 1e6:.1f}), "
+        f"Redis CPU {(r1 - r0) / n * 1e6:.1f} us/event, wall {n / (w1 - w0):,.0f} events/s; "
+        f"state cache hits {store.cache.hits:,}, misses {store.cache.misses:,}"
+    )
 
 
 def main() -> None:
@@ -180,15 +195,21 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--source", choices=["simulator", "uniform"], default="simulator",
-                    help="simulator: a 7-day simulated population; uniform: bench/stitcher/events.py")
+    ap.add_argument(
+        "--source",
+        choices=["simulator", "uniform"],
+        default="simulator",
+        help="simulator: a 7-day simulated population; uniform: bench/stitcher/events.py",
+    )
     ap.add_argument("--customers", type=int, default=10_000, help="customers of --source uniform")
     ap.add_argument("--sort", default="tottime", help="profile order (pstats key, e.g. cumulative)")
     ap.add_argument("--default-gc", action="store_true", help="keep Python's default GC thresholds")
-    ap.add_argument("--cache", type=int, default=GapDetectorSettings().state_cache,
-                    help="JOURNEYS_DETECTOR_STATE_CACHE")
-    ap.add_argument("--profile", action="store_true",
-                    help="profile the timed part (cProfile), print the top 40")
+    ap.add_argument(
+        "--cache", type=int, default=GapDetectorSettings().state_cache, help="JOURNEYS_DETECTOR_STATE_CACHE"
+    )
+    ap.add_argument(
+        "--profile", action="store_true", help="profile the timed part (cProfile), print the top 40"
+    )
     args = ap.parse_args()
     asyncio.run(run(args))
 

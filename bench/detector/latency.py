@@ -39,11 +39,15 @@ def script(n: int, seed: int) -> list[tuple[float, str, dict[str, object]]]:
     rnd = random.Random(seed)
     kind = rnd.random()
     if kind < 0.1:
-        return [(0.0, "", {"channel": "web", "intent": "billing"}),
-                (2.0, "channel_switch", {"channel": "phone", "intent": "billing"})]
+        return [
+            (0.0, "", {"channel": "web", "intent": "billing"}),
+            (2.0, "channel_switch", {"channel": "phone", "intent": "billing"}),
+        ]
     if kind < 0.2:
-        return [(float(i), "repeat_contact" if i == 2 else "", {"channel": "phone", "intent": "outage"})
-                for i in range(3)]
+        return [
+            (float(i), "repeat_contact" if i == 2 else "", {"channel": "phone", "intent": "outage"})
+            for i in range(3)
+        ]
     return [(float(i), "", {"channel": "web"}) for i in range(rnd.randint(1, 4))]
 
 
@@ -59,15 +63,26 @@ def plan(rate: int, seconds: float) -> list[tuple[float, str, str, dict[str, obj
     return [x for x in out if x[0] < seconds]
 
 
-def produce(run: Run, sends: list[tuple[float, str, str, dict[str, object]]], sent: dict[str, float],
-            kinds: dict[str, str]) -> float:
+def produce(
+    run: Run,
+    sends: list[tuple[float, str, str, dict[str, object]]],
+    sent: dict[str, float],
+    kinds: dict[str, str],
+) -> float:
     """Send on schedule; payloads are built up front (occurred_at = planned send time) so the producer
     loop only hands bytes to kafka-python."""
     producer = KafkaProducer(bootstrap_servers=run.common.kafka_bootstrap_servers, linger_ms=1, acks=1)
     wall0 = time.time() + 1.0
-    payloads = [(off, kind, f"e{i}", cid.encode(),
-                 orjson.dumps(stitched(f"e{i}", cid, int((wall0 + off) * 1000), **fields)))  # type: ignore[arg-type]
-                for i, (off, kind, cid, fields) in enumerate(sends)]
+    payloads = [
+        (
+            off,
+            kind,
+            f"e{i}",
+            cid.encode(),
+            orjson.dumps(stitched(f"e{i}", cid, int((wall0 + off) * 1000), **fields)),
+        )  # type: ignore[arg-type]
+        for i, (off, kind, cid, fields) in enumerate(sends)
+    ]
     t0 = time.perf_counter() + (wall0 - time.time())
     for off, kind, eid, key, value in payloads:
         wait = t0 + off - time.perf_counter()
@@ -84,14 +99,19 @@ def produce(run: Run, sends: list[tuple[float, str, str, dict[str, object]]], se
 def worker_summary(port: int) -> str:
     """The worker's own view: mean Kafka-timestamp -> alert-step latency and mean batch size."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    val = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-           if line and not line.startswith("#")}
+    val = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
     e2e_n = val.get('journeys_end_to_end_latency_seconds_count{step="alert"}', 0) or 1
     e2e = val.get('journeys_end_to_end_latency_seconds_sum{step="alert"}', 0) / e2e_n
     n = val.get('journeys_batch_size_count{stage="rules"}', 0) or 1
     size = val.get('journeys_batch_size_sum{stage="rules"}', 0) / n
-    return (f"worker :{port}: {e2e_n:.0f} events, mean record->processed {e2e * 1000:.1f} ms, "
-            f"mean batch {size:.0f}")
+    return (
+        f"worker :{port}: {e2e_n:.0f} events, mean record->processed {e2e * 1000:.1f} ms, "
+        f"mean batch {size:.0f}"
+    )
 
 
 def main() -> None:
@@ -110,8 +130,7 @@ def main() -> None:
     got: dict[str, float] = {}
     try:
         with ExitStack() as stack:
-            envs = [run.env(JOURNEYS_TIMER_CLOCK="event")
-                    for _ in range(args.workers)]
+            envs = [run.env(JOURNEYS_TIMER_CLOCK="event") for _ in range(args.workers)]
             for w, env in enumerate(envs):
                 stack.enter_context(detector(env, log.with_suffix(f".{w}")))
             time.sleep(8)  # let the consumer group settle before the clock starts (pacing, not a test)
@@ -140,8 +159,14 @@ def main() -> None:
     for kind in ("channel_switch", "repeat_contact"):
         ids = [e for e, k in kinds.items() if k == kind and sent[e] >= t_start]
         lat = [(got[e] - sent[e]) * 1000 for e in ids if e in got]
-        table.add_row(kind, str(len(lat)), str(len(ids) - len(lat)), f"{percentile(lat, 0.5):.1f}",
-                      f"{percentile(lat, 0.99):.1f}", f"{max(lat, default=float('nan')):.1f}")
+        table.add_row(
+            kind,
+            str(len(lat)),
+            str(len(ids) - len(lat)),
+            f"{percentile(lat, 0.5):.1f}",
+            f"{percentile(lat, 0.99):.1f}",
+            f"{max(lat, default=float('nan')):.1f}",
+        )
     console.print(table)
 
 

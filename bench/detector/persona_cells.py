@@ -37,11 +37,16 @@ def count(customers: int, days: float, seed: int) -> dict[str, object]:
     incident = pop.incidents[0] if pop.incidents else None
     spread: dict[str, int] = {}
     if incident is not None:
-        key = (incident["journey"], incident["stage"], incident["channel"],
-               incident["start_ms"] // MINUTE_MS * MINUTE_MS)
+        key = (
+            incident["journey"],
+            incident["stage"],
+            incident["channel"],
+            incident["start_ms"] // MINUTE_MS * MINUTE_MS,
+        )
         spread = {p: n for (c, p), n in persona_cells.most_common() if c == key}
     return {
-        "customers": customers, "days": days,
+        "customers": customers,
+        "days": days,
         "cell_minutes": len(cells),
         "cell_minutes_at_min_volume": sum(n >= least[c] for c, n in cells.items()),
         "persona_cell_minutes": len(persona_cells),

@@ -52,8 +52,11 @@ def main() -> None:
         deadline_s = parse_rfc3339_ms(alert["evidence"]["deadline"]) / 1000
         got.setdefault(alert["alert_id"], time.time() - deadline_s)
 
-    env = run.env(JOURNEYS_TIMER_CLOCK="live", JOURNEYS_WATERMARK_LATENESS="0s",
-                  JOURNEYS_DEFINITIONS=str(tmp / "defs.yaml"))
+    env = run.env(
+        JOURNEYS_TIMER_CLOCK="live",
+        JOURNEYS_WATERMARK_LATENESS="0s",
+        JOURNEYS_DEFINITIONS=str(tmp / "defs.yaml"),
+    )
     try:
         with detector(env, tmp / "detector.log"):
             reader = threading.Thread(target=read_alerts, args=(run, stop, arrived), daemon=True)
@@ -81,8 +84,12 @@ def main() -> None:
     table = Table(title=f"stall firing delay after the deadline ({args.stalls} timers, sla {args.sla})")
     for col in ("fired", "p50 ms", "p99 ms", "max ms"):
         table.add_column(col)
-    table.add_row(str(len(delays)), f"{percentile(delays, 0.5):.0f}", f"{percentile(delays, 0.99):.0f}",
-                  f"{max(delays, default=float('nan')):.0f}")
+    table.add_row(
+        str(len(delays)),
+        f"{percentile(delays, 0.5):.0f}",
+        f"{percentile(delays, 0.99):.0f}",
+        f"{max(delays, default=float('nan')):.0f}",
+    )
     console.print(table)
 
 

@@ -47,8 +47,20 @@ async def arm(client: aioredis.Redis, keys: Keys, n: int) -> float:
             save = Save()
             for i in range(start, min(n, start + BATCH)):
                 cid = f"c_{i:016x}"
-                entry = Entry(T0 + i, f"ev-{i:08d}", "web", True, True, "onboarding", "identity_verification",
-                              "open_account", None, None, f"{i:032x}", "phone")
+                entry = Entry(
+                    T0 + i,
+                    f"ev-{i:08d}",
+                    "web",
+                    True,
+                    True,
+                    "onboarding",
+                    "identity_verification",
+                    "open_account",
+                    None,
+                    None,
+                    f"{i:032x}",
+                    "phone",
+                )
                 loaded = Loaded(cid, CustomerState())
                 step = logic.on_item(cid, loaded.state, entry, T0)
                 save.customers.append(loaded)

@@ -107,9 +107,10 @@ def measure(n: int, customers: int, now: int, repeat: int) -> tuple[float, float
     # collector's way, as a worker has none of it (its graph is in Redis).
     resolutions = []
     for s in range(0, n, BATCH):
-        split = prepare(raws[s:s + BATCH], hasher, now, policy)
-        resolutions.append([graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint)
-                            for p in split.ready])
+        split = prepare(raws[s : s + BATCH], hasher, now, policy)
+        resolutions.append(
+            [graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint) for p in split.ready]
+        )
     gc.collect()
     gc.freeze()
 
@@ -123,7 +124,7 @@ def measure(n: int, customers: int, now: int, repeat: int) -> tuple[float, float
         tp = to = 0.0
         for b, s in enumerate(range(0, n, BATCH)):  # worker order: outputs reads what prepare just made
             t = time.process_time()
-            split = prepare(raws[s:s + BATCH], hasher, now, policy)
+            split = prepare(raws[s : s + BATCH], hasher, now, policy)
             tp += time.process_time() - t
             t = time.process_time()
             outputs(split.ready, resolutions[b], now, topics)
@@ -136,21 +137,27 @@ def measure(n: int, customers: int, now: int, repeat: int) -> tuple[float, float
 
 def measure_old(rev: str, n: int, customers: int, now: int, repeat: int) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "services", "bench", "schemas"],
-                                 check=True, capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "services", "bench", "schemas"],
+            check=True,
+            capture_output=True,
+        ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         code = OLD.format(n=n, now=now, customers=customers, batch=BATCH, repeat=repeat)
-        out = subprocess.run([sys.executable, "-c", code], cwd=tmp, check=True, capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp, check=True, capture_output=True, text=True
+        )
     t_dec, t_prep, t_out = (float(x) for x in out.stdout.split())
     return t_dec, t_prep, t_out
 
 
 def report(label: str, n: int, t_dec: float, t_prep: float, t_out: float) -> None:
     us = 1e6 / n
-    print(f"{label:>6}: decode {t_dec * us:5.2f} us | prepare {t_prep * us:5.2f} us | "
-          f"outputs {t_out * us:5.2f} us | prepare+outputs {(t_prep + t_out) * us:5.2f} us/event "
-          f"= {n / (t_prep + t_out):,.0f} events/CPU-s")
+    print(
+        f"{label:>6}: decode {t_dec * us:5.2f} us | prepare {t_prep * us:5.2f} us | "
+        f"outputs {t_out * us:5.2f} us | prepare+outputs {(t_prep + t_out) * us:5.2f} us/event "
+        f"= {n / (t_prep + t_out):,.0f} events/CPU-s"
+    )
 
 
 def main() -> None:
@@ -159,12 +166,15 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3, help="runs per step; the least CPU time counts")
     ap.add_argument("--old", metavar="REV", help="also measure the code of this git revision")
-    ap.add_argument("--profile", action="store_true",
-                    help="run under pyinstrument (pip install pyinstrument)")
+    ap.add_argument(
+        "--profile", action="store_true", help="run under pyinstrument (pip install pyinstrument)"
+    )
     args = ap.parse_args()
     now = now_ms()
-    print(f"{args.events} events, {args.customers} customers, batches of {BATCH}, process CPU time per event "
-          f"(least of {args.repeat} runs)")
+    print(
+        f"{args.events} events, {args.customers} customers, batches of {BATCH}, process CPU time per event "
+        f"(least of {args.repeat} runs)"
+    )
     if args.old:
         report("before", args.events, *measure_old(args.old, args.events, args.customers, now, args.repeat))
     if args.profile:

@@ -19,8 +19,12 @@ STAGES = ("browse", "cart", "checkout", "payment", "confirmation")
 
 
 def identifiers(customer: int, rng: random.Random) -> dict[str, str]:
-    pool = {"email": f"customer{customer}@example.com", "phone": f"+4477009{customer:05d}",
-            "cookie_id": f"ck_{customer:08x}", "device_id": f"dev-{customer:08x}"}
+    pool = {
+        "email": f"customer{customer}@example.com",
+        "phone": f"+4477009{customer:05d}",
+        "cookie_id": f"ck_{customer:08x}",
+        "device_id": f"dev-{customer:08x}",
+    }
     picks = rng.sample(sorted(pool), rng.choice((2, 2, 3)))
     return {k: pool[k] for k in picks}
 

@@ -51,9 +51,24 @@ def private_redis() -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="script-bench-") as data:
-        proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--dir", data,
-                                 "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
-                                stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                data,
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 10
             while True:
@@ -106,8 +121,15 @@ async def calibrate(client: aioredis.Redis, keys: Keys, n: int = 20_000) -> dict
     return {op: max(0.0, us - out["loop"]) for op, us in out.items() if op != "loop"}
 
 
-async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, cap: int,
-              retention_ms: int, identity_only: bool = False) -> None:
+async def run(
+    url: str,
+    batches: list[list[Prepared]],
+    warm: int,
+    now_ms: int,
+    cap: int,
+    retention_ms: int,
+    identity_only: bool = False,
+) -> None:
     client = cast(aioredis.Redis, connect(url))  # the figures read INFO of one server
     keys = Keys(f"bench{os.getpid()}")
     store = RedisStitchStore(client, keys, parse_limits(""), cap, retention_ms)
@@ -131,8 +153,15 @@ async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, c
         calls = await command_calls(client) - calls0
         calls.pop("info", None)
         scripts = calls.pop("evalsha", 0)
-        return {"n": n, "redis_us": cpu / n * 1e6, "client_us": t_client / n * 1e6, "scripts": scripts,
-                "merges": merges, "written": written, "calls": calls}
+        return {
+            "n": n,
+            "redis_us": cpu / n * 1e6,
+            "client_us": t_client / n * 1e6,
+            "scripts": scripts,
+            "merges": merges,
+            "written": written,
+            "calls": calls,
+        }
 
     try:
         for name, part in (("warm-up", batches[:warm]), ("measured", batches[warm:])):
@@ -141,14 +170,20 @@ async def run(url: str, batches: list[list[Prepared]], warm: int, now_ms: int, c
             r = await phase(part)
             n = r["n"]
             per_event = ", ".join(f"{c} {k / n:.2f}" for c, k in r["calls"].most_common())
-            print(f"{name}: {n:,} events in {len(part)} batches, {r['merges']} merges, "
-                  f"{r['written']:,} written")
-            print(f"  Redis CPU {r['redis_us']:.1f} us/event | client CPU {r['client_us']:.1f} us/event | "
-                  f"{r['scripts'] / len(part):.1f} script calls per batch")
+            print(
+                f"{name}: {n:,} events in {len(part)} batches, {r['merges']} merges, {r['written']:,} written"
+            )
+            print(
+                f"  Redis CPU {r['redis_us']:.1f} us/event | client CPU {r['client_us']:.1f} us/event | "
+                f"{r['scripts'] / len(part):.1f} script calls per batch"
+            )
             print(f"  redis.call per event: {sum(r['calls'].values()) / n:.2f} ({per_event})")
         cal = await calibrate(client, keys)
-        print("yardstick: one redis.call from Lua on a customer hash of this data set (cold) costs "
-              + ", ".join(f"{op} {us:.2f} us" for op, us in cal.items()) + " of Redis CPU")
+        print(
+            "yardstick: one redis.call from Lua on a customer hash of this data set (cold) costs "
+            + ", ".join(f"{op} {us:.2f} us" for op, us in cal.items())
+            + " of Redis CPU"
+        )
     finally:
         async for key in client.scan_iter(match=f"{keys.prefix}:*", count=1000):
             await client.delete(key)
@@ -164,17 +199,24 @@ def main() -> None:
     ap.add_argument("--cap", type=int, default=1000, help="JOURNEYS_MAX_TOUCHPOINTS")
     ap.add_argument("--retention-ms", type=int, default=90 * 86_400_000)
     ap.add_argument("--redis-url", help="a Redis nobody else uses (INFO cpu is server-wide)")
-    ap.add_argument("--identity-only", action="store_true",
-                    help="run identity.lua alone: the identity graph's cost, whose one slot is the ceiling")
+    ap.add_argument(
+        "--identity-only",
+        action="store_true",
+        help="run identity.lua alone: the identity graph's cost, whose one slot is the ceiling",
+    )
     args = ap.parse_args()
     now = int(time.time() * 1000)
     hasher, policy = IdentifierHasher(b"k", "GB"), DecodePolicy()
     values = list(events(args.warmup + args.events, args.customers, now - 7_200_000))
-    batches = [prepare([bare_record(v) for v in values[i:i + args.batch]], hasher, now, policy).ready
-               for i in range(0, len(values), args.batch)]
+    batches = [
+        prepare([bare_record(v) for v in values[i : i + args.batch]], hasher, now, policy).ready
+        for i in range(0, len(values), args.batch)
+    ]
     warm = args.warmup // args.batch
-    print(f"{len(values):,} events, {args.customers:,} customers, batches of {args.batch}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"{len(values):,} events, {args.customers:,} customers, batches of {args.batch}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     if args.redis_url:
         asyncio.run(run(args.redis_url, batches, warm, now, args.cap, args.retention_ms, args.identity_only))
     else:

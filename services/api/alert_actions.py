@@ -44,7 +44,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise BadRequest("body must be JSON: {\"note\": \"...\"}") from None
+        raise BadRequest('body must be JSON: {"note": "..."}') from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     return body

@@ -38,8 +38,9 @@ class AlertPublisher:
 
     def _client(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer({**producer_config(self.settings),
-                                       "message.timeout.ms": int(self.timeout_s * 1000)})
+            self._producer = Producer(
+                {**producer_config(self.settings), "message.timeout.ms": int(self.timeout_s * 1000)}
+            )
         return self._producer
 
     async def publish(self, alert: dict[str, Any]) -> None:
@@ -56,13 +57,20 @@ class AlertPublisher:
                     done.set_result(None)
                 else:
                     done.set_exception(PublishFailed(f"gap-alerts: {err.str()}"))
+
             loop.call_soon_threadsafe(settle)
 
         headers: list[tuple[str, str | bytes | None]] = [
-            *ce_headers(CE_TYPE, CE_SOURCE, str(alert["alert_id"]), str(alert["detected_at"]))]
+            *ce_headers(CE_TYPE, CE_SOURCE, str(alert["alert_id"]), str(alert["detected_at"]))
+        ]
         try:
-            producer.produce(self.topic, key=str(alert["customer_id"]).encode(), value=orjson.dumps(alert),
-                             headers=headers, on_delivery=delivered)
+            producer.produce(
+                self.topic,
+                key=str(alert["customer_id"]).encode(),
+                value=orjson.dumps(alert),
+                headers=headers,
+                on_delivery=delivered,
+            )
         except (KafkaException, BufferError) as exc:  # a full local queue: the broker is away for long
             raise PublishFailed(f"gap-alerts: {exc}") from exc
         # Delivery callbacks run inside poll/flush: flush in a thread so the event loop keeps serving.

@@ -62,7 +62,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
     resp = await _answer(request, handler)
     request.app[METRICS].http_requests.labels(
-        route=_route_label(request), method=request.method, status=str(resp.status)).inc()
+        route=_route_label(request), method=request.method, status=str(resp.status)
+    ).inc()
     return resp
 
 
@@ -87,8 +88,9 @@ async def auth_and_audit(request: web.Request, handler: Handler) -> web.StreamRe
     # A 503 gave nothing away, and the Redis that just failed would only make the caller wait twice. A
     # streamed response (the live page's events) wrote its entry before its first byte.
     audit = audited(route) and resp.status != 503 and not request.get(AUDIT_WRITTEN)
-    if audit and not await record_access(request.app[STORE], settings.api_audit_maxlen, request, caller,
-                                         route, resp.status):
+    if audit and not await record_access(
+        request.app[STORE], settings.api_audit_maxlen, request, caller, route, resp.status
+    ):
         log.error("access audit not written: %s %s answered 503", request.method, route)
         return error_response(503, "audit trail unavailable, retry shortly")
     return resp
@@ -108,8 +110,14 @@ def redis_client(settings: ApiSettings) -> AsyncClient:
     per node and do not block: a request finding one exhausted gets MaxConnectionsError, a
     ConnectionError that JourneyReader.call retries with backoff, so it waits all the same."""
     timeout = settings.api_redis_timeout_s
-    return connect(settings.redis_url, pool_wait_s=timeout, max_connections=REDIS_CONNECTIONS,
-                   socket_connect_timeout=timeout, lib_name=None, lib_version=None)
+    return connect(
+        settings.redis_url,
+        pool_wait_s=timeout,
+        max_connections=REDIS_CONNECTIONS,
+        socket_connect_timeout=timeout,
+        lib_name=None,
+        lib_version=None,
+    )
 
 
 def create_app(settings: ApiSettings, *, redis: AsyncClient | None = None) -> web.Application:
@@ -120,8 +128,12 @@ def create_app(settings: ApiSettings, *, redis: AsyncClient | None = None) -> we
     own_client = redis is None
     client = redis or redis_client(settings)
     app[STORE] = JourneyReader(
-        client, Keys(settings.key_prefix), metrics, retries=settings.api_redis_retries,
-        max_touchpoints=settings.api_max_touchpoints, alerts_scan=settings.api_alerts_scan,
+        client,
+        Keys(settings.key_prefix),
+        metrics,
+        retries=settings.api_redis_retries,
+        max_touchpoints=settings.api_max_touchpoints,
+        alerts_scan=settings.api_alerts_scan,
         timeout_s=settings.api_redis_timeout_s,
     )
 
@@ -139,4 +151,3 @@ def create_app(settings: ApiSettings, *, redis: AsyncClient | None = None) -> we
     alert_actions.add_routes(app)  # POST /api/v1/alerts/{alert_id}/acknowledge|resolve
     live.add_routes(app)  # GET /api/v1/journeys/{customer_id}/events|next
     return app
-

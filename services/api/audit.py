@@ -43,23 +43,37 @@ def audited(route: str) -> bool:
 
 def entry(request: web.Request, caller: Caller, route: str, status: int, at_ms: int) -> dict[str, str]:
     """The stream entry of one request (every value a string)."""
-    cid = request.get(AUDIT_CUSTOMER) or request.match_info.get("customer_id", "") \
+    cid = (
+        request.get(AUDIT_CUSTOMER)
+        or request.match_info.get("customer_id", "")
         or request.query.get("customer_id", "")
+    )
     return {
-        "at": format_ms(at_ms), "who": caller.name, "role": caller.role, "method": request.method,
-        "route": route, "status": str(status),
+        "at": format_ms(at_ms),
+        "who": caller.name,
+        "role": caller.role,
+        "method": request.method,
+        "route": route,
+        "status": str(status),
         "customer_id": cid if CUSTOMER_ID.match(cid) else "",
         "by": str(request.get(AUDIT_BY, "")),
     }
 
 
-async def record_access(store: JourneyReader, maxlen: int, request: web.Request, caller: Caller, route: str,
-                        status: int) -> bool:
+async def record_access(
+    store: JourneyReader, maxlen: int, request: web.Request, caller: Caller, route: str, status: int
+) -> bool:
     """Append one entry to the access audit; False when Redis refused it (the caller must then get 503)."""
     fields, key = entry(request, caller, route, status, now_ms()), access_audit(store.keys)
     try:
-        await store.call(lambda: store.redis.xadd(key, fields,  # type: ignore[arg-type]
-                                                  maxlen=maxlen, approximate=True))
+        await store.call(
+            lambda: store.redis.xadd(
+                key,
+                fields,  # type: ignore[arg-type]
+                maxlen=maxlen,
+                approximate=True,
+            )
+        )
     except RedisError:  # e.g. WRONGTYPE, an ACL that forbids XADD: never answer unaudited
         return False
     return True

@@ -25,8 +25,9 @@ _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 READS = frozenset({"GET", "HEAD"})  # what an agent may do; any other method changes something
 # The changes an agent may make (method, route template): handling the alerts of the customer on the line.
-AGENT_CHANGES = frozenset({("POST", "/api/v1/alerts/{alert_id}/acknowledge"),
-                           ("POST", "/api/v1/alerts/{alert_id}/resolve")})
+AGENT_CHANGES = frozenset(
+    {("POST", "/api/v1/alerts/{alert_id}/acknowledge"), ("POST", "/api/v1/alerts/{alert_id}/resolve")}
+)
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,14 @@ def parse_tokens(text: str) -> dict[str, Caller]:
         if not _NAME.fullmatch(name):
             raise ValueError(f"entry {n} of JOURNEYS_API_TOKENS: a name of 1-64 of A-Z a-z 0-9 . _ @ -")
         if role not in ROLES:
-            raise ValueError(f"entry {n} ({name}) of JOURNEYS_API_TOKENS: role must be one of "
-                             f"{', '.join(ROLES)}")
+            raise ValueError(
+                f"entry {n} ({name}) of JOURNEYS_API_TOKENS: role must be one of {', '.join(ROLES)}"
+            )
         if not _HEX64.fullmatch(digest):
-            raise ValueError(f"entry {n} ({name}) of JOURNEYS_API_TOKENS: the hash must be 64 hex digits "
-                             "(python -m services.api.tokens makes one)")
+            raise ValueError(
+                f"entry {n} ({name}) of JOURNEYS_API_TOKENS: the hash must be 64 hex digits "
+                "(python -m services.api.tokens makes one)"
+            )
         if name in names or digest in table:
             raise ValueError(f"entry {n} ({name}) of JOURNEYS_API_TOKENS: a name or token used twice")
         names.add(name)

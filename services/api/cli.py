@@ -18,9 +18,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     from services.api.settings import ApiSettings
 
     parser = sub.add_parser(
-        "api", help="run the HTTP API, the agent page (/agent) and /metrics",
+        "api",
+        help="run the HTTP API, the agent page (/agent) and /metrics",
         description="Serve journey lookups, alerts, erasure, the agent page and Prometheus metrics.",
-        epilog=env_help(ApiSettings), formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=env_help(ApiSettings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", help="bind address (overrides JOURNEYS_API_HOST)")
     parser.add_argument("--port", type=int, help="port (overrides JOURNEYS_API_PORT)")
@@ -57,12 +59,19 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.host, args.port)
     logging.getLogger("aiohttp.access").setLevel(settings.log_level.upper())
     log = logging.getLogger("journeys.api")
-    log.info("API on http://%s:%d (agent page /agent, metrics /metrics)",
-             settings.listen_host, settings.api_port)
+    log.info(
+        "API on http://%s:%d (agent page /agent, metrics /metrics)", settings.listen_host, settings.api_port
+    )
     try:
-        web.run_app(create_app(settings), host=settings.listen_host, port=settings.api_port,
-                    loop=_event_loop(),
-                    access_log_class=PathOnlyAccessLogger, print=None, shutdown_timeout=5)
+        web.run_app(
+            create_app(settings),
+            host=settings.listen_host,
+            port=settings.api_port,
+            loop=_event_loop(),
+            access_log_class=PathOnlyAccessLogger,
+            print=None,
+            shutdown_timeout=5,
+        )
     except OSError as exc:
         where = f"{settings.listen_host}:{settings.api_port}"
         raise UserError(f"cannot listen on {where}: {exc.strerror}") from None

@@ -48,8 +48,15 @@ async def erase_customer(store: JourneyReader, cid: str, now_ms: int) -> Erasure
     steps = erase_steps(k, cids, id_keys=id_keys, outcome_keys=outcomes, timers=timers, alert_ids=alert_ids)
     counts = await _run(store, steps)
     deleted = counts.get("keys", 0) + counts.get("identifiers", 0)
-    report = ErasureReport(survivor, len(cids) - 1, len(id_keys), deleted, sum(map(len, timers.values())),
-                           len(alert_ids), format_ms(now_ms))
+    report = ErasureReport(
+        survivor,
+        len(cids) - 1,
+        len(id_keys),
+        deleted,
+        sum(map(len, timers.values())),
+        len(alert_ids),
+        format_ms(now_ms),
+    )
     # Audited after the fact, so the record states what was removed. Counts and the pseudonymous id only.
     fields: dict[Any, Any] = {n: str(v) for n, v in asdict(report).items()}
     await store.call(lambda: r.xadd(k.erasure_audit, fields))
@@ -96,9 +103,8 @@ async def _merge_outcomes_naming(r: Any, keys: Keys, cids: set[str]) -> list[str
     names = [f'"{c}"'.encode() for c in cids]
     found: list[str] = []
     for i in range(0, len(candidates), 500):
-        chunk = candidates[i:i + 500]
+        chunk = candidates[i : i + 500]
         for key, value in zip(chunk, await r.mget(chunk), strict=True):
             if value is not None and any(n in value for n in names):
                 found.append(key)
     return found
-

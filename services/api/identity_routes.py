@@ -69,8 +69,11 @@ async def _run(request: web.Request, work: Any) -> web.Response:
     except SplitBusy as exc:
         return error_response(503, str(exc))
     except PublishFailed:
-        return error_response(503, "stored, but identity-merges did not acknowledge the record: repeat the "
-                                   "same request to publish it")
+        return error_response(
+            503,
+            "stored, but identity-merges did not acknowledge the record: repeat the "
+            "same request to publish it",
+        )
 
 
 async def why(request: web.Request) -> web.Response:
@@ -96,9 +99,14 @@ async def split(request: web.Request) -> web.Response:
             raise BadRequest('"merge" must be {"event_id": …, "loser": "c_…"}')
         pair = (merge["event_id"], customer_id(str(merge.get("loser", ""))))
         return await _run(request, service.split(cid, merge=pair, by=_by(request)))
-    if not isinstance(idents, list) or not 0 < len(idents) <= MAX_IDENTIFIERS or not all(
+    if (
+        not isinstance(idents, list)
+        or not 0 < len(idents) <= MAX_IDENTIFIERS
+        or not all(
             isinstance(i, dict) and isinstance(i.get("type"), str) and isinstance(i.get("value"), str)
-            for i in idents):
+            for i in idents
+        )
+    ):
         raise BadRequest(f'"identifiers" must be 1-{MAX_IDENTIFIERS} of {{"type": …, "value": …}}')
     pairs = [(i["type"], i["value"]) for i in idents]
     return await _run(request, service.split(cid, identifiers=pairs, by=_by(request)))

@@ -61,8 +61,9 @@ async def next_steps(request: web.Request) -> web.Response:
     if got is None:
         return error_response(404, "no such customer")
     request[AUDIT_CUSTOMER] = got["customer_id"]
-    return json_response({"customer_id": got["customer_id"], "journeys": got["next"],
-                          "server_time": got["server_time"]})
+    return json_response(
+        {"customer_id": got["customer_id"], "journeys": got["next"], "server_time": got["server_time"]}
+    )
 
 
 def _shown(v: dict[str, Any]) -> tuple[Any, ...]:
@@ -84,12 +85,14 @@ async def events(request: web.Request) -> web.StreamResponse:
     request[AUDIT_CUSTOMER] = first["customer_id"]
     # Audited before the first byte (the middleware's entry would only be written once the stream ends).
     if audited(EVENTS_ROUTE):
-        if not await record_access(request.app[STORE], settings.api_audit_maxlen, request, request[CALLER],
-                                   EVENTS_ROUTE, 200):
+        if not await record_access(
+            request.app[STORE], settings.api_audit_maxlen, request, request[CALLER], EVENTS_ROUTE, 200
+        ):
             return error_response(503, "audit trail unavailable, retry shortly")
         request[AUDIT_WRITTEN] = True
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                       "X-Accel-Buffering": "no"})
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
     await resp.prepare(request)
     stopping = request.app[STOPPING]
     current = first

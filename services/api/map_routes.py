@@ -29,8 +29,14 @@ async def _setup(app: web.Application) -> None:
 
     settings = JourneyMapSettings()  # the map's own variables (shards, personas…); the prefix is the API's
     client = app[STORE].redis
-    store = MapStore(client, MapKeys(app[SETTINGS].key_prefix, settings.map_shards), minute_ttl_ms=0,
-                     hour_ttl_ms=0, state_ttl_ms=0, pain_members=settings.map_pain_members)
+    store = MapStore(
+        client,
+        MapKeys(app[SETTINGS].key_prefix, settings.map_shards),
+        minute_ttl_ms=0,
+        hour_ttl_ms=0,
+        state_ttl_ms=0,
+        pain_members=settings.map_pain_members,
+    )
     app[MAP] = (bounds_of(settings, load_definitions(settings.definitions)), store)
 
 
@@ -64,8 +70,9 @@ async def pain_customers(request: web.Request) -> web.Response:
         out.append({"customer_id": cid, "alert_id": alert_id, "persona": who, "occurred_at": format_ms(t)})
         if len(out) >= limit:
             break
-    return json_response({"journey": journey, "stage": stage, "type": kind, "customers": out,
-                          "count": len(out)})
+    return json_response(
+        {"journey": journey, "stage": stage, "type": kind, "customers": out, "count": len(out)}
+    )
 
 
 async def map_erasure(request: web.Request, cid: str) -> Callable[[], Awaitable[int]]:

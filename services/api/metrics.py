@@ -20,15 +20,21 @@ class ApiMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.lookup_latency = Histogram(
-            "journeys_lookup_latency_seconds", "Time to resolve and read one journey, by lookup kind.",
-            ["by"], buckets=LOOKUP_BUCKETS, registry=r,
+            "journeys_lookup_latency_seconds",
+            "Time to resolve and read one journey, by lookup kind.",
+            ["by"],
+            buckets=LOOKUP_BUCKETS,
+            registry=r,
         )
         self.http_requests = Counter(
-            "journeys_http_requests_total", "HTTP requests by route template, method and status.",
-            ["route", "method", "status"], registry=r,
+            "journeys_http_requests_total",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
         )
         self.erasures = Counter("journeys_erasures_total", "Customers erased.", registry=r)
-        self.retries = Counter("journeys_retries_total", "Retried calls to a dependency.", ["target"],
-                               registry=r)
+        self.retries = Counter(
+            "journeys_retries_total", "Retried calls to a dependency.", ["target"], registry=r
+        )
         # Pre-create the bounded label sets so dashboards and rules see the series from the start.
         self.retries.labels(target="redis")

@@ -76,8 +76,11 @@ def rekey(client: Any, keys: Keys, settings: CommonSettings, pairs: Iterable[tup
     move = client.register_script(MOVE)
     seen: set[tuple[str, str]] = set()
     for id_type, raw in pairs:
-        value = normalise(id_type, raw, phone_region=settings.phone_region) if id_type in IDENTIFIER_TYPES \
+        value = (
+            normalise(id_type, raw, phone_region=settings.phone_region)
+            if id_type in IDENTIFIER_TYPES
             else None
+        )
         if value is None or is_junk(id_type, value, denylist) or (id_type, value) in seen:
             continue
         seen.add((id_type, value))
@@ -88,8 +91,10 @@ def rekey(client: Any, keys: Keys, settings: CommonSettings, pairs: Iterable[tup
             if cid is None:
                 continue
             cid = cid.decode()
-            done = move(keys=[keys.identifier(old), keys.identifier(new), keys.customer_ids(cid)],
-                        args=[cid, old, new])
+            done = move(
+                keys=[keys.identifier(old), keys.identifier(new), keys.customer_ids(cid)],
+                args=[cid, old, new],
+            )
             report.moved += int(done)
             break
         else:
@@ -98,8 +103,11 @@ def rekey(client: Any, keys: Keys, settings: CommonSettings, pairs: Iterable[tup
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.api.rekey", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m services.api.rekey",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("files", nargs="+", type=Path, help="JSON lines: channel events or {type, value}")
     args = parser.parse_args(argv)
     try:
@@ -108,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rekey: error: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     if not settings.previous_secret_bytes():
-        print("rekey: error: set JOURNEYS_HMAC_PREVIOUS_SECRETS to the key(s) being replaced",
-              file=sys.stderr)
+        print(
+            "rekey: error: set JOURNEYS_HMAC_PREVIOUS_SECRETS to the key(s) being replaced", file=sys.stderr
+        )
         return 2
     client = connect_sync(settings.redis_url)
     total = Report()
@@ -125,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         client.close()
-    print(f"rekey: {total.identifiers} identifiers read, {total.moved} moved to the new key, "
-          f"{total.unknown} under no old key")
+    print(
+        f"rekey: {total.identifiers} identifiers read, {total.moved} moved to the new key, "
+        f"{total.unknown} under no old key"
+    )
     return 0
 
 

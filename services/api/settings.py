@@ -13,10 +13,12 @@ DEV_API_TOKEN = "dev-token"  # documented; only ever accepted when JOURNEYS_ENV=
 
 
 class ApiSettings(CommonSettings):
-    api_host: str = env("JOURNEYS_API_HOST", "Address the HTTP API binds to (default: JOURNEYS_BIND_HOST).",
-                        default="")
-    api_port: int = env("JOURNEYS_API_PORT", "Port of the HTTP API, the agent page and its /metrics.",
-                        default=8088)
+    api_host: str = env(
+        "JOURNEYS_API_HOST", "Address the HTTP API binds to (default: JOURNEYS_BIND_HOST).", default=""
+    )
+    api_port: int = env(
+        "JOURNEYS_API_PORT", "Port of the HTTP API, the agent page and its /metrics.", default=8088
+    )
     api_token: SecretStr | None = env(
         "JOURNEYS_API_TOKEN",
         f"One bearer token with the admin role (name 'token' in the audit trail); at least {MIN_TOKEN_CHARS} "
@@ -36,18 +38,21 @@ class ApiSettings(CommonSettings):
         default=1_000_000,
     )
     api_protect_metrics: bool = env(
-        "JOURNEYS_API_PROTECT_METRICS", "Require the bearer token on /metrics too (it never holds PII).",
+        "JOURNEYS_API_PROTECT_METRICS",
+        "Require the bearer token on /metrics too (it never holds PII).",
         default=False,
     )
     api_max_touchpoints: int = env(
         "JOURNEYS_API_MAX_TOUCHPOINTS", "Most recent touchpoints returned per journey.", default=500
     )
     api_alerts_limit: int = env(
-        "JOURNEYS_API_ALERTS_LIMIT", "Alerts GET /api/v1/alerts returns by default (limit= up to 1000).",
+        "JOURNEYS_API_ALERTS_LIMIT",
+        "Alerts GET /api/v1/alerts returns by default (limit= up to 1000).",
         default=100,
     )
     api_alerts_scan: int = env(
-        "JOURNEYS_API_ALERTS_SCAN", "Most recent alerts scanned per GET /api/v1/alerts before filtering.",
+        "JOURNEYS_API_ALERTS_SCAN",
+        "Most recent alerts scanned per GET /api/v1/alerts before filtering.",
         default=5000,
     )
     api_live_poll_s: float = env(
@@ -55,14 +60,17 @@ class ApiSettings(CommonSettings):
         "Seconds between the live agent page's change probes of the customer on screen (one script call).",
         default=0.5,
     )
-    definitions: str | None = env("JOURNEYS_DEFINITIONS",
-                                  "Journey definitions file (YAML/JSON); unset: the bundled defaults.",
-                                  default=None)
+    definitions: str | None = env(
+        "JOURNEYS_DEFINITIONS",
+        "Journey definitions file (YAML/JSON); unset: the bundled defaults.",
+        default=None,
+    )
     api_redis_timeout_s: float = env(
         "JOURNEYS_API_REDIS_TIMEOUT", "Seconds a Redis call may take before it is retried.", default=2.0
     )
     api_redis_retries: int = env(
-        "JOURNEYS_API_REDIS_RETRIES", "Retries (with backoff) of a failed Redis call before answering 503.",
+        "JOURNEYS_API_REDIS_RETRIES",
+        "Retries (with backoff) of a failed Redis call before answering 503.",
         default=2,
     )
 
@@ -84,11 +92,15 @@ class ApiSettings(CommonSettings):
         if self.environment == "dev":
             return self
         if self.api_token is None and self.api_tokens is None:
-            raise ValueError(f"JOURNEYS_API_TOKENS (or JOURNEYS_API_TOKEN) must be set when "
-                             f"JOURNEYS_ENV={self.environment}")
+            raise ValueError(
+                f"JOURNEYS_API_TOKENS (or JOURNEYS_API_TOKEN) must be set when "
+                f"JOURNEYS_ENV={self.environment}"
+            )
         if self.api_token is not None and len(self.api_token.get_secret_value()) < MIN_TOKEN_CHARS:
-            raise ValueError(f"JOURNEYS_API_TOKEN must be at least {MIN_TOKEN_CHARS} characters when "
-                             f"JOURNEYS_ENV={self.environment}; make one with `openssl rand -hex 24`")
+            raise ValueError(
+                f"JOURNEYS_API_TOKEN must be at least {MIN_TOKEN_CHARS} characters when "
+                f"JOURNEYS_ENV={self.environment}; make one with `openssl rand -hex 24`"
+            )
         return self
 
     @property

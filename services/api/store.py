@@ -46,8 +46,17 @@ class StorageUnavailable(RuntimeError):
 
 
 class JourneyReader:
-    def __init__(self, redis: AsyncClient, keys: Keys, metrics: ApiMetrics, *, retries: int,
-                 max_touchpoints: int, alerts_scan: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        redis: AsyncClient,
+        keys: Keys,
+        metrics: ApiMetrics,
+        *,
+        retries: int,
+        max_touchpoints: int,
+        alerts_scan: int,
+        timeout_s: float,
+    ) -> None:
         self.redis, self.keys, self.metrics = redis, keys, metrics
         self.retries, self.max_touchpoints, self.alerts_scan = retries, max_touchpoints, alerts_scan
         self.timeout_s = timeout_s
@@ -81,13 +90,20 @@ class JourneyReader:
         if not found:
             return None
         survivor, aliases = text(found[0]), found[1]
-        read = ReadJourneyCall(k.timeline(survivor), k.touchpoints(survivor), k.summary(survivor),
-                               k.masked(survivor), k.open_alerts(survivor), self.max_touchpoints)
+        read = ReadJourneyCall(
+            k.timeline(survivor),
+            k.touchpoints(survivor),
+            k.summary(survivor),
+            k.masked(survivor),
+            k.open_alerts(survivor),
+            self.max_touchpoints,
+        )
         reply = await self.call(lambda: self._read_journey(keys=read.keys(), args=read.argv()))
         timeline, tps, summary, masked, alerts = reply
         touchpoints = {e: tp for e, tp in zip(timeline, tps, strict=True) if tp is not None}
-        record = JourneyRecord(survivor, timeline, touchpoints, _pairs(summary), _pairs(masked),
-                               aliases, _pairs(alerts))
+        record = JourneyRecord(
+            survivor, timeline, touchpoints, _pairs(summary), _pairs(masked), aliases, _pairs(alerts)
+        )
         return record if record.exists() else None
 
     async def survivor(self, cid: str) -> str:
@@ -121,8 +137,11 @@ class JourneyReader:
         """Recent alerts (by detection time) passing the filter."""
         lo = "-inf" if flt.since_ms is None else flt.since_ms
         hi = "+inf" if flt.until_ms is None else flt.until_ms
-        ids: list[bytes] = await self.call(lambda: self.redis.zrevrangebyscore(  # type: ignore[arg-type,return-value]
-            self.keys.recent_alerts, hi, lo, start=0, num=self.alerts_scan))
+        ids: list[bytes] = await self.call(
+            lambda: self.redis.zrevrangebyscore(  # type: ignore[arg-type,return-value]
+                self.keys.recent_alerts, hi, lo, start=0, num=self.alerts_scan
+            )
+        )
         if not ids:
             return []
         raw = await self.call(lambda: self.redis.hmget(self.keys.alerts_by_id, ids))

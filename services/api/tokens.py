@@ -22,8 +22,11 @@ def new_entry(name: str, role: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.api.tokens", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m services.api.tokens",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("name", help="who uses it (the audit trail's 'who'): A-Z a-z 0-9 . _ @ -")
     parser.add_argument("role", choices=ROLES)
     args = parser.parse_args(argv)

@@ -13,12 +13,12 @@ from services.common.errors import UserError
 
 # Modules exposing ``register(subparsers)``; each owns its commands.
 COMMAND_MODULES = (
-    "services.cli.stack_cmd",      # up, down, status, setup
-    "services.stitcher.cli",       # stitcher (run the worker)
-    "services.gap_detector.cli",   # detector (run the worker)
-    "services.api.cli",            # api (run the HTTP API)
-    "services.journey_map.cli",    # map (run the journey-map worker)
-    "services.simulator.cli",      # simulate, replay, evaluate, demo
+    "services.cli.stack_cmd",  # up, down, status, setup
+    "services.stitcher.cli",  # stitcher (run the worker)
+    "services.gap_detector.cli",  # detector (run the worker)
+    "services.api.cli",  # api (run the HTTP API)
+    "services.journey_map.cli",  # map (run the journey-map worker)
+    "services.simulator.cli",  # simulate, replay, evaluate, demo
 )
 
 

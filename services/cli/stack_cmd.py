@@ -24,43 +24,70 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     epilog = env_help(StackSettings)
     fmt = argparse.RawDescriptionHelpFormatter
 
-    p = sub.add_parser("setup", help="install what is missing: Kafka jars, redis-server, promtool, chromium",
-                       epilog=epilog, formatter_class=fmt)
+    p = sub.add_parser(
+        "setup",
+        help="install what is missing: Kafka jars, redis-server, promtool, chromium",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
     p.set_defaults(func=cmd_setup)
 
-    p = sub.add_parser("up", help="start Kafka, Redis and the services in the background",
-                       description="Start the local stack: a Kafka broker (KRaft) on 127.0.0.1:39092, Redis "
-                                   "(REDIS_URL, else redis-server on 36379, or a 3-master Redis Cluster "
-                                   "on 36379-36381 with --redis-cluster) and the services.",
-                       epilog=epilog, formatter_class=fmt)
+    p = sub.add_parser(
+        "up",
+        help="start Kafka, Redis and the services in the background",
+        description="Start the local stack: a Kafka broker (KRaft) on 127.0.0.1:39092, Redis "
+        "(REDIS_URL, else redis-server on 36379, or a 3-master Redis Cluster "
+        "on 36379-36381 with --redis-cluster) and the services.",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
     p.add_argument("--infra-only", action="store_true", help="start just Kafka and Redis")
-    p.add_argument("--redis-cluster", action="store_true",
-                   help="a local 3-master Redis Cluster, not one redis-server (JOURNEYS_REDIS_CLUSTER=1)")
-    p.add_argument("--supervise", action="store_true",
-                   help="also start a supervisor that restarts a crashed service with backoff "
-                        "(JOURNEYS_RESTART_*; `status` counts the restarts, `down` stops it first)")
+    p.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="a local 3-master Redis Cluster, not one redis-server (JOURNEYS_REDIS_CLUSTER=1)",
+    )
+    p.add_argument(
+        "--supervise",
+        action="store_true",
+        help="also start a supervisor that restarts a crashed service with backoff "
+        "(JOURNEYS_RESTART_*; `status` counts the restarts, `down` stops it first)",
+    )
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("supervise", help="restart the stack's services when they crash (foreground)",
-                       description="Watch the services `journeys up` started and restart one that exits, "
-                                   "after JOURNEYS_RESTART_DELAY doubled per crash in a row. "
-                                   "`up --supervise` runs this in the background.",
-                       epilog=epilog, formatter_class=fmt)
+    p = sub.add_parser(
+        "supervise",
+        help="restart the stack's services when they crash (foreground)",
+        description="Watch the services `journeys up` started and restart one that exits, "
+        "after JOURNEYS_RESTART_DELAY doubled per crash in a row. "
+        "`up --supervise` runs this in the background.",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
     p.set_defaults(func=cmd_supervise)
 
-    p = sub.add_parser("down", help="stop exactly what `journeys up` started",
-                       epilog=epilog, formatter_class=fmt)
+    p = sub.add_parser(
+        "down", help="stop exactly what `journeys up` started", epilog=epilog, formatter_class=fmt
+    )
     p.set_defaults(func=cmd_down)
 
-    p = sub.add_parser("status", help="endpoints and health of the local stack (exit 1 when unhealthy)",
-                       epilog=epilog, formatter_class=fmt)
+    p = sub.add_parser(
+        "status",
+        help="endpoints and health of the local stack (exit 1 when unhealthy)",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("env", help="every environment variable of every service: its value in effect, set or "
-                                   "default (secrets masked)")
-    p.add_argument("--markdown", action="store_true",
-                   help="print the table of docs/configuration.md (the defaults)")
+    p = sub.add_parser(
+        "env",
+        help="every environment variable of every service: its value in effect, set or "
+        "default (secrets masked)",
+    )
+    p.add_argument(
+        "--markdown", action="store_true", help="print the table of docs/configuration.md (the defaults)"
+    )
     p.set_defaults(func=cmd_env)
 
 
@@ -107,9 +134,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         os.environ["JOURNEYS_REDIS_CLUSTER"] = "1"
     settings = StackSettings()
     with _err.status("starting the local stack ...") as spinner:
+
         def say(line: str) -> None:
             _err.print(line)
             spinner.update(line)
+
         if args.supervise and args.infra_only:
             raise UserError("--supervise watches the services; it cannot go with --infra-only")
         stack.up(settings, infra_only=args.infra_only, supervise=args.supervise, say=say)
@@ -158,8 +187,9 @@ def _print_status(report: dict[str, Any]) -> None:
     if report["processes"]:
         table = Table("process", "pid", "health", "restarts", "log")
         for p in report["processes"]:
-            table.add_row(p["name"], str(p["pid"] or "-"), mark(p["healthy"]), str(p.get("restarts", 0)),
-                          p["log"])
+            table.add_row(
+                p["name"], str(p["pid"] or "-"), mark(p["healthy"]), str(p.get("restarts", 0)), p["log"]
+            )
         out.print(table)
 
 

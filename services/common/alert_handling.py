@@ -47,8 +47,9 @@ def by_customer(alerts: Iterable[dict[str, Any]]) -> list[tuple[str, list[str]]]
     return sorted(grouped.items())
 
 
-async def read_handling(client: Any, keys: Keys,
-                        alerts: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+async def read_handling(
+    client: Any, keys: Keys, alerts: Iterable[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """alert id -> its handling, for the per-customer ones among ``alerts`` (one pipelined round trip)."""
     groups = by_customer(alerts)
     if not groups:
@@ -71,8 +72,9 @@ async def read_handling(client: Any, keys: Keys,
     return out
 
 
-async def with_handling(client: Any, keys: Keys, alerts: list[dict[str, Any]],
-                        docs: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes]]:
+async def with_handling(
+    client: Any, keys: Keys, alerts: list[dict[str, Any]], docs: list[bytes]
+) -> tuple[list[dict[str, Any]], list[bytes]]:
     """Alerts about to be published, and their JSON, with the handling agents gave them laid over (only
     those with one are re-encoded). For the detector: its later record of an alert an agent acknowledged
     still says so. An ack landing between this read and the publish is published by the API after it."""

@@ -32,14 +32,25 @@ def dlq_id(record: Record) -> str:
     return f"{record.topic}/{record.partition}/{record.offset}"
 
 
-def dead_letter(record: Record, dlq_topic: str, reason: str, detail: str, at_ms: int,
-                extra: Sequence[tuple[str, bytes]] = (), max_bytes: int = MAX_COPY_BYTES) -> OutRecord:
+def dead_letter(
+    record: Record,
+    dlq_topic: str,
+    reason: str,
+    detail: str,
+    at_ms: int,
+    extra: Sequence[tuple[str, bytes]] = (),
+    max_bytes: int = MAX_COPY_BYTES,
+) -> OutRecord:
     """The dead-letter copy of ``record`` (``extra``: more dlq_ headers, e.g. dlq_failed_topic)."""
-    ours: Headers = [("dlq_reason", reason.encode()), ("dlq_detail", detail[:MAX_DETAIL].encode()),
-                     ("dlq_id", dlq_id(record).encode()),
-                     ("dlq_source_topic", record.topic.encode()),
-                     ("dlq_source_partition", str(record.partition).encode()),
-                     ("dlq_source_offset", str(record.offset).encode()), ("dlq_at_ms", str(at_ms).encode())]
+    ours: Headers = [
+        ("dlq_reason", reason.encode()),
+        ("dlq_detail", detail[:MAX_DETAIL].encode()),
+        ("dlq_id", dlq_id(record).encode()),
+        ("dlq_source_topic", record.topic.encode()),
+        ("dlq_source_partition", str(record.partition).encode()),
+        ("dlq_source_offset", str(record.offset).encode()),
+        ("dlq_at_ms", str(at_ms).encode()),
+    ]
     ours += extra
     theirs = [(k, v) for k, v in record.headers.items() if not k.startswith("dlq_")]
     key, value = record.key, record.value
@@ -52,8 +63,9 @@ def size(headers: Sequence[tuple[str, bytes]]) -> int:
     return sum(len(k) + len(v) + 8 for k, v in headers)  # + varint framing per header, generously
 
 
-def _cut(ours: Headers, theirs: Headers, key: bytes | None, value: bytes | None,
-         max_bytes: int) -> tuple[bytes | None, bytes | None, Headers]:
+def _cut(
+    ours: Headers, theirs: Headers, key: bytes | None, value: bytes | None, max_bytes: int
+) -> tuple[bytes | None, bytes | None, Headers]:
     """Key, value and headers of a copy cut down to ``max_bytes`` (our headers are always kept)."""
     cut: list[str] = []
     room = max_bytes - size(ours) - 96  # the two headers saying what was cut
@@ -68,7 +80,7 @@ def _cut(ours: Headers, theirs: Headers, key: bytes | None, value: bytes | None,
     room -= len(key or b"")
     original = len(value or b"")
     if value is not None and original > max(room, 0):
-        value = value[:max(room, 0)]
+        value = value[: max(room, 0)]
         cut.append("value")
     said = [("dlq_truncated", ",".join(cut).encode()), ("dlq_original_bytes", str(original).encode())]
     return key, value, ours + said + theirs
@@ -77,8 +89,11 @@ def _cut(ours: Headers, theirs: Headers, key: bytes | None, value: bytes | None,
 def stripped(copy: OutRecord) -> OutRecord:
     """A dead-letter copy the broker refused even so (its topic allows less than MAX_COPY_BYTES): only our
     headers and at most MAX_KEY bytes of the key are left, which any topic accepts."""
-    ours = [(k, v) for k, v in copy.headers if k.startswith("dlq_") and k not in ("dlq_truncated",
-                                                                                  "dlq_original_bytes")]
+    ours = [
+        (k, v)
+        for k, v in copy.headers
+        if k.startswith("dlq_") and k not in ("dlq_truncated", "dlq_original_bytes")
+    ]
     said = [("dlq_truncated", b"value,headers"), ("dlq_original_bytes", str(len(copy.value or b"")).encode())]
     for k, v in copy.headers:
         if k == "dlq_original_bytes":  # the size of the source's value, not of a truncated copy

@@ -18,8 +18,9 @@ from msgspec import UNSET, Struct, UnsetType
 
 from services.common.records import Touchpoint
 
-AlertType = Literal["channel_switch", "device_switch", "department_handoff", "repeat_contact", "stall",
-                    "dropoff_spike"]
+AlertType = Literal[
+    "channel_switch", "device_switch", "department_handoff", "repeat_contact", "stall", "dropoff_spike"
+]
 Severity = Literal["low", "medium", "high", "critical"]
 AlertStatus = Literal["open", "closed"]
 

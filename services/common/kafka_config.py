@@ -19,8 +19,10 @@ from services.common.settings import CommonSettings
 # How often a consumer heartbeats (at most): a rebalance reaches every member within about this long.
 HEARTBEAT_MS = 1000
 # Errors no retry can fix: wrong credentials, a certificate the client does not trust (or the reverse).
-REFUSALS = {KafkaError._AUTHENTICATION: "refused the SASL credentials",
-            KafkaError._SSL: "failed the TLS handshake"}
+REFUSALS = {
+    KafkaError._AUTHENTICATION: "refused the SASL credentials",
+    KafkaError._SSL: "failed the TLS handshake",
+}
 
 
 def security_config(settings: CommonSettings) -> dict[str, Any]:
@@ -36,9 +38,11 @@ def security_config(settings: CommonSettings) -> dict[str, Any]:
         assert settings.kafka_sasl_password is not None  # the settings validator requires it
         config["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
     if protocol.endswith("SSL"):
-        for key, value in (("ssl.ca.location", settings.kafka_ssl_ca_file),
-                           ("ssl.certificate.location", settings.kafka_ssl_cert_file),
-                           ("ssl.key.location", settings.kafka_ssl_key_file)):
+        for key, value in (
+            ("ssl.ca.location", settings.kafka_ssl_ca_file),
+            ("ssl.certificate.location", settings.kafka_ssl_cert_file),
+            ("ssl.key.location", settings.kafka_ssl_key_file),
+        ):
             if value:
                 config[key] = value
     return config
@@ -50,20 +54,33 @@ def kafka_python_config(settings: CommonSettings) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"security_protocol": protocol}
     if protocol.startswith("SASL"):
         assert settings.kafka_sasl_password is not None
-        kwargs.update(sasl_mechanism=settings.kafka_sasl_mechanism,
-                      sasl_plain_username=settings.kafka_sasl_username,
-                      sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
+        kwargs.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
+        )
     if protocol.endswith("SSL"):
-        kwargs.update({k: v for k, v in (("ssl_cafile", settings.kafka_ssl_ca_file),
-                                         ("ssl_certfile", settings.kafka_ssl_cert_file),
-                                         ("ssl_keyfile", settings.kafka_ssl_key_file)) if v})
+        kwargs.update(
+            {
+                k: v
+                for k, v in (
+                    ("ssl_cafile", settings.kafka_ssl_ca_file),
+                    ("ssl_certfile", settings.kafka_ssl_cert_file),
+                    ("ssl_keyfile", settings.kafka_ssl_key_file),
+                )
+                if v
+            }
+        )
     return kwargs
 
 
 def client_config(settings: CommonSettings) -> dict[str, Any]:
     """What every client (consumer, producer, admin) shares: where the brokers are, how to log in."""
-    return {"bootstrap.servers": settings.kafka_bootstrap_servers,
-            "logger": logging.getLogger("librdkafka"), **security_config(settings)}
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "logger": logging.getLogger("librdkafka"),
+        **security_config(settings),
+    }
 
 
 def refusal(settings: CommonSettings, err: KafkaError) -> str | None:
@@ -74,8 +91,11 @@ def refusal(settings: CommonSettings, err: KafkaError) -> str | None:
     who: str = settings.kafka_security_protocol
     if settings.kafka_security_protocol.startswith("SASL"):
         who += f" {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username!r}"
-    hint = ("check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM"
-            if err.code() == KafkaError._AUTHENTICATION else "check KAFKA_SSL_CA_FILE (and the client cert)")
+    hint = (
+        "check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM"
+        if err.code() == KafkaError._AUTHENTICATION
+        else "check KAFKA_SSL_CA_FILE (and the client cert)"
+    )
     return f"Kafka at {settings.kafka_bootstrap_servers} {what} ({who}); {hint}"
 
 
@@ -102,9 +122,11 @@ def check_access(settings: CommonSettings, timeout_s: float = 15.0) -> None:
                 return
             except KafkaException as exc:
                 if time.monotonic() >= deadline:
-                    raise UserError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
-                                    f"({exc.args[0].str()}); start it with `journeys up` or set "
-                                    "KAFKA_BOOTSTRAP_SERVERS") from None
+                    raise UserError(
+                        f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
+                        f"({exc.args[0].str()}); start it with `journeys up` or set "
+                        "KAFKA_BOOTSTRAP_SERVERS"
+                    ) from None
     finally:
         probe.flush(0)
 
@@ -163,13 +185,16 @@ def ensure_topics(settings: CommonSettings, names: list[str], timeout_s: float =
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
-        raise UserError(f"cannot reach Kafka at {where} ({exc.args[0].str()}); start it with `journeys up` "
-                        "or set KAFKA_BOOTSTRAP_SERVERS") from None
+        raise UserError(
+            f"cannot reach Kafka at {where} ({exc.args[0].str()}); start it with `journeys up` "
+            "or set KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
     missing = [n for n in dict.fromkeys(names) if n not in existing]
     if not missing:
         return
-    futures = admin.create_topics([NewTopic(n, settings.topic_partitions, -1) for n in missing],
-                                  request_timeout=timeout_s)
+    futures = admin.create_topics(
+        [NewTopic(n, settings.topic_partitions, -1) for n in missing], request_timeout=timeout_s
+    )
     for name, future in futures.items():
         try:
             future.result(timeout=timeout_s)

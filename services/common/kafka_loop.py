@@ -39,8 +39,18 @@ from services.common.outbox import DeliveryFailed, Outbox, OutRecord, Record
 from services.common.retry import MAX_DELAY_S, RateLimitedLog, target_of
 from services.common.settings import CommonSettings
 
-__all__ = ["ConsumerFenced", "DeliveryFailed", "Handler", "KafkaLoop", "LoopMetrics", "Offsets", "OutRecord",
-           "Outbox", "Record", "run_until_signalled"]  # the records and the outbox live in outbox.py
+__all__ = [
+    "ConsumerFenced",
+    "DeliveryFailed",
+    "Handler",
+    "KafkaLoop",
+    "LoopMetrics",
+    "Offsets",
+    "OutRecord",
+    "Outbox",
+    "Record",
+    "run_until_signalled",
+]  # the records and the outbox live in outbox.py
 log = logging.getLogger(__name__)
 Offsets = dict[tuple[str, int], int]
 
@@ -67,18 +77,35 @@ class LoopMetrics:
     @classmethod
     def register(cls, registry: CollectorRegistry) -> LoopMetrics:
         """The two series, as docs/METRICS.md names them, in a service's registry."""
-        return cls(Gauge("journeys_consumer_lag_messages", "High watermark minus the committed offset.",
-                         ["topic"], registry=registry),
-                   Counter("journeys_retries_total", "Failed batches (or calls) retried.", ["target"],
-                           registry=registry))
+        return cls(
+            Gauge(
+                "journeys_consumer_lag_messages",
+                "High watermark minus the committed offset.",
+                ["topic"],
+                registry=registry,
+            ),
+            Counter(
+                "journeys_retries_total", "Failed batches (or calls) retried.", ["target"], registry=registry
+            ),
+        )
 
 
 class KafkaLoop:
-    def __init__(self, settings: CommonSettings, *, group_id: str, topics: Sequence[str], handler: Handler,
-                 metrics: LoopMetrics, batch_size: int = 1000, batch_window_s: float = 0.01,
-                 tick_s: float | None = None,
-                 on_commit: Callable[[Offsets], None] | None = None,
-                 before_commit: Callable[[Offsets], None] | None = None, lag_every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: CommonSettings,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Handler,
+        metrics: LoopMetrics,
+        batch_size: int = 1000,
+        batch_window_s: float = 0.01,
+        tick_s: float | None = None,
+        on_commit: Callable[[Offsets], None] | None = None,
+        before_commit: Callable[[Offsets], None] | None = None,
+        lag_every_s: float = 1.0,
+    ) -> None:
         self.topics, self.handler, self.m = list(topics), handler, metrics
         self.batch_size, self.window_s, self.tick_s = batch_size, batch_window_s, tick_s
         # Observers of every commit (tests, the chaos suite): before it is sent and once it succeeded.
@@ -97,8 +124,9 @@ class KafkaLoop:
     # -- the loop --------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, handle, flush, commit until ``stop`` is set; then close the consumer and producer."""
-        self._consumer.subscribe(self.topics, on_assign=self._assign, on_revoke=self._revoke,
-                                 on_lost=self._revoke)
+        self._consumer.subscribe(
+            self.topics, on_assign=self._assign, on_revoke=self._revoke, on_lost=self._revoke
+        )
         next_tick = time.monotonic()
         self._next_lag = next_tick + self.lag_every_s
         try:
@@ -133,8 +161,11 @@ class KafkaLoop:
             except Exception as exc:
                 target = target_of(exc)
                 self.m.retries.labels(target=target).inc()
-                self._errors.warn(f"{target} failure, batch retried (never committed past)", exc,
-                                  traceback=target == "handler")
+                self._errors.warn(
+                    f"{target} failure, batch retried (never committed past)",
+                    exc,
+                    traceback=target == "handler",
+                )
             await self._lag_if_due()  # a stuck batch must show as growing lag
             try:  # back off, but a stop request ends the wait (the batch stays uncommitted)
                 await asyncio.wait_for(stop.wait(), timeout=delay)
@@ -154,8 +185,9 @@ class KafkaLoop:
                 return []
             msgs = [first, *self._consumer.consume(self.batch_size - 1, 0)]
             if len(msgs) < self.batch_size and self.window_s > 0:
-                msgs += await loop.run_in_executor(None, self._consumer.consume,
-                                                   self.batch_size - len(msgs), self.window_s)
+                msgs += await loop.run_in_executor(
+                    None, self._consumer.consume, self.batch_size - len(msgs), self.window_s
+                )
         out = []
         for m in msgs:
             err = m.error()
@@ -170,8 +202,17 @@ class KafkaLoop:
                 headers = cast(list[tuple[str, bytes | None]] | None, m.headers())
             except ValueError:  # a header name that is not UTF-8 (another client wrote it): the record stays
                 headers = None
-            out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(),  # type: ignore[arg-type]
-                              {k: v or b"" for k, v in headers} if headers else {}, max(0, m.timestamp()[1])))
+            # A consumed message (not an error: skipped above) always has these; the stubs say Optional.
+            where = cast(tuple[str, int, int], (m.topic(), m.partition(), m.offset()))
+            out.append(
+                Record(
+                    *where,
+                    m.key(),
+                    m.value(),
+                    {k: v or b"" for k, v in headers} if headers else {},
+                    max(0, m.timestamp()[1]),
+                )
+            )
         return out
 
     async def _commit(self, records: Sequence[Record]) -> None:
@@ -183,16 +224,18 @@ class KafkaLoop:
         tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         loop = asyncio.get_running_loop()
         try:
-            done = await loop.run_in_executor(None, lambda: self._consumer.commit(offsets=tps,
-                                                                                   asynchronous=False))
+            done = await loop.run_in_executor(
+                None, lambda: self._consumer.commit(offsets=tps, asynchronous=False)
+            )
         except KafkaException as exc:
             # Typically a rebalance took the partitions away: their new owner consumes the batch again.
             self._errors.warn("offset commit failed; the batch will be redelivered", exc)
             return
         failed = [tp for tp in done or () if tp.error is not None]
         if failed:
-            self._errors.warn(f"offset commit failed for {len(failed)} partitions",
-                              KafkaException(failed[0].error))
+            self._errors.warn(
+                f"offset commit failed for {len(failed)} partitions", KafkaException(failed[0].error)
+            )
             lost = {(tp.topic, tp.partition) for tp in failed}
             offsets = {k: v for k, v in offsets.items() if k not in lost}
         for key, offset in offsets.items():
@@ -248,7 +291,8 @@ class KafkaLoop:
                 committed = await loop.run_in_executor(None, self._consumer.committed, tps, 5.0)
                 for tp in committed:
                     low, high = await loop.run_in_executor(
-                        None, functools.partial(self._consumer.get_watermark_offsets, tp, 5.0, False))
+                        None, functools.partial(self._consumer.get_watermark_offsets, tp, 5.0, False)
+                    )
                     base = tp.offset if tp.offset >= 0 else low
                     lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - base)
                     key = (tp.topic, tp.partition)

@@ -203,6 +203,13 @@ class Keys:
     # -- everything of one customer, for erasure ------------------------------------------------
     def customer_scoped(self, cid: str) -> list[str]:
         """Every per-customer key (hash tag {<p>:c:<cid>}). A service adding one adds it here too."""
-        return [self.timeline(cid), self.touchpoints(cid), self.summary(cid), self.masked(cid),
-                self.detector_state(cid), self.open_alerts(cid), self.customer_outbox(cid),
-                self.alert_handling(cid)]
+        return [
+            self.timeline(cid),
+            self.touchpoints(cid),
+            self.summary(cid),
+            self.masked(cid),
+            self.detector_state(cid),
+            self.open_alerts(cid),
+            self.customer_outbox(cid),
+            self.alert_handling(cid),
+        ]

@@ -95,8 +95,9 @@ def configure(*, to_file: bool) -> None:
     handler: logging.Handler
     if to_file and settings is not None and settings.log_file:
         os.makedirs(os.path.dirname(os.path.abspath(settings.log_file)), exist_ok=True)
-        handler = FollowingRotatingFileHandler(settings.log_file, settings.log_max_bytes,
-                                               settings.log_backups)
+        handler = FollowingRotatingFileHandler(
+            settings.log_file, settings.log_max_bytes, settings.log_backups
+        )
     elif len(ours) == len(root.handlers):
         handler = logging.StreamHandler()
     else:

@@ -48,9 +48,16 @@ class DeliveryFailed(KafkaException):
 # Errors the broker (or librdkafka, before sending) gives one record and would give it again on every
 # retry: the record can never be written as it is. Anything else (timeouts, leadership moves, an unknown or
 # unauthorised topic: operators fix those) is treated as passing, and the batch is retried.
-PERMANENT = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE,
-                       KafkaError.INVALID_RECORD, KafkaError.INVALID_MSG, KafkaError.INVALID_MSG_SIZE,
-                       KafkaError.INVALID_TIMESTAMP})
+PERMANENT = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_TIMESTAMP,
+    }
+)
 ROUNDS = 3  # outputs -> their sources' dead letters -> those letters stripped to headers
 ACKED_MAX = 20_000  # dlq_ids of acknowledged dead-letter copies remembered (~100 B each)
 
@@ -69,8 +76,12 @@ class Outbox:
     again a copy the broker already acknowledged (known by its ``dlq_id``; ``resends_skipped`` counts them).
     Only a crash between the flush and the commit re-sends one (docs/operations.md, "Dead letters")."""
 
-    def __init__(self, producer: Producer, flush_timeout_s: float = 30.0, dlq_topic: str | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        flush_timeout_s: float = 30.0,
+        dlq_topic: str | None = None,
+    ) -> None:
         self._producer, self._timeout, self.dlq_topic = producer, flush_timeout_s, dlq_topic
         self._queued = 0
         self._sent: list[OutRecord] = []  # since the last flush: to find a refused record's OutRecord
@@ -103,8 +114,14 @@ class Outbox:
                     continue
             while True:
                 try:
-                    produce(r.topic, value=r.value, key=r.key, headers=list(r.headers) or None,
-                            timestamp=r.timestamp_ms or 0, on_delivery=callback)
+                    produce(
+                        r.topic,
+                        value=r.value,
+                        key=r.key,
+                        headers=list(r.headers) or None,
+                        timestamp=r.timestamp_ms or 0,
+                        on_delivery=callback,
+                    )
                     break
                 except BufferError:  # librdkafka's local queue is full: serve delivery reports first
                     self._producer.poll(0.05)
@@ -129,8 +146,11 @@ class Outbox:
             if any(err.code() not in PERMANENT for err, _ in failed):
                 raise DeliveryFailed(next(err for err, _ in failed if err.code() not in PERMANENT))
             self._dead_letter(await self._alone(failed, sent))
-        raise DeliveryFailed(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE,
-                                        "even a dead-letter copy stripped to its headers was refused"))
+        raise DeliveryFailed(
+            KafkaError(
+                KafkaError.MSG_SIZE_TOO_LARGE, "even a dead-letter copy stripped to its headers was refused"
+            )
+        )
 
     async def _wait(self) -> None:
         if self._queued:
@@ -139,8 +159,9 @@ class Outbox:
                 log.warning("records unacknowledged after %.0f s; waiting for the broker", self._timeout)
             self._queued = 0
 
-    async def _alone(self, failed: list[tuple[KafkaError, OutRecord | Message]],
-                     sent: list[OutRecord]) -> list[tuple[KafkaError, OutRecord]]:
+    async def _alone(
+        self, failed: list[tuple[KafkaError, OutRecord | Message]], sent: list[OutRecord]
+    ) -> list[tuple[KafkaError, OutRecord]]:
         """The refused records each sent again by itself; those refused again. The broker checks
         max.message.bytes on a whole record batch: on a topic whose limit is below the producer's batch
         size, one big record (or none) gets its batch refused, and only a record refused alone is too big."""
@@ -168,16 +189,28 @@ class Outbox:
         letters: list[OutRecord] = []
         stripped_n, now = 0, time.time_ns() // 1_000_000
         for err, r in failed:
-            log.warning("%s refused a record for good (%s); dead-lettering %s", r.topic, err.name(),
-                        "its source" if r.source is not None else "it")
+            log.warning(
+                "%s refused a record for good (%s); dead-lettering %s",
+                r.topic,
+                err.name(),
+                "its source" if r.source is not None else "it",
+            )
             if r.topic == self.dlq_topic:
                 letters.append(stripped(r))
                 stripped_n += 1
                 continue
             source = r.source or Record(r.topic, -1, -1, r.key, r.value, dict(r.headers))
             detail = f"{r.topic}: {err.name()} ({len(r.value or b'')} bytes)"
-            letters.append(dead_letter(source, self.dlq_topic, "undeliverable", detail, now,
-                                       extra=[("dlq_failed_topic", r.topic.encode())]))
+            letters.append(
+                dead_letter(
+                    source,
+                    self.dlq_topic,
+                    "undeliverable",
+                    detail,
+                    now,
+                    extra=[("dlq_failed_topic", r.topic.encode())],
+                )
+            )
         fresh = len(letters) - stripped_n
         if self.on_dead_letter is not None and fresh:  # a stripped copy was counted under its own reason
             self.on_dead_letter("undeliverable", fresh)

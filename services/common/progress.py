@@ -34,8 +34,11 @@ class InputProgress:
 
     def merge(self, other: InputProgress) -> InputProgress:
         """The larger evidence of both (what the Redis script does when a stitcher writes)."""
-        event_ms, grew_ms = ((self.event_ms, self.grew_ms) if self.event_ms >= other.event_ms
-                             else (other.event_ms, other.grew_ms))
+        event_ms, grew_ms = (
+            (self.event_ms, self.grew_ms)
+            if self.event_ms >= other.event_ms
+            else (other.event_ms, other.grew_ms)
+        )
         return InputProgress(event_ms, max(self.seen_ms, other.seen_ms), grew_ms)
 
 

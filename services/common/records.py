@@ -51,16 +51,20 @@ OTHER_ID_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,31}:[0-9a-f]{16,64}\Z"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:/@+\-]+\Z"
 STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,63}\Z"
 # The schema's date-time pattern; the calendar (day of month, leap second) is rfc3339_ms's job.
-DATE_TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-                     r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
 
 # -- shared constrained types ---------------------------------------------------------------------------
 # The identifier types the identity graph links on (an event may carry others: identifiers are open).
-IdentifierType = Literal["customer_id", "account_id", "email", "phone", "device_id", "cookie_id",
-                         "loyalty_id", "social_handle"]
+IdentifierType = Literal[
+    "customer_id", "account_id", "email", "phone", "device_id", "cookie_id", "loyalty_id", "social_handle"
+]
 # The channels the gap rules know; a channel event may name any other (OPEN_NAME_PATTERN).
-Channel = Literal["web", "mobile_app", "email", "sms", "phone", "ivr", "chat", "social", "store", "field",
-                  "other"]
+Channel = Literal[
+    "web", "mobile_app", "email", "sms", "phone", "ivr", "chat", "social", "store", "field", "other"
+]
 OpenName = Annotated[str, Meta(max_length=32)]  # OPEN_NAME_PATTERN, checked by channel_patterns_ok
 Direction = Literal["inbound", "outbound"]
 Visibility = Literal["onstage", "offstage"]
@@ -121,8 +125,10 @@ class ChannelEvent(Struct, frozen=True, gc=False, kw_only=True):
     occurred_at: Annotated[str, Meta(max_length=40)]
     channel: OpenName
     touchpoint: Text128
-    identifiers: Annotated[dict[OpenName, Annotated[str, Meta(max_length=256)]],
-                           Meta(min_length=1, max_length=MAX_IDENTIFIERS_PER_EVENT)]
+    identifiers: Annotated[
+        dict[OpenName, Annotated[str, Meta(max_length=256)]],
+        Meta(min_length=1, max_length=MAX_IDENTIFIERS_PER_EVENT),
+    ]
     direction: Direction = "inbound"
     visibility: Visibility = "onstage"
     department: Text64 | UnsetType = UNSET
@@ -135,8 +141,9 @@ class ChannelEvent(Struct, frozen=True, gc=False, kw_only=True):
     device: Device | UnsetType = UNSET
     persona: Text64 | UnsetType = UNSET
     source: Annotated[str, Meta(max_length=128)] | UnsetType = UNSET
-    attributes: Annotated[dict[Annotated[str, Meta(max_length=64)], AttributeValue],
-                          Meta(max_length=32)] | UnsetType = UNSET
+    attributes: (
+        Annotated[dict[Annotated[str, Meta(max_length=64)], AttributeValue], Meta(max_length=32)] | UnsetType
+    ) = UNSET
 
 
 # -- stitched_event.v1 ----------------------------------------------------------------------------------
@@ -257,8 +264,9 @@ def channel_patterns_ok(ev: ChannelEvent) -> bool:
     journey = ev.journey
     if journey is UNSET:
         return True
-    return ((journey.type in _stages or _STAGE.check(journey.type))
-            and (journey.stage in _stages or _STAGE.check(journey.stage)))
+    return (journey.type in _stages or _STAGE.check(journey.type)) and (
+        journey.stage in _stages or _STAGE.check(journey.stage)
+    )
 
 
 def stitched_patterns_ok(ev: StitchedEvent) -> bool:
@@ -276,9 +284,11 @@ def stitched_patterns_ok(ev: StitchedEvent) -> bool:
 
 
 def merge_patterns_ok(rec: IdentityMerge) -> bool:
-    return ((rec.schema_version in _versions or _VERSION.check(rec.schema_version))
-            and (rec.survivor in _customers or _CUSTOMER.check(rec.survivor))
-            and (rec.loser in _customers or _CUSTOMER.check(rec.loser)))
+    return (
+        (rec.schema_version in _versions or _VERSION.check(rec.schema_version))
+        and (rec.survivor in _customers or _CUSTOMER.check(rec.survivor))
+        and (rec.loser in _customers or _CUSTOMER.check(rec.loser))
+    )
 
 
 # -- decoding ---------------------------------------------------------------------------------------------
@@ -398,8 +408,10 @@ def _slow(value: bytes, contract: str, cls: type[T]) -> T:
 _DATE_TIME = re.compile(DATE_TIME_PATTERN).match
 # The common shape, which datetime.fromisoformat (C) parses exactly as RFC 3339 reads it; anything else
 # (t/z in lower case, leap seconds, year 0, offsets fromisoformat refuses) takes the exact arithmetic.
-_COMMON = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
-                     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\Z").match
+_COMMON = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\Z"
+).match
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _fromisoformat = datetime.fromisoformat

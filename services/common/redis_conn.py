@@ -28,8 +28,11 @@ from redis.crc import key_slot
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme -> TLS
 TLS_SCHEMES = ("rediss", "rediss+cluster")
-TLS_FILES = {"REDIS_SSL_CA_FILE": "ssl_ca_certs", "REDIS_SSL_CERT_FILE": "ssl_certfile",
-             "REDIS_SSL_KEY_FILE": "ssl_keyfile"}  # environment variable -> redis-py keyword
+TLS_FILES = {
+    "REDIS_SSL_CA_FILE": "ssl_ca_certs",
+    "REDIS_SSL_CERT_FILE": "ssl_certfile",
+    "REDIS_SSL_KEY_FILE": "ssl_keyfile",
+}  # environment variable -> redis-py keyword
 DEFAULT_PORT = 6379
 T = TypeVar("T")
 

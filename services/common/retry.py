@@ -23,8 +23,12 @@ from services.common.logs import KEEP
 T = TypeVar("T")
 MAX_DELAY_S = 5.0
 
-TRANSIENT_REDIS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                   redis.exceptions.BusyLoadingError, redis.exceptions.TryAgainError)
+TRANSIENT_REDIS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.TryAgainError,
+)
 
 
 def target_of(exc: BaseException) -> str:
@@ -42,8 +46,9 @@ def is_transient(exc: BaseException) -> bool:
     return target_of(exc) != "handler"
 
 
-async def retrying(fn: Callable[[], Awaitable[T]], retries: Counter, *, log: logging.Logger,
-                   first_delay: float = 0.05) -> T:
+async def retrying(
+    fn: Callable[[], Awaitable[T]], retries: Counter, *, log: logging.Logger, first_delay: float = 0.05
+) -> T:
     """Await ``fn()`` until it succeeds, backing off on transient faults (anything else is raised)."""
     delay, limited = first_delay, RateLimitedLog(log)
     while True:
@@ -78,5 +83,12 @@ class RateLimitedLog:
         quiet = self._quiet.pop(what, 0)
         more = f" ({quiet} more like it not logged)" if quiet else ""
         # KEEP: limited here already, with its own count; the handler's limiter must not hide those lines.
-        self.log.warning("%s: %s: %s%s", what, type(exc).__name__, exc, more,
-                         exc_info=exc if traceback else None, extra=KEEP)
+        self.log.warning(
+            "%s: %s: %s%s",
+            what,
+            type(exc).__name__,
+            exc,
+            more,
+            exc_info=exc if traceback else None,
+            extra=KEEP,
+        )

@@ -10,8 +10,14 @@ GC_YOUNG_THRESHOLD = 50_000
 
 def ce_headers(ce_type: bytes, ce_source: bytes, ce_id: str, ce_time: str) -> list[tuple[str, bytes]]:
     """CloudEvents binary-mode headers of a produced record (docs/ARCHITECTURE.md, "Kafka headers")."""
-    return [("ce_specversion", b"1.0"), ("ce_id", ce_id.encode()), ("ce_type", ce_type),
-            ("ce_source", ce_source), ("ce_time", ce_time.encode()), ("content-type", b"application/json")]
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", ce_id.encode()),
+        ("ce_type", ce_type),
+        ("ce_source", ce_source),
+        ("ce_time", ce_time.encode()),
+        ("content-type", b"application/json"),
+    ]
 
 
 def tune_gc() -> None:

@@ -35,8 +35,10 @@ class CommonSettings(BaseSettings):
         "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, comma separated.", default="127.0.0.1:39092"
     )
     redis_url: str = env(
-        "REDIS_URL", "Redis URL (redis://host:port/db), or a Redis Cluster's startup nodes "
-        "(redis+cluster://host:port,host:port...; rediss+cluster:// for TLS).", default="redis://127.0.0.1:36379/0"
+        "REDIS_URL",
+        "Redis URL (redis://host:port/db), or a Redis Cluster's startup nodes "
+        "(redis+cluster://host:port,host:port...; rediss+cluster:// for TLS).",
+        default="redis://127.0.0.1:36379/0",
     )
     key_prefix: str = env(
         "JOURNEYS_KEY_PREFIX",
@@ -44,7 +46,8 @@ class CommonSettings(BaseSettings):
         default="jr",
     )
     environment: Literal["dev", "prod"] = env(
-        "JOURNEYS_ENV", "dev or prod. prod refuses to start without strong secrets (docs/security.md).",
+        "JOURNEYS_ENV",
+        "dev or prod. prod refuses to start without strong secrets (docs/security.md).",
         default="dev",
     )
     hmac_secret: SecretStr | None = env(
@@ -60,18 +63,21 @@ class CommonSettings(BaseSettings):
         default=None,
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = env(
-        "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (every Kafka client).",
+        "KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (every Kafka client).",
         default="PLAINTEXT",
     )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = env(
-        "KAFKA_SASL_MECHANISM", "SASL mechanism with SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+        "KAFKA_SASL_MECHANISM",
+        "SASL mechanism with SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
         default="SCRAM-SHA-512",
     )
     kafka_sasl_username: str | None = env("KAFKA_SASL_USERNAME", "SASL user name.", default=None)
     kafka_sasl_password: SecretStr | None = env("KAFKA_SASL_PASSWORD", "SASL password.", default=None)
     kafka_ssl_ca_file: str | None = env(
-        "KAFKA_SSL_CA_FILE", "PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); "
-        "unset: the system's CAs.", default=None,
+        "KAFKA_SSL_CA_FILE",
+        "PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); unset: the system's CAs.",
+        default=None,
     )
     kafka_ssl_cert_file: str | None = env(
         "KAFKA_SSL_CERT_FILE", "PEM client certificate, when the brokers require one (mTLS).", default=None
@@ -80,11 +86,13 @@ class CommonSettings(BaseSettings):
         "KAFKA_SSL_KEY_FILE", "PEM key of KAFKA_SSL_CERT_FILE.", default=None
     )
     redis_ssl_ca_file: str | None = env(
-        "REDIS_SSL_CA_FILE", "PEM file of the CA that signed Redis's certificate (rediss:// URLs).",
+        "REDIS_SSL_CA_FILE",
+        "PEM file of the CA that signed Redis's certificate (rediss:// URLs).",
         default=None,
     )
     redis_ssl_cert_file: str | None = env(
-        "REDIS_SSL_CERT_FILE", "PEM client certificate, when Redis requires one (tls-auth-clients).",
+        "REDIS_SSL_CERT_FILE",
+        "PEM client certificate, when Redis requires one (tls-auth-clients).",
         default=None,
     )
     redis_ssl_key_file: str | None = env(
@@ -177,17 +185,23 @@ class CommonSettings(BaseSettings):
                     raise ValueError(
                         f"{name} must be at least {MIN_SECRET_BYTES} bytes when "
                         f"JOURNEYS_ENV={self.environment} (it has {len(key)}); "
-                        "make one with `openssl rand -hex 32`")
+                        "make one with `openssl rand -hex 32`"
+                    )
         if self.kafka_security_protocol.startswith("SASL") and not (
-                self.kafka_sasl_username and self.kafka_sasl_password):
-            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
-        for name, path in (("KAFKA_SSL_CA_FILE", self.kafka_ssl_ca_file),
-                           ("KAFKA_SSL_CERT_FILE", self.kafka_ssl_cert_file),
-                           ("KAFKA_SSL_KEY_FILE", self.kafka_ssl_key_file),
-                           ("REDIS_SSL_CA_FILE", self.redis_ssl_ca_file),
-                           ("REDIS_SSL_CERT_FILE", self.redis_ssl_cert_file),
-                           ("REDIS_SSL_KEY_FILE", self.redis_ssl_key_file)):
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        for name, path in (
+            ("KAFKA_SSL_CA_FILE", self.kafka_ssl_ca_file),
+            ("KAFKA_SSL_CERT_FILE", self.kafka_ssl_cert_file),
+            ("KAFKA_SSL_KEY_FILE", self.kafka_ssl_key_file),
+            ("REDIS_SSL_CA_FILE", self.redis_ssl_ca_file),
+            ("REDIS_SSL_CERT_FILE", self.redis_ssl_cert_file),
+            ("REDIS_SSL_KEY_FILE", self.redis_ssl_key_file),
+        ):
             if path and not Path(path).is_file():
                 raise ValueError(f"{name}={path} is not a readable file")
         return self
@@ -202,8 +216,9 @@ class CommonSettings(BaseSettings):
         """Keys the current one replaced, newest first: lookups fall back to them during a rotation."""
         if self.hmac_previous_secrets is None:
             return []
-        return [k.strip().encode() for k in self.hmac_previous_secrets.get_secret_value().split(",")
-                if k.strip()]
+        return [
+            k.strip().encode() for k in self.hmac_previous_secrets.get_secret_value().split(",") if k.strip()
+        ]
 
     @property
     def retention_ms(self) -> int:

@@ -22,16 +22,44 @@ from typing import Final
 OPEN_NAME_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}\Z"
 OTHER: Final = "other"
 
-KNOWN_CHANNELS: Final = ("web", "mobile_app", "email", "sms", "phone", "ivr", "chat", "social", "store",
-                         "field", "other")
-KNOWN_IDENTIFIER_TYPES: Final = ("customer_id", "account_id", "email", "phone", "device_id", "cookie_id",
-                                 "loyalty_id", "social_handle")
+KNOWN_CHANNELS: Final = (
+    "web",
+    "mobile_app",
+    "email",
+    "sms",
+    "phone",
+    "ivr",
+    "chat",
+    "social",
+    "store",
+    "field",
+    "other",
+)
+KNOWN_IDENTIFIER_TYPES: Final = (
+    "customer_id",
+    "account_id",
+    "email",
+    "phone",
+    "device_id",
+    "cookie_id",
+    "loyalty_id",
+    "social_handle",
+)
 # Personas are open strings on the events; the journey map and the detector's alert counter keep only a
 # configured list apart (JOURNEYS_MAP_PERSONAS, these by default) and count any other as ``other``.
-DEFAULT_PERSONAS: Final = ("digital_native", "phone_first_senior", "busy_professional", "store_loyal",
-                           "social_complainer", "price_hunter", "small_business_owner")
-PERSONAS_HELP: Final = ("Personas the journey map keeps apart and journeys_alerts_total labels (comma "
-                        "separated); any other is 'other'. Each adds series to both: keep the list short.")
+DEFAULT_PERSONAS: Final = (
+    "digital_native",
+    "phone_first_senior",
+    "busy_professional",
+    "store_loyal",
+    "social_complainer",
+    "price_hunter",
+    "small_business_owner",
+)
+PERSONAS_HELP: Final = (
+    "Personas the journey map keeps apart and journeys_alerts_total labels (comma "
+    "separated); any other is 'other'. Each adds series to both: keep the list short."
+)
 _CHANNELS = frozenset(KNOWN_CHANNELS)
 _TYPES = frozenset(KNOWN_IDENTIFIER_TYPES)
 

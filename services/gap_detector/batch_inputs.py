@@ -30,7 +30,6 @@ def chained(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(end(s), loser) for s, loser in pairs if end(s) != loser]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What this worker knows on a tick: its own seen-through times ('<topic>:<partition>' -> ms) and

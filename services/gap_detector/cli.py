@@ -17,10 +17,13 @@ from services.gap_detector.settings import GapDetectorSettings
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's commands to ``journeys``."""
     p = sub.add_parser(
-        "detector", help="run a gap detector worker (stitched-events -> gap-alerts)",
+        "detector",
+        help="run a gap detector worker (stitched-events -> gap-alerts)",
         description="Run one gap detector worker: channel switches, device switches, hand-offs, repeat "
-                    "contacts, stalls (timers in Redis) and drop-off spikes, as gap_alert.v1 records.",
-        epilog=env_help(GapDetectorSettings), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "contacts, stalls (timers in Redis) and drop-off spikes, as gap_alert.v1 records.",
+        epilog=env_help(GapDetectorSettings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.set_defaults(func=run)
 
 
@@ -38,8 +41,15 @@ def ensure_topics(settings: GapDetectorSettings) -> None:
     a missing topic only errors until the next metadata refresh); fails fast on refused credentials/TLS."""
     from services.common.kafka_config import ensure_topics as create
 
-    create(settings, [settings.topic_stitched_events, settings.topic_identity_merges,
-                      settings.topic_gap_alerts, settings.topic_dlq])
+    create(
+        settings,
+        [
+            settings.topic_stitched_events,
+            settings.topic_identity_merges,
+            settings.topic_gap_alerts,
+            settings.topic_dlq,
+        ],
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
         metrics.serve(settings.metrics_port, settings.bind_host)
     except OSError as exc:
         where = f"{settings.bind_host}:{settings.metrics_port}"
-        raise UserError(f"cannot serve metrics on {where} ({exc.strerror}); "
-                        "set JOURNEYS_DETECTOR_METRICS_PORT or JOURNEYS_BIND_HOST") from None
+        raise UserError(
+            f"cannot serve metrics on {where} ({exc.strerror}); "
+            "set JOURNEYS_DETECTOR_METRICS_PORT or JOURNEYS_BIND_HOST"
+        ) from None
     run_until_signalled(functools.partial(main, settings, defs, metrics))
     return 0

@@ -31,15 +31,21 @@ class ClockStore:
 
     async def read(self, own_seen: dict[str, int]) -> ClockReading:
         k = self.keys
-        call = ClockReadCall(k.clock_seen, k.clock_inputs, k.watermark,
-                             [x for key, ms in sorted(own_seen.items()) for x in (key, ms)])
+        call = ClockReadCall(
+            k.clock_seen,
+            k.clock_inputs,
+            k.watermark,
+            [x for key, ms in sorted(own_seen.items()) for x in (key, ms)],
+        )
         seen, inputs, wm = await self._read(keys=call.keys(), args=call.argv())
         reports = {inputs[i]: inputs[i + 1] for i in range(0, len(inputs), 2)}
         count = reports.pop(PARTITIONS_FIELD, None)
         return ClockReading(
             {seen[i].decode(): int(seen[i + 1]) for i in range(0, len(seen), 2)},
             {int(p): InputProgress.parse(v) for p, v in reports.items()},
-            None if count is None else int(count), None if wm is None else int(wm))
+            None if count is None else int(count),
+            None if wm is None else int(wm),
+        )
 
     async def advance(self, noted_ms: int, candidate: int | None, evidence_ms: int | None) -> int | None:
         k = self.keys

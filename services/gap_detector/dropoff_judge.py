@@ -17,8 +17,9 @@ class DropoffJudge:
         self.defs, self.store, self.m = defs, store, metrics
         self._cell_gauges: dict[str, tuple[Any, Any]] = {}
 
-    async def spikes(self, cells: list[tuple[str, int]], now: int,
-                     hashes: dict[int, dict[bytes, bytes]]) -> list[tuple[tuple[str, int], dict[str, Any]]]:
+    async def spikes(
+        self, cells: list[tuple[str, int]], now: int, hashes: dict[int, dict[bytes, bytes]]
+    ) -> list[tuple[tuple[str, int], dict[str, Any]]]:
         """The spikes among ``cells`` not raised before, as ((cell, minute), alert). ``hashes``: the drop-off
         minutes this tick already read (the claims of one tick share most of their history)."""
         defs = self.defs
@@ -63,6 +64,8 @@ class DropoffJudge:
         found = self._cell_gauges.get(cell)
         if found is None:
             labels = split_cell(cell)
-            found = self._cell_gauges[cell] = (self.m.dropoff_rate.labels(*labels),
-                                               self.m.dropoff_baseline.labels(*labels))
+            found = self._cell_gauges[cell] = (
+                self.m.dropoff_rate.labels(*labels),
+                self.m.dropoff_baseline.labels(*labels),
+            )
         return found

@@ -39,8 +39,14 @@ FIRE_ATTEMPTS = 3  # compare-and-set refusals of a fire retried at once (then th
 
 
 class DetectorProcessor:
-    def __init__(self, settings: GapDetectorSettings, logic: DetectorLogic, store: DetectorStore,
-                 metrics: DetectorMetrics, clock: ClockStore) -> None:
+    def __init__(
+        self,
+        settings: GapDetectorSettings,
+        logic: DetectorLogic,
+        store: DetectorStore,
+        metrics: DetectorMetrics,
+        clock: ClockStore,
+    ) -> None:
         self.s, self.logic, self.store, self.m, self.clock = settings, logic, store, metrics, clock
         self.wm: int | None = None
         self._unjudged: list[tuple[str, int]] = []  # drop-off cells claimed, not judged yet (see on_tick)
@@ -58,8 +64,13 @@ class DetectorProcessor:
         noted = now_ms()  # after the read: every report read was written before this time
         candidate = None
         if reading.input_partitions is not None:
-            candidate = input_candidate(reading.inputs, reading.input_partitions, self.s.timer_clock,
-                                        self.s.watermark_idle_ms, self.s.lateness_ms)
+            candidate = input_candidate(
+                reading.inputs,
+                reading.input_partitions,
+                self.s.timer_clock,
+                self.s.watermark_idle_ms,
+                self.s.lateness_ms,
+            )
         seen = {**reading.seen, **evidence.own_seen}
         proven = seen_evidence(seen, evidence.expected) if evidence.expected else None
         return await self.clock.advance(noted, candidate, proven)
@@ -249,8 +260,12 @@ class DetectorProcessor:
         if moved:
             save.closed.setdefault(kept, []).extend(moved)
             save.adopted[new] = moved
-        log.info("split followed: %d events, %d marks, %d open alerts moved to the new customer",
-                 len(part.buffer), len(part.marks), len(moved))
+        log.info(
+            "split followed: %d events, %d marks, %d open alerts moved to the new customer",
+            len(part.buffer),
+            len(part.marks),
+            len(moved),
+        )
         return await self._publish_and_save(save, now, sink)
 
     # -- timers and drop-off minutes ---------------------------------------------------------------
@@ -334,8 +349,9 @@ class DetectorProcessor:
         self._t_timers.observe(time.perf_counter() - t)
         return raised
 
-    async def _judge_cells(self, cells: list[tuple[str, int]], now: int, sink: Sink,
-                           hashes: dict[int, dict[bytes, bytes]]) -> int:
+    async def _judge_cells(
+        self, cells: list[tuple[str, int]], now: int, sink: Sink, hashes: dict[int, dict[bytes, bytes]]
+    ) -> int:
         """Judge cell-minutes against their baselines; a spike is raised once per cell-minute."""
         raised = await self.dropoff.spikes(cells, now, hashes)
         if not raised:

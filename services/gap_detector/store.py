@@ -68,8 +68,14 @@ async def bounded(calls: list[Coroutine[Any, Any, Any]], return_exceptions: bool
 
 
 class DetectorStore(ClaimQueries):
-    def __init__(self, client: aioredis.Redis | aiocluster.RedisCluster, keys: Keys, retention_ms: int,
-                 recent_max: int, cache_size: int = 0) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis | aiocluster.RedisCluster,
+        keys: Keys,
+        retention_ms: int,
+        recent_max: int,
+        cache_size: int = 0,
+    ) -> None:
         super().__init__(client, keys)
         self.cluster = isinstance(client, aiocluster.RedisCluster)
         self.cache = StateCache(cache_size)
@@ -98,8 +104,14 @@ class DetectorStore(ClaimQueries):
                 keys, args = calls[i]
                 # execute_command: redis-py's cluster pipeline blocks its evalsha method (it cannot load a
                 # script on every node itself), and routes EVALSHA like any command.
-                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args,
-                                     target_nodes=self.r.get_node_from_key(keys[0]))
+                pipe.execute_command(
+                    "EVALSHA",
+                    script.sha,
+                    len(keys),
+                    *keys,
+                    *args,
+                    target_nodes=self.r.get_node_from_key(keys[0]),
+                )
             for i, reply in zip(todo, await pipe.execute(raise_on_error=False), strict=True):
                 results[i] = reply
             todo = [i for i in todo if isinstance(results[i], NoScriptError)]
@@ -117,8 +129,8 @@ class DetectorStore(ClaimQueries):
             return (None if wm is None else int(wm)), {}
         asks = [[cid, extra] for cid, extra in cids]
         graph, wm = await asyncio.gather(
-            self._resolve(*self._resolve_call(cids[0][0], asks)),
-            self.r.get(self.keys.watermark))
+            self._resolve(*self._resolve_call(cids[0][0], asks)), self.r.get(self.keys.watermark)
+        )
         plan: list[tuple[str, str, list[str]]] = []
         reads: dict[str, list[Any]] = {}  # customer -> [id, cached token or '', 1 to read open alerts]
         taken: dict[str, Cached] = {}
@@ -151,20 +163,31 @@ class DetectorStore(ClaimQueries):
         return (None if wm is None else int(wm)), by_asked
 
     def _resolve_call(self, first: str, asks: list[list[str]]) -> tuple[list[Any], list[Any]]:
-        call = ResolveCall(self.keys.alias(first), self._alias_tpl, self._aliases_of_tpl, pack(asks),
-                           MAX_ALIAS_HOPS, MAX_LOSERS_PER_LOAD)
+        call = ResolveCall(
+            self.keys.alias(first),
+            self._alias_tpl,
+            self._aliases_of_tpl,
+            pack(asks),
+            MAX_ALIAS_HOPS,
+            MAX_LOSERS_PER_LOAD,
+        )
         return call.keys(), call.argv()
 
     async def _read_states(self, reads: list[list[Any]]) -> dict[str, list[Any]]:
         groups = group_by_slot(reads, lambda r: self.keys.detector_state(r[0]), cluster=self.cluster)
-        calls = [LoadCall(self.keys.detector_state(g[0][0]), self._state_tpl, self._open_tpl, pack(g))
-                 for g in groups]
+        calls = [
+            LoadCall(self.keys.detector_state(g[0][0]), self._state_tpl, self._open_tpl, pack(g))
+            for g in groups
+        ]
         replies = await self._many(self._load, [(c.keys(), c.argv()) for c in calls])
         for reply in replies:
             if isinstance(reply, BaseException):
                 raise reply
-        return {r[0]: reply for g, got in zip(groups, replies, strict=True)
-                for r, reply in zip(g, got, strict=True)}
+        return {
+            r[0]: reply
+            for g, got in zip(groups, replies, strict=True)
+            for r, reply in zip(g, got, strict=True)
+        }
 
     def _survivor(self, cid: str, reply: list[Any], hit: Cached | None) -> Loaded:
         det, open_flat = reply
@@ -180,8 +203,9 @@ class DetectorStore(ClaimQueries):
         timeline, which the stitcher filled before publishing the split record; the new customer's slot)
         and the kept customer's open-alert documents (its slot). A kept state changed after this read is
         refused by the save's compare-and-set, so nothing stale is written."""
-        events, docs = await asyncio.gather(self.r.zrange(self.keys.timeline(new), 0, -1),
-                                            self.r.hgetall(self.keys.open_alerts(kept)))
+        events, docs = await asyncio.gather(
+            self.r.zrange(self.keys.timeline(new), 0, -1), self.r.hgetall(self.keys.open_alerts(kept))
+        )
 
         def text(v: Any) -> str:
             return v.decode() if isinstance(v, bytes) else str(v)
@@ -200,8 +224,12 @@ class DetectorStore(ClaimQueries):
         after: list[list[Any]] = []
         releases: list[list[Any]] = []
         for loser in loaded.losers:
-            moved = [x.decode() for aid, doc in loser.open_docs.items() if aid.decode() in state.open_alerts
-                     for x in (aid, doc)]
+            moved = [
+                x.decode()
+                for aid, doc in loser.open_docs.items()
+                if aid.decode() in state.open_alerts
+                for x in (aid, doc)
+            ]
             if moved:
                 truth.append(["HSET", opened, *moved])
             lk = k.detector_state(loser.cid)
@@ -211,8 +239,9 @@ class DetectorStore(ClaimQueries):
         # Only the fields that changed are written (a redelivered event changes none).
         buffer = encode_buffer(state.buffer, loaded.buffer)
         fields = encode_state(state, buffer.data)
-        changed = [x.decode() for name, value in fields.items() if stored.get(name) != value
-                   for x in (name, value)]
+        changed = [
+            x.decode() for name, value in fields.items() if stored.get(name) != value for x in (name, value)
+        ]
         if cid in batch.split_from:  # the marks a split took: the only fields a state ever loses
             dropped = [name.decode() for name in stored if name[:2] == b"j:" and name not in fields]
             if dropped:
@@ -224,15 +253,19 @@ class DetectorStore(ClaimQueries):
         else:
             token = stored.get(b"n", b"")
         was = loaded.stored_timers
-        before = [["ZADD", k.timers, deadline, f"{cid}|{journey}"]
-                  for journey, deadline in state.timers.items() if was.get(journey) != deadline]
+        before = [
+            ["ZADD", k.timers, deadline, f"{cid}|{journey}"]
+            for journey, deadline in state.timers.items()
+            if was.get(journey) != deadline
+        ]
         gone = [f"{cid}|{j}" for j in loaded.stored_timers if j not in state.timers]
         if gone and cid in batch.write_state:
             after.append(["ZREM", k.timers, *gone])
         alerts = [a for a in batch.new_alerts.get(cid, ()) if a["status"] == "open"]
         if alerts:
-            truth.append(["HSET", opened,
-                          *(x for a in alerts for x in (a["alert_id"], batch.doc(a).decode()))])
+            truth.append(
+                ["HSET", opened, *(x for a in alerts for x in (a["alert_id"], batch.doc(a).decode()))]
+            )
         adopted = batch.adopted.get(cid)
         if adopted:  # a split's: moved as they were, not published again
             truth.append(["HSET", opened, *(x for aid, doc in adopted.items() for x in (aid, doc.decode()))])
@@ -255,8 +288,9 @@ class DetectorStore(ClaimQueries):
             if loaded.cid not in batch.staged:
                 self.stage(batch, loaded)
         truth: dict[str, list[list[Any]]] = {cid: list(ops) for cid, ops in batch.truth.items()}
-        spikes: list[list[Any]] = [["HSET", k.dropoff_minute(m), "!a|" + cell, 1]
-                                   for cell, m in batch.dropoff_alerted]
+        spikes: list[list[Any]] = [
+            ["HSET", k.dropoff_minute(m), "!a|" + cell, 1] for cell, m in batch.dropoff_alerted
+        ]
         boxes: dict[str, list[str]] = {}
         for e in batch.outbox:
             boxes.setdefault(e.cid, []).extend((e.alert_id, e.doc.decode()))
@@ -267,13 +301,21 @@ class DetectorStore(ClaimQueries):
             else:
                 spikes.append(["HSET", k.dropoff_outbox, *flat])
         before_det = [op for ops in batch.index_before.values() for op in ops]
-        before_det += [["ZADD", k.timers, op.deadline, m] for m, op in batch.extra_timers.items()
-                       if isinstance(op, ArmTimer)]
+        before_det += [
+            ["ZADD", k.timers, op.deadline, m]
+            for m, op in batch.extra_timers.items()
+            if isinstance(op, ArmTimer)
+        ]
         score = now_ms + OUTBOX_GRACE_MS
         before: list[Item] = [(k.timers, before_det, None)]
         if batch.outbox:
-            before.append((k.alerts_outbox, [["ZADD", k.alerts_outbox, *(
-                x for e in batch.outbox for x in (score, e.member))]], None))
+            before.append(
+                (
+                    k.alerts_outbox,
+                    [["ZADD", k.alerts_outbox, *(x for e in batch.outbox for x in (score, e.member))]],
+                    None,
+                )
+            )
         truth_items: list[Item] = [(k.detector_state(cid), ops, cid) for cid, ops in truth.items()]
         truth_items.append((k.timers, spikes, ""))
         if self.cluster:
@@ -321,8 +363,9 @@ class DetectorStore(ClaimQueries):
         items: list[Item] = [(k.timers, det, None)]
         saved = [e for e in batch.outbox if e.cid not in failed]
         items.append(self._recent(saved, now_ms))
-        items += [(op[1], [op], None)
-                  for cid, ops in batch.releases.items() if cid not in failed for op in ops]
+        items += [
+            (op[1], [op], None) for cid, ops in batch.releases.items() if cid not in failed for op in ops
+        ]
         return items
 
     def _recent(self, entries: list[OutboxEntry], now_ms: int) -> Item:
@@ -330,10 +373,15 @@ class DetectorStore(ClaimQueries):
         k = self.keys
         if not entries:
             return (k.recent_alerts, [], None)
-        return (k.recent_alerts, [
-            ["ZADD", k.recent_alerts, *(x for e in entries for x in (now_ms, e.alert_id))],
-            ["HSET", k.alerts_by_id, *(x for e in entries for x in (e.alert_id, e.doc.decode()))],
-            ["TRIM", k.recent_alerts, k.alerts_by_id, self.recent_max]], None)
+        return (
+            k.recent_alerts,
+            [
+                ["ZADD", k.recent_alerts, *(x for e in entries for x in (now_ms, e.alert_id))],
+                ["HSET", k.alerts_by_id, *(x for e in entries for x in (e.alert_id, e.doc.decode()))],
+                ["TRIM", k.recent_alerts, k.alerts_by_id, self.recent_max],
+            ],
+            None,
+        )
 
     async def _run(self, items: list[Item]) -> set[str]:
         """apply.lua once per slot group; returns the customers of groups refused by compare-and-set."""
@@ -364,16 +412,19 @@ class DetectorStore(ClaimQueries):
         for e in entries:
             if not e.legacy:
                 boxes.setdefault(e.cid, []).extend((e.alert_id, e.doc.decode()))
-        items: list[Item] = [(self._box(cid), [["HDELEQ", self._box(cid), *flat]], None)
-                             for cid, flat in boxes.items()]
-        items.append((k.alerts_outbox, [["ZREMEQ", k.alerts_outbox, score, *(e.member for e in entries)]],
-                      None))
+        items: list[Item] = [
+            (self._box(cid), [["HDELEQ", self._box(cid), *flat]], None) for cid, flat in boxes.items()
+        ]
+        items.append(
+            (k.alerts_outbox, [["ZREMEQ", k.alerts_outbox, score, *(e.member for e in entries)]], None)
+        )
         if now_ms is not None:
             items.append(self._recent(entries, now_ms))
         await self._run(items)
 
-    async def claim_outbox(self, now_ms: int, lease_ms: int,
-                           limit: int) -> list[tuple[str, OutboxEntry | None]]:
+    async def claim_outbox(
+        self, now_ms: int, lease_ms: int, limit: int
+    ) -> list[tuple[str, OutboxEntry | None]]:
         """Outbox index entries past their grace (their worker failed or died after saving), leased to this
         worker for ``lease_ms`` so that concurrent sweeps do not both publish them, each with the alert as
         its outbox holds it now (None: gone, published already)."""
@@ -382,8 +433,11 @@ class DetectorStore(ClaimQueries):
         if not members:
             return []
         # A member left by the version that kept the alert JSON itself in the index is published as it is.
-        legacy = {m: OutboxEntry("", orjson.loads(m)["alert_id"], m.encode(), legacy=True)
-                  for m in members if m.startswith("{")}
+        legacy = {
+            m: OutboxEntry("", orjson.loads(m)["alert_id"], m.encode(), legacy=True)
+            for m in members
+            if m.startswith("{")
+        }
         pipe = self.r.pipeline(transaction=False)
         split = [m.rpartition("|") for m in members if m not in legacy]
         for cid, _, aid in split:
@@ -402,5 +456,6 @@ class DetectorStore(ClaimQueries):
     async def forget_outbox(self, members: list[str], score: int) -> None:
         """Index entries whose alert is gone from its outbox (published already)."""
         if members:
-            await self._run([(self.keys.alerts_outbox,
-                              [["ZREMEQ", self.keys.alerts_outbox, score, *members]], None)])
+            await self._run(
+                [(self.keys.alerts_outbox, [["ZREMEQ", self.keys.alerts_outbox, score, *members]], None)]
+            )

@@ -15,8 +15,9 @@ class ClaimQueries:
         self._claim_timers = client.register_script(ClaimTimersCall.source())
         self._claim_minutes = client.register_script(ClaimMinutesCall.source())
 
-    async def claim_timers(self, wm: int, now_ms: int, lease_ms: int,
-                           limit: int) -> list[tuple[str, str, int]]:
+    async def claim_timers(
+        self, wm: int, now_ms: int, lease_ms: int, limit: int
+    ) -> list[tuple[str, str, int]]:
         """Due timers as (customer id, journey type, deadline), now leased to this worker."""
         call = ClaimTimersCall(self.keys.timers, self.keys.timers_inflight, wm, now_ms, lease_ms, limit)
         flat = await self._claim_timers(keys=call.keys(), args=call.argv())

@@ -59,8 +59,9 @@ class Loaded:
     buffer: EncodedBuffer | None = None  # how its buffer was encoded last (when this worker wrote it)
 
 
-def decoded(det: list[bytes], open_flat: list[bytes]) -> tuple[CustomerState, dict[bytes, bytes],
-                                                                 dict[bytes, bytes]]:
+def decoded(
+    det: list[bytes], open_flat: list[bytes]
+) -> tuple[CustomerState, dict[bytes, bytes], dict[bytes, bytes]]:
     """A customer of load.lua's reply: its state, its state hash and its open-alert hash."""
     fields, open_docs = pairs(det), pairs(open_flat)
     return decode_state(fields, None, open_docs), fields, open_docs

@@ -18,15 +18,24 @@ def alertmanager_body(alert: dict[str, Any]) -> list[dict[str, Any]]:
     """The Alertmanager v2 ``POST /api/v2/alerts`` body (a list of alerts)."""
     journey = alert.get("journey", {})
     ev = alert.get("evidence", {})
-    return [{
-        "labels": {"alertname": "JourneysDropoffSpike", "severity": alert["severity"],
-                   "journey": journey.get("type", ""), "stage": journey.get("stage", ""),
-                   "channel": ev.get("channel", ""), "alert_id": alert["alert_id"]},
-        "annotations": {"summary": alert.get("title", ""),
-                        "description": f"rate {ev.get('rate')} vs baseline {ev.get('baseline')} "
-                                       f"(factor {ev.get('factor')}, volume {ev.get('volume')})"},
-        "startsAt": alert["occurred_at"],
-    }]
+    return [
+        {
+            "labels": {
+                "alertname": "JourneysDropoffSpike",
+                "severity": alert["severity"],
+                "journey": journey.get("type", ""),
+                "stage": journey.get("stage", ""),
+                "channel": ev.get("channel", ""),
+                "alert_id": alert["alert_id"],
+            },
+            "annotations": {
+                "summary": alert.get("title", ""),
+                "description": f"rate {ev.get('rate')} vs baseline {ev.get('baseline')} "
+                f"(factor {ev.get('factor')}, volume {ev.get('volume')})",
+            },
+            "startsAt": alert["occurred_at"],
+        }
+    ]
 
 
 def slack_body(alert: dict[str, Any]) -> dict[str, Any]:
@@ -34,8 +43,15 @@ def slack_body(alert: dict[str, Any]) -> dict[str, Any]:
 
 
 class WebhookSender:
-    def __init__(self, url: str, fmt: str, queue_size: int, retries: int, metrics: DetectorMetrics,
-                 base_delay_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        fmt: str,
+        queue_size: int,
+        retries: int,
+        metrics: DetectorMetrics,
+        base_delay_s: float = 0.5,
+    ) -> None:
         self.url, self.fmt, self.retries, self.m = url, fmt, max(1, retries), metrics
         self.base_delay_s = base_delay_s
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)

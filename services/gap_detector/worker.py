@@ -55,16 +55,22 @@ def alert_key(alert: dict[str, Any]) -> bytes:
 
 
 def alert_headers(alert: dict[str, Any]) -> list[tuple[str, bytes]]:
-    return ce_headers(b"dev.journeys.gap_alert.v1", b"journeys/gap-detector", alert["alert_id"],
-                      alert["detected_at"])
+    return ce_headers(
+        b"dev.journeys.gap_alert.v1", b"journeys/gap-detector", alert["alert_id"], alert["detected_at"]
+    )
 
 
 class OutboxSink:
     """The processor's output on the loop's outbox: alerts acknowledged on return, dead letters queued
     (the loop flushes them before it commits the batch)."""
 
-    def __init__(self, out: Outbox, settings: GapDetectorSettings, hook: WebhookSender | None,
-                 store: DetectorStore | None = None) -> None:
+    def __init__(
+        self,
+        out: Outbox,
+        settings: GapDetectorSettings,
+        hook: WebhookSender | None,
+        store: DetectorStore | None = None,
+    ) -> None:
         self.out, self.s, self.hook, self.store = out, settings, hook, store
 
     async def publish(self, alerts: list[dict[str, Any]], docs: list[bytes]) -> None:
@@ -73,8 +79,9 @@ class OutboxSink:
             # An alert agents acknowledged or resolved (the API keeps that apart, Keys.alert_handling) goes
             # out with it again: a severity update must not read as un-acknowledged (issue 14).
             alerts, docs = await with_handling(self.store.r, self.store.keys, alerts, docs)
-        self.out.send(OutRecord(topic, alert_key(a), doc, alert_headers(a))
-                      for a, doc in zip(alerts, docs, strict=True))
+        self.out.send(
+            OutRecord(topic, alert_key(a), doc, alert_headers(a)) for a, doc in zip(alerts, docs, strict=True)
+        )
         await self.out.flush()
         if self.hook is not None:
             for a in alerts:
@@ -89,8 +96,14 @@ class DetectorHandler:
     """The loop's handler. On each tick it hands the processor its evidence: the loop's seen-through
     times and the partitions of its input topics (re-read every minute: partitions can be added)."""
 
-    def __init__(self, settings: GapDetectorSettings, proc: DetectorProcessor, store: DetectorStore,
-                 metrics: DetectorMetrics, hook: WebhookSender | None) -> None:
+    def __init__(
+        self,
+        settings: GapDetectorSettings,
+        proc: DetectorProcessor,
+        store: DetectorStore,
+        metrics: DetectorMetrics,
+        hook: WebhookSender | None,
+    ) -> None:
         self.s, self.proc, self.store, self.m, self.hook = settings, proc, store, metrics, hook
         self.seen: Callable[[], dict[tuple[str, int], int]] = dict
         self.partition_count: Callable[[str], Awaitable[int | None]] = _unknown
@@ -124,21 +137,47 @@ class DetectorHandler:
         self.ticks += 1
 
 
-def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMetrics, client: aioredis.Redis,
-          before_commit: Callable[[Offsets], None] | None = None) -> tuple[KafkaLoop, DetectorHandler]:
+def build(
+    settings: GapDetectorSettings,
+    defs: Definitions,
+    metrics: DetectorMetrics,
+    client: aioredis.Redis,
+    before_commit: Callable[[Offsets], None] | None = None,
+) -> tuple[KafkaLoop, DetectorHandler]:
     """The loop and its handler (``before_commit``: an observer for tests, see KafkaLoop)."""
-    store = DetectorStore(client, Keys(settings.key_prefix), settings.retention_ms, settings.recent_alerts,
-                          settings.state_cache)
-    hook = (WebhookSender(settings.webhook_url, settings.webhook_format, settings.webhook_queue,
-                          settings.webhook_retries, metrics) if settings.webhook_url else None)
-    proc = DetectorProcessor(settings, DetectorLogic(defs, settings.buffer_events, settings.lateness_ms),
-                             store, metrics, ClockStore(client, Keys(settings.key_prefix)))
+    store = DetectorStore(
+        client, Keys(settings.key_prefix), settings.retention_ms, settings.recent_alerts, settings.state_cache
+    )
+    hook = (
+        WebhookSender(
+            settings.webhook_url,
+            settings.webhook_format,
+            settings.webhook_queue,
+            settings.webhook_retries,
+            metrics,
+        )
+        if settings.webhook_url
+        else None
+    )
+    proc = DetectorProcessor(
+        settings,
+        DetectorLogic(defs, settings.buffer_events, settings.lateness_ms),
+        store,
+        metrics,
+        ClockStore(client, Keys(settings.key_prefix)),
+    )
     handler = DetectorHandler(settings, proc, store, metrics, hook)
-    loop = KafkaLoop(settings, group_id=settings.group_id,
-                     topics=[settings.topic_stitched_events, settings.topic_identity_merges], handler=handler,
-                     metrics=metrics.loop, batch_size=settings.batch_size,
-                     batch_window_s=settings.batch_window_s, tick_s=settings.tick_s,
-                     before_commit=before_commit)
+    loop = KafkaLoop(
+        settings,
+        group_id=settings.group_id,
+        topics=[settings.topic_stitched_events, settings.topic_identity_merges],
+        handler=handler,
+        metrics=metrics.loop,
+        batch_size=settings.batch_size,
+        batch_window_s=settings.batch_window_s,
+        tick_s=settings.tick_s,
+        before_commit=before_commit,
+    )
     handler.seen, handler.partition_count = loop.seen_through, loop.partition_count
     # Records the broker refuses for good (an alert too large for gap-alerts, a dead-letter copy too large
     # for the DLQ) are dead-lettered by the outbox itself (reason undeliverable).
@@ -146,8 +185,9 @@ def build(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMet
     return loop, handler
 
 
-async def main(settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMetrics,
-               stop: asyncio.Event) -> None:
+async def main(
+    settings: GapDetectorSettings, defs: Definitions, metrics: DetectorMetrics, stop: asyncio.Event
+) -> None:
     """Run the worker until ``stop`` is set (SIGTERM: the batch in flight finishes and is committed)."""
     # A RedisCluster when REDIS_URL names one; typed as Redis until the adapters take redis_conn.AsyncClient.
     client = cast(aioredis.Redis, connect(settings.redis_url, socket_timeout=10))

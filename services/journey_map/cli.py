@@ -17,12 +17,15 @@ from services.journey_map.settings import JourneyMapSettings
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's commands to ``journeys``."""
     p = sub.add_parser(
-        "map", help="run a journey-map worker (stitched-events, merges, alerts -> the live journey map)",
+        "map",
+        help="run a journey-map worker (stitched-events, merges, alerts -> the live journey map)",
         description="Run one journey-map worker: per journey type and stage, entries, moves, conversions, "
-                    "drop-offs, time in stage, channels, departments, sentiment, NPS and open alerts, "
-                    "per event-time minute, by persona and channel, in Redis for GET /api/v1/journey-map "
-                    "and the /map page.",
-        epilog=env_help(JourneyMapSettings), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "drop-offs, time in stage, channels, departments, sentiment, NPS and open alerts, "
+        "per event-time minute, by persona and channel, in Redis for GET /api/v1/journey-map "
+        "and the /map page.",
+        epilog=env_help(JourneyMapSettings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.set_defaults(func=run)
 
 
@@ -47,13 +50,16 @@ def run(args: argparse.Namespace) -> int:
     defs = load_definitions(settings.definitions)  # a bad file fails here, before anything connects
     metrics = MapMetrics()
     # Created when missing, so the map can start first; a refused credential or TLS fails here in one line.
-    ensure_topics(settings, [settings.topic_stitched_events, settings.topic_identity_merges,
-                             settings.topic_gap_alerts])
+    ensure_topics(
+        settings, [settings.topic_stitched_events, settings.topic_identity_merges, settings.topic_gap_alerts]
+    )
     try:
         metrics.serve(settings.map_metrics_port, settings.bind_host)
     except OSError as exc:
         where = f"{settings.bind_host}:{settings.map_metrics_port}"
-        raise UserError(f"cannot serve metrics on {where} ({exc.strerror}); "
-                        "set JOURNEYS_MAP_METRICS_PORT or JOURNEYS_BIND_HOST") from None
+        raise UserError(
+            f"cannot serve metrics on {where} ({exc.strerror}); "
+            "set JOURNEYS_MAP_METRICS_PORT or JOURNEYS_BIND_HOST"
+        ) from None
     run_until_signalled(functools.partial(main, settings, defs, metrics))
     return 0

@@ -15,8 +15,16 @@ class ApplyCall(Signature):
     PACKAGE = "services.journey_map"
     SCRIPT = "lua/apply.lua"
     KEYS = ("now_key",)
-    ARGV = ("stem", "minute_ttl_ms", "hour_ttl_ms", "state_ttl_ms", "pain_members", "minutes_kept",
-            "hours_kept", "payload")
+    ARGV = (
+        "stem",
+        "minute_ttl_ms",
+        "hour_ttl_ms",
+        "state_ttl_ms",
+        "pain_members",
+        "minutes_kept",
+        "hours_kept",
+        "payload",
+    )
 
     now_key: str  # the shard's 'now' hash: every key of the call is in its slot
     stem: str  # '<prefix>:{<prefix>:map:<n>}:'

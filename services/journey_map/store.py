@@ -34,8 +34,16 @@ def _text(raw: bytes | str | None) -> str:
 
 
 class MapStore:
-    def __init__(self, client: AsyncClient, keys: MapKeys, *, minute_ttl_ms: int, hour_ttl_ms: int,
-                 state_ttl_ms: int, pain_members: int) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        keys: MapKeys,
+        *,
+        minute_ttl_ms: int,
+        hour_ttl_ms: int,
+        state_ttl_ms: int,
+        pain_members: int,
+    ) -> None:
         self.client, self.keys = client, keys
         self.minute_ttl_ms, self.hour_ttl_ms, self.state_ttl_ms = minute_ttl_ms, hour_ttl_ms, state_ttl_ms
         self.pain_cap = pain_members
@@ -53,16 +61,24 @@ class MapStore:
         replies = await pipe.execute()
         return {cid: (state, _text(gen)) for cid, (state, gen) in zip(order, replies, strict=True)}
 
-    async def write(self, shard: int, states: Mapping[str, tuple[bytes, str]],
-                    deltas: Iterable[Delta]) -> None:
+    async def write(
+        self, shard: int, states: Mapping[str, tuple[bytes, str]], deltas: Iterable[Delta]
+    ) -> None:
         """Write one shard's changed customers (new state, generation read) with their deltas, atomically;
         Conflict when a state moved on since it was read."""
         payload = self.payload(states, deltas)
         stem = self.keys.stem(shard)
-        call = ApplyCall(now_key=self.keys.now(shard), stem=stem, minute_ttl_ms=self.minute_ttl_ms,
-                         hour_ttl_ms=self.hour_ttl_ms, state_ttl_ms=self.state_ttl_ms,
-                         pain_members=self.pain_cap, minutes_kept=self.minute_ttl_ms // MINUTE_MS + 60,
-                         hours_kept=self.hour_ttl_ms // HOUR_MS + 24, payload=payload)
+        call = ApplyCall(
+            now_key=self.keys.now(shard),
+            stem=stem,
+            minute_ttl_ms=self.minute_ttl_ms,
+            hour_ttl_ms=self.hour_ttl_ms,
+            state_ttl_ms=self.state_ttl_ms,
+            pain_members=self.pain_cap,
+            minutes_kept=self.minute_ttl_ms // MINUTE_MS + 60,
+            hours_kept=self.hour_ttl_ms // HOUR_MS + 24,
+            payload=payload,
+        )
         reply = await self._apply(keys=call.keys(), args=call.argv())
         if int(reply[0]) != 1:
             raise Conflict(f"journey-map state of {_text(reply[1])} changed while the batch was planned")
@@ -85,14 +101,16 @@ class MapStore:
                 remove.update(("|".join(mkey), m) for m in members)
             for mkey, scored in delta.add.items():
                 add.update({("|".join(mkey), m): t for m, t in scored.items()})
-        return orjson.dumps({
-            "c": [[cid, gen, state.decode()] for cid, (state, gen) in states.items()],  # b"": delete
-            "m": [[b, f, str(n)] for (b, f), n in minutes.items() if n],
-            "h": [[b, f, str(n)] for (b, f), n in hours.items() if n],
-            "n": [[f, str(n)] for f, n in now.items() if n],
-            "rm": [[k, m] for k, m in sorted(remove) if (k, m) not in add],
-            "add": [[k, m, str(t)] for (k, m), t in add.items()],
-        })
+        return orjson.dumps(
+            {
+                "c": [[cid, gen, state.decode()] for cid, (state, gen) in states.items()],  # b"": delete
+                "m": [[b, f, str(n)] for (b, f), n in minutes.items() if n],
+                "h": [[b, f, str(n)] for (b, f), n in hours.items() if n],
+                "n": [[f, str(n)] for f, n in now.items() if n],
+                "rm": [[k, m] for k, m in sorted(remove) if (k, m) not in add],
+                "add": [[k, m, str(t)] for (k, m), t in add.items()],
+            }
+        )
 
     # -- API -----------------------------------------------------------------------------------------------
     async def window(self, since_ms: int, until_ms: int) -> tuple[list[Hash], list[Hash]]:
@@ -105,18 +123,20 @@ class MapStore:
         for shard in shards:
             if first_hour < end_hour:
                 pipe.zrangebyscore(self.keys.index(shard, "h"), first_hour, end_hour - HOUR_MS)
-                pipe.zrangebyscore(self.keys.index(shard, "m"), since_ms // MINUTE_MS * MINUTE_MS,
-                                   first_hour - 1)
+                pipe.zrangebyscore(
+                    self.keys.index(shard, "m"), since_ms // MINUTE_MS * MINUTE_MS, first_hour - 1
+                )
                 pipe.zrangebyscore(self.keys.index(shard, "m"), end_hour, until_ms - 1)
             else:
                 pipe.zrangebyscore(self.keys.index(shard, "h"), 1, 0)  # nothing: keeps three per shard
-                pipe.zrangebyscore(self.keys.index(shard, "m"), since_ms // MINUTE_MS * MINUTE_MS,
-                                   until_ms - 1)
+                pipe.zrangebyscore(
+                    self.keys.index(shard, "m"), since_ms // MINUTE_MS * MINUTE_MS, until_ms - 1
+                )
                 pipe.zrangebyscore(self.keys.index(shard, "m"), 1, 0)
         found = await pipe.execute()
         pipe = self.client.pipeline(transaction=False)
         for i, shard in enumerate(shards):
-            hours, *minutes = found[3 * i:3 * i + 3]
+            hours, *minutes = found[3 * i : 3 * i + 3]
             for h in hours:
                 pipe.hgetall(self.keys.hour(shard, int(h)))
             for m in (*minutes[0], *minutes[1]):

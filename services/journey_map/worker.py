@@ -40,13 +40,15 @@ MAX_ROUNDS = MAX_ALIAS_HOPS  # tombstone hops followed while loading (chains are
 
 def bounds_of(settings: JourneyMapSettings, defs: Definitions) -> Bounds:
     n = JourneyMapSettings.names
-    return Bounds.from_definitions(defs, n(settings.map_personas), n(settings.map_departments),
-                                   n(settings.map_emotions))
+    return Bounds.from_definitions(
+        defs, n(settings.map_personas), n(settings.map_departments), n(settings.map_emotions)
+    )
 
 
 class MapHandler:
-    def __init__(self, settings: JourneyMapSettings, bounds: Bounds, store: MapStore,
-                 metrics: MapMetrics) -> None:
+    def __init__(
+        self, settings: JourneyMapSettings, bounds: Bounds, store: MapStore, metrics: MapMetrics
+    ) -> None:
         self.s, self.bounds, self.store, self.m = settings, bounds, store, metrics
         self.counted = {kind: metrics.records.labels(kind) for kind in ("event", "merge", "alert")}
 
@@ -109,17 +111,26 @@ class MapHandler:
         self.m.batch.observe(time.perf_counter() - started)
 
 
-def build(settings: JourneyMapSettings, defs: Definitions, metrics: MapMetrics,
-          client: AsyncClient) -> tuple[KafkaLoop, MapHandler]:
-    store = MapStore(client, MapKeys(settings.key_prefix, settings.map_shards),
-                     minute_ttl_ms=_ms(settings.map_minute_retention),
-                     hour_ttl_ms=_ms(settings.map_hour_retention),
-                     state_ttl_ms=settings.retention_ms, pain_members=settings.map_pain_members)
+def build(
+    settings: JourneyMapSettings, defs: Definitions, metrics: MapMetrics, client: AsyncClient
+) -> tuple[KafkaLoop, MapHandler]:
+    store = MapStore(
+        client,
+        MapKeys(settings.key_prefix, settings.map_shards),
+        minute_ttl_ms=_ms(settings.map_minute_retention),
+        hour_ttl_ms=_ms(settings.map_hour_retention),
+        state_ttl_ms=settings.retention_ms,
+        pain_members=settings.map_pain_members,
+    )
     handler = MapHandler(settings, bounds_of(settings, defs), store, metrics)
-    loop = KafkaLoop(settings, group_id=settings.map_group_id,
-                     topics=[settings.topic_stitched_events, settings.topic_identity_merges,
-                             settings.topic_gap_alerts],
-                     handler=handler, metrics=metrics.loop, batch_size=settings.map_batch_size)
+    loop = KafkaLoop(
+        settings,
+        group_id=settings.map_group_id,
+        topics=[settings.topic_stitched_events, settings.topic_identity_merges, settings.topic_gap_alerts],
+        handler=handler,
+        metrics=metrics.loop,
+        batch_size=settings.map_batch_size,
+    )
     return loop, handler
 
 
@@ -129,8 +140,9 @@ def _ms(text: str) -> int:
     return parse_duration_ms(text)
 
 
-async def main(settings: JourneyMapSettings, defs: Definitions, metrics: MapMetrics,
-               stop: asyncio.Event) -> None:
+async def main(
+    settings: JourneyMapSettings, defs: Definitions, metrics: MapMetrics, stop: asyncio.Event
+) -> None:
     """Run the worker until ``stop`` is set (SIGTERM: the batch in flight finishes and is committed)."""
     client = connect(settings.redis_url, socket_timeout=10)
     loop, _ = build(settings, defs, metrics, client)

@@ -31,16 +31,30 @@ def _consumer(bootstrap: str, security: dict[str, Any] | None = None) -> Any:
         raise UserError(f"no Kafka broker answers at {bootstrap}: {exc}") from None
 
 
-def read_topic(bootstrap: str, topic: str, *, idle_s: float = 3.0, max_wait_s: float = 120.0,
-               security: dict[str, Any] | None = None) -> list[bytes]:
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    idle_s: float = 3.0,
+    max_wait_s: float = 120.0,
+    security: dict[str, Any] | None = None,
+) -> list[bytes]:
     """Every value on ``topic`` from the beginning, stopping once the end is reached and nothing new came
     for ``idle_s`` (or after ``max_wait_s`` in total). A topic that never appears reads as empty."""
-    return [value for _, value in read_records(bootstrap, topic, idle_s=idle_s, max_wait_s=max_wait_s,
-                                               security=security)]
+    return [
+        value
+        for _, value in read_records(
+            bootstrap, topic, idle_s=idle_s, max_wait_s=max_wait_s, security=security
+        )
+    ]
 
 
 def read_records(
-    bootstrap: str, topic: str, *, idle_s: float = 3.0, max_wait_s: float = 120.0,
+    bootstrap: str,
+    topic: str,
+    *,
+    idle_s: float = 3.0,
+    max_wait_s: float = 120.0,
     security: dict[str, Any] | None = None,
 ) -> list[tuple[bytes | None, bytes]]:
     """(key, value) of every record on ``topic``, read as ``read_topic`` says."""

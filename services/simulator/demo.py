@@ -73,8 +73,9 @@ class Stopper:
         return self.event.is_set()
 
 
-def _consume(bootstrap: str, topics: dict[str, str], stats: LiveStats, stop: Stopper,
-             security: dict[str, Any]) -> None:
+def _consume(
+    bootstrap: str, topics: dict[str, str], stats: LiveStats, stop: Stopper, security: dict[str, Any]
+) -> None:
     """Follow the output topics from their current end (old runs are not shown)."""
     from kafka import KafkaConsumer
 
@@ -169,8 +170,9 @@ class Stream:
             settings.topic_gap_alerts: "alerts",
         }
         sec = kafka_python_config(settings)
-        threading.Thread(target=_consume, args=(bootstrap, topics, self.stats, stop, sec),
-                         daemon=True).start()
+        threading.Thread(
+            target=_consume, args=(bootstrap, topics, self.stats, stop, sec), daemon=True
+        ).start()
         self.producer = make_producer(bootstrap, sec)
         items = ((r.key.encode(), r.payload(), r.arrival_ms) for r in pop.records)
 

@@ -62,12 +62,14 @@ def collect_report(truth: dict[str, Any], settings: CommonSettings, idle: float,
 
     bootstrap, sec = settings.kafka_bootstrap_servers, kafka_python_config(settings)
     alerts = collect.decode_all(
-        collect.read_topic(bootstrap, settings.topic_gap_alerts, idle_s=idle, max_wait_s=max_wait,
-                           security=sec)
+        collect.read_topic(
+            bootstrap, settings.topic_gap_alerts, idle_s=idle, max_wait_s=max_wait, security=sec
+        )
     )
     stitched = collect.decode_all(
-        collect.read_topic(bootstrap, settings.topic_stitched_events, idle_s=idle, max_wait_s=max_wait,
-                           security=sec)
+        collect.read_topic(
+            bootstrap, settings.topic_stitched_events, idle_s=idle, max_wait_s=max_wait, security=sec
+        )
     )
     client = connect_sync(settings.redis_url)
     keys = Keys(settings.key_prefix)
@@ -166,8 +168,9 @@ def truth_at_detector_watermark(truth: dict[str, Any], population: Path, wm: int
     return truth_mod.at_watermark(truth, records, load_definitions(), wm)
 
 
-def report_at_watermark(truth: dict[str, Any], population: Path, settings: CommonSettings, idle: float,
-                        max_wait: float) -> Report:
+def report_at_watermark(
+    truth: dict[str, Any], population: Path, settings: CommonSettings, idle: float, max_wait: float
+) -> Report:
     """The report against the stalls due at the detector's watermark, read until the watermark is the same
     before and after the alerts were read: a watermark that moved meanwhile (the detector still catching
     up) makes stalls due that the first reading did not expect, so the alerts are read again."""

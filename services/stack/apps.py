@@ -16,22 +16,37 @@ from services.stack.settings import StackSettings
 
 @dataclass(frozen=True)
 class App:
-    name: str         # process name in stack.json and status
-    command: str      # `journeys <command>`
+    name: str  # process name in stack.json and status
+    command: str  # `journeys <command>`
     health_url: str
-    port: int         # must be free before the start, or the health probe would ask someone else
+    port: int  # must be free before the start, or the health probe would ask someone else
     port_variable: str
 
 
 def apps(settings: StackSettings) -> list[App]:
     return [
-        App("stitcher", "stitcher", f"http://{settings.metrics_host}:{settings.stitcher_metrics_port}/metrics",
-            settings.stitcher_metrics_port, "JOURNEYS_STITCHER_METRICS_PORT"),
-        App("detector", "detector", f"http://{settings.metrics_host}:{settings.detector_metrics_port}/metrics",
-            settings.detector_metrics_port, "JOURNEYS_DETECTOR_METRICS_PORT"),
+        App(
+            "stitcher",
+            "stitcher",
+            f"http://{settings.metrics_host}:{settings.stitcher_metrics_port}/metrics",
+            settings.stitcher_metrics_port,
+            "JOURNEYS_STITCHER_METRICS_PORT",
+        ),
+        App(
+            "detector",
+            "detector",
+            f"http://{settings.metrics_host}:{settings.detector_metrics_port}/metrics",
+            settings.detector_metrics_port,
+            "JOURNEYS_DETECTOR_METRICS_PORT",
+        ),
         App("api", "api", f"{settings.api_base_url}/healthz", settings.api_port, "JOURNEYS_API_PORT"),
-        App("map", "map", f"http://{settings.metrics_host}:{settings.map_metrics_port}/metrics",
-            settings.map_metrics_port, "JOURNEYS_MAP_METRICS_PORT"),
+        App(
+            "map",
+            "map",
+            f"http://{settings.metrics_host}:{settings.map_metrics_port}/metrics",
+            settings.map_metrics_port,
+            "JOURNEYS_MAP_METRICS_PORT",
+        ),
     ]
 
 
@@ -61,15 +76,17 @@ def command(app: App) -> list[str]:
 def app_env(settings: StackSettings, bootstrap: str, redis_url: str) -> dict[str, str]:
     """The caller's environment (e.g. JOURNEYS_TIMER_CLOCK from the demo) plus the stack's endpoints."""
     env = dict(os.environ)
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "REDIS_URL": redis_url,
-        "JOURNEYS_STITCHER_METRICS_PORT": str(settings.stitcher_metrics_port),
-        "JOURNEYS_DETECTOR_METRICS_PORT": str(settings.detector_metrics_port),
-        "JOURNEYS_MAP_METRICS_PORT": str(settings.map_metrics_port),
-        "JOURNEYS_BIND_HOST": settings.bind_host,
-        "JOURNEYS_API_PORT": str(settings.api_port),
-    })
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "REDIS_URL": redis_url,
+            "JOURNEYS_STITCHER_METRICS_PORT": str(settings.stitcher_metrics_port),
+            "JOURNEYS_DETECTOR_METRICS_PORT": str(settings.detector_metrics_port),
+            "JOURNEYS_MAP_METRICS_PORT": str(settings.map_metrics_port),
+            "JOURNEYS_BIND_HOST": settings.bind_host,
+            "JOURNEYS_API_PORT": str(settings.api_port),
+        }
+    )
     if settings.api_host:
         env["JOURNEYS_API_HOST"] = settings.api_host
     return env

@@ -22,8 +22,10 @@ def endpoints(settings: StackSettings) -> tuple[str, str]:
     bootstrap, redis = settings.local_bootstrap, settings.local_redis_url
     if live and recorded is not None:
         bootstrap, redis = recorded.bootstrap_servers, recorded.redis_url
-    return (settings.kafka_bootstrap_servers if settings.external_kafka else bootstrap,
-            settings.redis_url if settings.external_redis else redis)
+    return (
+        settings.kafka_bootstrap_servers if settings.external_kafka else bootstrap,
+        settings.redis_url if settings.external_redis else redis,
+    )
 
 
 def client_settings() -> StackSettings:

@@ -15,8 +15,8 @@ APT_TIMEOUT_S = 1800
 
 @dataclass(frozen=True)
 class Tool:
-    binary: str                 # looked up on PATH
-    packages: tuple[str, ...]   # Debian packages providing it
+    binary: str  # looked up on PATH
+    packages: tuple[str, ...]  # Debian packages providing it
     why: str
 
 
@@ -63,15 +63,18 @@ def apt_install(packages: list[str], say: Callable[[str], None]) -> None:
     prefix: list[str] = []
     if os.geteuid() != 0:
         if shutil.which("sudo") is None:
-            raise UserError(f"installing {' '.join(packages)} needs root: run "
-                            f"`apt-get install -y {' '.join(packages)}` as root")
+            raise UserError(
+                f"installing {' '.join(packages)} needs root: run "
+                f"`apt-get install -y {' '.join(packages)}` as root"
+            )
         prefix = ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages]):
         say(" ".join(cmd))
         try:
-            done = subprocess.run([*prefix, *cmd], capture_output=True, text=True, env=env,
-                                  timeout=APT_TIMEOUT_S, check=False)
+            done = subprocess.run(
+                [*prefix, *cmd], capture_output=True, text=True, env=env, timeout=APT_TIMEOUT_S, check=False
+            )
         except subprocess.TimeoutExpired as exc:
             raise UserError(f"`{' '.join(cmd)}` did not finish in {APT_TIMEOUT_S} s") from exc
         if done.returncode != 0:

@@ -61,11 +61,23 @@ def _java_cmd(settings: StackSettings, main: str, *args: str, log: Path | None =
             limits = LogSettings()
         except ValueError:  # a bad setting elsewhere (the services report it): the defaults here
             limits = LogSettings.model_construct()
-        logging = [f"-Dlog4j.configuration=file:{LOG4J_BROKER}", f"-Djourneys.log.file={log}",
-                   f"-Djourneys.log.max.bytes={limits.log_max_bytes}",
-                   f"-Djourneys.log.backups={limits.log_backups}"]
-    return [require_java(), f"-Xmx{settings.kafka_heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            *logging, "-cp", f"{settings.kafka_libs}/*", main, *args]
+        logging = [
+            f"-Dlog4j.configuration=file:{LOG4J_BROKER}",
+            f"-Djourneys.log.file={log}",
+            f"-Djourneys.log.max.bytes={limits.log_max_bytes}",
+            f"-Djourneys.log.backups={limits.log_backups}",
+        ]
+    return [
+        require_java(),
+        f"-Xmx{settings.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        *logging,
+        "-cp",
+        f"{settings.kafka_libs}/*",
+        main,
+        *args,
+    ]
 
 
 def format_storage(settings: StackSettings, props_file: Path, data_dir: Path) -> None:
@@ -77,8 +89,16 @@ def format_storage(settings: StackSettings, props_file: Path, data_dir: Path) ->
     if not id_file.is_file() or id_file.read_text().startswith("-"):
         id_file.parent.mkdir(parents=True, exist_ok=True)
         id_file.write_text(_cluster_id())
-    cmd = _java_cmd(settings, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                    "-t", id_file.read_text().strip(), "-c", str(props_file))
+    cmd = _java_cmd(
+        settings,
+        "kafka.tools.StorageTool",
+        "format",
+        "--ignore-formatted",
+        "-t",
+        id_file.read_text().strip(),
+        "-c",
+        str(props_file),
+    )
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -108,8 +128,12 @@ def start(settings: StackSettings) -> procs.Proc:
     ensure_kafka_jars(settings.kafka_libs)
     root = settings.state_path / "kafka"
     data_dir, props_file = root / "data", root / "server.properties"
-    write_properties(props_file, server_properties(
-        data_dir, settings.kafka_port, settings.kafka_controller_port, settings.topic_partitions))
+    write_properties(
+        props_file,
+        server_properties(
+            data_dir, settings.kafka_port, settings.kafka_controller_port, settings.topic_partitions
+        ),
+    )
     format_storage(settings, props_file, data_dir)
     log = settings.state_path / "logs" / "kafka.log"
     # The JVM's own output (a start-up failure) is appended to the same file by the redirect.
@@ -125,8 +149,12 @@ def _admin(bootstrap: str, timeout_s: float, security: dict[str, Any] | None = N
     # kafka-python 3 renamed the bootstrap timeout; pass whichever this version knows.
     wanted = {"request_timeout_ms": ms, "bootstrap_timeout_ms": ms, "api_version_auto_timeout_ms": ms}
     known = KafkaAdminClient.DEFAULT_CONFIG
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="journeys-stack",
-                            **{k: v for k, v in wanted.items() if k in known}, **(security or {}))
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="journeys-stack",
+        **{k: v for k, v in wanted.items() if k in known},
+        **(security or {}),
+    )
 
 
 def healthy(bootstrap: str, timeout_s: float = 2.0, security: dict[str, Any] | None = None) -> bool:
@@ -147,8 +175,9 @@ def healthy(bootstrap: str, timeout_s: float = 2.0, security: dict[str, Any] | N
         admin.close()
 
 
-def create_topics(bootstrap: str, names: Iterable[str], partitions: int,
-                  security: dict[str, Any] | None = None) -> None:
+def create_topics(
+    bootstrap: str, names: Iterable[str], partitions: int, security: dict[str, Any] | None = None
+) -> None:
     """Create the topics that do not exist yet (one replica: a single-node cluster)."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError

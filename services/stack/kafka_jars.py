@@ -37,8 +37,16 @@ def ensure_kafka_jars(libs: Path) -> bool:
     # Resolve into a sibling folder and rename, so a half-finished download is never used.
     tmp = libs.with_name(f"{libs.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime",
-           f"-DoutputDirectory={tmp}"]
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(POM),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={tmp}",
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=MVN_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:

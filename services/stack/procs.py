@@ -53,15 +53,21 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def spawn(name: str, cmd: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None,
-          cwd: Path | None = None) -> Proc:
+def spawn(
+    name: str, cmd: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Proc:
     """Start ``cmd`` in the background, detached from our terminal, output appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         try:
             popen = subprocess.Popen(  # commands are built by us, never from user text
-                list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+                list(cmd),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
             )
         except FileNotFoundError as exc:
             raise UserError(f"cannot start {name}: {cmd[0]} not found (run `journeys setup`)") from exc
@@ -142,8 +148,15 @@ def tail(log: Path | str, lines: int = 5) -> str:
     return " | ".join(last) or "(log empty)"
 
 
-def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.1,
-               abort: Callable[[], str | None] | None = None, log: str | Path | None = None) -> T:
+def wait_until(
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    abort: Callable[[], str | None] | None = None,
+    log: str | Path | None = None,
+) -> T:
     """Poll ``check`` until truthy; UserError after ``timeout`` s (with the tail of ``log``) or as soon
     as ``abort`` returns a reason."""
     deadline = time.monotonic() + timeout

@@ -35,8 +35,10 @@ def url(ports: Sequence[int], host: str = HOST) -> str:
 def require_free(ports: Sequence[int], variable: str) -> None:
     for port in ports:
         if port + BUS_OFFSET > 65535:
-            raise UserError(f"port {port}: its cluster bus port {port + BUS_OFFSET} is out of range; "
-                            f"set {variable} below {65535 - BUS_OFFSET - len(ports)}")
+            raise UserError(
+                f"port {port}: its cluster bus port {port + BUS_OFFSET} is out of range; "
+                f"set {variable} below {65535 - BUS_OFFSET - len(ports)}"
+            )
         procs.require_free(port, "Redis Cluster node", variable)
         procs.require_free(port + BUS_OFFSET, "Redis Cluster bus", variable)
 
@@ -44,13 +46,37 @@ def require_free(ports: Sequence[int], variable: str) -> None:
 def spawn_node(port: int, data: Path, log: Path) -> procs.Proc:
     server = shutil.which("redis-server")
     if server is None:
-        raise UserError("redis-server is missing: run `journeys setup` (installs Debian's redis-server) "
-                        "or set REDIS_URL")
+        raise UserError(
+            "redis-server is missing: run `journeys setup` (installs Debian's redis-server) or set REDIS_URL"
+        )
     data.mkdir(parents=True, exist_ok=True)
-    cmd = [server, "--port", str(port), "--bind", HOST, "--dir", str(data),
-           "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-           "--cluster-node-timeout", "5000", "--appendonly", "yes", "--appendfsync", "everysec",
-           "--save", "", "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "notice"]
+    cmd = [
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        HOST,
+        "--dir",
+        str(data),
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "5000",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--loglevel",
+        "notice",
+    ]
     return procs.spawn(node_name(port), cmd, log)
 
 
@@ -59,8 +85,12 @@ def _info(port: int, timeout_s: float = 1.0, host: str = HOST, **options: Any) -
     # One node on its own (a plain client), to ask that node: a cluster client would ask any of them.
     address = f"[{host}]" if ":" in host else host
     scheme = "rediss" if options.pop("ssl", False) else "redis"
-    client = connect_sync(f"{scheme}://{address}:{port}/0", socket_timeout=timeout_s,
-                          socket_connect_timeout=timeout_s, **options)
+    client = connect_sync(
+        f"{scheme}://{address}:{port}/0",
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        **options,
+    )
     try:
         text = client.execute_command("CLUSTER INFO")
     except Exception:  # not up yet, refusing, loading: all mean "no answer yet"
@@ -100,15 +130,25 @@ def healthy(cluster_url: str, timeout_s: float = 1.0) -> bool:
 
 def create(ports: Sequence[int], timeout_s: float) -> None:
     """Join the nodes and share out the slots, unless they already form a cluster (a restart)."""
-    procs.wait_until(lambda: all(_info(p) is not None for p in ports), timeout=timeout_s,
-                     what="Redis Cluster nodes to answer")
+    procs.wait_until(
+        lambda: all(_info(p) is not None for p in ports),
+        timeout=timeout_s,
+        what="Redis Cluster nodes to answer",
+    )
     if all(int((_info(p) or {}).get("cluster_slots_assigned", "0")) > 0 for p in ports):
         return
     cli = shutil.which("redis-cli")
     if cli is None:
         raise UserError("redis-cli is missing: run `journeys setup` (installs Debian's redis-tools)")
-    cmd = [cli, "--cluster", "create", *(f"{HOST}:{p}" for p in ports), "--cluster-replicas", "0",
-           "--cluster-yes"]
+    cmd = [
+        cli,
+        "--cluster",
+        "create",
+        *(f"{HOST}:{p}" for p in ports),
+        "--cluster-replicas",
+        "0",
+        "--cluster-yes",
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -119,8 +159,11 @@ def create(ports: Sequence[int], timeout_s: float) -> None:
 
 
 def wait_ok(ports: Sequence[int], timeout_s: float) -> None:
-    procs.wait_until(lambda: cluster_ok(ports), timeout=timeout_s,
-                     what=f"Redis Cluster on ports {','.join(map(str, ports))} (cluster_state:ok)")
+    procs.wait_until(
+        lambda: cluster_ok(ports),
+        timeout=timeout_s,
+        what=f"Redis Cluster on ports {','.join(map(str, ports))} (cluster_state:ok)",
+    )
 
 
 @contextmanager

@@ -13,14 +13,33 @@ from services.stack.settings import StackSettings
 def start(settings: StackSettings) -> procs.Proc:
     server = shutil.which("redis-server")
     if server is None:
-        raise UserError("redis-server is missing: run `journeys setup` (installs Debian's redis-server) "
-                        "or set REDIS_URL")
+        raise UserError(
+            "redis-server is missing: run `journeys setup` (installs Debian's redis-server) or set REDIS_URL"
+        )
     procs.require_free(settings.redis_port, "Redis", "JOURNEYS_REDIS_PORT")
     data = settings.state_path / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    cmd = [server, "--port", str(settings.redis_port), "--bind", "127.0.0.1", "--dir", str(data),
-           "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-           "--protected-mode", "yes", "--loglevel", "notice"]
+    cmd = [
+        server,
+        "--port",
+        str(settings.redis_port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--loglevel",
+        "notice",
+    ]
     return procs.spawn("redis", cmd, settings.state_path / "logs" / "redis.log")
 
 

@@ -24,12 +24,14 @@ class StackSettings(CommonSettings):
     )
     kafka_port: int = env("JOURNEYS_KAFKA_PORT", "Port of the local stack's Kafka broker.", default=39092)
     kafka_controller_port: int = env(
-        "JOURNEYS_KAFKA_CONTROLLER_PORT", "Port of the local stack's KRaft controller listener.",
+        "JOURNEYS_KAFKA_CONTROLLER_PORT",
+        "Port of the local stack's KRaft controller listener.",
         default=39093,
     )
     kafka_heap: str = env("JOURNEYS_KAFKA_HEAP", "JVM heap of the local Kafka broker (-Xmx).", default="512m")
     redis_port: int = env(
-        "JOURNEYS_REDIS_PORT", "Port of the local stack's redis-server (when REDIS_URL is not set).",
+        "JOURNEYS_REDIS_PORT",
+        "Port of the local stack's redis-server (when REDIS_URL is not set).",
         default=36379,
     )
     redis_cluster: bool = env(
@@ -39,7 +41,8 @@ class StackSettings(CommonSettings):
         default=False,
     )
     stack_timeout_s: float = env(
-        "JOURNEYS_STACK_TIMEOUT", "Seconds each start-up or shut-down wait of the local stack may take.",
+        "JOURNEYS_STACK_TIMEOUT",
+        "Seconds each start-up or shut-down wait of the local stack may take.",
         default=90.0,
     )
     stitcher_metrics_port: int = env(

@@ -26,24 +26,26 @@ def _is_infra(name: str) -> bool:
 class UpResult:
     bootstrap_servers: str
     redis_url: str
-    started: list[str] = field(default_factory=list)   # processes this call started
-    skipped: list[str] = field(default_factory=list)   # services whose command is not built yet
+    started: list[str] = field(default_factory=list)  # processes this call started
+    skipped: list[str] = field(default_factory=list)  # services whose command is not built yet
 
 
 def _quiet(_: str) -> None:
     pass
 
 
-def up(settings: StackSettings, *, infra_only: bool = False, supervise: bool = False,
-       say: Say = _quiet) -> UpResult:
+def up(
+    settings: StackSettings, *, infra_only: bool = False, supervise: bool = False, say: Say = _quiet
+) -> UpResult:
     """Start what is not running yet; on failure stop what this call started and raise UserError.
     ``supervise``: also a supervisor that restarts a crashed service (services/stack/supervisor.py)."""
     with state.locked(settings.state_path, settings.stack_timeout_s):
         return up_locked(settings, infra_only=infra_only, supervise=supervise, say=say)
 
 
-def up_locked(settings: StackSettings, *, infra_only: bool = False, supervise: bool = False,
-              say: Say = _quiet) -> UpResult:
+def up_locked(
+    settings: StackSettings, *, infra_only: bool = False, supervise: bool = False, say: Say = _quiet
+) -> UpResult:
     """`up` for a caller that already holds the state folder's lock."""
     st = state.load(settings.state_path)
     if st is None or not any(p.alive() for p in st.procs.values()):
@@ -63,8 +65,14 @@ def up_locked(settings: StackSettings, *, infra_only: bool = False, supervise: b
     return result
 
 
-def _start(settings: StackSettings, st: StackState, result: UpResult, name: str,
-           starter: Callable[[], procs.Proc], say: Say) -> None:
+def _start(
+    settings: StackSettings,
+    st: StackState,
+    result: UpResult,
+    name: str,
+    starter: Callable[[], procs.Proc],
+    say: Say,
+) -> None:
     running = st.procs.get(name)
     if running is not None and running.alive():
         say(f"{name}: already running (pid {running.pid})")
@@ -80,8 +88,9 @@ def _start(settings: StackSettings, st: StackState, result: UpResult, name: str,
 def _spawn_supervisor(settings: StackSettings) -> procs.Proc:
     log = settings.state_path / "logs" / f"{supervisor.NAME}.log"
     # Our own environment (ports, state folder, e.g. JOURNEYS_TIMER_CLOCK): its restarts get what `up` gave.
-    return procs.spawn(supervisor.NAME, supervisor.command(), log,
-                       env={**os.environ, "JOURNEYS_LOG_FILE": str(log)})
+    return procs.spawn(
+        supervisor.NAME, supervisor.command(), log, env={**os.environ, "JOURNEYS_LOG_FILE": str(log)}
+    )
 
 
 def _abort_if_dead(st: StackState, name: str) -> Callable[[], str | None]:
@@ -90,6 +99,7 @@ def _abort_if_dead(st: StackState, name: str) -> Callable[[], str | None]:
         if proc is None or proc.alive():
             return None
         return f"{name} exited; last log lines: {procs.tail(proc.log)}"
+
     return check
 
 
@@ -118,13 +128,22 @@ def _up_infra(settings: StackSettings, st: StackState, result: UpResult, say: Sa
         redis_procs = _up_redis_cluster(settings, st, result, say)
     else:
         _start(settings, st, result, "redis", lambda: redis_server.start(settings), say)
-    procs.wait_until(lambda: redis_server.healthy(st.redis_url), timeout=timeout,
-                     what=f"Redis at {_safe_url(st.redis_url)}", abort=_abort_if_any_dead(st, redis_procs),
-                     log=_log_of(st, redis_procs[0]))
+    procs.wait_until(
+        lambda: redis_server.healthy(st.redis_url),
+        timeout=timeout,
+        what=f"Redis at {_safe_url(st.redis_url)}",
+        abort=_abort_if_any_dead(st, redis_procs),
+        log=_log_of(st, redis_procs[0]),
+    )
     sec = _kafka_security(settings)
-    procs.wait_until(lambda: kafka_broker.healthy(st.bootstrap_servers, security=sec), timeout=timeout,
-                     interval=0.25, what=f"Kafka broker at {st.bootstrap_servers}",
-                     abort=_abort_if_dead(st, "kafka"), log=_log_of(st, "kafka"))
+    procs.wait_until(
+        lambda: kafka_broker.healthy(st.bootstrap_servers, security=sec),
+        timeout=timeout,
+        interval=0.25,
+        what=f"Kafka broker at {st.bootstrap_servers}",
+        abort=_abort_if_dead(st, "kafka"),
+        log=_log_of(st, "kafka"),
+    )
     kafka_broker.create_topics(st.bootstrap_servers, _topics(settings), settings.topic_partitions, sec)
     say(f"kafka: ready at {st.bootstrap_servers}; redis: ready at {_safe_url(st.redis_url)}")
 
@@ -133,14 +152,17 @@ def _up_redis_cluster(settings: StackSettings, st: StackState, result: UpResult,
     """The nodes of the local Redis Cluster (those not running yet), joined into one cluster once."""
     ports = settings.redis_cluster_ports
     if st.redis_url != redis_cluster.url(ports):
-        raise UserError(f"the running stack uses Redis at {_safe_url(st.redis_url)}, not a cluster: "
-                              "`journeys down` first")
+        raise UserError(
+            f"the running stack uses Redis at {_safe_url(st.redis_url)}, not a cluster: `journeys down` first"
+        )
     names = [redis_cluster.node_name(p) for p in ports]
     for port, name in zip(ports, names, strict=True):
+
         def spawn(p: int = port, n: str = name) -> procs.Proc:
             redis_cluster.require_free([p], "JOURNEYS_REDIS_PORT")
             log = settings.state_path / "logs" / f"{n}.log"
             return redis_cluster.spawn_node(p, settings.state_path / "redis-cluster" / str(p), log)
+
         _start(settings, st, result, name, spawn, say)
     redis_cluster.create(ports, settings.stack_timeout_s)
     return names
@@ -152,8 +174,13 @@ def _abort_if_any_dead(st: StackState, names: list[str]) -> Callable[[], str | N
 
 
 def _topics(settings: StackSettings) -> list[str]:
-    return [settings.topic_channel_events, settings.topic_dlq, settings.topic_stitched_events,
-            settings.topic_identity_merges, settings.topic_gap_alerts]
+    return [
+        settings.topic_channel_events,
+        settings.topic_dlq,
+        settings.topic_stitched_events,
+        settings.topic_identity_merges,
+        settings.topic_gap_alerts,
+    ]
 
 
 def _preflight_apps(settings: StackSettings, st: StackState) -> None:
@@ -175,15 +202,26 @@ def _up_apps(settings: StackSettings, st: StackState, result: UpResult, say: Say
             say(f"{app.name}: skipped (`journeys {app.command}` is not built yet)")
             continue
         wanted.append(app)
-        _start(settings, st, result, app.name,
-               lambda a=app: apps.start(a, log_dir / f"{a.name}.log", env), say)  # type: ignore[misc]
+        _start(
+            settings,
+            st,
+            result,
+            app.name,
+            lambda a=app: apps.start(a, log_dir / f"{a.name}.log", env),  # type: ignore[misc]
+            say,
+        )
         st.health[app.name] = app.health_url
         state.save(settings.state_path, st)
     for app in wanted:
         url = app.health_url
-        procs.wait_until(lambda u=url: apps.http_healthy(u), timeout=settings.stack_timeout_s,  # type: ignore[misc]
-                         interval=0.25, what=f"{app.name} at {url}", abort=_abort_if_dead(st, app.name),
-                         log=_log_of(st, app.name))
+        procs.wait_until(
+            lambda u=url: apps.http_healthy(u),  # type: ignore[misc]
+            timeout=settings.stack_timeout_s,
+            interval=0.25,
+            what=f"{app.name} at {url}",
+            abort=_abort_if_dead(st, app.name),
+            log=_log_of(st, app.name),
+        )
         say(f"{app.name}: healthy at {app.health_url}")
 
 
@@ -253,8 +291,15 @@ def status(settings: StackSettings) -> dict[str, Any]:
             ok = alive and apps.http_healthy(st.health[name])
         else:  # the supervisor: alive is healthy
             ok = alive
-        rows.append({"name": name, "pid": proc.pid if alive else None, "healthy": ok, "log": proc.log,
-                     "restarts": st.restarts.get(name, 0)})
+        rows.append(
+            {
+                "name": name,
+                "pid": proc.pid if alive else None,
+                "healthy": ok,
+                "log": proc.log,
+                "restarts": st.restarts.get(name, 0),
+            }
+        )
     pid_of = {r["name"]: r["pid"] for r in rows}
     return {
         "kafka": {"bootstrap_servers": st.bootstrap_servers, "pid": pid_of.get("kafka"), "healthy": kafka_ok},

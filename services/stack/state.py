@@ -95,8 +95,9 @@ def locked(state_dir: Path, timeout_s: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise UserError(f"another `journeys up/down` holds {state_dir}/stack.lock "
-                                    f"for over {timeout_s:.0f} s") from None
+                    raise UserError(
+                        f"another `journeys up/down` holds {state_dir}/stack.lock for over {timeout_s:.0f} s"
+                    ) from None
                 time.sleep(0.1)
         try:
             yield

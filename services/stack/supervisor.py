@@ -43,7 +43,7 @@ class Backoff:
     def next_delay(self, uptime_s: float) -> float:
         if uptime_s >= self.reset_after_s:
             self.crashes = 0
-        delay = min(self.first_s * 2 ** self.crashes, self.max_s)
+        delay = min(self.first_s * 2**self.crashes, self.max_s)
         self.crashes += 1
         return delay
 
@@ -53,9 +53,9 @@ class Watched:
     app: apps.App
     backoff: Backoff
     started: float = field(default_factory=time.monotonic)
-    pid: int | None = None           # the run `started` belongs to
-    exited_at: float | None = None   # when we saw it gone
-    due: float | None = None         # when to restart it
+    pid: int | None = None  # the run `started` belongs to
+    exited_at: float | None = None  # when we saw it gone
+    due: float | None = None  # when to restart it
     awaiting_health: bool = False
 
 
@@ -63,10 +63,11 @@ class Supervisor:
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
         self.stopping = False
-        self.exit_codes: dict[int, str] = {}   # our own children, reaped: pid -> how it ended
+        self.exit_codes: dict[int, str] = {}  # our own children, reaped: pid -> how it ended
         self.watched = {
-            a.name: Watched(a, Backoff(settings.restart_delay_s, settings.restart_max_delay_s,
-                                       settings.restart_reset_s))
+            a.name: Watched(
+                a, Backoff(settings.restart_delay_s, settings.restart_max_delay_s, settings.restart_reset_s)
+            )
             for a in apps.apps(settings)
         }
 
@@ -118,8 +119,16 @@ class Supervisor:
                 how = self.exit_codes.pop(proc.pid, "exited")
                 delay = w.backoff.next_delay(now - w.started)
                 w.exited_at, w.due = now, now + delay
-                log.warning("%s: pid %d %s after %.1f s; restart %d in %.1f s", name, proc.pid, how,
-                            now - w.started, st.restarts.get(name, 0) + 1, delay, extra=KEEP)
+                log.warning(
+                    "%s: pid %d %s after %.1f s; restart %d in %.1f s",
+                    name,
+                    proc.pid,
+                    how,
+                    now - w.started,
+                    st.restarts.get(name, 0) + 1,
+                    delay,
+                    extra=KEEP,
+                )
             elif now >= w.due:
                 self._restart(w, now)
 

@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "stitcher",
         help="run the stitcher worker (identity resolution + journey store)",
         description="Consume channel-events, resolve identities and write every customer's journey in Redis "
-                    "(one script call per batch), publish stitched-events and identity-merges. Runs until "
-                    "SIGINT/SIGTERM, which finishes and commits the batch in flight.",
+        "(one script call per batch), publish stitched-events and identity-merges. Runs until "
+        "SIGINT/SIGTERM, which finishes and commits the batch in flight.",
         epilog=env_help(StitcherSettings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -57,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
         metrics.serve(settings.metrics_port, settings.bind_host)
     except OSError as exc:
         where = f"{settings.bind_host}:{settings.metrics_port}"
-        raise UserError(f"cannot serve metrics on {where} ({exc.strerror}); "
-                        "set JOURNEYS_STITCHER_METRICS_PORT or JOURNEYS_BIND_HOST") from None
+        raise UserError(
+            f"cannot serve metrics on {where} ({exc.strerror}); "
+            "set JOURNEYS_STITCHER_METRICS_PORT or JOURNEYS_BIND_HOST"
+        ) from None
     log.info("stitcher: metrics on %s:%d", settings.bind_host, settings.metrics_port)
     run_until_signalled(functools.partial(main, settings, metrics))
     return 0

@@ -20,20 +20,24 @@ from services.stitcher.settings import StitcherSettings
 
 def _identifier_options(parser: argparse.ArgumentParser) -> None:
     for t in IDENTIFIER_TYPES:
-        parser.add_argument(f"--{t.replace('_', '-')}", dest=t, action="append", metavar="VALUE",
-                            help=f"a {t} (repeatable)")
+        parser.add_argument(
+            f"--{t.replace('_', '-')}", dest=t, action="append", metavar="VALUE", help=f"a {t} (repeatable)"
+        )
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     split = sub.add_parser(
-        "split", help="split a wrongly merged customer (admin), undo a split, or allow a split pair to merge",
+        "split",
+        help="split a wrongly merged customer (admin), undo a split, or allow a split pair to merge",
         description="Separate identifiers from a customer: the identity graph is rebuilt from its recorded "
-                    "links without them, touchpoints follow their event's strongest identifier, the two are "
-                    "kept from merging again and a split record goes to identity-merges. Give the "
-                    "identifiers (--email … --cookie-id …) or the merge to undo (--merge EVENT_ID LOSER); "
-                    "--undo SPLIT_ID merges them back; --allow OTHER lets the two merge again. Safe to "
-                    "repeat.",
-        epilog=env_help(StitcherSettings), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "links without them, touchpoints follow their event's strongest identifier, the two are "
+        "kept from merging again and a split record goes to identity-merges. Give the "
+        "identifiers (--email … --cookie-id …) or the merge to undo (--merge EVENT_ID LOSER); "
+        "--undo SPLIT_ID merges them back; --allow OTHER lets the two merge again. Safe to "
+        "repeat.",
+        epilog=env_help(StitcherSettings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     split.add_argument("customer", nargs="?", metavar="CUSTOMER_ID", help="the customer to split (c_…)")
     _identifier_options(split)
     split.add_argument("--merge", nargs=2, metavar=("EVENT_ID", "LOSER"), help="undo this merge record")
@@ -42,10 +46,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     split.add_argument("--by", default="", help="who asks, for the record (default: the OS user)")
     split.set_defaults(func=run_split)
     why = sub.add_parser(
-        "why", help="why identifiers are part of a customer: the recorded links, masked",
+        "why",
+        help="why identifiers are part of a customer: the recorded links, masked",
         description="The links (which event, when, which rule) that make the identifier part of the "
-                    "customer, or every link of the customer when no identifier is given.",
-        epilog=env_help(StitcherSettings), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "customer, or every link of the customer when no identifier is given.",
+        epilog=env_help(StitcherSettings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     why.add_argument("customer", metavar="CUSTOMER_ID", help="the customer (c_…)")
     _identifier_options(why)
     why.set_defaults(func=run_why)
@@ -89,8 +96,9 @@ def run_split(args: argparse.Namespace) -> int:
         raise UserError("give the identifiers to separate (--email …) or --merge EVENT_ID LOSER, not both")
     else:
         merge = tuple(args.merge) if args.merge else None
-        out = asyncio.run(_with_service(lambda s: s.split(args.customer, identifiers=pairs, merge=merge,
-                                                          by=args.by)))
+        out = asyncio.run(
+            _with_service(lambda s: s.split(args.customer, identifiers=pairs, merge=merge, by=args.by))
+        )
     print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
     return 0
 

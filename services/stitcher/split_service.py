@@ -45,8 +45,9 @@ class MergePublisher:
 
     async def publish(self, record: Mapping[str, Any]) -> None:
         if self._producer is None:
-            self._producer = Producer({**producer_config(self.settings),
-                                       "message.timeout.ms": int(self.timeout_s * 1000)})
+            self._producer = Producer(
+                {**producer_config(self.settings), "message.timeout.ms": int(self.timeout_s * 1000)}
+            )
         producer, loop = self._producer, asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
 
@@ -54,13 +55,20 @@ class MergePublisher:
             def settle() -> None:
                 if not done.done():
                     done.set_exception(PublishFailed(err.str())) if err else done.set_result(None)
+
             loop.call_soon_threadsafe(settle)
 
         at = format_ms(int(record["recorded_at_ms"]))
         headers: list[tuple[str, str | bytes | None]] = [
-            *ce_headers(MERGE_CE_TYPE, b"journeys/split", str(record["record_id"]), at)]
-        producer.produce(self.topic, key=str(record["survivor"]).encode(), value=orjson.dumps(record),
-                         headers=headers, on_delivery=delivered)
+            *ce_headers(MERGE_CE_TYPE, b"journeys/split", str(record["record_id"]), at)
+        ]
+        producer.produce(
+            self.topic,
+            key=str(record["survivor"]).encode(),
+            value=orjson.dumps(record),
+            headers=headers,
+            on_delivery=delivered,
+        )
         await asyncio.to_thread(producer.flush, self.timeout_s)
         await asyncio.wait_for(done, timeout=1.0)
 
@@ -82,8 +90,14 @@ def candidate_keys(settings: CommonSettings, id_type: str, raw: str) -> list[str
 
 
 class SplitService:
-    def __init__(self, settings: CommonSettings, client: AsyncClient, max_touchpoints: int,
-                 publisher: MergePublisher | None, settle_s: float = SETTLE_S) -> None:
+    def __init__(
+        self,
+        settings: CommonSettings,
+        client: AsyncClient,
+        max_touchpoints: int,
+        publisher: MergePublisher | None,
+        settle_s: float = SETTLE_S,
+    ) -> None:
         self.settings, self.client, self.publisher, self.settle_s = settings, client, publisher, settle_s
         self.keys = Keys(settings.key_prefix)
         self.store = SplitStore(client, self.keys, max_touchpoints, settings.retention_ms)
@@ -118,21 +132,34 @@ class SplitService:
             out.update({_s(k): _s(v) for k, v in raw.items()})
         return out
 
-    async def split(self, cid: str, *, identifiers: Sequence[tuple[str, str]] = (),
-                    merge: tuple[str, str] | None = None, by: str = "") -> dict[str, Any]:
+    async def split(
+        self,
+        cid: str,
+        *,
+        identifiers: Sequence[tuple[str, str]] = (),
+        merge: tuple[str, str] | None = None,
+        by: str = "",
+    ) -> dict[str, Any]:
         """Separate the raw identifiers (type, value) from ``cid``, or undo the merge (event id, loser)."""
         cid = await self.store.canonical(cid)
         # Keys known to the graph, not necessarily the customer's: a repeat after the split finds its
         # record by them (core/split.py split_id) and finishes it; a first split checks they are its.
         separate = {await self._known_key(t, v) for t, v in identifiers} if identifiers else None
-        rec = await self.store.split(cid, separate=separate, merge=merge, by=by or getpass.getuser(),
-                                     now_ms=now_ms(), publish=lambda r: self._publish(r, "split"),
-                                     settle_s=self.settle_s)
+        rec = await self.store.split(
+            cid,
+            separate=separate,
+            merge=merge,
+            by=by or getpass.getuser(),
+            now_ms=now_ms(),
+            publish=lambda r: self._publish(r, "split"),
+            settle_s=self.settle_s,
+        )
         return await self.view(rec)
 
     async def undo(self, sid: str, by: str = "") -> dict[str, Any]:
-        rec = await self.store.undo(sid, by=by or getpass.getuser(), now_ms=now_ms(),
-                                    publish=lambda r: self._publish(r, "undo"))
+        rec = await self.store.undo(
+            sid, by=by or getpass.getuser(), now_ms=now_ms(), publish=lambda r: self._publish(r, "undo")
+        )
         return await self.view(rec)
 
     async def allow(self, a: str, b: str) -> int:
@@ -145,10 +172,17 @@ class SplitService:
     async def view(self, rec: Mapping[str, Any]) -> dict[str, Any]:
         """A split record as people see it: identifier types and masks, never keys."""
         masks = await self.masks([rec["customer"], rec["new_customer"]])
-        return {"split_id": rec["split_id"], "state": rec["state"], "customer": rec["customer"],
-                "new_customer": rec["new_customer"], "by": rec.get("by"), "at": format_ms(int(rec["at_ms"])),
-                "kept": shown(rec["keep"], masks), "moved": shown(rec["move"], masks),
-                "undo": f"POST /api/v1/splits/{rec['split_id']}/undo"}
+        return {
+            "split_id": rec["split_id"],
+            "state": rec["state"],
+            "customer": rec["customer"],
+            "new_customer": rec["new_customer"],
+            "by": rec.get("by"),
+            "at": format_ms(int(rec["at_ms"])),
+            "kept": shown(rec["keep"], masks),
+            "moved": shown(rec["move"], masks),
+            "undo": f"POST /api/v1/splits/{rec['split_id']}/undo",
+        }
 
     async def why(self, cid: str, id_type: str | None = None, raw: str | None = None) -> dict[str, Any]:
         """Why the identifier is part of the customer (the links from its anchor), or every link."""
@@ -162,8 +196,11 @@ class SplitService:
             links = sorted(evidence.items(), key=lambda kv: (kv[1].occurred_ms, kv[0]))
             return {"customer_id": cid, "links": [link_view(e, ev, masks) for e, ev in links]}
         key = await self._key_of(cid, id_type, raw)
-        return {"customer_id": cid, "identifier": shown([key], masks)[0],
-                "links": [link_view(e, ev, masks) for e, ev in explain(cid, ids, evidence, key)]}
+        return {
+            "customer_id": cid,
+            "identifier": shown([key], masks)[0],
+            "links": [link_view(e, ev, masks) for e, ev in explain(cid, ids, evidence, key)],
+        }
 
 
 def _s(v: Any) -> str:
@@ -175,8 +212,18 @@ def shown(keys: Iterable[str], masks: Mapping[str, str]) -> list[dict[str, str]]
 
 
 def link_view(event_id: str, e: Evidence, masks: Mapping[str, str]) -> dict[str, Any]:
-    rules = {"mint": "first seen: a new customer", "link": "a new identifier on an event with known ones",
-             "merge": "an event naming two customers merged them"}
-    return {"event_id": event_id, "rule": e.rule, "why": rules.get(e.rule, e.rule),
-            "occurred_at": format_ms(e.occurred_ms), "recorded_at": format_ms(e.recorded_ms),
-            "with": shown(e.via, masks), "linked": shown(e.linked, masks), "merged": list(e.merged)}
+    rules = {
+        "mint": "first seen: a new customer",
+        "link": "a new identifier on an event with known ones",
+        "merge": "an event naming two customers merged them",
+    }
+    return {
+        "event_id": event_id,
+        "rule": e.rule,
+        "why": rules.get(e.rule, e.rule),
+        "occurred_at": format_ms(e.occurred_ms),
+        "recorded_at": format_ms(e.recorded_ms),
+        "with": shown(e.via, masks),
+        "linked": shown(e.linked, masks),
+        "merged": list(e.merged),
+    }

@@ -84,11 +84,16 @@ class StitchHandler:
 
     def __init__(self, settings: StitcherSettings, store: Store, metrics: StitcherMetrics) -> None:
         self.s, self.store, self.m = settings, store, metrics
-        self.hasher = IdentifierHasher(settings.secret_bytes(), settings.phone_region,
-                                       Denylist.from_settings(settings), settings.identifier_cache)
+        self.hasher = IdentifierHasher(
+            settings.secret_bytes(),
+            settings.phone_region,
+            Denylist.from_settings(settings),
+            settings.identifier_cache,
+        )
         attributes = AttributePolicy.parse(settings.attributes_allow, settings.attributes_scrub)
-        self.policy = DecodePolicy(settings.max_event_bytes, settings.max_future_skew_ms,
-                                   settings.max_event_age_ms, attributes)
+        self.policy = DecodePolicy(
+            settings.max_event_bytes, settings.max_future_skew_ms, settings.max_event_age_ms, attributes
+        )
         self.topics = OutTopics(settings.topic_stitched_events, settings.topic_identity_merges)
         self._t_decode, self._t_stitch = metrics.stage.labels("decode"), metrics.stage.labels("stitch")
         self._t_outputs, self._size = metrics.stage.labels("outputs"), metrics.batch.labels("stitch")
@@ -137,8 +142,9 @@ class StitchHandler:
         if self.reporter is not None:
             await self.reporter.publish(self.progress)
 
-    def _count(self, done: list[Stitched], by_channel: dict[str, int], conflicts: dict[str, int],
-               merges: int) -> None:
+    def _count(
+        self, done: list[Stitched], by_channel: dict[str, int], conflicts: dict[str, int], merges: int
+    ) -> None:
         m = self.m
         statuses = [d.status for d in done]
         m.stitched.inc(len(done))
@@ -161,26 +167,43 @@ class StitchHandler:
                 self._e2e.observe(max(0.0, (wall_ms - ts) / 1000))
 
 
-def build(settings: StitcherSettings, metrics: StitcherMetrics, client: aioredis.Redis,
-          before_commit: Callable[[Offsets], None] | None = None) -> tuple[KafkaLoop, StitchHandler]:
+def build(
+    settings: StitcherSettings,
+    metrics: StitcherMetrics,
+    client: aioredis.Redis,
+    before_commit: Callable[[Offsets], None] | None = None,
+) -> tuple[KafkaLoop, StitchHandler]:
     """The loop and its handler (``before_commit``: an observer for tests, see KafkaLoop)."""
-    store = RedisStitchStore(client, Keys(settings.key_prefix), settings.limits, settings.max_touchpoints,
-                             settings.retention_ms)
+    store = RedisStitchStore(
+        client, Keys(settings.key_prefix), settings.limits, settings.max_touchpoints, settings.retention_ms
+    )
     handler = StitchHandler(settings, store, metrics)
-    loop = KafkaLoop(settings, group_id=settings.group_id, topics=[settings.topic_channel_events],
-                     handler=handler, metrics=metrics.loop,
-                     batch_size=settings.batch_size, batch_window_s=settings.batch_window_s,
-                     tick_s=PROGRESS_EVERY_S,
-                     on_commit=handler.committed, before_commit=before_commit)
-    handler.reporter = ProgressReporter(ProgressStore(client, Keys(settings.key_prefix)), loop,
-                                        settings.topic_channel_events)
+    loop = KafkaLoop(
+        settings,
+        group_id=settings.group_id,
+        topics=[settings.topic_channel_events],
+        handler=handler,
+        metrics=metrics.loop,
+        batch_size=settings.batch_size,
+        batch_window_s=settings.batch_window_s,
+        tick_s=PROGRESS_EVERY_S,
+        on_commit=handler.committed,
+        before_commit=before_commit,
+    )
+    handler.reporter = ProgressReporter(
+        ProgressStore(client, Keys(settings.key_prefix)), loop, settings.topic_channel_events
+    )
     # Records the broker refuses for good are dead-lettered by the outbox itself (reason undeliverable).
     loop.outbox.on_dead_letter = lambda reason, n: metrics.dead_lettered.labels(reason).inc(n)
     return loop, handler
 
 
-async def main(settings: StitcherSettings, metrics: StitcherMetrics, stop: asyncio.Event,
-               before_commit: Callable[[Offsets], None] | None = None) -> None:
+async def main(
+    settings: StitcherSettings,
+    metrics: StitcherMetrics,
+    stop: asyncio.Event,
+    before_commit: Callable[[Offsets], None] | None = None,
+) -> None:
     """Run the worker until ``stop`` is set (SIGTERM: the batch in flight finishes and is committed)."""
     # A RedisCluster when REDIS_URL names one; typed as Redis until the adapters take redis_conn.AsyncClient.
     client = cast(aioredis.Redis, connect(settings.redis_url, socket_timeout=30))

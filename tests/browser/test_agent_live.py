@@ -26,8 +26,11 @@ from tests.integration.gap_detector.harness import AlertReader, create_topics, s
 from tests.integration.gap_detector.processors import Proc
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.integration, pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium"),
+]
 TOKEN = "browser-live-token"
 SHOTS = Path(os.environ.get("JOURNEYS_SCREENSHOT_DIR", "/tmp/journeys-screenshots"))
 CID = "c_1a1a1a1a2b2b2b2b"
@@ -35,15 +38,25 @@ ACCOUNT = "acc-live-1"
 
 
 def tp(eid: str, at_ms: int, **extra: Any) -> dict[str, Any]:
-    return {"event_id": eid, "occurred_at": format_ms(at_ms), "channel": "phone", "touchpoint": "agent_call",
-            "intent": "billing", "department": "billing", **extra}
+    return {
+        "event_id": eid,
+        "occurred_at": format_ms(at_ms),
+        "channel": "phone",
+        "touchpoint": "agent_call",
+        "intent": "billing",
+        "department": "billing",
+        **extra,
+    }
 
 
 @contextmanager
 def api_on(env: dict[str, str], port: int) -> Iterator[str]:
-    proc = subprocess.Popen([JOURNEYS, "api"], env={**env, "JOURNEYS_API_PORT": str(port),
-                                                    "JOURNEYS_API_TOKEN": TOKEN},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [JOURNEYS, "api"],
+        env={**env, "JOURNEYS_API_PORT": str(port), "JOURNEYS_API_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         poll(lambda: proc.poll() is not None or http_ok(f"{base}/healthz"), timeout=30, what="the API")
@@ -58,9 +71,19 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -84,8 +107,13 @@ def run(coro_factory: Any) -> Any:
 
 
 def test_alert_arrives_live_is_acknowledged_and_every_agent_sees_it(
-        browser: Any, service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: Any,
-        key_prefix: str) -> None:
+    browser: Any,
+    service_env: dict[str, str],
+    infra: Infra,
+    topics: Topics,
+    redis_client: Any,
+    key_prefix: str,
+) -> None:
     from services.api.settings import ApiSettings
 
     create_topics(infra, topics)
@@ -111,8 +139,12 @@ def test_alert_arrives_live_is_acknowledged_and_every_agent_sees_it(
         async def three_calls() -> None:
             proc = Proc(infra.redis_url, key_prefix)
             try:
-                await proc.events([stitched(f"c-{n}", CID, t0 + n * 60_000, channel="phone", intent="billing")
-                                   for n in (1, 2, 3)])
+                await proc.events(
+                    [
+                        stitched(f"c-{n}", CID, t0 + n * 60_000, channel="phone", intent="billing")
+                        for n in (1, 2, 3)
+                    ]
+                )
             finally:
                 await proc.close()
 
@@ -125,7 +157,8 @@ def test_alert_arrives_live_is_acknowledged_and_every_agent_sees_it(
         seed(redis_client, keys, settings, [Customer(CID, {"account_id": ACCOUNT}, events)])
         page.wait_for_function("() => document.querySelectorAll('#rows tr').length === 2", timeout=5_000)
         page.wait_for_function(
-            "() => document.querySelector('#next .next-row .step.here').textContent === 'payment'")
+            "() => document.querySelector('#next .next-row .step.here').textContent === 'payment'"
+        )
 
         # The agent acknowledges with a note; this page and the other agent's page show it.
         page.fill(".alert input[name=note]", "calling back at 3pm")
@@ -136,7 +169,8 @@ def test_alert_arrives_live_is_acknowledged_and_every_agent_sees_it(
         other.wait_for_selector(".alert.acknowledged .handled", timeout=5_000)
         assert page.locator(".alert .act-acknowledge").count() == 0  # only resolve is left
         page.wait_for_function(  # sent, so cleared (once the answer is in; the redraw may come first)
-            "() => document.querySelector('.alert input[name=note]').value === ''")
+            "() => document.querySelector('.alert input[name=note]').value === ''"
+        )
         assert page.evaluate("window.notReloaded") is True and other.evaluate("window.notReloaded") is True
 
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -157,7 +191,8 @@ def test_alert_arrives_live_is_acknowledged_and_every_agent_sees_it(
 
 
 def test_the_page_reconnects_after_the_api_restarts(
-        browser: Any, service_env: dict[str, str], redis_client: Any, key_prefix: str) -> None:
+    browser: Any, service_env: dict[str, str], redis_client: Any, key_prefix: str
+) -> None:
     from services.api.settings import ApiSettings
 
     settings = ApiSettings.model_validate({k: v for k, v in service_env.items() if k.startswith("JOURNEYS_")})

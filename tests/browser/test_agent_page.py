@@ -15,8 +15,11 @@ from tests.integration.api.journey_seed import add_recent_alerts, seed
 from tests.integration.api.process import running_api
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.integration, pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium"),
+]
 TOKEN = "browser-token"
 SHOTS = Path(os.environ.get("JOURNEYS_SCREENSHOT_DIR", "/tmp/journeys-screenshots"))
 
@@ -38,9 +41,19 @@ def page() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         context = browser.new_context(viewport={"width": 1360, "height": 1250})
         pg = context.new_page()
         pg.set_default_timeout(15_000)
@@ -72,13 +85,14 @@ def test_search_by_phone_shows_timeline_alert_and_sentiment(api: str, page: Any)
     assert page.locator(".step.current").inner_text().startswith("payment")
     rows = page.locator("#rows tr")
     assert rows.count() == len(story.ALICE_EVENTS)
-    assert "nps survey" in rows.first.inner_text()               # latest first
-    assert page.locator("#rows tr.flagged").count() == 2           # the alert's evidence
+    assert "nps survey" in rows.first.inner_text()  # latest first
+    assert page.locator("#rows tr.flagged").count() == 2  # the alert's evidence
     assert "offstage" in page.locator("#rows tr[data-event-id=risk-1]").inner_text()
 
     # The chart drew: touchpoints per channel lane, the sentiment curve and the NPS marker.
     page.wait_for_function(
-        "() => window.echarts && echarts.getInstanceByDom(document.getElementById('chart'))")
+        "() => window.echarts && echarts.getInstanceByDom(document.getElementById('chart'))"
+    )
     option = page.evaluate("""() => {
         const o = echarts.getInstanceByDom(document.getElementById('chart')).getOption();
         return {lanes: o.yAxis[0].data, series: o.series.map(s => [s.name, s.data.length]),
@@ -119,16 +133,36 @@ def test_screen_pop_from_the_url_fragment(api: str, page: Any) -> None:
     assert "Repeat contact" in page.inner_text("#alerts")
 
 
-def test_text_from_channel_systems_is_shown_never_run(api: str, page: Any, redis_client: Any, key_prefix: str,
-                                                       service_env: dict[str, str]) -> None:
+def test_text_from_channel_systems_is_shown_never_run(
+    api: str, page: Any, redis_client: Any, key_prefix: str, service_env: dict[str, str]
+) -> None:
     from services.api.settings import ApiSettings
     from tests.integration.api.journey_seed import Customer
 
-    evil = "<img src=x onerror=\"window.pwned=1\">"
+    evil = '<img src=x onerror="window.pwned=1">'
     settings = ApiSettings.model_validate({k: v for k, v in service_env.items() if k.startswith("JOURNEYS_")})
-    seed(redis_client, Keys(key_prefix), settings, [Customer("c_e0e0e0e0e0e0e0e0", {"account_id": "acc-9"}, [
-        {"event_id": "x-1", "occurred_at": "2026-11-02T10:00:00Z", "channel": "web", "touchpoint": evil,
-         "department": evil, "emotion": evil, "sentiment": 0.1}])])
+    seed(
+        redis_client,
+        Keys(key_prefix),
+        settings,
+        [
+            Customer(
+                "c_e0e0e0e0e0e0e0e0",
+                {"account_id": "acc-9"},
+                [
+                    {
+                        "event_id": "x-1",
+                        "occurred_at": "2026-11-02T10:00:00Z",
+                        "channel": "web",
+                        "touchpoint": evil,
+                        "department": evil,
+                        "emotion": evil,
+                        "sentiment": 0.1,
+                    }
+                ],
+            )
+        ],
+    )
     page.goto(f"{api}/agent")
     page.fill("#token", TOKEN)
     page.select_option("#kind", "account_id")

@@ -29,8 +29,11 @@ from tests.integration.gap_detector.processors import Proc
 from tests.integration.stitcher.support import consume_all, create_topics, produce, stitcher
 from tests.integration.stitcher.test_worker import customer_of, journey_ids, lookup
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium"),
+]
 AGENT_TOKEN = "browser-split-agent-token"
 ANN = {"email": "ann@shop.com", "phone": "07700 900111"}
 BOB = {"email": "bob@shop.com", "cookie_id": "ck-tablet-bob"}
@@ -43,21 +46,40 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
 
 def ev(eid: str, ms: int, channel: str, **extra: Any) -> dict[str, Any]:
-    return {"event_id": eid, "occurred_at": format_ms(ms), "channel": channel, "touchpoint": "contact",
-            **extra}
+    return {
+        "event_id": eid,
+        "occurred_at": format_ms(ms),
+        "channel": channel,
+        "touchpoint": "contact",
+        **extra,
+    }
 
 
 def admin_post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return dict(json.loads(resp.read()))
 
@@ -80,28 +102,53 @@ def rows(page: Any) -> list[str]:
 
 
 def test_an_alert_is_acknowledged_and_a_split_leaves_two_correct_journeys_on_screen(
-        browser: Any, service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: Any,
-        key_prefix: str, tmp_path: Path) -> None:
+    browser: Any,
+    service_env: dict[str, str],
+    infra: Infra,
+    topics: Topics,
+    redis_client: Any,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     create_more_topics(infra.bootstrap_servers, [topics.gap_alerts], 4)
     keys, t0 = Keys(key_prefix), now_ms() - 3_600_000
-    key = {f"{p}.{t}": lookup(service_env, t, v)
-           for p, ids in (("a", ANN), ("b", BOB)) for t, v in ids.items()}
+    key = {
+        f"{p}.{t}": lookup(service_env, t, v) for p, ids in (("a", ANN), ("b", BOB)) for t, v in ids.items()
+    }
     env = {**service_env, "JOURNEYS_API_TOKENS": f"agent-ann:agent:{token_hash(AGENT_TOKEN)}"}
     errors: list[str] = []
     with stitcher(service_env, tmp_path / "stitcher.log"), api_on(env, free_port()) as base:
         # Two people, then the tablet's event with Ann's e-mail and Bob's cookie merges them.
-        produce(infra.bootstrap_servers, topics.channel_events,
-                [ev("a0", t0, "web", identifiers=ANN), ev("b0", t0 + 1_000, "chat", identifiers=BOB),
-                 ev("b1", t0 + 2_000, "web", identifiers=BOB)])
-        poll(lambda: all(customer_of(redis_client, keys, key[k]) for k in key), timeout=60,
-             what="two customers")
+        produce(
+            infra.bootstrap_servers,
+            topics.channel_events,
+            [
+                ev("a0", t0, "web", identifiers=ANN),
+                ev("b0", t0 + 1_000, "chat", identifiers=BOB),
+                ev("b1", t0 + 2_000, "web", identifiers=BOB),
+            ],
+        )
+        poll(
+            lambda: all(customer_of(redis_client, keys, key[k]) for k in key),
+            timeout=60,
+            what="two customers",
+        )
         tablet = {"email": ANN["email"], "cookie_id": BOB["cookie_id"]}
-        produce(infra.bootstrap_servers, topics.channel_events, [ev("tablet", t0 + 3_000, "store",
-                                                                    identifiers=tablet)])
+        produce(
+            infra.bootstrap_servers,
+            topics.channel_events,
+            [ev("tablet", t0 + 3_000, "store", identifiers=tablet)],
+        )
         cid = customer_of(redis_client, keys, key["a.email"]) or ""
-        poll(lambda: customer_of(redis_client, keys, key["b.email"]) == cid
-             and len(journey_ids(redis_client, keys, cid)) == 4, timeout=60, what="the wrong merge")
+        poll(
+            lambda: (
+                customer_of(redis_client, keys, key["b.email"]) == cid
+                and len(journey_ids(redis_client, keys, cid)) == 4
+            ),
+            timeout=60,
+            what="the wrong merge",
+        )
 
         page = open_page(browser, base, f"email={ANN['email']}")
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -114,18 +161,26 @@ def test_an_alert_is_acknowledged_and_a_split_leaves_two_correct_journeys_on_scr
         assert page.locator("#why .why-row.parted").count() == 0  # the merged customer is one of its aliases
 
         # Ann calls three times about billing; the detector, fed the stitcher's own records, raises an alert.
-        calls = [ev(f"a{n}", t0 + 10_000 * n, "phone", identifiers={"phone": ANN["phone"]}, intent="billing")
-                 for n in (1, 2, 3)]
+        calls = [
+            ev(f"a{n}", t0 + 10_000 * n, "phone", identifiers={"phone": ANN["phone"]}, intent="billing")
+            for n in (1, 2, 3)
+        ]
         produce(infra.bootstrap_servers, topics.channel_events, calls)
-        records = consume_all(infra.bootstrap_servers, topics.stitched_events, 7, timeout=60,
-                              distinct=lambda r: orjson.loads(r.value)["event_id"])
+        records = consume_all(
+            infra.bootstrap_servers,
+            topics.stitched_events,
+            7,
+            timeout=60,
+            distinct=lambda r: orjson.loads(r.value)["event_id"],
+        )
         docs = [d for d in (orjson.loads(r.value) for r in records) if d["event_id"] in ("a1", "a2", "a3")]
 
         async def detect() -> None:
             proc = Proc(infra.redis_url, key_prefix)
             try:
-                await proc.events(sorted({d["event_id"]: d for d in docs}.values(),
-                                         key=lambda d: d["occurred_at_ms"]))
+                await proc.events(
+                    sorted({d["event_id"]: d for d in docs}.values(), key=lambda d: d["occurred_at_ms"])
+                )
             finally:
                 await proc.close()
 
@@ -142,13 +197,22 @@ def test_an_alert_is_acknowledged_and_a_split_leaves_two_correct_journeys_on_scr
         page.screenshot(path=str(SHOTS / "agent_split_before.png"), full_page=True)  # one merged customer
 
         # The admin splits Bob's identifiers off (the API, admin token); Ann's page follows without reload.
-        split = admin_post(base, f"/api/v1/customers/{cid}/split", {"identifiers": [
-            {"type": "email", "value": BOB["email"]}, {"type": "cookie_id", "value": BOB["cookie_id"]}]})
+        split = admin_post(
+            base,
+            f"/api/v1/customers/{cid}/split",
+            {
+                "identifiers": [
+                    {"type": "email", "value": BOB["email"]},
+                    {"type": "cookie_id", "value": BOB["cookie_id"]},
+                ]
+            },
+        )
         assert split["customer"] == cid
         page.wait_for_function("() => document.querySelectorAll('#rows tr').length === 5", timeout=10_000)
         assert rows(page) == ["a0", "a1", "a2", "a3", "tablet"]
-        page.wait_for_function("m => !document.querySelector('#why').textContent.includes(m)",
-                               arg=BOB_MASKS[0])
+        page.wait_for_function(
+            "m => !document.querySelector('#why').textContent.includes(m)", arg=BOB_MASKS[0]
+        )
         why = page.inner_text("#why")
         assert all(m in why for m in ANN_MASKS) and not any(m in why for m in BOB_MASKS), why
         assert whys and all(u.endswith(f"/api/v1/customers/{cid}/why") for u in whys)  # no raw value in it

@@ -14,8 +14,11 @@ from tests.browser.test_agent_page import CHROMIUM, page  # noqa: F401  # the sa
 from tests.integration.api.process import running_api
 from tests.integration.journey_map.seed import fill_sync
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium"),
+]
 TOKEN = "map-token"
 SHOTS = Path(os.environ.get("JOURNEYS_SCREENSHOT_DIR", "/tmp/journeys-screenshots"))
 
@@ -52,7 +55,8 @@ def test_map_loads_filters_change_figures_and_pain_points_list_customers(api: st
     # Charts drew: the funnel's bars, the sentiment curve with NPS, the Sankey of forward moves.
     page.wait_for_function(
         "() => window.echarts && ['funnel','emotion','sankey'].every("
-        "id => echarts.getInstanceByDom(document.getElementById(id)))")
+        "id => echarts.getInstanceByDom(document.getElementById(id)))"
+    )
     option = page.evaluate("""() => {
         const f = echarts.getInstanceByDom(document.getElementById('funnel')).getOption();
         const s = echarts.getInstanceByDom(document.getElementById('sankey')).getOption();
@@ -87,4 +91,5 @@ def test_wrong_token_is_explained(api: str, page: Any) -> None:  # noqa: F811
     page.fill("#token", "wrong")
     page.dispatch_event("#token", "change")
     page.wait_for_function(
-        "() => document.getElementById('status').textContent.includes('token was rejected')")
+        "() => document.getElementById('status').textContent.includes('token was rejected')"
+    )

@@ -29,8 +29,10 @@ class DrainState:
 def measure(bootstrap: str, redis_client: Any, prefix: str, topic: Callable[[str], str]) -> DrainState:
     behind: dict[str, int] = {}
     partitions: dict[str, dict[int, int]] = {}
-    for group, names in ((rb.STITCHER_GROUP, ("channel-events",)),
-                         (rb.DETECTOR_GROUP, ("stitched-events", "identity-merges"))):
+    for group, names in (
+        (rb.STITCHER_GROUP, ("channel-events",)),
+        (rb.DETECTOR_GROUP, ("stitched-events", "identity-merges")),
+    ):
         for name in names:
             t = topic(name)
             end = rb.ends(bootstrap, t)

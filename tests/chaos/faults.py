@@ -84,14 +84,22 @@ class FaultRunner(threading.Thread):
             self.stack.stop_kafka()
             self.pause(f.pause_s)
             self.stack.start_kafka()
-            self.log.note(self.t0, f.kind, f"broker stopped, down {f.pause_s:.1f} s, back after "
-                          f"{time.time() - start:.1f} s", start)
+            self.log.note(
+                self.t0,
+                f.kind,
+                f"broker stopped, down {f.pause_s:.1f} s, back after {time.time() - start:.1f} s",
+                start,
+            )
         elif f.kind == s.BOUNCE_REDIS:
             self.stack.stop_redis()
             self.pause(f.pause_s)
             self.stack.start_redis()
-            self.log.note(self.t0, f.kind, f"Redis stopped, down {f.pause_s:.1f} s, back after "
-                          f"{time.time() - start:.1f} s", start)
+            self.log.note(
+                self.t0,
+                f.kind,
+                f"Redis stopped, down {f.pause_s:.1f} s, back after {time.time() - start:.1f} s",
+                start,
+            )
         elif f.kind in (s.ADD_STITCHER, s.ADD_DETECTOR):
             role = "stitcher" if f.kind == s.ADD_STITCHER else "detector"
             self.pool.start(EXTRA_WORKERS[role], role)

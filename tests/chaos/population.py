@@ -44,8 +44,7 @@ def simulate(customers: int, seed: int, span_ms: int = 3 * DAY_MS) -> Simulated:
     defs = load_definitions()
     end = now_ms() - longest_sla_ms(defs) - 6 * HOUR_MS  # every deadline already past by the wall clock
     start = (end - span_ms) // 60_000 * 60_000
-    cfg = SimConfig(customers=customers, seed=seed, start_ms=start, span_ms=span_ms,
-                    namespace=f"chaos{seed}")
+    cfg = SimConfig(customers=customers, seed=seed, start_ms=start, span_ms=span_ms, namespace=f"chaos{seed}")
     pop = generate(cfg, defs)
     truth = truth_mod.build_truth(pop, cfg, defs)
     event_clock_alerts = len(truth["alerts"])
@@ -53,8 +52,9 @@ def simulate(customers: int, seed: int, span_ms: int = 3 * DAY_MS) -> Simulated:
     return Simulated(cfg, pop, truth, event_clock_alerts)
 
 
-def live_clock_alerts(pop: Population, defs: Definitions, lateness_ms: int,
-                      wall_ms: int) -> list[dict[str, Any]]:
+def live_clock_alerts(
+    pop: Population, defs: Definitions, lateness_ms: int, wall_ms: int
+) -> list[dict[str, Any]]:
     """The oracle's per-customer alerts with the watermark the wall clock gives (now minus the lateness).
     Not the detector's own watermark (`journeys evaluate --population` reads it from Redis): a watermark
     stuck behind would then expect fewer stalls and hide the fault; after a drain it must be here."""

@@ -31,8 +31,14 @@ class Rec:
 
 
 def _consumer(bootstrap: str) -> Consumer:
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": f"chaos-read-{uuid.uuid4().hex}",
-                     "enable.auto.commit": False, "log_level": 2})
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"chaos-read-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "log_level": 2,
+        }
+    )
 
 
 def ends(bootstrap: str, topic: str) -> dict[int, int]:
@@ -88,8 +94,10 @@ def timelines(client: Any, prefix: str) -> dict[str, list[str]]:
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.zrange(name, 0, -1)
-    return {name[len(stem):-len("}:tl")]: [m.decode() for m in members]
-            for name, members in zip(names, pipe.execute(), strict=True)}
+    return {
+        name[len(stem) : -len("}:tl")]: [m.decode() for m in members]
+        for name, members in zip(names, pipe.execute(), strict=True)
+    }
 
 
 def open_alerts(client: Any, prefix: str) -> dict[str, list[str]]:
@@ -99,8 +107,10 @@ def open_alerts(client: Any, prefix: str) -> dict[str, list[str]]:
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.hkeys(name)
-    return {name[len(stem):-len("}:alerts")]: [a.decode() for a in ids]
-            for name, ids in zip(names, pipe.execute(), strict=True)}
+    return {
+        name[len(stem) : -len("}:alerts")]: [a.decode() for a in ids]
+        for name, ids in zip(names, pipe.execute(), strict=True)
+    }
 
 
 def group_members(bootstrap: str, group: str) -> str:

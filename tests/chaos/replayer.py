@@ -31,11 +31,17 @@ class Replayer(threading.Thread):
         self.topic, self.records = topic, records
         self.pacer = Pacer(compression=compression)
         self.result = ReplayResult()
-        self.producer = Producer({
-            "bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-            "linger.ms": 20, "message.timeout.ms": 600_000,
-            "reconnect.backoff.max.ms": 1000, "log_level": 2,  # broker bounces are expected: no noise
-        })
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 20,
+                "message.timeout.ms": 600_000,
+                "reconnect.backoff.max.ms": 1000,
+                "log_level": 2,  # broker bounces are expected: no noise
+            }
+        )
 
     def _report(self, bad: bool) -> Any:
         def done(err: KafkaError | None, msg: Message) -> None:
@@ -45,6 +51,7 @@ class Replayer(threading.Thread):
             self.result.delivered += 1
             if bad:
                 self.result.bad_offsets.add((msg.partition() or 0, msg.offset() or 0))
+
         return done
 
     def run(self) -> None:
@@ -55,8 +62,12 @@ class Replayer(threading.Thread):
                 time.sleep(wait)  # pacing the stream, not synchronising
             while True:
                 try:
-                    self.producer.produce(self.topic, rec.payload(), rec.key.encode(),
-                                          on_delivery=self._report(rec.raw is not None))
+                    self.producer.produce(
+                        self.topic,
+                        rec.payload(),
+                        rec.key.encode(),
+                        on_delivery=self._report(rec.raw is not None),
+                    )
                     break
                 except BufferError:  # the local queue is full (the broker is down): let it drain
                     self.producer.poll(0.5)

@@ -19,18 +19,30 @@ def results_path() -> Path:
     return Path(os.environ.get("JOURNEYS_CHAOS_RESULTS") or DEFAULT_RESULTS)
 
 
-def render(title: str, run: dict[str, Any], figures: dict[str, Any], report: Report,
-           fault_lines: list[str], examples: dict[str, list[str]], failures: list[str]) -> str:
+def render(
+    title: str,
+    run: dict[str, Any],
+    figures: dict[str, Any],
+    report: Report,
+    fault_lines: list[str],
+    examples: dict[str, list[str]],
+    failures: list[str],
+) -> str:
     rows = [f"## {title}", ""]
     rows += [f"- {k}: {v}" for k, v in run.items()]
     rows += ["", "| figure | value |", "|---|---|"]
     rows += [f"| {k.replace('_', ' ')} | {v} |" for k, v in figures.items()]
-    rows += ["", "| alert type | expected | raised | matched | precision | recall | |",
-             "|---|---|---|---|---|---|---|"]
+    rows += [
+        "",
+        "| alert type | expected | raised | matched | precision | recall | |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in report.types.values():
         ok = "ok" if min(s.precision, s.recall) >= 0.99 else "BELOW 0.99"
-        rows.append(f"| {s.type} | {s.expected} | {s.raised} | {s.matched_expected} | {s.precision:.4f} | "
-                    f"{s.recall:.4f} | {ok} |")
+        rows.append(
+            f"| {s.type} | {s.expected} | {s.raised} | {s.matched_expected} | {s.precision:.4f} | "
+            f"{s.recall:.4f} | {ok} |"
+        )
     rows += ["", "Faults, in order (seconds after the replay started):", "", "```", *fault_lines, "```"]
     shown = {k: v for k, v in examples.items() if v}
     if shown:

@@ -57,6 +57,7 @@ def mode_for(minutes: float, seed: int, drain_s: float = 0) -> Mode:
 
 def _commit() -> str:
     """The commit measured, and whether the services ran with uncommitted changes (a shared checkout)."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=results.ROOT, capture_output=True, text=True, check=False)
         return done.stdout.strip()
@@ -89,19 +90,25 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
         runner.join(timeout=mode.replay_s * 3 + 900)
         replay_done = time.monotonic()
         client = redis.Redis.from_url(stack.redis_url)
-        watch = DrainWatch(lambda: measure(stack.bootstrap, client, PREFIX, stack.topic),
-                           lambda: _supervise(runner))
+        watch = DrainWatch(
+            lambda: measure(stack.bootstrap, client, PREFIX, stack.topic), lambda: _supervise(runner)
+        )
         try:
             poll(watch.check, timeout=mode.drain_s, interval=1.0, what="the pipeline to drain")
         except AssertionError:
             drained = False
             last = watch.last
-            drain_note = (f"not drained after {mode.drain_s:.0f} s: {last.behind}, by partition "
-                          f"{last.partitions}" if last else f"not drained after {mode.drain_s:.0f} s")
+            drain_note = (
+                f"not drained after {mode.drain_s:.0f} s: {last.behind}, by partition {last.partitions}"
+                if last
+                else f"not drained after {mode.drain_s:.0f} s"
+            )
             drain_note += "; members: " + " | ".join(
-                rb.group_members(stack.bootstrap, g) for g in (rb.STITCHER_GROUP, rb.DETECTOR_GROUP))
+                rb.group_members(stack.bootstrap, g) for g in (rb.STITCHER_GROUP, rb.DETECTOR_GROUP)
+            )
             drain_note += "; live workers: " + ", ".join(
-                f"{n} (pid {w.proc.pid}, port {w.port})" for n, w in pool.workers.items() if w.alive())
+                f"{n} (pid {w.proc.pid}, port {w.port})" for n, w in pool.workers.items() if w.alive()
+            )
         drain_s = time.monotonic() - replay_done
         outputs = _read_back(stack, client, runner)
         watermark = _watermark_note(client)
@@ -116,8 +123,9 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
     if not drained:
         verdict.failures.insert(0, drain_note)
     if replayer.result.failed:
-        verdict.failures.insert(0, f"replay: {len(replayer.result.failed)} record(s) not delivered: "
-                                   f"{replayer.result.failed[:3]}")
+        verdict.failures.insert(
+            0, f"replay: {len(replayer.result.failed)} record(s) not delivered: {replayer.result.failed[:3]}"
+        )
     if runner.log.errors:
         verdict.failures.append(f"faults that could not be carried out: {runner.log.errors}")
     c = runner.log.counts
@@ -125,7 +133,7 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
         "kills (SIGKILL) stitcher / detector": f"{c[schedule.KILL_STITCHER]} / {c[schedule.KILL_DETECTOR]}",
         "broker bounces / Redis bounces": f"{c[schedule.BOUNCE_KAFKA]} / {c[schedule.BOUNCE_REDIS]}",
         "workers added / removed": f"{c[schedule.ADD_STITCHER] + c[schedule.ADD_DETECTOR]} / "
-                                   f"{c[schedule.REMOVE_STITCHER] + c[schedule.REMOVE_DETECTOR]}",
+        f"{c[schedule.REMOVE_STITCHER] + c[schedule.REMOVE_DETECTOR]}",
         "workers that exited on their own (restarted)": f"{c['crash_restart']} {pool.exits[:6]}",
         "records replayed (malformed)": f"{replayer.result.sent} ({sim.bad_inputs})",
         **verdict.figures,
@@ -133,21 +141,26 @@ def run_chaos(mode: Mode, work: Path) -> tuple[Verdict, str]:
         "detector watermark at the end": watermark,
         "ERROR / CRITICAL lines in worker logs": "{} / {}".format(*_log_lines(work)),
         "replay / drain / total seconds": f"{replayer.result.seconds:.0f} / {drain_s:.0f} / "
-                                          f"{time.monotonic() - t_start:.0f}",
+        f"{time.monotonic() - t_start:.0f}",
     }
     label = f"{mode.name}, control run without faults" if mode.calm else mode.name
-    run = {"command": mode.command + (" with JOURNEYS_CHAOS_FAULTS=0" if mode.calm else ""),
-           "commit": _commit(), "mode": label, "seed": mode.seed,
-           "population": f"{sim.truth['counts']['customers']} customers, {len(records)} records, "
-                         f"{sim.truth['counts']['events']} events, simulated {format_ms(sim.cfg.start_ms)} "
-                         f"+ 3 d (ends before now - longest SLA), replayed at x{compression:,.0f} in "
-                         f"{mode.replay_s:.0f} s",
-           "configuration": "default worker settings (timer clock live, default session timeout), "
-                            "1 stitcher + 1 detector, a 2nd of each for a while; private Kafka + Redis",
-           "truth": "simulator oracle with the final watermark at the wall clock (every deadline is past)"}
+    run = {
+        "command": mode.command + (" with JOURNEYS_CHAOS_FAULTS=0" if mode.calm else ""),
+        "commit": _commit(),
+        "mode": label,
+        "seed": mode.seed,
+        "population": f"{sim.truth['counts']['customers']} customers, {len(records)} records, "
+        f"{sim.truth['counts']['events']} events, simulated {format_ms(sim.cfg.start_ms)} "
+        f"+ 3 d (ends before now - longest SLA), replayed at x{compression:,.0f} in "
+        f"{mode.replay_s:.0f} s",
+        "configuration": "default worker settings (timer clock live, default session timeout), "
+        "1 stitcher + 1 detector, a 2nd of each for a while; private Kafka + Redis",
+        "truth": "simulator oracle with the final watermark at the wall clock (every deadline is past)",
+    }
     title = f"Chaos run of {format_ms(now_ms())[:16].replace('T', ' ')} UTC ({label}, seed {mode.seed})"
-    text = results.render(title, run, figures, verdict.report, runner.log.lines, verdict.examples,
-                          verdict.failures)
+    text = results.render(
+        title, run, figures, verdict.report, runner.log.lines, verdict.examples, verdict.failures
+    )
     results.append(results.results_path(), text)
     (work / "chaos-report.md").write_text(text)
     return verdict, text
@@ -175,8 +188,18 @@ def _read_back(stack: PrivateStack, client: Any, runner: FaultRunner) -> Outputs
     redis_alerts = {k.decode(): orjson.loads(v) for k, v in client.hgetall(keys.alerts_by_id).items()}
     open_alerts = rb.open_alerts(client, PREFIX)
     named = {str(a.get("customer_id")) for a in redis_alerts.values()} | set(open_alerts)
-    return Outputs(stitched, alerts, dlq, set(), final, rb.timelines(client, PREFIX), redis_alerts,
-                   open_alerts, collect.resolve_aliases(client, keys, named), runner.log.times)
+    return Outputs(
+        stitched,
+        alerts,
+        dlq,
+        set(),
+        final,
+        rb.timelines(client, PREFIX),
+        redis_alerts,
+        open_alerts,
+        collect.resolve_aliases(client, keys, named),
+        runner.log.times,
+    )
 
 
 def _critical(work: Path) -> list[str]:

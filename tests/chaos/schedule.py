@@ -46,8 +46,12 @@ def intensity_for(minutes: float) -> Intensity:
     each role every 40 s, a broker bounce every 4 min and a Redis bounce every 3 min (at least one each)."""
     if minutes < 5:
         return Intensity(kills_per_role=2, bounces_kafka=1, bounces_redis=1)
-    return Intensity(kills_per_role=max(2, round(minutes * 1.5)), bounces_kafka=max(1, round(minutes / 4)),
-                     bounces_redis=max(1, round(minutes / 3)), kafka_down_s=(5.0, 32.0))
+    return Intensity(
+        kills_per_role=max(2, round(minutes * 1.5)),
+        bounces_kafka=max(1, round(minutes / 4)),
+        bounces_redis=max(1, round(minutes / 3)),
+        kafka_down_s=(5.0, 32.0),
+    )
 
 
 def plan(seed: int, duration_s: float, intensity: Intensity) -> list[Fault]:
@@ -72,8 +76,10 @@ def plan(seed: int, duration_s: float, intensity: Intensity) -> list[Fault]:
         for _ in range(intensity.kills_per_role):
             pause = round(rng.uniform(*intensity.restart_after_s), 1)
             faults.append(Fault(draw(0.02 * horizon, horizon), kind, pause))
-    for kind, n, down in ((BOUNCE_KAFKA, intensity.bounces_kafka, intensity.kafka_down_s),
-                          (BOUNCE_REDIS, intensity.bounces_redis, intensity.redis_down_s)):
+    for kind, n, down in (
+        (BOUNCE_KAFKA, intensity.bounces_kafka, intensity.kafka_down_s),
+        (BOUNCE_REDIS, intensity.bounces_redis, intensity.redis_down_s),
+    ):
         for _ in range(n):
             faults.append(Fault(draw(0.1 * horizon, horizon), kind, round(rng.uniform(*down), 1)))
     return sorted(faults, key=lambda f: f.at_s)

@@ -64,13 +64,19 @@ class PrivateStack:
     def start(self) -> None:
         self.start_redis()
         self.start_kafka()
-        kafka_broker.create_topics(self.bootstrap, [self.topic(n) for n in TOPIC_NAMES],
-                                   self.settings.topic_partitions)
+        kafka_broker.create_topics(
+            self.bootstrap, [self.topic(n) for n in TOPIC_NAMES], self.settings.topic_partitions
+        )
 
     def start_kafka(self) -> None:
         self.kafka = kafka_broker.start(self.settings)
-        procs.wait_until(lambda: kafka_broker.healthy(self.bootstrap), timeout=START_TIMEOUT_S, interval=0.25,
-                         what=f"private Kafka broker at {self.bootstrap}", log=self.kafka.log)
+        procs.wait_until(
+            lambda: kafka_broker.healthy(self.bootstrap),
+            timeout=START_TIMEOUT_S,
+            interval=0.25,
+            what=f"private Kafka broker at {self.bootstrap}",
+            log=self.kafka.log,
+        )
 
     def stop_kafka(self) -> None:
         if self.kafka is not None:
@@ -79,8 +85,12 @@ class PrivateStack:
 
     def start_redis(self) -> None:
         self.redis = redis_server.start(self.settings)
-        procs.wait_until(lambda: redis_server.healthy(self.redis_url), timeout=START_TIMEOUT_S,
-                         what=f"private Redis at {self.redis_url}", log=self.redis.log)
+        procs.wait_until(
+            lambda: redis_server.healthy(self.redis_url),
+            timeout=START_TIMEOUT_S,
+            what=f"private Redis at {self.redis_url}",
+            log=self.redis.log,
+        )
 
     def stop_redis(self) -> None:
         if self.redis is not None:

@@ -22,8 +22,10 @@ from tests.chaos.stack import missing_prerequisite
 
 MINUTES = float(os.environ.get("JOURNEYS_CHAOS_MINUTES") or 0)
 SEED = int(os.environ.get("JOURNEYS_CHAOS_SEED") or random.randrange(1 << 16))
-MODE = replace(mode_for(MINUTES, SEED, float(os.environ.get("JOURNEYS_CHAOS_DRAIN_S") or 0)),
-               calm=os.environ.get("JOURNEYS_CHAOS_FAULTS") == "0")
+MODE = replace(
+    mode_for(MINUTES, SEED, float(os.environ.get("JOURNEYS_CHAOS_DRAIN_S") or 0)),
+    calm=os.environ.get("JOURNEYS_CHAOS_FAULTS") == "0",
+)
 
 pytestmark = pytest.mark.chaos
 

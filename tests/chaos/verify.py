@@ -60,8 +60,10 @@ def verify(truth: Mapping[str, Any], events: Mapping[str, EventInfo], out: Outpu
     for s in report.types.values():
         if s.precision < MIN_SCORE or s.recall < MIN_SCORE:
             false, missed = s.raised - s.matched_raised, s.expected - s.matched_expected
-            v.failures.append(f"{s.type}: precision {s.precision:.4f} ({false} false of {s.raised}), "
-                              f"recall {s.recall:.4f} ({missed} missed of {s.expected})")
+            v.failures.append(
+                f"{s.type}: precision {s.precision:.4f} ({false} false of {s.raised}), "
+                f"recall {s.recall:.4f} ({missed} missed of {s.expected})"
+            )
     if report.stitching.false_merges:
         v.failures.append(f"{report.stitching.false_merges} false merge(s)")
     return v
@@ -75,14 +77,20 @@ def _journeys(v: Verdict, events: Mapping[str, EventInfo], out: Outputs) -> None
     stitched_ids = Counter(d.get("event_id") for d in (r.doc() for r in out.stitched) if d)
     lost = [e for e in events if out.final_customer.get(e) not in where.get(e, ())]
     twice = [e for e in events if len(where.get(e, ())) > 1]
-    v.figures.update(events=len(events), stitched_distinct=sum(1 for e in events if stitched_ids[e]),
-                     stitched_topic_duplicates=sum(n - 1 for n in stitched_ids.values() if n > 1),
-                     lost=len(lost), in_several_journeys=len(twice),
-                     false_merges=v.report.stitching.false_merges,
-                     missed_merges=v.report.stitching.missed_merges)
-    v.examples["lost"] = [f"{e} (true customer {events[e].customer}, stitched as "
-                          f"{out.final_customer.get(e, 'never')}, in timelines {where.get(e, [])})"
-                          for e in lost[:EXAMPLES]]
+    v.figures.update(
+        events=len(events),
+        stitched_distinct=sum(1 for e in events if stitched_ids[e]),
+        stitched_topic_duplicates=sum(n - 1 for n in stitched_ids.values() if n > 1),
+        lost=len(lost),
+        in_several_journeys=len(twice),
+        false_merges=v.report.stitching.false_merges,
+        missed_merges=v.report.stitching.missed_merges,
+    )
+    v.examples["lost"] = [
+        f"{e} (true customer {events[e].customer}, stitched as "
+        f"{out.final_customer.get(e, 'never')}, in timelines {where.get(e, [])})"
+        for e in lost[:EXAMPLES]
+    ]
     v.examples["in several journeys"] = [f"{e}: {where[e]}" for e in twice[:EXAMPLES]]
     if lost:
         v.failures.append(f"{len(lost)} of {len(events)} events not in their final customer's journey")
@@ -111,25 +119,35 @@ def _alerts(v: Verdict, truth: Mapping[str, Any], out: Outputs, docs: list[dict[
             key = (str(d.get("alert_id")), str(d.get("type")), str(d.get("status")), str(d.get("severity")))
             copies[key].append(rec.timestamp_ms / 1000)
     repeats = {k: ts for k, ts in copies.items() if len(ts) > 1}
-    unexplained = {k: ts for k, ts in repeats.items()
-                   if not any(min(ts) - 1 <= start <= max(ts) for start, _, _ in out.fault_times)}
+    unexplained = {
+        k: ts
+        for k, ts in repeats.items()
+        if not any(min(ts) - 1 <= start <= max(ts) for start, _, _ in out.fault_times)
+    }
     final = {str(d.get("alert_id")): d for d in docs}  # the last record of an id is its final word
     statuses = Counter(f"{d.get('type')}/{d.get('status')}" for d in final.values())
-    v.figures.update(alert_records=len(docs), alert_ids=len(final),
-                     final_alert_status=dict(sorted(statuses.items())),
-                     topic_duplicate_alerts=sum(len(ts) - 1 for ts in repeats.values()),
-                     topic_duplicates_without_fault=sum(len(ts) - 1 for ts in unexplained.values()),
-                     topic_duplicates_without_fault_by_type=dict(Counter(k[1] for k in unexplained)),
-                     redis_alerts=len(out.redis_alerts), redis_duplicate_alerts=len(redis_dups),
-                     redis_alert_ids_open_twice=len(open_twice),
-                     expected_alerts=len(truth["alerts"]))
+    v.figures.update(
+        alert_records=len(docs),
+        alert_ids=len(final),
+        final_alert_status=dict(sorted(statuses.items())),
+        topic_duplicate_alerts=sum(len(ts) - 1 for ts in repeats.values()),
+        topic_duplicates_without_fault=sum(len(ts) - 1 for ts in unexplained.values()),
+        topic_duplicates_without_fault_by_type=dict(Counter(k[1] for k in unexplained)),
+        redis_alerts=len(out.redis_alerts),
+        redis_duplicate_alerts=len(redis_dups),
+        redis_alert_ids_open_twice=len(open_twice),
+        expected_alerts=len(truth["alerts"]),
+    )
     v.examples["redis duplicate alerts"] = [
-        f"{k}: {sorted(ids)}" for k, ids in list(redis_dups.items())[:EXAMPLES]]
+        f"{k}: {sorted(ids)}" for k, ids in list(redis_dups.items())[:EXAMPLES]
+    ]
     v.examples["alert ids open under several customers"] = [
-        f"{a}: {c}" for a, c in list(open_twice.items())[:EXAMPLES]]
+        f"{a}: {c}" for a, c in list(open_twice.items())[:EXAMPLES]
+    ]
     v.examples["topic duplicates without a fault between"] = [
         f"{k[0]} ({k[1]}, {k[2]}, {k[3]}) x{len(ts)} within {max(ts) - min(ts):.2f} s"
-        for k, ts in list(unexplained.items())[:EXAMPLES]]
+        for k, ts in list(unexplained.items())[:EXAMPLES]
+    ]
     if redis_dups:
         v.failures.append(f"{len(redis_dups)} alert(s) stored in Redis under more than one alert id")
     if open_twice:
@@ -144,8 +162,11 @@ def _stalls(v: Verdict, truth: Mapping[str, Any], events: Mapping[str, EventInfo
     if not s.unexpected and s.raised == s.matched_raised:
         v.figures["false_stalls"] = {}
         return
-    sent_at = {d["event_id"]: r.timestamp_ms for r, d in ((r, r.doc()) for r in out.stitched)
-               if d and "event_id" in d}
+    sent_at = {
+        d["event_id"]: r.timestamp_ms
+        for r, d in ((r, r.doc()) for r in out.stitched)
+        if d and "event_id" in d
+    }
     by_customer: dict[str, list[tuple[int, str, str | None]]] = defaultdict(list)
     for e, info in events.items():
         by_customer[info.customer].append((info.t_ms, e, info.journey))
@@ -185,8 +206,9 @@ def _stalls(v: Verdict, truth: Mapping[str, Any], events: Mapping[str, EventInfo
         kinds[kind] += 1
         if len(shown) < EXAMPLES:
             stage, deadline = (d.get("journey") or {}).get("stage"), (d.get("evidence") or {}).get("deadline")
-            shown.append(f"{d.get('alert_id')} trigger {trigger} ({journey}/{stage}, "
-                         f"deadline {deadline}){why}")
+            shown.append(
+                f"{d.get('alert_id')} trigger {trigger} ({journey}/{stage}, deadline {deadline}){why}"
+            )
     v.figures["false_stalls"] = dict(kinds)
     v.examples["false stalls"] = shown
     v.examples["missed stalls"] = s.missed[:EXAMPLES]
@@ -195,20 +217,28 @@ def _stalls(v: Verdict, truth: Mapping[str, Any], events: Mapping[str, EventInfo
 def _dead_letters(v: Verdict, out: Outputs) -> None:
     def source(r: Rec) -> tuple[str, int, int]:
         h = r.headers
-        return (h.get("dlq_source_topic", b"").decode(), int(h.get("dlq_source_partition", b"-1")),
-                int(h.get("dlq_source_offset", b"-1")))
+        return (
+            h.get("dlq_source_topic", b"").decode(),
+            int(h.get("dlq_source_partition", b"-1")),
+            int(h.get("dlq_source_offset", b"-1")),
+        )
 
     sources = Counter(source(r) for r in out.dlq)
     from_input = {(p, o) for (t, p, o) in sources if t.endswith("channel-events")}
     reasons = Counter(r.headers.get("dlq_reason", b"?").decode() for r in out.dlq)
     missing = out.bad_offsets - from_input
     valid_dead = from_input - out.bad_offsets
-    v.figures.update(bad_inputs=len(out.bad_offsets), dlq_records=len(out.dlq),
-                     bad_inputs_dead_lettered=len(out.bad_offsets & from_input),
-                     dlq_duplicates=sum(n - 1 for n in sources.values()),
-                     valid_records_dead_lettered=len(valid_dead), dlq_reasons=dict(reasons))
+    v.figures.update(
+        bad_inputs=len(out.bad_offsets),
+        dlq_records=len(out.dlq),
+        bad_inputs_dead_lettered=len(out.bad_offsets & from_input),
+        dlq_duplicates=sum(n - 1 for n in sources.values()),
+        valid_records_dead_lettered=len(valid_dead),
+        dlq_reasons=dict(reasons),
+    )
     v.examples["bad inputs not dead-lettered"] = [
-        f"channel-events {p}@{o}" for p, o in sorted(missing)[:EXAMPLES]]
+        f"channel-events {p}@{o}" for p, o in sorted(missing)[:EXAMPLES]
+    ]
     v.examples["valid records dead-lettered"] = [f"{s}" for s in sorted(valid_dead)[:EXAMPLES]]
     if missing:
         v.failures.append(f"{len(missing)} of {len(out.bad_offsets)} bad inputs not on the DLQ")
@@ -216,13 +246,15 @@ def _dead_letters(v: Verdict, out: Outputs) -> None:
         v.failures.append(f"{len(valid_dead)} valid input record(s) dead-lettered")
 
 
-def event_index(truth_customers: Mapping[str, Any], events: Mapping[str, Iterable[Mapping[str, Any]]],
-                parse_ms: Any) -> dict[str, EventInfo]:
+def event_index(
+    truth_customers: Mapping[str, Any], events: Mapping[str, Iterable[Mapping[str, Any]]], parse_ms: Any
+) -> dict[str, EventInfo]:
     """event id -> (true customer, event time, journey type) for every valid event of the population."""
     out = {}
     for customer, evs in events.items():
         for e in evs:
-            out[e["event_id"]] = EventInfo(customer, parse_ms(e["occurred_at"]),
-                                           (e.get("journey") or {}).get("type"))
+            out[e["event_id"]] = EventInfo(
+                customer, parse_ms(e["occurred_at"]), (e.get("journey") or {}).get("type")
+            )
     assert set(out) == {e for c in truth_customers.values() for e in c["events"]}
     return out

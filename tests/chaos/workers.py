@@ -15,27 +15,34 @@ from tests.chaos.stack import PrivateStack
 from tests.helpers import free_port, http_ok, poll, stop_process
 
 ROLES = ("stitcher", "detector")
-METRICS_PORT_VAR = {"stitcher": "JOURNEYS_STITCHER_METRICS_PORT",
-                    "detector": "JOURNEYS_DETECTOR_METRICS_PORT"}
+METRICS_PORT_VAR = {
+    "stitcher": "JOURNEYS_STITCHER_METRICS_PORT",
+    "detector": "JOURNEYS_DETECTOR_METRICS_PORT",
+}
 # What the workers must not inherit from whoever runs the tests: endpoints and topics of another stack,
 # and a timer clock other than the default one (the suite runs the default, wall-clock configuration).
 DROPPED = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "JOURNEYS_TIMER_CLOCK", "JOURNEYS_KEY_PREFIX")
 
 
 def worker_env(stack: PrivateStack, key_prefix: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in (base if base is not None else os.environ).items()
-           if k not in DROPPED and not k.startswith("JOURNEYS_TOPIC_") and not k.endswith("_GROUP")}
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-        "REDIS_URL": stack.redis_url,
-        "JOURNEYS_KEY_PREFIX": key_prefix,
-        "JOURNEYS_LOG_LEVEL": env.get("JOURNEYS_LOG_LEVEL", "WARNING"),
-        "JOURNEYS_TOPIC_CHANNEL_EVENTS": stack.topic("channel-events"),
-        "JOURNEYS_TOPIC_DLQ": stack.topic("channel-events-dlq"),
-        "JOURNEYS_TOPIC_STITCHED_EVENTS": stack.topic("stitched-events"),
-        "JOURNEYS_TOPIC_IDENTITY_MERGES": stack.topic("identity-merges"),
-        "JOURNEYS_TOPIC_GAP_ALERTS": stack.topic("gap-alerts"),
-    })
+    env = {
+        k: v
+        for k, v in (base if base is not None else os.environ).items()
+        if k not in DROPPED and not k.startswith("JOURNEYS_TOPIC_") and not k.endswith("_GROUP")
+    }
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+            "REDIS_URL": stack.redis_url,
+            "JOURNEYS_KEY_PREFIX": key_prefix,
+            "JOURNEYS_LOG_LEVEL": env.get("JOURNEYS_LOG_LEVEL", "WARNING"),
+            "JOURNEYS_TOPIC_CHANNEL_EVENTS": stack.topic("channel-events"),
+            "JOURNEYS_TOPIC_DLQ": stack.topic("channel-events-dlq"),
+            "JOURNEYS_TOPIC_STITCHED_EVENTS": stack.topic("stitched-events"),
+            "JOURNEYS_TOPIC_IDENTITY_MERGES": stack.topic("identity-merges"),
+            "JOURNEYS_TOPIC_GAP_ALERTS": stack.topic("gap-alerts"),
+        }
+    )
     return env
 
 
@@ -66,8 +73,12 @@ class WorkerPool:
         log = self.log_dir / f"{name}.log"
         env = {**self.env, METRICS_PORT_VAR[role]: str(port)}
         with log.open("ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", role], env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli.main", role],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         worker = Worker(name, role, proc, port, log)
         self.workers[name] = worker
         return worker
@@ -78,6 +89,7 @@ class WorkerPool:
                 w = self.workers[n]
                 assert w.alive(), f"{n} exited {w.proc.returncode}: {tail(w.log)}"
             return all(http_ok(f"http://127.0.0.1:{self.workers[n].port}/metrics") for n in names)
+
         poll(ready, timeout=timeout, interval=0.25, what=f"workers {names} to serve /metrics")
 
     def kill(self, name: str) -> bool:

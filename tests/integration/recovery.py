@@ -18,8 +18,9 @@ PARTITIONS = 4
 
 
 @contextmanager
-def live_input(bootstrap: str, topic: str, record: Callable[[int], tuple[bytes | None, bytes]]
-               ) -> Iterator[None]:
+def live_input(
+    bootstrap: str, topic: str, record: Callable[[int], tuple[bytes | None, bytes]]
+) -> Iterator[None]:
     """Records ``record(n)`` (key, value) on every partition, a few every 20 ms, until the block ends."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     done = threading.Event()
@@ -47,8 +48,9 @@ def heads(bootstrap: str, topic: str) -> dict[int, int]:
     """Every partition's high watermark now."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "heads"})
     try:
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in range(PARTITIONS)}
+        return {
+            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS)
+        }
     finally:
         c.close()
 
@@ -57,8 +59,10 @@ def committed_through(bootstrap: str, group: str, topic: str, marks: dict[int, i
     """The group has committed at least up to ``marks`` on every partition."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        done = {tp.partition: tp.offset for tp in c.committed(
-            [TopicPartition(topic, p) for p in marks], timeout=10)}
+        done = {
+            tp.partition: tp.offset
+            for tp in c.committed([TopicPartition(topic, p) for p in marks], timeout=10)
+        }
     finally:
         c.close()
     return all(done.get(p, -1) >= mark for p, mark in marks.items())

@@ -11,8 +11,9 @@ from services.api.core.journey import instant_ms, valid_alerts
 from services.api.core.queries import AlertFilter
 
 
-def select_alerts(raw_alerts: Iterable[bytes], flt: AlertFilter, customer_ids: Collection[str] | None
-                  ) -> list[dict[str, Any]]:
+def select_alerts(
+    raw_alerts: Iterable[bytes], flt: AlertFilter, customer_ids: Collection[str] | None
+) -> list[dict[str, Any]]:
     """Alerts passing the filter, newest detection first, at most ``flt.limit``.
 
     ``customer_ids`` is the customer and the ids merged into it: an alert keeps the id it was raised under.

@@ -55,8 +55,14 @@ def graph_keys(keys: Keys, cids: Iterable[str]) -> list[str]:
     the evidence of their links and the customers a split keeps them from."""
     out: list[str] = []
     for cid in sorted(set(cids)):
-        out += [keys.customer(cid), keys.customer_ids(cid), keys.alias(cid), keys.aliases_of(cid),
-                keys.evidence(cid), keys.blocked(cid)]
+        out += [
+            keys.customer(cid),
+            keys.customer_ids(cid),
+            keys.alias(cid),
+            keys.aliases_of(cid),
+            keys.evidence(cid),
+            keys.blocked(cid),
+        ]
     return out
 
 
@@ -73,13 +79,28 @@ def existence_probes(keys: Keys, cids: Iterable[str]) -> list[str]:
     """Keys whose existence means the customer is known (and so can be erased rather than 404)."""
     out: list[str] = []
     for cid in sorted(set(cids)):
-        out += [keys.customer(cid), keys.customer_ids(cid), keys.alias(cid), keys.timeline(cid),
-                keys.summary(cid), keys.masked(cid), keys.open_alerts(cid), keys.detector_state(cid)]
+        out += [
+            keys.customer(cid),
+            keys.customer_ids(cid),
+            keys.alias(cid),
+            keys.timeline(cid),
+            keys.summary(cid),
+            keys.masked(cid),
+            keys.open_alerts(cid),
+            keys.detector_state(cid),
+        ]
     return out
 
 
-def erase_steps(keys: Keys, cids: Iterable[str], *, id_keys: Sequence[str], outcome_keys: Sequence[str],
-                timers: Mapping[str, Sequence[bytes]], alert_ids: Sequence[bytes]) -> list[Step]:
+def erase_steps(
+    keys: Keys,
+    cids: Iterable[str],
+    *,
+    id_keys: Sequence[str],
+    outcome_keys: Sequence[str],
+    timers: Mapping[str, Sequence[bytes]],
+    alert_ids: Sequence[bytes],
+) -> list[Step]:
     """The erasure of ``cids`` (a survivor and every id merged into it) as single-slot steps, in order.
 
     Merge outcomes (found through the timelines) and identifier keys (found through the id sets) go before
@@ -98,8 +119,15 @@ def erase_steps(keys: Keys, cids: Iterable[str], *, id_keys: Sequence[str], outc
             wheel.commands.append(Command("zrem", (zset, *members)))
     steps.append(wheel)
     if alert_ids:
-        steps.append(Step(keys.alerts_by_id, [Command("hdel", (keys.alerts_by_id, *alert_ids)),
-                                              Command("zrem", (keys.recent_alerts, *alert_ids))]))
+        steps.append(
+            Step(
+                keys.alerts_by_id,
+                [
+                    Command("hdel", (keys.alerts_by_id, *alert_ids)),
+                    Command("zrem", (keys.recent_alerts, *alert_ids)),
+                ],
+            )
+        )
     for cid in ids:
         steps.append(Step(keys.timeline(cid), [Command("delete", tuple(keys.customer_scoped(cid)), "keys")]))
     # After the handling hashes (customer_scoped) are gone: the index never names a customer that lost them.

@@ -21,8 +21,17 @@ ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved"}
 ORDER = ("open", "acknowledged", "resolved")
 MAX_NOTE_CHARS = 500
 MAX_HISTORY = 10  # steps kept: an alert is acknowledged and resolved once, a few notes at most
-__all__ = ["SCHEMA_VERSION", "BadNote", "Change", "Refused", "clean_note", "is_open", "overlay", "state_of",
-           "transition"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "BadNote",
+    "Change",
+    "Refused",
+    "clean_note",
+    "is_open",
+    "overlay",
+    "state_of",
+    "transition",
+]
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -58,8 +67,9 @@ def state_of(handling: dict[str, Any] | None) -> str:
     return str(handling["state"]) if handling else "open"
 
 
-def transition(current: dict[str, Any] | None, action: str, by: str, at_ms: int, note: str,
-               alert_status: str = "open") -> Change:
+def transition(
+    current: dict[str, Any] | None, action: str, by: str, at_ms: int, note: str, alert_status: str = "open"
+) -> Change:
     """The handling after ``action`` ('acknowledge' or 'resolve') by caller ``by`` at ``at_ms``."""
     target = ACTIONS.get(action)
     if target is None:

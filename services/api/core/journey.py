@@ -89,7 +89,7 @@ def _prefixed_counts(summary: Mapping[str, bytes], prefix: str) -> dict[str, int
         if name.startswith(prefix):
             n = _int(raw)
             if n is not None:
-                out[name[len(prefix):]] = n
+                out[name[len(prefix) :]] = n
     return out
 
 
@@ -98,8 +98,11 @@ def summary_doc(record: JourneyRecord, touchpoints: Sequence[Touchpoint]) -> Jou
     s = {k.decode(errors="replace"): v for k, v in record.summary.items()}
     first_ms, last_ms = _int(s.get("first_ms")), _int(s.get("last_ms"))
     departments = _prefixed_counts(s, "dept:")
-    stages = {name[len("stage:"):]: raw.decode(errors="replace")
-              for name, raw in s.items() if name.startswith("stage:")}
+    stages = {
+        name[len("stage:") :]: raw.decode(errors="replace")
+        for name, raw in s.items()
+        if name.startswith("stage:")
+    }
     sentiments = [float(tp.sentiment) for tp in touchpoints if isinstance(tp.sentiment, int | float)]
     count = _int(s.get("count"))
     return JourneySummary(
@@ -144,8 +147,11 @@ def _truncated(record: JourneyRecord) -> bool:
 
 def _open_alerts(raw_alerts: Iterable[bytes]) -> list[GapAlert]:
     # Lenient: a schema-valid JSON Schema integer may be written 5.0.
-    return [msgspec.convert(a, GapAlert, strict=False) for a in valid_alerts(raw_alerts)
-            if a.get("status") != "closed"]
+    return [
+        msgspec.convert(a, GapAlert, strict=False)
+        for a in valid_alerts(raw_alerts)
+        if a.get("status") != "closed"
+    ]
 
 
 def build_journey(record: JourneyRecord) -> JourneyDocument:

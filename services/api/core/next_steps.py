@@ -29,7 +29,7 @@ def current_stages(summary: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[s
     for name, stage in fields.items():
         if not name.startswith("stage:"):
             continue
-        journey = name[len("stage:"):]
+        journey = name[len("stage:") :]
         raw_ms = fields.get(f"stage_ms:{journey}")
         try:
             at = int(raw_ms) if raw_ms is not None else None
@@ -40,12 +40,20 @@ def current_stages(summary: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[s
 
 
 def _stalled(alerts: Iterable[Mapping[str, Any]], journey: str) -> bool:
-    return any(a.get("type") == "stall" and a.get("status", "open") != "closed"
-               and (a.get("journey") or {}).get("type") == journey for a in alerts)
+    return any(
+        a.get("type") == "stall"
+        and a.get("status", "open") != "closed"
+        and (a.get("journey") or {}).get("type") == journey
+        for a in alerts
+    )
 
 
-def what_next(summary: Mapping[bytes, bytes] | Mapping[str, str], defs: Definitions, now_ms: int,
-              open_alerts: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+def what_next(
+    summary: Mapping[bytes, bytes] | Mapping[str, str],
+    defs: Definitions,
+    now_ms: int,
+    open_alerts: Iterable[Mapping[str, Any]] = (),
+) -> list[dict[str, Any]]:
     """Per open journey, most urgent first (nearest deadline; no deadline last)::
 
         {"journey": "purchase", "stage": "checkout", "since": <rfc3339>|None, "sla_seconds": 7200,
@@ -62,19 +70,22 @@ def what_next(summary: Mapping[bytes, bytes] | Mapping[str, str], defs: Definiti
         jt = defs.journeys.get(journey)
         names = [s.name for s in jt.stages] if jt is not None else []
         known = stage in names
-        following = names[names.index(stage) + 1:][:MAX_NEXT] if known else []
+        following = names[names.index(stage) + 1 :][:MAX_NEXT] if known else []
         sla_ms = defs.sla_ms(journey, stage)
         deadline = None if at is None else at + sla_ms
-        out.append({
-            "journey": journey, "stage": stage,
-            "since": None if at is None else format_ms(at),
-            "sla_seconds": sla_ms / 1000,
-            "deadline": None if deadline is None else format_ms(deadline),
-            "seconds_left": None if deadline is None else (deadline - now_ms) / 1000,
-            "next_stages": following,
-            "outcomes": sorted(jt.terminal) if jt is not None else [],
-            "known": known,
-            "stalled": _stalled(alerts, journey),
-        })
+        out.append(
+            {
+                "journey": journey,
+                "stage": stage,
+                "since": None if at is None else format_ms(at),
+                "sla_seconds": sla_ms / 1000,
+                "deadline": None if deadline is None else format_ms(deadline),
+                "seconds_left": None if deadline is None else (deadline - now_ms) / 1000,
+                "next_stages": following,
+                "outcomes": sorted(jt.terminal) if jt is not None else [],
+                "known": known,
+                "stalled": _stalled(alerts, journey),
+            }
+        )
     out.sort(key=lambda j: (j["seconds_left"] is None, j["seconds_left"] or 0, j["journey"]))
     return out

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from services.common.timeutil import parse_rfc3339_ms
 
 LOOKUP_TYPES = ("phone", "email", "customer_id", "account_id", "device_id", "cookie_id", "loyalty_id")
-ALERT_TYPES = frozenset({"channel_switch", "device_switch", "department_handoff", "repeat_contact", "stall",
-                         "dropoff_spike"})
+ALERT_TYPES = frozenset(
+    {"channel_switch", "device_switch", "department_handoff", "repeat_contact", "stall", "dropoff_spike"}
+)
 CUSTOMER_ID = re.compile(r"^c_[0-9a-f]{8,64}$")
 PERSONA = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_IDENTIFIER_LEN = 256
@@ -29,7 +30,8 @@ def lookup_param(query: Mapping[str, str]) -> tuple[str, str]:
     unknown = sorted(set(query) - set(LOOKUP_TYPES))
     if unknown:
         raise BadRequest(
-            f"unknown parameter(s): {', '.join(unknown)[:200]}; use one of {', '.join(LOOKUP_TYPES)}")
+            f"unknown parameter(s): {', '.join(unknown)[:200]}; use one of {', '.join(LOOKUP_TYPES)}"
+        )
     given = [(t, query[t]) for t in LOOKUP_TYPES if t in query]
     if len(given) != 1 or len(query.keys()) != 1:
         raise BadRequest(f"give exactly one identifier: one of {', '.join(LOOKUP_TYPES)}")
@@ -55,7 +57,8 @@ def _time_ms(name: str, value: str) -> int:
         return parse_rfc3339_ms(value)
     except (ValueError, OverflowError):
         raise BadRequest(
-            f"{name} must be RFC 3339 with an offset (2026-11-23T10:00:00Z) or epoch ms") from None
+            f"{name} must be RFC 3339 with an offset (2026-11-23T10:00:00Z) or epoch ms"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -44,12 +44,20 @@ def _span(ms: int) -> str:
 
 
 def _base(kind: str, severity: str, aid: str, occurred_ms: int, detected_ms: int) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "alert_id": aid, "type": kind, "severity": severity,
-            "status": "open", "detected_at": rfc3339(detected_ms), "occurred_at": rfc3339(occurred_ms)}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "alert_id": aid,
+        "type": kind,
+        "severity": severity,
+        "status": "open",
+        "detected_at": rfc3339(detected_ms),
+        "occurred_at": rfc3339(occurred_ms),
+    }
 
 
-def customer_alert(kind: str, severity: str, cid: str, trigger: Entry, evidence: dict[str, Any],
-                   title: str, detected_ms: int) -> dict[str, Any]:
+def customer_alert(
+    kind: str, severity: str, cid: str, trigger: Entry, evidence: dict[str, Any], title: str, detected_ms: int
+) -> dict[str, Any]:
     """A per-customer alert raised by ``trigger`` (channel_switch, device_switch, handoff, repeat)."""
     doc = _base(kind, severity, alert_id(kind, cid, trigger.id), trigger.t, detected_ms)
     doc["customer_id"] = cid
@@ -71,25 +79,54 @@ def title_channel_switch(prev: Entry, cur: Entry, failed_self_service: bool) -> 
     return f"Switched from {prev.channel} to {cur.channel} within {gap}, unresolved"
 
 
-def stall_alert(cid: str, journey: str, x_id: str, stage: str, deadline_ms: int, sla_ms: int,
-                severity: str, detected_ms: int, persona: str | None = None) -> dict[str, Any]:
+def stall_alert(
+    cid: str,
+    journey: str,
+    x_id: str,
+    stage: str,
+    deadline_ms: int,
+    sla_ms: int,
+    severity: str,
+    detected_ms: int,
+    persona: str | None = None,
+) -> dict[str, Any]:
     doc = _base("stall", severity, alert_id("stall", cid, journey, x_id), deadline_ms, detected_ms)
     doc["customer_id"] = cid
     doc["journey"] = {"type": journey, "stage": stage}
     if persona:  # gap_alert 1.2, as customer_alert: the caller takes it from the customer's events
         doc["persona"] = persona
     doc["title"] = f"{journey.replace('_', ' ').capitalize()} stuck at {stage} for {_span(sla_ms)}"[:200]
-    doc["evidence"] = {"event_ids": [x_id], "stage": stage, "deadline": rfc3339(deadline_ms),
-                       "sla_seconds": sla_ms / 1000}
+    doc["evidence"] = {
+        "event_ids": [x_id],
+        "stage": stage,
+        "deadline": rfc3339(deadline_ms),
+        "sla_seconds": sla_ms / 1000,
+    }
     return doc
 
 
-def dropoff_alert(journey: str, stage: str, channel: str, minute_ms: int, rate: float, baseline: float,
-                  factor: float, volume: int, severity: str, detected_ms: int) -> dict[str, Any]:
+def dropoff_alert(
+    journey: str,
+    stage: str,
+    channel: str,
+    minute_ms: int,
+    rate: float,
+    baseline: float,
+    factor: float,
+    volume: int,
+    severity: str,
+    detected_ms: int,
+) -> dict[str, Any]:
     aid = alert_id("dropoff_spike", journey, stage, channel, str(minute_ms))
     doc = _base("dropoff_spike", severity, aid, minute_ms, detected_ms)
     doc["journey"] = {"type": journey, "stage": stage}
     doc["title"] = f"Drop-offs at {journey}/{stage} on {channel}: {rate:.0%} vs baseline {baseline:.0%}"
-    doc["evidence"] = {"channel": channel, "rate": round(rate, 6), "baseline": round(baseline, 6),
-                       "factor": factor, "volume": volume, "minute": rfc3339(minute_ms)}
+    doc["evidence"] = {
+        "channel": channel,
+        "rate": round(rate, 6),
+        "baseline": round(baseline, 6),
+        "factor": factor,
+        "volume": volume,
+        "minute": rfc3339(minute_ms),
+    }
     return doc

@@ -24,8 +24,9 @@ from services.common.progress import InputProgress
 LIVE, EVENT = "live", "event"
 
 
-def input_candidate(inputs: Mapping[int, InputProgress], partitions: int, clock: str, idle_ms: int,
-                    lateness_ms: int) -> int | None:
+def input_candidate(
+    inputs: Mapping[int, InputProgress], partitions: int, clock: str, idle_ms: int, lateness_ms: int
+) -> int | None:
     """The watermark the input partitions ``0..partitions-1`` prove; None while any never reported."""
     if partitions <= 0:
         return None

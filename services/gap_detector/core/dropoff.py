@@ -40,8 +40,15 @@ class Judgement:
     alert: dict[str, Any] | None
 
 
-def judge(key: str, minute: int, volume: int, dropoffs: int, history: Sequence[tuple[int, int]],
-          defs: Definitions, now_ms: int) -> Judgement:
+def judge(
+    key: str,
+    minute: int,
+    volume: int,
+    dropoffs: int,
+    history: Sequence[tuple[int, int]],
+    defs: Definitions,
+    now_ms: int,
+) -> Judgement:
     """Rate of one cell-minute against ``history`` = (volume, drop-offs) of the previous minutes."""
     journey, stage, channel = split_cell(key)
     th = defs.thresholds(journey)
@@ -51,6 +58,7 @@ def judge(key: str, minute: int, volume: int, dropoffs: int, history: Sequence[t
     alert = None
     if volume >= th.dropoff_min_volume and rate > th.dropoff_factor * max(baseline, BASELINE_FLOOR):
         severity = "critical" if rate > 2 * th.dropoff_factor * baseline else "high"
-        alert = dropoff_alert(journey, stage, channel, minute, rate, baseline, th.dropoff_factor, volume,
-                              severity, now_ms)
+        alert = dropoff_alert(
+            journey, stage, channel, minute, rate, baseline, th.dropoff_factor, volume, severity, now_ms
+        )
     return Judgement(journey, stage, channel, minute, volume, rate, baseline, alert)

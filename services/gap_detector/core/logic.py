@@ -91,12 +91,19 @@ class DetectorLogic:
         # The buffer must reach back as far as the widest window any rule looks at, measured from an
         # event that may arrive up to the lateness after the newest one.
         self.max_age_ms = lateness_ms + max(
-            max(t.channel_switch_window_ms, t.device_switch_window_ms, t.handoff_window_ms,
-                t.repeat_contact_window_ms) for t in every)
+            max(
+                t.channel_switch_window_ms,
+                t.device_switch_window_ms,
+                t.handoff_window_ms,
+                t.repeat_contact_window_ms,
+            )
+            for t in every
+        )
 
     # -- events ----------------------------------------------------------------------------------
-    def on_item(self, cid: str, state: CustomerState, entry: Entry, now_ms: int,
-                wm: int | None = None) -> Step:
+    def on_item(
+        self, cid: str, state: CustomerState, entry: Entry, now_ms: int, wm: int | None = None
+    ) -> Step:
         """Apply one event; ``wm`` is the watermark this batch runs under (None: not known yet)."""
         step = Step()
         if state.find(entry.id):
@@ -112,8 +119,12 @@ class DetectorLogic:
         self._evaluate_from(cid, state, idx, now_ms, step)
         if entry.journey and entry.stage:
             self._progress(cid, state, entry, now_ms, wm, step)
-            step.count(cell_key(entry.journey, entry.stage, entry.channel), minute_of(entry.t), 1,
-                       int(entry.outcome == "abandoned"))
+            step.count(
+                cell_key(entry.journey, entry.stage, entry.channel),
+                minute_of(entry.t),
+                1,
+                int(entry.outcome == "abandoned"),
+            )
         state.trim(self.max_buffer_events, self.max_age_ms)
         return step
 
@@ -129,8 +140,9 @@ class DetectorLogic:
                 elif state.open_alerts.pop(alert["alert_id"], None) is not None:
                     step.closed.append(alert["alert_id"])
 
-    def _progress(self, cid: str, state: CustomerState, entry: Entry, now_ms: int, wm: int | None,
-                  step: Step) -> None:
+    def _progress(
+        self, cid: str, state: CustomerState, entry: Entry, now_ms: int, wm: int | None, step: Step
+    ) -> None:
         journey, stage = entry.journey, entry.stage
         assert journey is not None and stage is not None
         mark = state.marks.get(journey)
@@ -145,8 +157,12 @@ class DetectorLogic:
                     del state.superseded[suffix]
                     step.extra_timers[suffix] = CANCEL
             return
-        if (mark is not None and mark.deadline is not None and state.timers.get(journey) == mark.deadline
-                and entry.t > mark.deadline):
+        if (
+            mark is not None
+            and mark.deadline is not None
+            and state.timers.get(journey) == mark.deadline
+            and entry.t > mark.deadline
+        ):
             # X is superseded by an event past its deadline before its timer fired (a big replay batch,
             # or the next event within the lateness): no J-event came in (X.t, deadline], so X stalls
             # once the watermark reaches the deadline - now, or by its own timer that needs no state.
@@ -170,8 +186,9 @@ class DetectorLogic:
         if state.open_alerts:
             self._close(state, step, lambda m: m.journey == journey and (terminal or m.type == "stall"))
 
-    def _retract_stall(self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int,
-                       step: Step) -> None:
+    def _retract_stall(
+        self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int, step: Step
+    ) -> None:
         """X's successor arrived by X's deadline after all (data later than the lateness): a stall that
         already fired for X was untrue. It is closed in Redis and re-published closed (a retraction), and
         the drop-off it counted is taken back."""
@@ -181,8 +198,17 @@ class DetectorLogic:
         step.closed.append(aid)
         st = self.defs.stage(journey, mark.stage)
         severity = "high" if st is not None and st.importance >= 3 else "medium"
-        doc = stall_alert(mark.fired_for or cid, journey, mark.id, mark.stage, mark.deadline or mark.t,
-                          mark.sla_ms, severity, now_ms, persona_of(state))
+        doc = stall_alert(
+            mark.fired_for or cid,
+            journey,
+            mark.id,
+            mark.stage,
+            mark.deadline or mark.t,
+            mark.sla_ms,
+            severity,
+            now_ms,
+            persona_of(state),
+        )
         doc["alert_id"], doc["status"] = aid, "closed"
         doc["title"] = f"Retracted: {mark.stage} did not stall, the next step arrived late"[:200]
         step.alerts.append(doc)
@@ -206,26 +232,45 @@ class DetectorLogic:
         self._fire(cid, state, journey, mark, now_ms, step)
         return step
 
-    def on_notify_superseded(self, cid: str, suffix: str, now_ms: int,
-                             state: CustomerState | None = None) -> Step:
+    def on_notify_superseded(
+        self, cid: str, suffix: str, now_ms: int, state: CustomerState | None = None
+    ) -> Step:
         """A due timer of a superseded X (see ``_progress``): it stalls, its details are in the member.
         ``state``, the customer's current state when known, is only read for the persona."""
         step = Step()
         sup = SupersededStall.parse(suffix)
         if sup is None:
             raise ValueError(f"not a superseded-stall timer: {suffix[:80]!r}")
-        self._fire(cid, CustomerState(), sup.journey, sup.mark, now_ms, step,
-                   persona_of(state) if state else None)
+        self._fire(
+            cid, CustomerState(), sup.journey, sup.mark, now_ms, step, persona_of(state) if state else None
+        )
         return step
 
-    def _fire(self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int,
-              step: Step, persona: str | None = None) -> None:
+    def _fire(
+        self,
+        cid: str,
+        state: CustomerState,
+        journey: str,
+        mark: Mark,
+        now_ms: int,
+        step: Step,
+        persona: str | None = None,
+    ) -> None:
         assert mark.deadline is not None
         state.timers.pop(journey, None)
         st = self.defs.stage(journey, mark.stage)
         severity = "high" if st is not None and st.importance >= 3 else "medium"
-        alert = stall_alert(cid, journey, mark.id, mark.stage, mark.deadline, mark.sla_ms, severity, now_ms,
-                            persona or persona_of(state))
+        alert = stall_alert(
+            cid,
+            journey,
+            mark.id,
+            mark.stage,
+            mark.deadline,
+            mark.sla_ms,
+            severity,
+            now_ms,
+            persona or persona_of(state),
+        )
         step.alerts.append(alert)
         state.open_alerts[alert["alert_id"]] = summary(alert, now_ms)
         mark.fired, mark.fired_for = alert["alert_id"], cid

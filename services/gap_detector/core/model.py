@@ -76,12 +76,19 @@ def entry_from_event(event: Any) -> Entry | Invalid:
     journey = event["journey"] if isinstance(event.get("journey"), dict) else {}
     device = event["device"] if isinstance(event.get("device"), dict) else {}
     return Entry(
-        t=t, id=eid, channel=channel,
-        inbound=event.get("direction") == "inbound", onstage=event.get("visibility") == "onstage",
-        journey=_opt_str(journey.get("type")), stage=_opt_str(journey.get("stage")),
-        intent=_opt_str(event.get("intent")), outcome=_opt_str(event.get("outcome")),
-        department=_opt_str(event.get("department")), device_key=_opt_str(event.get("device_key")),
-        device_type=_opt_str(device.get("type")) if device else None, persona=_opt_str(event.get("persona")),
+        t=t,
+        id=eid,
+        channel=channel,
+        inbound=event.get("direction") == "inbound",
+        onstage=event.get("visibility") == "onstage",
+        journey=_opt_str(journey.get("type")),
+        stage=_opt_str(journey.get("stage")),
+        intent=_opt_str(event.get("intent")),
+        outcome=_opt_str(event.get("outcome")),
+        department=_opt_str(event.get("department")),
+        device_key=_opt_str(event.get("device_key")),
+        device_type=_opt_str(device.get("type")) if device else None,
+        persona=_opt_str(event.get("persona")),
     )
 
 
@@ -94,6 +101,19 @@ def entry_from_record(ev: StitchedEvent) -> Entry:
         jtype, stage = journey.type or None, journey.stage or None
     if device and isinstance(device.type, str):
         dtype = device.type or None
-    return Entry(ev.occurred_at_ms, ev.event_id, ev.channel, ev.direction == "inbound",
-                 ev.visibility == "onstage", jtype, stage, ev.intent or None, ev.outcome or None,
-                 ev.department or None, ev.device_key or None, dtype, (), ev.persona or None)
+    return Entry(
+        ev.occurred_at_ms,
+        ev.event_id,
+        ev.channel,
+        ev.direction == "inbound",
+        ev.visibility == "onstage",
+        jtype,
+        stage,
+        ev.intent or None,
+        ev.outcome or None,
+        ev.department or None,
+        ev.device_key or None,
+        dtype,
+        (),
+        ev.persona or None,
+    )

@@ -51,10 +51,20 @@ def channel_switch(cid: str, buffer: Sequence[Entry], idx: int, defs: Definition
     if p is None or p.channel == e.channel or e.t - p.t > window or not unresolved(p, defs):
         return None
     failed = p.channel in defs.self_service and e.channel in defs.assisted
-    evidence = {"event_ids": [p.id, e.id], "channels": [p.channel, e.channel],
-                "window_seconds": window / 1000}
-    return customer_alert("channel_switch", "high" if failed else "medium", cid, e, evidence,
-                          title_channel_switch(p, e, failed), now)
+    evidence = {
+        "event_ids": [p.id, e.id],
+        "channels": [p.channel, e.channel],
+        "window_seconds": window / 1000,
+    }
+    return customer_alert(
+        "channel_switch",
+        "high" if failed else "medium",
+        cid,
+        e,
+        evidence,
+        title_channel_switch(p, e, failed),
+        now,
+    )
 
 
 def device_switch(cid: str, buffer: Sequence[Entry], idx: int, defs: Definitions, now: int) -> Alert | None:
@@ -75,8 +85,9 @@ def device_switch(cid: str, buffer: Sequence[Entry], idx: int, defs: Definitions
     return customer_alert("device_switch", "low", cid, e, evidence, title, now)
 
 
-def department_handoff(cid: str, buffer: Sequence[Entry], idx: int, defs: Definitions,
-                       now: int) -> Alert | None:
+def department_handoff(
+    cid: str, buffer: Sequence[Entry], idx: int, defs: Definitions, now: int
+) -> Alert | None:
     e = buffer[idx]
     k = e.key
     if e.department is None or k is None:
@@ -88,8 +99,11 @@ def department_handoff(cid: str, buffer: Sequence[Entry], idx: int, defs: Defini
     # The chain: distinct departments among E and its earlier department events on K within W.
     chain = {x.department for x in buffer[: idx + 1] if x.department and x.key == k and e.t - x.t <= window}
     severity = "high" if len(chain) >= 3 else "medium"
-    evidence = {"event_ids": [p.id, e.id], "departments": [p.department, e.department],
-                "window_seconds": window / 1000}
+    evidence = {
+        "event_ids": [p.id, e.id],
+        "departments": [p.department, e.department],
+        "window_seconds": window / 1000,
+    }
     title = f"Handed off from {p.department} to {e.department} on {k}"
     return customer_alert("department_handoff", severity, cid, e, evidence, title, now)
 
@@ -101,15 +115,25 @@ def repeat_contact(cid: str, buffer: Sequence[Entry], idx: int, defs: Definition
     th = defs.thresholds(e.journey)
     lo = e.t - th.repeat_contact_window_ms
     # t <= E.t includes other contacts at exactly E's time (RULES.md); E itself goes last.
-    group = [x for x in buffer if x is not e and lo <= x.t <= e.t and x.is_contact and x.intent == e.intent
-             and x.channel in defs.assisted]
+    group = [
+        x
+        for x in buffer
+        if x is not e
+        and lo <= x.t <= e.t
+        and x.is_contact
+        and x.intent == e.intent
+        and x.channel in defs.assisted
+    ]
     group.append(e)
     count = len(group)
     if count < th.repeat_contact_count:
         return None
     severity = "medium" if count == th.repeat_contact_count else "high"
-    evidence = {"event_ids": [x.id for x in group][-MAX_EVIDENCE:], "count": count,
-                "window_seconds": th.repeat_contact_window_ms / 1000}
+    evidence = {
+        "event_ids": [x.id for x in group][-MAX_EVIDENCE:],
+        "count": count,
+        "window_seconds": th.repeat_contact_window_ms / 1000,
+    }
     title = f"Contact #{count} about {e.intent} within {th.repeat_contact_window_ms // 86_400_000 or 1} d"
     return customer_alert("repeat_contact", severity, cid, e, evidence, title, now)
 

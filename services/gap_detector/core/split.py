@@ -26,8 +26,9 @@ def trigger_of(doc: Mapping[str, Any]) -> str | None:
     return str(ids[-1]) if isinstance(ids, list) and ids else None
 
 
-def take_split(kept: CustomerState, moved: set[str],
-               open_docs: Mapping[str, bytes]) -> tuple[CustomerState, dict[str, bytes]]:
+def take_split(
+    kept: CustomerState, moved: set[str], open_docs: Mapping[str, bytes]
+) -> tuple[CustomerState, dict[str, bytes]]:
     """Take out of ``kept`` what belongs to the events ``moved`` (the new customer's event ids): buffered
     entries, the marks of those events with their pending timers, and the open alerts (``open_docs``: the
     kept customer's open-alert hash, id -> JSON) they raised. Returns the part taken (a state to fold into

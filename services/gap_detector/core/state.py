@@ -120,9 +120,14 @@ def encode_state(state: CustomerState, buf: bytes | None = None) -> dict[bytes, 
     """The hash fields of Keys.detector_state: ``v``, ``buf``, ``h``, ``s``, ``o``, ``t`` (the pending stall
     timers: the truth, of which the timer wheel is an index) and one ``j:<journey>`` per mark. ``buf``: the
     buffer already encoded (``encode_buffer``)."""
-    fields = {b"v": STATE_VERSION, b"buf": _encode(state.buffer) if buf is None else buf,
-              b"h": b"%d" % state.horizon, b"s": _encode(state.superseded), b"o": _encode(state.open_alerts),
-              b"t": _encode(state.timers)}
+    fields = {
+        b"v": STATE_VERSION,
+        b"buf": _encode(state.buffer) if buf is None else buf,
+        b"h": b"%d" % state.horizon,
+        b"s": _encode(state.superseded),
+        b"o": _encode(state.open_alerts),
+        b"t": _encode(state.timers),
+    }
     for journey, mark in state.marks.items():
         fields[b"j:" + journey.encode()] = _encode(mark)
     return fields
@@ -150,14 +155,14 @@ def encode_buffer(buffer: list[Entry], prev: EncodedBuffer | None = None) -> Enc
         k = next((i for i, e in enumerate(old) if e is first), -1)  # identity only: no entry is read
         if k >= 0:
             limit = min(len(buffer), len(old) - k)
-            same, alerted = old[k:k + limit], prev.alerted[k:k + limit]
+            same, alerted = old[k : k + limit], prev.alerted[k : k + limit]
             while keep < limit and buffer[keep] is same[keep] and buffer[keep].alerted is alerted[keep]:
                 keep += 1
             start = 1 if k == 0 else prev.ends[k - 1] + 1
     if keep and prev is not None:
         base = start - 1  # the kept run moves to just after '['
-        ends = [end - base for end in prev.ends[k:k + keep]]
-        parts = [prev.data[start:prev.ends[k + keep - 1]]]
+        ends = [end - base for end in prev.ends[k : k + keep]]
+        parts = [prev.data[start : prev.ends[k + keep - 1]]]
     else:
         ends, parts = [], []
     pos = ends[-1] if ends else 0
@@ -169,8 +174,9 @@ def encode_buffer(buffer: list[Entry], prev: EncodedBuffer | None = None) -> Enc
     return EncodedBuffer(list(buffer), [e.alerted for e in buffer], ends, b"[" + b",".join(parts) + b"]")
 
 
-def decode_state(fields: dict[bytes, bytes], timers: dict[str, int] | None,
-                 open_alerts: dict[bytes, bytes]) -> CustomerState:
+def decode_state(
+    fields: dict[bytes, bytes], timers: dict[str, int] | None, open_alerts: dict[bytes, bytes]
+) -> CustomerState:
     """The state from its hash fields; ``open_alerts`` (the open-alert hash) is read only for a version 1
     state, which has no ``o`` field yet. Its pending timers are field ``t``; a state written before they
     were kept there takes ``timers``, else every mark with a deadline that has not fired."""
@@ -189,8 +195,9 @@ def decode_state(fields: dict[bytes, bytes], timers: dict[str, int] | None,
         if name[:2] == b"j:":
             state.marks[name[2:].decode()] = _MARK.decode(value)
     if raw_timers is None and timers is None:
-        state.timers = {j: m.deadline for j, m in state.marks.items()
-                        if m.deadline is not None and not m.fired}
+        state.timers = {
+            j: m.deadline for j, m in state.marks.items() if m.deadline is not None and not m.fired
+        }
     summaries = fields.get(b"o")
     if summaries is not None:
         state.open_alerts = _OPEN.decode(summaries)

@@ -126,8 +126,10 @@ def apply(inputs: Iterable[Input], loaded: Mapping[str, bytes | None], bounds: B
     out = Outcome()
     for cid in sorted(changed):
         delta = Delta()
-        delta.merge(with_customer(contribution(decode(loaded.get(cid)), bounds), cid),
-                    with_customer(contribution(states[cid], bounds), cid))
+        delta.merge(
+            with_customer(contribution(decode(loaded.get(cid)), bounds), cid),
+            with_customer(contribution(states[cid], bounds), cid),
+        )
         out.states[cid] = encode(states[cid])
         out.deltas[cid] = delta
     return out

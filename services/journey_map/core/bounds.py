@@ -18,12 +18,33 @@ from services.gap_detector.core.definitions import Definitions
 
 OTHER = "other"
 CHANNELS: tuple[str, ...] = tuple(get_args(Channel))
-ALERT_TYPES = ("channel_switch", "device_switch", "department_handoff", "repeat_contact", "stall",
-               "dropoff_spike")
-DEFAULT_DEPARTMENTS = ("sales", "billing", "verification", "customer_care", "credit", "tech_support",
-                       "field_ops")
-DEFAULT_EMOTIONS = ("frustrated", "angry", "confused", "anxious", "neutral", "satisfied", "happy",
-                    "delighted")
+ALERT_TYPES = (
+    "channel_switch",
+    "device_switch",
+    "department_handoff",
+    "repeat_contact",
+    "stall",
+    "dropoff_spike",
+)
+DEFAULT_DEPARTMENTS = (
+    "sales",
+    "billing",
+    "verification",
+    "customer_care",
+    "credit",
+    "tech_support",
+    "field_ops",
+)
+DEFAULT_EMOTIONS = (
+    "frustrated",
+    "angry",
+    "confused",
+    "anxious",
+    "neutral",
+    "satisfied",
+    "happy",
+    "delighted",
+)
 
 
 @dataclass(frozen=True)
@@ -44,11 +65,16 @@ class Bounds:
         object.__setattr__(self, "index", idx)
 
     @classmethod
-    def from_definitions(cls, defs: Definitions, personas: Iterable[str] = DEFAULT_PERSONAS,
-                         departments: Iterable[str] = DEFAULT_DEPARTMENTS,
-                         emotions: Iterable[str] = DEFAULT_EMOTIONS) -> Bounds:
-        stages = {name: (*(s.name for s in jt.stages), *sorted(jt.terminal))
-                  for name, jt in defs.journeys.items()}
+    def from_definitions(
+        cls,
+        defs: Definitions,
+        personas: Iterable[str] = DEFAULT_PERSONAS,
+        departments: Iterable[str] = DEFAULT_DEPARTMENTS,
+        emotions: Iterable[str] = DEFAULT_EMOTIONS,
+    ) -> Bounds:
+        stages = {
+            name: (*(s.name for s in jt.stages), *sorted(jt.terminal)) for name, jt in defs.journeys.items()
+        }
         terminal = {name: frozenset(jt.terminal) for name, jt in defs.journeys.items()}
         stages[OTHER], terminal[OTHER] = (OTHER,), frozenset()
         return cls(stages, terminal, frozenset(personas), frozenset(departments), frozenset(emotions))

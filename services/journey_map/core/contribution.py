@@ -92,8 +92,9 @@ def contribution(state: CustomerState, bounds: Bounds) -> Contribution:
         if ev.journey is not None and ev.stage is not None:
             j, s, ch = ev.journey, ev.stage, ev.channel
 
-            def add(stage: str, metric: str, n: int = 1, *, channel: str = ch, at: int = minute,
-                    journey: str = j) -> None:
+            def add(
+                stage: str, metric: str, n: int = 1, *, channel: str = ch, at: int = minute, journey: str = j
+            ) -> None:
                 counts[(at, journey, stage, persona, channel, metric)] += n
 
             add(s, "n")

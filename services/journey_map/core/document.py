@@ -35,8 +35,11 @@ def _text(raw: bytes | str) -> str:
 PERSONA_METRICS = frozenset({"e", "ab", "al:stall"})  # what the drop-offs by persona read
 
 
-def sum_cells(hashes: Iterable[Mapping[Any, Any]], q: MapQuery,
-              by_persona: dict[tuple[str, str], Counter[str]] | None = None) -> dict[str, Counter[str]]:
+def sum_cells(
+    hashes: Iterable[Mapping[Any, Any]],
+    q: MapQuery,
+    by_persona: dict[tuple[str, str], Counter[str]] | None = None,
+) -> dict[str, Counter[str]]:
     """stage -> metric -> total over the hashes, for the query's journey, persona and channel; when given,
     ``by_persona`` gets (persona, stage) -> entries and drop-offs for every persona (the channel filter
     still applies)."""
@@ -79,11 +82,12 @@ def quantile_s(hist: Counter[int], q: float) -> float | None:
 
 
 def _prefixed(c: Counter[str], prefix: str) -> dict[str, int]:
-    return {k[len(prefix):]: v for k, v in sorted(c.items()) if k.startswith(prefix) and v > 0}
+    return {k[len(prefix) :]: v for k, v in sorted(c.items()) if k.startswith(prefix) and v > 0}
 
 
-def stage_doc(name: str, terminal: bool, c: Counter[str], now: int,
-              channels: Iterable[str]) -> dict[str, Any]:
+def stage_doc(
+    name: str, terminal: bool, c: Counter[str], now: int, channels: Iterable[str]
+) -> dict[str, Any]:
     entries, conversions = c["e"], c["cv"]
     moves = sum(v for k, v in c.items() if k.startswith("m>"))
     stalled, abandoned = c["al:stall"], c["ab"]
@@ -92,32 +96,54 @@ def stage_doc(name: str, terminal: bool, c: Counter[str], now: int,
     responses = promoters + passives + detractors
     handoffs = _prefixed(c, "ho:")
     return {
-        "name": name, "terminal": terminal, "entries": entries, "in_stage_now": now,
-        "conversions": conversions, "conversion_rate": round(conversions / entries, 4) if entries else None,
+        "name": name,
+        "terminal": terminal,
+        "entries": entries,
+        "in_stage_now": now,
+        "conversions": conversions,
+        "conversion_rate": round(conversions / entries, 4) if entries else None,
         "moves_out": moves,
         "dropoffs": {"abandoned": abandoned, "stalled": stalled, "total": abandoned + stalled},
         "dropoff_rate": round((abandoned + stalled) / entries, 4) if entries else None,
-        "time_in_stage": {"samples": sum(hist.values()), "median_seconds": quantile_s(hist, 0.5),
-                          "p90_seconds": quantile_s(hist, 0.9)},
+        "time_in_stage": {
+            "samples": sum(hist.values()),
+            "median_seconds": quantile_s(hist, 0.5),
+            "p90_seconds": quantile_s(hist, 0.9),
+        },
         "touches": c["n"],
-        "channels": {ch: {"touches": c[f"n@{ch}"], "entries": c[f"e@{ch}"]}
-                     for ch in channels if c[f"n@{ch}"] or c[f"e@{ch}"]},
-        "inbound": c["in"], "outbound": c["out"], "onstage": c["on"], "offstage": c["off"],
+        "channels": {
+            ch: {"touches": c[f"n@{ch}"], "entries": c[f"e@{ch}"]}
+            for ch in channels
+            if c[f"n@{ch}"] or c[f"e@{ch}"]
+        },
+        "inbound": c["in"],
+        "outbound": c["out"],
+        "onstage": c["on"],
+        "offstage": c["off"],
         "departments": _prefixed(c, "dp:"),
-        "handoffs": sum(handoffs.values()), "handoff_failures": sum(_prefixed(c, "hf:").values()),
+        "handoffs": sum(handoffs.values()),
+        "handoff_failures": sum(_prefixed(c, "hf:").values()),
         "sentiment": {"mean": round(c["ss"] / 1000 / c["sn"], 4) if c["sn"] else None, "count": c["sn"]},
         "emotions": _prefixed(c, "em:"),
-        "nps": {"promoters": promoters, "passives": passives, "detractors": detractors,
-                "responses": responses,
-                "score": round(100 * (promoters - detractors) / responses, 1) if responses else None},
+        "nps": {
+            "promoters": promoters,
+            "passives": passives,
+            "detractors": detractors,
+            "responses": responses,
+            "score": round(100 * (promoters - detractors) / responses, 1) if responses else None,
+        },
         "alerts": {t: c[f"al:{t}"] for t in ALERT_TYPES if c[f"al:{t}"] > 0},
     }
 
 
 def _links(cells: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
     """Stage-to-stage moves (Sankey links)."""
-    return [{"from": stage, "to": k[2:], "count": v} for stage, c in cells.items() for k, v in c.items()
-            if k.startswith("m>") and v > 0]
+    return [
+        {"from": stage, "to": k[2:], "count": v}
+        for stage, c in cells.items()
+        for k, v in c.items()
+        if k.startswith("m>") and v > 0
+    ]
 
 
 def _channel_links(cells: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
@@ -131,8 +157,13 @@ def _channel_links(cells: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
     return [{"from": s, "to": d, "count": n} for (s, d), n in total.items()]
 
 
-def build_document(q: MapQuery, bounds: Bounds, windows: Iterable[Mapping[Any, Any]],
-                   now: Mapping[Any, Any], generated_ms: int) -> dict[str, Any]:
+def build_document(
+    q: MapQuery,
+    bounds: Bounds,
+    windows: Iterable[Mapping[Any, Any]],
+    now: Mapping[Any, Any],
+    generated_ms: int,
+) -> dict[str, Any]:
     by_persona: dict[tuple[str, str], Counter[str]] = {}
     cells = sum_cells(windows, q, by_persona)
     in_stage: Counter[str] = Counter()
@@ -147,8 +178,10 @@ def build_document(q: MapQuery, bounds: Bounds, windows: Iterable[Mapping[Any, A
     if q.journey != OTHER and (cells.get(OTHER) or in_stage.get(OTHER)):
         names.append(OTHER)
     channels = sorted(bounds.channels)
-    stages = [stage_doc(s, bounds.is_terminal(q.journey, s), cells.get(s, Counter()), in_stage[s], channels)
-              for s in names]
+    stages = [
+        stage_doc(s, bounds.is_terminal(q.journey, s), cells.get(s, Counter()), in_stage[s], channels)
+        for s in names
+    ]
     handoffs: dict[tuple[str, str], dict[str, Any]] = {}
     for c in cells.values():
         for k, v in c.items():
@@ -162,19 +195,34 @@ def build_document(q: MapQuery, bounds: Bounds, windows: Iterable[Mapping[Any, A
         "journeys": sorted(bounds.stages),
         "personas": sorted(bounds.personas | {OTHER}),
         "channels": channels,
-        "filters": {"persona": q.persona, "channel": q.channel, "since": format_ms(q.since_ms),
-                    "until": format_ms(q.until_ms)},
+        "filters": {
+            "persona": q.persona,
+            "channel": q.channel,
+            "since": format_ms(q.since_ms),
+            "until": format_ms(q.until_ms),
+        },
         "generated_at": format_ms(generated_ms),
-        "totals": {"entries": sum(s["entries"] for s in stages), "touches": sum(s["touches"] for s in stages),
-                   "in_journey_now": sum(in_stage.values()),
-                   "dropoffs": sum(s["dropoffs"]["total"] for s in stages),
-                   "open_alerts": sum(sum(s["alerts"].values()) for s in stages)},
+        "totals": {
+            "entries": sum(s["entries"] for s in stages),
+            "touches": sum(s["touches"] for s in stages),
+            "in_journey_now": sum(in_stage.values()),
+            "dropoffs": sum(s["dropoffs"]["total"] for s in stages),
+            "open_alerts": sum(sum(s["alerts"].values()) for s in stages),
+        },
         "stages": stages,
         "transitions": sorted(_links(cells), key=lambda r: (-r["count"], r["from"], r["to"])),
         "channel_transitions": sorted(_channel_links(cells), key=lambda r: (-r["count"], r["from"], r["to"])),
         "handoffs": sorted(handoffs.values(), key=lambda r: (-r["count"], r["from"], r["to"])),
         "dropoffs_by_persona": [
-            {"persona": p, "stage": s, "entries": c["e"], "abandoned": c["ab"], "stalled": c["al:stall"],
-             "rate": round((c["ab"] + c["al:stall"]) / c["e"], 4) if c["e"] else None}
-            for (p, s), c in sorted(by_persona.items()) if c["e"] or c["ab"] or c["al:stall"]],
+            {
+                "persona": p,
+                "stage": s,
+                "entries": c["e"],
+                "abandoned": c["ab"],
+                "stalled": c["al:stall"],
+                "rate": round((c["ab"] + c["al:stall"]) / c["e"], 4) if c["e"] else None,
+            }
+            for (p, s), c in sorted(by_persona.items())
+            if c["e"] or c["ab"] or c["al:stall"]
+        ],
     }

@@ -97,11 +97,21 @@ def ev_from_record(ev: StitchedEvent, bounds: Bounds) -> Ev:
         journey = bounds.journey(ev.journey.type)
         stage = bounds.stage(journey, ev.journey.stage)
     sentiment = float(ev.sentiment) if isinstance(ev.sentiment, int | float) else None
-    return Ev(ev.occurred_at_ms, ev.event_id, bounds.channel(ev.channel), journey, stage,
-              ev.outcome or None, ev.direction == "inbound", ev.visibility == "onstage",
-              bounds.department(ev.department or None), sentiment, bounds.emotion(ev.emotion or None),
-              ev.nps if isinstance(ev.nps, int) else None,
-              bounds.persona(ev.persona) if isinstance(ev.persona, str) else None)
+    return Ev(
+        ev.occurred_at_ms,
+        ev.event_id,
+        bounds.channel(ev.channel),
+        journey,
+        stage,
+        ev.outcome or None,
+        ev.direction == "inbound",
+        ev.visibility == "onstage",
+        bounds.department(ev.department or None),
+        sentiment,
+        bounds.emotion(ev.emotion or None),
+        ev.nps if isinstance(ev.nps, int) else None,
+        bounds.persona(ev.persona) if isinstance(ev.persona, str) else None,
+    )
 
 
 def alert_from_doc(doc: GapAlert, bounds: Bounds, t_ms: int) -> Alert | None:
@@ -110,8 +120,9 @@ def alert_from_doc(doc: GapAlert, bounds: Bounds, t_ms: int) -> Alert | None:
         return None
     jr = doc.journey
     journey = bounds.journey(jr.type if isinstance(jr, AlertJourney) else None)
-    stage = bounds.stage(journey, jr.stage if isinstance(jr, AlertJourney) and isinstance(jr.stage, str)
-                         else None)
+    stage = bounds.stage(
+        journey, jr.stage if isinstance(jr, AlertJourney) and isinstance(jr.stage, str) else None
+    )
     ids, channel_name = doc.evidence.event_ids, doc.evidence.channel
     trigger = ids[-1] if isinstance(ids, list) and ids else ""
     channel = bounds.channel(channel_name) if isinstance(channel_name, str) else None

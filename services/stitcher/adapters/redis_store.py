@@ -71,8 +71,14 @@ class Work:
 
 
 class RedisStitchStore:
-    def __init__(self, client: AsyncClient, keys: Keys, limits: Mapping[str, int], max_touchpoints: int,
-                 retention_ms: int) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        keys: Keys,
+        limits: Mapping[str, int],
+        max_touchpoints: int,
+        retention_ms: int,
+    ) -> None:
         self.keys = keys
         self.cluster = isinstance(client, RedisCluster)
         self._identity = Script(client, PACKAGE, "identity.lua")
@@ -82,16 +88,30 @@ class RedisStitchStore:
         self._canonical = Script(client, PACKAGE, "canonical.lua")
         slack = retention_ms // TTL_SLACK_DIVISOR
         self.max_touchpoints, self.journey_keep_ms, self.journey_ttl_ms = (
-            max_touchpoints, retention_ms, retention_ms + slack)
+            max_touchpoints,
+            retention_ms,
+            retention_ms + slack,
+        )
         # The fields of identity.lua's call that never change; each batch replaces the rest.
         self._identity_fixed = IdentityCall(
-            identifier_keys=[], outcome_keys=[], id_head=keys.identifier(""), customer_head=keys.customer(""),
-            customer_ids_head=keys.customer_ids(""), alias_head=keys.alias(""),
-            aliases_of_head=keys.aliases_of(""), outcome_head=keys.merge_outcome(""), now_ms=0,
-            outcome_ttl_ms=OUTCOME_TTL_MS, graph_keep_ms=retention_ms + slack,
-            graph_ttl_ms=retention_ms + 2 * slack, max_alias_hops=MAX_ALIAS_HOPS,
-            type_limits=tuple(x for t in IDENTIFIER_TYPES for x in (t, limits[t])), batch=b"",
-            evidence_head=keys.evidence(""), blocked_head=keys.blocked(""))
+            identifier_keys=[],
+            outcome_keys=[],
+            id_head=keys.identifier(""),
+            customer_head=keys.customer(""),
+            customer_ids_head=keys.customer_ids(""),
+            alias_head=keys.alias(""),
+            aliases_of_head=keys.aliases_of(""),
+            outcome_head=keys.merge_outcome(""),
+            now_ms=0,
+            outcome_ttl_ms=OUTCOME_TTL_MS,
+            graph_keep_ms=retention_ms + slack,
+            graph_ttl_ms=retention_ms + 2 * slack,
+            max_alias_hops=MAX_ALIAS_HOPS,
+            type_limits=tuple(x for t in IDENTIFIER_TYPES for x in (t, limits[t])),
+            batch=b"",
+            evidence_head=keys.evidence(""),
+            blocked_head=keys.blocked(""),
+        )
 
     async def stitch(self, batch: Sequence[StitchInput], now_ms: int) -> list[Stitched]:
         """Resolve every event's customer and write its touchpoint; one Stitched per event, in order."""
@@ -113,8 +133,9 @@ class RedisStitchStore:
         return [Stitched(r, s) for r, s in zip(resolutions, statuses, strict=True)]
 
     # -- step 1 ---------------------------------------------------------------------------------
-    async def resolve(self, batch: Sequence[StitchInput],
-                      now_ms: int) -> tuple[list[Resolution], dict[str, str]]:
+    async def resolve(
+        self, batch: Sequence[StitchInput], now_ms: int
+    ) -> tuple[list[Resolution], dict[str, str]]:
         """Every event's customer (identity.lua), and the survivor now of each one merged away since."""
         return parse_identity(await self._identity(*self.identity_call(batch, now_ms).call()))
 
@@ -131,8 +152,13 @@ class RedisStitchStore:
             add((p.event_id, str(p.occurred_ms), p.mint, len(names), *names))
         fixed = self._identity_fixed
         id_head, out_head = fixed.id_head, fixed.outcome_head
-        return replace(fixed, identifier_keys=[id_head + k for k in seen],
-                       outcome_keys=[out_head + p.event_id for p in batch], now_ms=now_ms, batch=_PACK(items))
+        return replace(
+            fixed,
+            identifier_keys=[id_head + k for k in seen],
+            outcome_keys=[out_head + p.event_id for p in batch],
+            now_ms=now_ms,
+            batch=_PACK(items),
+        )
 
     # -- steps 2 and 4 --------------------------------------------------------------------------
     def journey_keys(self, cid: str) -> list[str]:
@@ -144,9 +170,14 @@ class RedisStitchStore:
         replies = await self._take.many(calls) if calls else []
         out = {}
         for cid, (flat, tps, masks, truncated) in zip(losers, replies, strict=True):
-                # Decoded: Redis' cmsgpack has no 'bin' type, so journey.lua gets these back as str.
-            out[cid] = Taken([b.decode() for b in flat[::2]], [b.decode() for b in flat[1::2]], tps,
-                             [b.decode() for b in masks], truncated == b"1")
+            # Decoded: Redis' cmsgpack has no 'bin' type, so journey.lua gets these back as str.
+            out[cid] = Taken(
+                [b.decode() for b in flat[::2]],
+                [b.decode() for b in flat[1::2]],
+                tps,
+                [b.decode() for b in masks],
+                truncated == b"1",
+            )
         return out
 
     async def drop(self, taken: Mapping[str, Taken]) -> None:
@@ -190,9 +221,14 @@ class RedisStitchStore:
                     add((i.key, i.masked))
                 add((f.channel, f.department, f.journey_type, f.stage, f.nps, f.direction))
                 tps.append(p.touchpoint)
-        return JourneyCall(customer_keys=keys, max_touchpoints=self.max_touchpoints,
-                           keep_ms=self.journey_keep_ms, ttl_ms=self.journey_ttl_ms, work=_PACK(items),
-                           touchpoints=tps)
+        return JourneyCall(
+            customer_keys=keys,
+            max_touchpoints=self.max_touchpoints,
+            keep_ms=self.journey_keep_ms,
+            ttl_ms=self.journey_ttl_ms,
+            work=_PACK(items),
+            touchpoints=tps,
+        )
 
     # -- step 5 ---------------------------------------------------------------------------------
     async def settle_aliases(self, written: list[str]) -> None:
@@ -235,7 +271,11 @@ def resolution_of(item: list[Any]) -> Resolution:
     """[customer_id, conflict types, outcomes] as the script encodes it (also in the merge-outcome keys)."""
     cid, conflicts, outcomes = item
     # cjson encodes an empty Lua table as {}; read it as an empty list.
-    return Resolution(cid, tuple(conflicts or ()), tuple(
-        Outcome(kind, survivor, loser, tuple(types or ()), limit or None)
-        for kind, survivor, loser, types, limit in (outcomes or ())
-    ))
+    return Resolution(
+        cid,
+        tuple(conflicts or ()),
+        tuple(
+            Outcome(kind, survivor, loser, tuple(types or ()), limit or None)
+            for kind, survivor, loser, types, limit in (outcomes or ())
+        ),
+    )

@@ -18,9 +18,24 @@ class IdentityCall(Signature):
     PACKAGE = _PACKAGE
     SCRIPT = "identity.lua"
     KEYS = ("identifier_keys", "outcome_keys")
-    ARGV = ("id_head", "customer_head", "customer_ids_head", "alias_head", "aliases_of_head", "outcome_head",
-            "now_ms", "outcome_ttl_ms", "graph_keep_ms", "graph_ttl_ms", "identifier_key_count",
-            "max_alias_hops", "type_limits", "batch", "evidence_head", "blocked_head")
+    ARGV = (
+        "id_head",
+        "customer_head",
+        "customer_ids_head",
+        "alias_head",
+        "aliases_of_head",
+        "outcome_head",
+        "now_ms",
+        "outcome_ttl_ms",
+        "graph_keep_ms",
+        "graph_ttl_ms",
+        "identifier_key_count",
+        "max_alias_hops",
+        "type_limits",
+        "batch",
+        "evidence_head",
+        "blocked_head",
+    )
 
     identifier_keys: list[str]
     outcome_keys: list[str]
@@ -121,8 +136,20 @@ class SplitCall(Signature):
     PACKAGE = _PACKAGE
     SCRIPT = "split.lua"
     KEYS = ("split_record",)
-    ARGV = ("id_head", "customer_head", "customer_ids_head", "alias_head", "aliases_of_head",
-            "evidence_head", "blocked_head", "now_ms", "graph_ttl_ms", "mode", "record", "plan")
+    ARGV = (
+        "id_head",
+        "customer_head",
+        "customer_ids_head",
+        "alias_head",
+        "aliases_of_head",
+        "evidence_head",
+        "blocked_head",
+        "now_ms",
+        "graph_ttl_ms",
+        "mode",
+        "record",
+        "plan",
+    )
 
     split_record: str
     id_head: str

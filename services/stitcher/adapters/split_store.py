@@ -64,8 +64,15 @@ class SplitStore:
         self._split = Script(client, PACKAGE, SplitCall.SCRIPT)
         self._rebuild = Script(client, PACKAGE, JourneySplitCall.SCRIPT)
         k = keys
-        self._heads = (k.identifier(""), k.customer(""), k.customer_ids(""), k.alias(""), k.aliases_of(""),
-                       k.evidence(""), k.blocked(""))
+        self._heads = (
+            k.identifier(""),
+            k.customer(""),
+            k.customer_ids(""),
+            k.alias(""),
+            k.aliases_of(""),
+            k.evidence(""),
+            k.blocked(""),
+        )
         self.graph_ttl = retention_ms + 2 * (retention_ms // TTL_SLACK_DIVISOR)
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -92,9 +99,17 @@ class SplitStore:
         return orjson.loads(raw) if raw else None
 
     # -- split ----------------------------------------------------------------------------------------
-    async def split(self, cid: str, *, separate: set[str] | None = None, merge: tuple[str, str] | None = None,
-                    by: str, now_ms: int, publish: Publish | None = None, settle_s: float = 0.0
-                    ) -> dict[str, Any]:
+    async def split(
+        self,
+        cid: str,
+        *,
+        separate: set[str] | None = None,
+        merge: tuple[str, str] | None = None,
+        by: str,
+        now_ms: int,
+        publish: Publish | None = None,
+        settle_s: float = 0.0,
+    ) -> dict[str, Any]:
         """Separate ``separate`` (identifier keys) from ``cid``, or undo the merge ``(event_id, loser)``;
         returns the split record. Repeating the same call finishes or repeats it."""
         cid = await self.canonical(cid)
@@ -113,8 +128,16 @@ class SplitStore:
             await self.move_journey(rec)
         return rec
 
-    async def _split_graph(self, cid: str, sid: str, separate: set[str] | None, merge: tuple[str, str] | None,
-                           by: str, now_ms: int, before: Mapping[str, Any] | None) -> dict[str, Any]:
+    async def _split_graph(
+        self,
+        cid: str,
+        sid: str,
+        separate: set[str] | None,
+        merge: tuple[str, str] | None,
+        by: str,
+        now_ms: int,
+        before: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         for _ in range(ATTEMPTS):
             got = await self.graph(cid)
             if got is None:
@@ -134,13 +157,26 @@ class SplitStore:
         raise SplitBusy("the customer kept changing while it was being split; try again")
 
     def split_call(self, plan: SplitPlan, rec: Mapping[str, Any], now_ms: int) -> Call:
-        body = {"customer": plan.customer, "new": plan.new_customer, "digest": plan.ids_digest,
-                "keep": list(plan.keep), "move": list(plan.move),
-                "keep_ev": [x for kv in sorted(plan.keep_evidence.items()) for x in kv],
-                "move_ev": [x for kv in sorted(plan.move_evidence.items()) for x in kv],
-                "keep_fs": plan.keep_first_seen_ms, "move_fs": plan.move_first_seen_ms}
-        return SplitCall(self.keys.split_record(plan.split_id), *self._heads, now_ms, self.graph_ttl, "split",
-                         orjson.dumps(rec), _PACK(body)).call()
+        body = {
+            "customer": plan.customer,
+            "new": plan.new_customer,
+            "digest": plan.ids_digest,
+            "keep": list(plan.keep),
+            "move": list(plan.move),
+            "keep_ev": [x for kv in sorted(plan.keep_evidence.items()) for x in kv],
+            "move_ev": [x for kv in sorted(plan.move_evidence.items()) for x in kv],
+            "keep_fs": plan.keep_first_seen_ms,
+            "move_fs": plan.move_first_seen_ms,
+        }
+        return SplitCall(
+            self.keys.split_record(plan.split_id),
+            *self._heads,
+            now_ms,
+            self.graph_ttl,
+            "split",
+            orjson.dumps(rec),
+            _PACK(body),
+        ).call()
 
     async def move_journey(self, rec: Mapping[str, Any]) -> int:
         """Step 3: the kept customer's touchpoints that belong to the new one moved there; how many."""
@@ -150,18 +186,28 @@ class SplitStore:
         for _ in range(ATTEMPTS):
             t = (await self.journeys.take([cid]))[cid]
             going = [i for i, tp in enumerate(t.touchpoints) if tp and moves(tp, move_refs, keep_refs)]
-            masks = [(t.masks[i], t.masks[i + 1]) for i in range(0, len(t.masks), 2)
-                     if t.masks[i] in move_keys]
+            masks = [
+                (t.masks[i], t.masks[i + 1]) for i in range(0, len(t.masks), 2) if t.masks[i] in move_keys
+            ]
             if not going and not masks:
                 return 0
-            moved = Taken([t.ids[i] for i in going], [t.scores[i] for i in going],
-                          [t.touchpoints[i] for i in going], [x for m in masks for x in m], False)
+            moved = Taken(
+                [t.ids[i] for i in going],
+                [t.scores[i] for i in going],
+                [t.touchpoints[i] for i in going],
+                [x for m in masks for x in m],
+                False,
+            )
             await self.journeys.write({new: Work(folded=[moved])}, 0)
-            digest = hashlib.sha1(",".join(f"{e} {s}" for e, s in zip(t.ids, t.scores, strict=True))
-                                  .encode()).hexdigest()
+            digest = hashlib.sha1(
+                ",".join(f"{e} {s}" for e, s in zip(t.ids, t.scores, strict=True)).encode()
+            ).hexdigest()
             summary = rebuilt_summary(t, set(moved.ids), self.cap)
-            body = {"gone": moved.ids, "masks": [m for m, _ in masks],
-                    "summary": [x for kv in sorted(summary.items()) for x in kv]}
+            body = {
+                "gone": moved.ids,
+                "masks": [m for m, _ in masks],
+                "summary": [x for kv in sorted(summary.items()) for x in kv],
+            }
             rebuild = JourneySplitCall(self.journeys.journey_keys(cid), digest, _PACK(body))
             if await self._rebuild(*rebuild.call()):
                 return len(going)
@@ -179,8 +225,17 @@ class SplitStore:
         if rec["state"] == "applied":
             done = {**rec, "state": "undone", "undone_by": by, "undone_at_ms": now_ms}
             body = {"customer": cid, "new": new}
-            await self._split(*SplitCall(self.keys.split_record(sid), *self._heads, now_ms, self.graph_ttl,
-                                         "join", orjson.dumps(done), _PACK(body)).call())
+            await self._split(
+                *SplitCall(
+                    self.keys.split_record(sid),
+                    *self._heads,
+                    now_ms,
+                    self.graph_ttl,
+                    "join",
+                    orjson.dumps(done),
+                    _PACK(body),
+                ).call()
+            )
             rec = (await self.record(sid)) or done
         taken = await self.journeys.take([new]) if new != cid else {}
         if new != cid and taken[new].ids:
@@ -193,19 +248,32 @@ class SplitStore:
     async def allow(self, a: str, b: str) -> int:
         """An admin lets two customers a split separated merge again (the next event linking them)."""
         return int(await self.client.srem(self.keys.blocked(a), b)) + int(
-            await self.client.srem(self.keys.blocked(b), a))
+            await self.client.srem(self.keys.blocked(b), a)
+        )
 
 
 def record_of(plan: SplitPlan, state: str, generation: int, by: str, now_ms: int) -> dict[str, Any]:
     """The split record kept in the graph's slot (what a repeat, an undo and the published record use)."""
-    return {"split_id": plan.split_id, "customer": plan.customer, "new_customer": plan.new_customer,
-            "separated": list(plan.separated), "keep": list(plan.keep), "move": list(plan.move),
-            "identifier_types": sorted({id_type_of(k) for k in plan.move}), "state": state,
-            "generation": generation, "by": by, "at_ms": now_ms}
+    return {
+        "split_id": plan.split_id,
+        "customer": plan.customer,
+        "new_customer": plan.new_customer,
+        "separated": list(plan.separated),
+        "keep": list(plan.keep),
+        "move": list(plan.move),
+        "identifier_types": sorted({id_type_of(k) for k in plan.move}),
+        "state": state,
+        "generation": generation,
+        "by": by,
+        "at_ms": now_ms,
+    }
 
 
 def rebuilt_summary(t: Taken, gone: set[str], cap: int) -> dict[str, str]:
     """The summary of what stays of a taken journey, as core/journey.py builds it (truncated kept)."""
-    kept = [(e, int(s), tp) for e, s, tp in zip(t.ids, t.scores, t.touchpoints, strict=True)
-            if e not in gone and tp]
+    kept = [
+        (e, int(s), tp)
+        for e, s, tp in zip(t.ids, t.scores, t.touchpoints, strict=True)
+        if e not in gone and tp
+    ]
     return JourneyStore(cap).replay(kept, t.truncated).summary

@@ -85,12 +85,31 @@ def prepare(records: Iterable[Record], hasher: IdentifierHasher, now_ms: int, po
             ev = result.event
             idents = hasher.usable(ev.identifiers)
             if not idents:
-                rejected.append((raw, Rejected("no_identifier", "no identifier the identity graph links on: "
-                                                                "each is junk, unusable or of another type")))
+                rejected.append(
+                    (
+                        raw,
+                        Rejected(
+                            "no_identifier",
+                            "no identifier the identity graph links on: "
+                            "each is junk, unusable or of another type",
+                        ),
+                    )
+                )
                 continue
             carried = () if GRAPH_TYPES.issuperset(ev.identifiers) else hasher.carried(ev.identifiers)
-            ready.append(Prepared(raw, ev.event_id, result.occurred_ms, idents, mint_for(idents),
-                                  touchpoint_json(ev, idents), facts_of(ev), ev, carried))
+            ready.append(
+                Prepared(
+                    raw,
+                    ev.event_id,
+                    result.occurred_ms,
+                    idents,
+                    mint_for(idents),
+                    touchpoint_json(ev, idents),
+                    facts_of(ev),
+                    ev,
+                    carried,
+                )
+            )
         except Exception as exc:  # the type only: a message may quote an identifier
             rejected.append((raw, Rejected("unprocessable", f"{type(exc).__name__} while preparing it")))
     return out
@@ -109,9 +128,14 @@ def facts_of(ev: ChannelEvent) -> Facts:
     facts = _FACTS.get(key)
     if facts is None:
         journey = ev.journey
-        facts = Facts(ev.channel, "" if ev.department is UNSET else ev.department,
-                      "" if journey is UNSET else journey.type, "" if journey is UNSET else journey.stage,
-                      "" if ev.nps is UNSET else str(ev.nps), "out" if ev.direction == "outbound" else "in")
+        facts = Facts(
+            ev.channel,
+            "" if ev.department is UNSET else ev.department,
+            "" if journey is UNSET else journey.type,
+            "" if journey is UNSET else journey.stage,
+            "" if ev.nps is UNSET else str(ev.nps),
+            "out" if ev.direction == "outbound" else "in",
+        )
         if len(_FACTS) >= _FACTS_MAX:
             _FACTS.clear()
         _FACTS[key] = facts
@@ -135,8 +159,9 @@ class BatchStats:
     conflict_records: int = 0  # kind=conflict records
 
 
-def outputs(ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms: int,
-            topics: OutTopics) -> tuple[list[OutRecord], list[OutRecord], BatchStats]:
+def outputs(
+    ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms: int, topics: OutTopics
+) -> tuple[list[OutRecord], list[OutRecord], BatchStats]:
     """Stitched-event and identity-merge records of a resolved batch, with the batch's counts.
 
     Stitched records are keyed by customer id and keep the channel event's Kafka timestamp, so end-to-end
@@ -151,10 +176,19 @@ def outputs(ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms
     add, topic, merge_time = stitched.append, topics.stitched, ""
     for prep, res in zip(ready, resolutions, strict=True):
         ev, cid = prep.event, res.customer_id
-        value = stitched_json(ev, prep.occurred_ms, cid, prep.idents, bool(res.conflict_types), now_ms,
-                              prep.carried)
-        add(OutRecord(topic, cid.encode(), value, ce_headers(STITCHED_CE_TYPE, prep.event_id, ev.occurred_at),
-                      prep.raw.timestamp_ms or None, prep.raw))
+        value = stitched_json(
+            ev, prep.occurred_ms, cid, prep.idents, bool(res.conflict_types), now_ms, prep.carried
+        )
+        add(
+            OutRecord(
+                topic,
+                cid.encode(),
+                value,
+                ce_headers(STITCHED_CE_TYPE, prep.event_id, ev.occurred_at),
+                prep.raw.timestamp_ms or None,
+                prep.raw,
+            )
+        )
         label = channel_label(ev.channel)  # open channels, bounded metric labels
         by_channel[label] = by_channel.get(label, 0) + 1
         if res.conflict_types:
@@ -163,10 +197,26 @@ def outputs(ready: Sequence[Prepared], resolutions: Sequence[Resolution], now_ms
         if res.outcomes:
             merge_time = merge_time or format_ms(now_ms)
             for o in res.outcomes:
-                rec = merge_record(o.kind, o.survivor, o.loser, prep.event_id, list(o.identifier_types),
-                                   o.limit, prep.occurred_ms, now_ms)
-                merges.append(OutRecord(topics.merges, o.survivor.encode(), encode(rec),
-                                        ce_headers(MERGE_CE_TYPE, rec.record_id, merge_time), None, prep.raw))
+                rec = merge_record(
+                    o.kind,
+                    o.survivor,
+                    o.loser,
+                    prep.event_id,
+                    list(o.identifier_types),
+                    o.limit,
+                    prep.occurred_ms,
+                    now_ms,
+                )
+                merges.append(
+                    OutRecord(
+                        topics.merges,
+                        o.survivor.encode(),
+                        encode(rec),
+                        ce_headers(MERGE_CE_TYPE, rec.record_id, merge_time),
+                        None,
+                        prep.raw,
+                    )
+                )
                 if o.kind == "merge":
                     stats.merges += 1
                 else:

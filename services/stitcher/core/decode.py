@@ -35,8 +35,15 @@ from services.stitcher.core.scrub import DEFAULT_ATTRIBUTES, AttributePolicy
 # Every dlq_reason (schemas/dead_letter_headers.v1.json enumerates them, docs/ARCHITECTURE.md explains):
 # unprocessable = handling the record raised (a limit or a bug): it goes alone, its neighbours carry on;
 # undeliverable = the broker refused an output of the record (or its dead-letter copy) for good.
-REASONS = ("malformed_json", "schema_violation", "oversized", "bad_timestamp", "no_identifier",
-           "unprocessable", "undeliverable")
+REASONS = (
+    "malformed_json",
+    "schema_violation",
+    "oversized",
+    "bad_timestamp",
+    "no_identifier",
+    "unprocessable",
+    "undeliverable",
+)
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 _SOURCE_MAX = 128  # channel_event.v1 source maxLength: a ce_source header must obey it too
 
@@ -67,8 +74,9 @@ class Decoded(msgspec.Struct, frozen=True, gc=False):
     occurred_ms: int
 
 
-def decode(value: bytes | None, headers: Mapping[str, bytes], now_ms: int,
-           policy: DecodePolicy = DEFAULT_POLICY) -> Decoded | Rejected:
+def decode(
+    value: bytes | None, headers: Mapping[str, bytes], now_ms: int, policy: DecodePolicy = DEFAULT_POLICY
+) -> Decoded | Rejected:
     """Turn one record into a valid channel event (CloudEvents unwrapped) or a dead-letter reason."""
     if value is None:
         return Rejected("malformed_json", "empty record (tombstone)")
@@ -96,8 +104,9 @@ def decode(value: bytes | None, headers: Mapping[str, bytes], now_ms: int,
     return _in_time(event, ms, now_ms, policy)
 
 
-def decode_slow(value: bytes, headers: Mapping[str, bytes], now_ms: int,
-                policy: DecodePolicy = DEFAULT_POLICY) -> Decoded | Rejected:
+def decode_slow(
+    value: bytes, headers: Mapping[str, bytes], now_ms: int, policy: DecodePolicy = DEFAULT_POLICY
+) -> Decoded | Rejected:
     """The reference path: plain JSON, CloudEvents mapping, JSON Schema; classifies every rejection."""
     try:
         body = loads(value)

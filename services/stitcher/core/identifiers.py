@@ -24,16 +24,44 @@ if TYPE_CHECKING:
 
 # The types the identity graph links on (services.common.vocabulary.KNOWN_IDENTIFIER_TYPES, tested equal).
 IDENTIFIER_TYPES: tuple[str, ...] = (
-    "customer_id", "account_id", "email", "phone", "device_id", "cookie_id", "loyalty_id", "social_handle",
+    "customer_id",
+    "account_id",
+    "email",
+    "phone",
+    "device_id",
+    "cookie_id",
+    "loyalty_id",
+    "social_handle",
 )
 # Strongest first: a customer id is minted from the strongest identifier of its first event.
 STRENGTH: tuple[str, ...] = (
-    "customer_id", "account_id", "email", "phone", "loyalty_id", "social_handle", "device_id", "cookie_id",
+    "customer_id",
+    "account_id",
+    "email",
+    "phone",
+    "loyalty_id",
+    "social_handle",
+    "device_id",
+    "cookie_id",
 )
-DEFAULT_JUNK: frozenset[str] = frozenset({
-    "", "null", "nil", "undefined", "none", "0", "unknown", "n/a", "na", "-", "test", "anonymous", "guest",
-    "00000000-0000-0000-0000-000000000000",
-})
+DEFAULT_JUNK: frozenset[str] = frozenset(
+    {
+        "",
+        "null",
+        "nil",
+        "undefined",
+        "none",
+        "0",
+        "unknown",
+        "n/a",
+        "na",
+        "-",
+        "test",
+        "anonymous",
+        "guest",
+        "00000000-0000-0000-0000-000000000000",
+    }
+)
 # Placeholder mailboxes that many customers share: test@…, noreply@…, x@example.invalid etc.
 _JUNK_EMAIL = re.compile(
     r"^(test|tests|testing|noreply|no-reply|donotreply|do-not-reply|none|null|unknown|nobody)@"

@@ -56,8 +56,16 @@ class Evidence(Struct, frozen=True, gc=False):
     merged: tuple[str, ...] = ()  # the customers it merged in
 
     def text(self) -> str:
-        return "|".join((self.rule, str(self.occurred_ms), str(self.recorded_ms), ",".join(self.via),
-                         ",".join(self.linked), ",".join(self.merged)))
+        return "|".join(
+            (
+                self.rule,
+                str(self.occurred_ms),
+                str(self.recorded_ms),
+                ",".join(self.via),
+                ",".join(self.linked),
+                ",".join(self.merged),
+            )
+        )
 
     @classmethod
     def parse(cls, text: str) -> Evidence:
@@ -123,8 +131,9 @@ class IdentityGraph:
             cid = self.alias[cid]
         return cid
 
-    def resolve(self, event_id: str, occurred_ms: int, keys: list[str], mint_cid: str,
-                now_ms: int = 0) -> Resolution:
+    def resolve(
+        self, event_id: str, occurred_ms: int, keys: list[str], mint_cid: str, now_ms: int = 0
+    ) -> Resolution:
         if event_id in self.recorded:
             old = self.recorded[event_id]
             return Resolution(self.canonical(old.customer_id), old.conflict_types, old.outcomes)
@@ -148,8 +157,11 @@ class IdentityGraph:
             cid = order[0]
             for other in order[1:]:
                 types = _types(linked[cid] + linked[other])
-                limit = (SPLIT_BLOCK if self.is_blocked(cid, other)
-                         else over_limit(self.customers[cid], self.customers[other], self.limits))
+                limit = (
+                    SPLIT_BLOCK
+                    if self.is_blocked(cid, other)
+                    else over_limit(self.customers[cid], self.customers[other], self.limits)
+                )
                 if limit is not None:
                     outcomes.append(Outcome("conflict", cid, other, types, limit))
                     conflicts.append(limit)
@@ -173,7 +185,8 @@ class IdentityGraph:
             rule = "merge"
         if losers or rule == "mint" or linked_now:
             self.evidence.setdefault(cid, {})[event_id] = Evidence(
-                rule, occurred_ms, now_ms, tuple(via), tuple(linked_now), tuple(losers))
+                rule, occurred_ms, now_ms, tuple(via), tuple(linked_now), tuple(losers)
+            )
         result = Resolution(cid, tuple(conflicts), tuple(outcomes))
         if outcomes or conflicts:
             self.recorded[event_id] = result

@@ -42,8 +42,14 @@ class Facts:
     def of(cls, tp: Mapping[str, Any]) -> Facts:
         journey = tp.get("journey") or {}
         nps = tp.get("nps")
-        return cls(tp["channel"], tp.get("department", ""), journey.get("type", ""), journey.get("stage", ""),
-                   "" if nps is None else str(nps), "out" if tp.get("direction") == "outbound" else "in")
+        return cls(
+            tp["channel"],
+            tp.get("department", ""),
+            journey.get("type", ""),
+            journey.get("stage", ""),
+            "" if nps is None else str(nps),
+            "out" if tp.get("direction") == "outbound" else "in",
+        )
 
 
 class Stitched(Struct, frozen=True, gc=False):
@@ -66,16 +72,28 @@ class JourneyStore:
         self.max_touchpoints = max_touchpoints
         self.journeys: dict[str, Journey] = {}
 
-    def put(self, cid: str, event_id: str, occurred_ms: int, tp_json: bytes, masked: Mapping[str, str],
-            facts: Facts | None = None) -> int:
+    def put(
+        self,
+        cid: str,
+        event_id: str,
+        occurred_ms: int,
+        tp_json: bytes,
+        masked: Mapping[str, str],
+        facts: Facts | None = None,
+    ) -> int:
         """Store one touchpoint for cid (a resolved, current customer); returns WRITTEN, DUPLICATE or CAPPED.
         ``facts`` are Facts.of(the touchpoint), given when the caller has them already."""
         journey = self.journeys.setdefault(cid, Journey())
         journey.masked.update(masked)
         return self._add(journey, event_id, occurred_ms, tp_json, facts)
 
-    def fold(self, cid: str, merged: Iterable[str], moved: Mapping[str, tuple[int, bytes]] | None = None,
-             masks: Mapping[str, str] | None = None) -> None:
+    def fold(
+        self,
+        cid: str,
+        merged: Iterable[str],
+        moved: Mapping[str, tuple[int, bytes]] | None = None,
+        masks: Mapping[str, str] | None = None,
+    ) -> None:
         """Move the journeys of the customers merged into cid (those that still have one) into cid's;
         ``moved``/``masks``: touchpoints (event id -> score, JSON) and masks a split sends to cid, added
         first, in timeline order (what journey.lua does with them)."""
@@ -101,8 +119,9 @@ class JourneyStore:
         """A split took ``gone`` away: the rest re-added in timeline order to a new summary (the truncated
         mark kept); an empty journey goes as a whole."""
         old = self.journeys.pop(cid)
-        left = sorted(((e, s) for e, s in old.timeline.items() if e not in gone),
-                      key=lambda kv: (kv[1], kv[0]))
+        left = sorted(
+            ((e, s) for e, s in old.timeline.items() if e not in gone), key=lambda kv: (kv[1], kv[0])
+        )
         if not left:
             return
         j = self.replay([(e, s, old.touchpoints[e]) for e, s in left], old.summary.get("truncated") == "1")

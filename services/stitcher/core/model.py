@@ -53,18 +53,27 @@ class StitchModel:
         graph = self.graph
         resolutions = []
         for p in batch:
-            resolutions.append(graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint,
-                                              now_ms))
+            resolutions.append(
+                graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint, now_ms)
+            )
         # Replayed merges fold again: a no-op, or the end of a fold a crash interrupted.
         losers = sorted({o.loser for r in resolutions for o in r.outcomes if o.kind == "merge"})
         for loser in losers:
             self.journeys.fold(graph.canonical(loser), [loser])
         return [
-            Stitched(r, self.journeys.put(graph.canonical(r.customer_id), p.event_id, p.occurred_ms,
-                                          p.touchpoint, {i.key: i.masked for i in p.idents}, p.facts))
+            Stitched(
+                r,
+                self.journeys.put(
+                    graph.canonical(r.customer_id),
+                    p.event_id,
+                    p.occurred_ms,
+                    p.touchpoint,
+                    {i.key: i.masked for i in p.idents},
+                    p.facts,
+                ),
+            )
             for p, r in zip(batch, resolutions, strict=True)
         ]
-
 
     # -- split (core/split.py) --------------------------------------------------------------------
     def plan(self, cid: str, separate: set[str]) -> SplitPlan:
@@ -112,8 +121,13 @@ class StitchModel:
 class InMemoryStitcher:
     """decode -> StitchModel -> stitched events and merge records, one event at a time."""
 
-    def __init__(self, hasher: IdentifierHasher, limits: Mapping[str, int], max_touchpoints: int,
-                 policy: DecodePolicy | None = None) -> None:
+    def __init__(
+        self,
+        hasher: IdentifierHasher,
+        limits: Mapping[str, int],
+        max_touchpoints: int,
+        policy: DecodePolicy | None = None,
+    ) -> None:
         self.hasher, self.policy = hasher, policy or DecodePolicy()
         self.model = StitchModel(limits, max_touchpoints)
         self.graph, self.store = self.model.graph, self.model.journeys
@@ -136,8 +150,11 @@ class InMemoryStitcher:
     def journeys_without_labels(self) -> set[tuple[Any, ...]]:
         """Every journey as (ordered event ids, summary, masks), customer ids left out."""
         return {
-            (tuple(sorted(j.timeline, key=lambda e: (j.timeline[e], e))),
-             tuple(sorted(j.summary.items())), tuple(sorted(j.masked.items())))
+            (
+                tuple(sorted(j.timeline, key=lambda e: (j.timeline[e], e))),
+                tuple(sorted(j.summary.items())),
+                tuple(sorted(j.masked.items())),
+            )
             for j in self.store.journeys.values()
         }
 

@@ -104,8 +104,9 @@ def _ordered(evidence: Mapping[str, Evidence]) -> list[tuple[str, Evidence]]:
     return sorted(evidence.items(), key=lambda kv: (kv[1].occurred_ms, kv[0]))
 
 
-def separated_by_merge(customer: str, ids: set[str], evidence: Mapping[str, Evidence], event_id: str,
-                       loser: str) -> set[str]:
+def separated_by_merge(
+    customer: str, ids: set[str], evidence: Mapping[str, Evidence], event_id: str, loser: str
+) -> set[str]:
     """The identifiers a merge (its event and loser, as the merge record names them) brought in: the
     component of the loser's minting identifier once that event's link is left out."""
     if event_id not in evidence or evidence[event_id].rule != "merge":
@@ -120,8 +121,14 @@ def separated_by_merge(customer: str, ids: set[str], evidence: Mapping[str, Evid
     return {k for k in ids if comp[k] in roots}
 
 
-def plan_split(customer: str, ids: set[str], evidence: Mapping[str, Evidence], separate: set[str],
-               first_seen_ms: int, taken: Iterable[str] = ()) -> SplitPlan:
+def plan_split(
+    customer: str,
+    ids: set[str],
+    evidence: Mapping[str, Evidence],
+    separate: set[str],
+    first_seen_ms: int,
+    taken: Iterable[str] = (),
+) -> SplitPlan:
     """The plan of separating ``separate`` from ``customer`` (its identifiers ``ids``, recorded links
     ``evidence``). ``taken``: customer ids that may not be the new one (live customers elsewhere)."""
     if not separate:
@@ -133,8 +140,11 @@ def plan_split(customer: str, ids: set[str], evidence: Mapping[str, Evidence], s
     rest = ids - separate
     comp = _components(rest, (e.named() for e in evidence.values()))
     minted = [k for k in rest if mint_customer_id(k) == customer]
-    anchor = minted[0] if minted else next(
-        (k for _, e in _ordered(evidence) for k in e.named() if k in rest), min(rest))
+    anchor = (
+        minted[0]
+        if minted
+        else next((k for _, e in _ordered(evidence) for k in e.named() if k in rest), min(rest))
+    )
     stay = {k for k in rest if comp[k] == comp[anchor]}
     go = ids - stay
     if any(mint_customer_id(k) == customer for k in go):  # the customer id goes with its minting identifier
@@ -151,9 +161,19 @@ def plan_split(customer: str, ids: set[str], evidence: Mapping[str, Evidence], s
             move_ev[eid] = e.text()
         if named & stay or not named & go:
             keep_ev[eid] = e.text()
-    return SplitPlan(sid, customer, new, tuple(sorted(separate)), tuple(sorted(stay)), tuple(sorted(go)),
-                     keep_ev, move_ev, _first_seen(keep_ev, first_seen_ms),
-                     _first_seen(move_ev, first_seen_ms), ids_digest(ids))
+    return SplitPlan(
+        sid,
+        customer,
+        new,
+        tuple(sorted(separate)),
+        tuple(sorted(stay)),
+        tuple(sorted(go)),
+        keep_ev,
+        move_ev,
+        _first_seen(keep_ev, first_seen_ms),
+        _first_seen(move_ev, first_seen_ms),
+        ids_digest(ids),
+    )
 
 
 def _first_seen(evidence: Mapping[str, str], default: int) -> int:
@@ -180,12 +200,20 @@ def split_merge_record(rec: Mapping[str, Any], action: str, now_ms: int) -> dict
     kind = "conflict" if action == "split" else "merge"
     out: dict[str, Any] = {
         "schema_version": SPLIT_RECORD_VERSION,
-        "record_id": record_id(f"{kind}:{action}:{sid}:{gen}", str(rec["customer"]),
-                               str(rec["new_customer"])),
-        "kind": kind, "survivor": rec["customer"], "loser": rec["new_customer"], "event_id": sid,
-        "identifier_types": list(rec.get("identifier_types") or []), "recorded_at_ms": now_ms,
-        "split": {"split_id": sid, "action": action,
-                  "by": str(rec.get("undone_by" if action == "undo" else "by") or "")},
+        "record_id": record_id(
+            f"{kind}:{action}:{sid}:{gen}", str(rec["customer"]), str(rec["new_customer"])
+        ),
+        "kind": kind,
+        "survivor": rec["customer"],
+        "loser": rec["new_customer"],
+        "event_id": sid,
+        "identifier_types": list(rec.get("identifier_types") or []),
+        "recorded_at_ms": now_ms,
+        "split": {
+            "split_id": sid,
+            "action": action,
+            "by": str(rec.get("undone_by" if action == "undo" else "by") or ""),
+        },
     }
     if action == "split":
         out["limit"] = "split"

@@ -43,10 +43,30 @@ STITCHED_VERSION = "1.1"  # stitched_event.v1.1: other_identity_keys
 STITCHED_CE_TYPE = b"dev.journeys.stitched_event.v1"
 MERGE_CE_TYPE = b"dev.journeys.identity_merge.v1"
 # Channel-event fields copied onto stitched events (identifiers are replaced by keys and masks).
-STITCHED_FIELDS = ("department", "journey", "intent", "outcome", "sentiment", "nps", "emotion", "device",
-                   "persona", "source", "attributes")
-TOUCHPOINT_FIELDS = ("department", "journey", "intent", "outcome", "sentiment", "nps", "emotion", "device",
-                     "persona")
+STITCHED_FIELDS = (
+    "department",
+    "journey",
+    "intent",
+    "outcome",
+    "sentiment",
+    "nps",
+    "emotion",
+    "device",
+    "persona",
+    "source",
+    "attributes",
+)
+TOUCHPOINT_FIELDS = (
+    "department",
+    "journey",
+    "intent",
+    "outcome",
+    "sentiment",
+    "nps",
+    "emotion",
+    "device",
+    "persona",
+)
 _ORDER = {t: i for i, t in enumerate(IDENTIFIER_TYPES)}
 GRAPH_TYPES = frozenset(IDENTIFIER_TYPES)
 
@@ -85,12 +105,18 @@ class IdentifierHasher:
     Memory latency, not Python, is most of a lookup once the cache outgrows the CPU caches.
     """
 
-    def __init__(self, secret: bytes, phone_region: str, denylist: Denylist = DEFAULT_DENYLIST,
-                 cache_size: int = 500_000) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        phone_region: str,
+        denylist: Denylist = DEFAULT_DENYLIST,
+        cache_size: int = 500_000,
+    ) -> None:
         self._secret, self._region, self._deny = secret, phone_region, denylist
         self.one: Callable[[str, str], Ident | None] = lru_cache(maxsize=max(cache_size, 1))(self._compute)
         self.other: Callable[[str, str], Ident | None] = lru_cache(maxsize=max(cache_size // 16, 1))(
-            self._compute_other)
+            self._compute_other
+        )
 
     def __len__(self) -> int:
         return self.cache_info().currsize
@@ -104,9 +130,17 @@ class IdentifierHasher:
         if value is None or is_junk(id_type, value, self._deny):
             return None
         key = id_key(self._secret, id_type, value)
-        device = key[len(id_type) + 1:len(id_type) + 33] if id_type in ("device_id", "cookie_id") else ""
-        return Ident(id_type, key, mask(id_type, value), STRENGTH.index(id_type), _ORDER[id_type],
-                     mint_customer_id(key), device, key_ref(key))
+        device = key[len(id_type) + 1 : len(id_type) + 33] if id_type in ("device_id", "cookie_id") else ""
+        return Ident(
+            id_type,
+            key,
+            mask(id_type, value),
+            STRENGTH.index(id_type),
+            _ORDER[id_type],
+            mint_customer_id(key),
+            device,
+            key_ref(key),
+        )
 
     def _compute_other(self, id_type: str, raw: str) -> Ident | None:
         value = normalise_other(id_type, raw)
@@ -117,8 +151,11 @@ class IdentifierHasher:
     def carried(self, identifiers: Mapping[str, str]) -> list[Ident]:
         """The event's identifiers of types the identity graph does not know, keyed and masked, by type:
         carried on the stitched event, never linked on (junk left out, as for the others)."""
-        out = [ident for t, raw in identifiers.items() if t not in GRAPH_TYPES
-               and (ident := self.other(t, raw)) is not None]
+        out = [
+            ident
+            for t, raw in identifiers.items()
+            if t not in GRAPH_TYPES and (ident := self.other(t, raw)) is not None
+        ]
         out.sort(key=_by_type)
         return out
 
@@ -137,7 +174,7 @@ REF_HEX = 16  # 64 bits of the keyed hash: unique among one customer's identifie
 
 def key_ref(id_key: str) -> str:
     """The short form of an identifier key a touchpoint keeps ('<type>:<first 16 hex>')."""
-    return id_key[:id_key.index(":") + 1 + REF_HEX]
+    return id_key[: id_key.index(":") + 1 + REF_HEX]
 
 
 def mint_for(idents: Sequence[Ident]) -> str:
@@ -159,7 +196,7 @@ def device_key(idents: Sequence[Ident]) -> str | None:
             break
         if ident.id_type == "cookie_id":
             best = ident
-    return None if best is None else best.key[len(best.id_type) + 1:len(best.id_type) + 33]
+    return None if best is None else best.key[len(best.id_type) + 1 : len(best.id_type) + 33]
 
 
 class _StitchedOut(Struct, gc=False):
@@ -221,10 +258,26 @@ def touchpoint_json(ev: ChannelEvent, idents: Sequence[Ident] = ()) -> bytes:
 
     ``ik``: the short refs of the event's identifiers (``key_ref``), so a split can send each touchpoint to
     the customer its own identifiers belong to. Kept in the store only: the API returns contract fields."""
-    return encode(_TouchpointOut(
-        ev.event_id, ev.occurred_at, ev.channel, ev.touchpoint, ev.direction, ev.visibility, ev.department,
-        ev.journey, ev.intent, ev.outcome, ev.sentiment, ev.nps, ev.emotion, ev.device, ev.persona,
-        [i.ref or key_ref(i.key) for i in idents] if idents else UNSET))
+    return encode(
+        _TouchpointOut(
+            ev.event_id,
+            ev.occurred_at,
+            ev.channel,
+            ev.touchpoint,
+            ev.direction,
+            ev.visibility,
+            ev.department,
+            ev.journey,
+            ev.intent,
+            ev.outcome,
+            ev.sentiment,
+            ev.nps,
+            ev.emotion,
+            ev.device,
+            ev.persona,
+            [i.ref or key_ref(i.key) for i in idents] if idents else UNSET,
+        )
+    )
 
 
 def touchpoint_record(ev: ChannelEvent) -> Touchpoint:
@@ -232,8 +285,15 @@ def touchpoint_record(ev: ChannelEvent) -> Touchpoint:
     return msgspec.json.decode(touchpoint_json(ev), type=Touchpoint)
 
 
-def stitched_json(ev: ChannelEvent, occurred_ms: int, customer_id: str, idents: Sequence[Ident],
-                  conflict: bool, now_ms: int, carried: Sequence[Ident] = ()) -> bytes:
+def stitched_json(
+    ev: ChannelEvent,
+    occurred_ms: int,
+    customer_id: str,
+    idents: Sequence[Ident],
+    conflict: bool,
+    now_ms: int,
+    carried: Sequence[Ident] = (),
+) -> bytes:
     """The stitched_event.v1 JSON of one channel event; ``carried``: its identifiers of types the graph
     does not know (IdentifierHasher.carried), as other_identity_keys and masks."""
     keys: list[str] = []
@@ -250,23 +310,57 @@ def stitched_json(ev: ChannelEvent, occurred_ms: int, customer_id: str, idents: 
         for i in carried:
             others.append(i.key)
             masked[i.id_type] = i.masked
-    return encode(_StitchedOut(
-        STITCHED_VERSION, ev.event_id, ev.occurred_at, occurred_ms, ev.channel, ev.touchpoint, ev.direction,
-        ev.visibility, ev.department, ev.journey, ev.intent, ev.outcome, ev.sentiment, ev.nps, ev.emotion,
-        ev.device, ev.persona, ev.source, ev.attributes, dkey, customer_id, keys, others, masked,
-        True if conflict else UNSET, now_ms))
+    return encode(
+        _StitchedOut(
+            STITCHED_VERSION,
+            ev.event_id,
+            ev.occurred_at,
+            occurred_ms,
+            ev.channel,
+            ev.touchpoint,
+            ev.direction,
+            ev.visibility,
+            ev.department,
+            ev.journey,
+            ev.intent,
+            ev.outcome,
+            ev.sentiment,
+            ev.nps,
+            ev.emotion,
+            ev.device,
+            ev.persona,
+            ev.source,
+            ev.attributes,
+            dkey,
+            customer_id,
+            keys,
+            others,
+            masked,
+            True if conflict else UNSET,
+            now_ms,
+        )
+    )
 
 
-def stitched_event(ev: ChannelEvent, occurred_ms: int, customer_id: str, idents: Sequence[Ident],
-                   conflict: bool, now_ms: int, carried: Sequence[Ident] = ()) -> StitchedEvent:
+def stitched_event(
+    ev: ChannelEvent,
+    occurred_ms: int,
+    customer_id: str,
+    idents: Sequence[Ident],
+    conflict: bool,
+    now_ms: int,
+    carried: Sequence[Ident] = (),
+) -> StitchedEvent:
     """The stitched_event.v1 record of one channel event, typed (``msgspec.to_builtins`` gives a dict)."""
     return decode_stitched(stitched_json(ev, occurred_ms, customer_id, idents, conflict, now_ms, carried))
 
 
 def touchpoint(stitched: Mapping[str, Any]) -> dict[str, Any]:
     """The journey.v1 touchpoint of a stitched event given as a dict (a decoded stitched_event.v1)."""
-    out = {name: stitched[name] for name in ("event_id", "occurred_at", "channel", "touchpoint", "direction",
-                                              "visibility")}
+    out = {
+        name: stitched[name]
+        for name in ("event_id", "occurred_at", "channel", "touchpoint", "direction", "visibility")
+    }
     for name in TOUCHPOINT_FIELDS:
         if name in stitched:
             out[name] = stitched[name]
@@ -278,15 +372,29 @@ def record_id(kind: str, survivor: str, loser: str) -> str:
     return "m_" + hashlib.sha256(f"{kind}|{survivor}|{loser}".encode()).hexdigest()[:16]
 
 
-def merge_record(kind: str, survivor: str, loser: str, event_id: str, identifier_types: list[str],
-                 limit: str | None, occurred_ms: int, now_ms: int) -> IdentityMerge:
+def merge_record(
+    kind: str,
+    survivor: str,
+    loser: str,
+    event_id: str,
+    identifier_types: list[str],
+    limit: str | None,
+    occurred_ms: int,
+    now_ms: int,
+) -> IdentityMerge:
     """An identity_merge.v1 record (kind merge or conflict)."""
     if kind not in ("merge", "conflict"):
         raise ValueError(f"unknown merge record kind {kind!r}")
     return IdentityMerge(
-        schema_version=SCHEMA_VERSION, record_id=record_id(kind, survivor, loser),
-        kind=cast(Literal["merge", "conflict"], kind), survivor=survivor, loser=loser, event_id=event_id,
-        identifier_types=identifier_types, limit=limit or UNSET, occurred_at_ms=occurred_ms,
+        schema_version=SCHEMA_VERSION,
+        record_id=record_id(kind, survivor, loser),
+        kind=cast(Literal["merge", "conflict"], kind),
+        survivor=survivor,
+        loser=loser,
+        event_id=event_id,
+        identifier_types=identifier_types,
+        limit=limit or UNSET,
+        occurred_at_ms=occurred_ms,
         recorded_at_ms=now_ms,
     )
 

@@ -11,8 +11,9 @@ from services.stitcher.core.identifiers import mint_customer_id
 from services.stitcher.core.identity import Evidence
 
 
-def explain(customer: str, ids: set[str], evidence: Mapping[str, Evidence],
-            key: str) -> list[tuple[str, Evidence]]:
+def explain(
+    customer: str, ids: set[str], evidence: Mapping[str, Evidence], key: str
+) -> list[tuple[str, Evidence]]:
     """The links from the customer's anchor to ``key``, in that order ([] when ``key`` is not the
     customer's or no link names it: a graph written before links were recorded)."""
     if key not in ids:

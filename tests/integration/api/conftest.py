@@ -33,8 +33,10 @@ def seeded(redis_client: Any, keys: Keys, service_env: dict[str, str]) -> Keys:
     settings = api_settings(service_env)
     seed(redis_client, keys, settings, [story.alice(), story.alice_old(), story.bob()])
     add_recent_alerts(redis_client, keys, story.ALL_ALERTS)
-    redis_client.zadd(keys.timers, {f"{story.ALICE}|purchase": 1, f"{story.ALICE_OLD}|onboarding": 2,
-                                    f"{story.BOB}|support": 3})
+    redis_client.zadd(
+        keys.timers,
+        {f"{story.ALICE}|purchase": 1, f"{story.ALICE_OLD}|onboarding": 2, f"{story.BOB}|support": 3},
+    )
     return keys
 
 

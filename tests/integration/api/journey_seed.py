@@ -15,17 +15,31 @@ from services.common.settings import CommonSettings
 from services.common.timeutil import parse_rfc3339_ms
 from services.stitcher.core.identifiers import id_key, mask, normalise
 
-TOUCHPOINT_FIELDS = ("event_id", "occurred_at", "channel", "touchpoint", "direction", "visibility",
-                     "department", "journey", "intent", "outcome", "sentiment", "nps", "emotion", "device",
-                     "persona")
+TOUCHPOINT_FIELDS = (
+    "event_id",
+    "occurred_at",
+    "channel",
+    "touchpoint",
+    "direction",
+    "visibility",
+    "department",
+    "journey",
+    "intent",
+    "outcome",
+    "sentiment",
+    "nps",
+    "emotion",
+    "device",
+    "persona",
+)
 
 
 @dataclass
 class Customer:
     customer_id: str
-    identifiers: Mapping[str, str]                       # type -> raw value
-    events: Sequence[Mapping[str, Any]]                  # channel_event-like dicts
-    aliases: Sequence[str] = ()                          # ids merged into this one
+    identifiers: Mapping[str, str]  # type -> raw value
+    events: Sequence[Mapping[str, Any]]  # channel_event-like dicts
+    aliases: Sequence[str] = ()  # ids merged into this one
     open_alerts: Sequence[Mapping[str, Any]] = ()
     extra_ids: dict[str, str] = field(default_factory=dict)
 
@@ -67,10 +81,19 @@ def queue_customer(pipe: Any, keys: Keys, settings: CommonSettings, c: Customer)
         pipe.hset(keys.masked(cid), mapping=ids)
     if c.events:
         pipe.zadd(keys.timeline(cid), {e["event_id"]: parse_rfc3339_ms(e["occurred_at"]) for e in c.events})
-        pipe.hset(keys.touchpoints(cid), mapping={
-            e["event_id"]: orjson.dumps({
-                "direction": "inbound", "visibility": "onstage",
-                **{k: e[k] for k in TOUCHPOINT_FIELDS if k in e}}) for e in c.events})
+        pipe.hset(
+            keys.touchpoints(cid),
+            mapping={
+                e["event_id"]: orjson.dumps(
+                    {
+                        "direction": "inbound",
+                        "visibility": "onstage",
+                        **{k: e[k] for k in TOUCHPOINT_FIELDS if k in e},
+                    }
+                )
+                for e in c.events
+            },
+        )
         pipe.hset(keys.summary(cid), mapping=summary_fields(c.events))
     for loser in c.aliases:
         pipe.set(keys.alias(loser), cid)

@@ -47,12 +47,21 @@ def alerts_topic(infra: Infra, topics: Topics) -> Iterator[AlertReader]:
 
 
 @pytest.fixture
-async def detector(infra: Infra, key_prefix: str, redis_client: Any, service_env: dict[str, str]
-                   ) -> AsyncIterator[Proc]:
-    first = {"event_id": "c-1", "occurred_at": "2026-11-02T08:00:00Z", "channel": "phone",
-             "touchpoint": "call"}
-    seed(redis_client, Keys(key_prefix), api_settings(service_env),
-         [Customer(CID, {"account_id": "acc-ac0"}, [first])])
+async def detector(
+    infra: Infra, key_prefix: str, redis_client: Any, service_env: dict[str, str]
+) -> AsyncIterator[Proc]:
+    first = {
+        "event_id": "c-1",
+        "occurred_at": "2026-11-02T08:00:00Z",
+        "channel": "phone",
+        "touchpoint": "call",
+    }
+    seed(
+        redis_client,
+        Keys(key_prefix),
+        api_settings(service_env),
+        [Customer(CID, {"account_id": "acc-ac0"}, [first])],
+    )
     proc = Proc(infra.redis_url, key_prefix)
     yield proc
     await proc.close()
@@ -80,7 +89,8 @@ def trigger_of(proc: Proc, eid: str) -> dict[str, Any]:
 
 
 async def test_ack_is_published_and_survives_the_detectors_later_updates(
-        api: Client, detector: Proc, alerts_topic: AlertReader) -> None:
+    api: Client, detector: Proc, alerts_topic: AlertReader
+) -> None:
     await detector.events([call("c-1", T), call("c-2", T + H), call("c-3", T + 2 * H)])
     a3 = trigger_of(detector, "c-3")
     assert a3["type"] == "repeat_contact" and a3["severity"] == "medium"
@@ -95,8 +105,11 @@ async def test_ack_is_published_and_survives_the_detectors_later_updates(
     assert handling["note"] == "calling back, ref [redacted]"  # no phone number into Redis or Kafka
 
     # Published under the same id and record key as the detector's records, after them.
-    records = poll(lambda: [r for r in alerts_topic.reader.read() if b"handling" in r.value()], timeout=15,
-                   what="the API's record on gap-alerts")
+    records = poll(
+        lambda: [r for r in alerts_topic.reader.read() if b"handling" in r.value()],
+        timeout=15,
+        what="the API's record on gap-alerts",
+    )
     assert records[0].key() == CID.encode()
     published = [a for a in alerts_topic.read() if a["alert_id"] == a3["alert_id"]]
     assert published[-1]["handling"]["state"] == "acknowledged" and published[-1]["status"] == "open"
@@ -124,14 +137,17 @@ async def test_ack_is_published_and_survives_the_detectors_later_updates(
     assert trigger_of(detector, "c-2")["severity"] == "high"
     shown = await open_alerts(api)
     assert a2["alert_id"] not in shown and shown[a3["alert_id"]]["handling"]["state"] == "acknowledged"
-    closed = poll(lambda: [a for a in alerts_topic.read()
-                           if a["alert_id"] == a2["alert_id"] and a.get("handling")], timeout=15,
-                  what="the resolve on gap-alerts")
+    closed = poll(
+        lambda: [a for a in alerts_topic.read() if a["alert_id"] == a2["alert_id"] and a.get("handling")],
+        timeout=15,
+        what="the resolve on gap-alerts",
+    )
     assert closed[-1]["status"] == "closed" and closed[-1]["handling"]["state"] == "resolved"
 
 
 async def test_repeats_are_idempotent_and_going_back_is_refused(
-        api: Client, detector: Proc, alerts_topic: AlertReader) -> None:
+    api: Client, detector: Proc, alerts_topic: AlertReader
+) -> None:
     await detector.events([call("c-1", T), call("c-2", T + H), call("c-3", T + 2 * H)])
     aid = trigger_of(detector, "c-3")["alert_id"]
     first = await (await act(api, aid, "acknowledge", "mine")).json()
@@ -140,8 +156,11 @@ async def test_repeats_are_idempotent_and_going_back_is_refused(
     body = await again.json()
     assert body["changed"] is False and body["alert"]["handling"] == first["alert"]["handling"]
     # The repeat published the same record again (a retry after a failed publish delivers it).
-    poll(lambda: len([a for a in alerts_topic.read() if a.get("handling")]) == 2, timeout=15,
-         what="both records")
+    poll(
+        lambda: len([a for a in alerts_topic.read() if a.get("handling")]) == 2,
+        timeout=15,
+        what="both records",
+    )
     assert (await act(api, aid, "resolve")).status == 200
     refused = await act(api, aid, "acknowledge")
     assert refused.status == 409 and "resolved already" in (await refused.json())["error"]["reason"]
@@ -179,7 +198,8 @@ class Switched(AlertPublisher):
 
 
 async def test_a_broker_that_does_not_acknowledge_is_a_503_and_a_retry_publishes(
-        service_env: dict[str, str], detector: Proc, alerts_topic: AlertReader) -> None:
+    service_env: dict[str, str], detector: Proc, alerts_topic: AlertReader
+) -> None:
     settings = api_settings(service_env)
     down = api_settings(service_env, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")  # nobody listens
     app = create_app(settings)

@@ -29,7 +29,9 @@ async def test_recent_alerts_newest_detection_first(client: Client, seeded: obje
 async def test_filter_by_type(client: Client, seeded: object) -> None:
     assert await alert_ids(client, "?type=dropoff_spike") == [story.SPIKE_ALERT["alert_id"]]
     assert await alert_ids(client, "?type=channel_switch,device_switch") == [
-        story.SWITCH_ALERT["alert_id"], story.OLD_ALERT["alert_id"]]
+        story.SWITCH_ALERT["alert_id"],
+        story.OLD_ALERT["alert_id"],
+    ]
     assert await alert_ids(client, "?type=stall") == []
 
 
@@ -42,7 +44,8 @@ async def test_filter_by_customer_includes_the_ids_merged_into_it(client: Client
 
 async def test_filter_by_detection_time(client: Client, seeded: object) -> None:
     assert await alert_ids(client, "?since=2026-11-02T08:30:00Z&until=2026-11-02T09:00:00%2B00:00") == [
-        story.SPIKE_ALERT["alert_id"]]
+        story.SPIKE_ALERT["alert_id"]
+    ]
     assert await alert_ids(client, "?until=1793606882000") == [story.OLD_ALERT["alert_id"]]  # 08:08:02Z
 
 

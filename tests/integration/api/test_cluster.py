@@ -43,8 +43,10 @@ def seeded(cluster_redis: Any, key_prefix: str, cluster_env: dict[str, str]) -> 
     keys = Keys(key_prefix)
     seed(cluster_redis, keys, api_settings(cluster_env), [story.alice(), story.alice_old(), story.bob()])
     add_recent_alerts(cluster_redis, keys, story.ALL_ALERTS)
-    cluster_redis.zadd(keys.timers, {f"{story.ALICE}|purchase": 1, f"{story.ALICE_OLD}|onboarding": 2,
-                                     f"{story.BOB}|support": 3})
+    cluster_redis.zadd(
+        keys.timers,
+        {f"{story.ALICE}|purchase": 1, f"{story.ALICE_OLD}|onboarding": 2, f"{story.BOB}|support": 3},
+    )
     return keys
 
 
@@ -83,8 +85,9 @@ async def test_lookups_on_a_cluster(client: Client, seeded: Keys) -> None:
     assert {a["customer_id"] for a in alerts["alerts"]} == {story.ALICE, story.ALICE_OLD}
 
 
-async def test_an_alias_cycle_on_a_cluster_is_unknown(client: Client, seeded: Keys,
-                                                      cluster_redis: Any) -> None:
+async def test_an_alias_cycle_on_a_cluster_is_unknown(
+    client: Client, seeded: Keys, cluster_redis: Any
+) -> None:
     cluster_redis.set(seeded.alias("c_aaaaaaaaaaaaaaaa"), "c_bbbbbbbbbbbbbbbb")
     cluster_redis.set(seeded.alias("c_bbbbbbbbbbbbbbbb"), "c_aaaaaaaaaaaaaaaa")
     await get_json(client, "/api/v1/journeys/c_aaaaaaaaaaaaaaaa", 404)
@@ -95,12 +98,21 @@ def everything(redis: Any, prefix: str, audit: str) -> list[str]:
 
 
 async def test_erase_on_a_cluster_leaves_nothing_of_the_customer(
-        client: Client, seeded: Keys, cluster_redis: Any, key_prefix: str, cluster_env: dict[str, str],
+    client: Client,
+    seeded: Keys,
+    cluster_redis: Any,
+    key_prefix: str,
+    cluster_env: dict[str, str],
 ) -> None:
     settings = api_settings(cluster_env)
-    alice_ids = [lookup_key(settings, t, v) for t, v in (("phone", story.ALICE_PHONE),
-                                                         ("email", story.ALICE_EMAIL),
-                                                         ("cookie_id", story.ALICE_COOKIE))]
+    alice_ids = [
+        lookup_key(settings, t, v)
+        for t, v in (
+            ("phone", story.ALICE_PHONE),
+            ("email", story.ALICE_EMAIL),
+            ("cookie_id", story.ALICE_COOKIE),
+        )
+    ]
     cluster_redis.zadd(seeded.timers_inflight, {f"{story.ALICE}|purchase": 9})
     cluster_redis.set(seeded.merge_outcome("call-77"), f'["{story.ALICE}",[],[]]')
     bob_before = [k for k in everything(cluster_redis, key_prefix, seeded.erasure_audit) if story.BOB in k]
@@ -124,7 +136,11 @@ async def test_erase_on_a_cluster_leaves_nothing_of_the_customer(
 
 
 async def test_an_interrupted_erase_completes_when_repeated(
-        client: Client, seeded: Keys, cluster_redis: Any, key_prefix: str, monkeypatch: pytest.MonkeyPatch,
+    client: Client,
+    seeded: Keys,
+    cluster_redis: Any,
+    key_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = erase_plan.erase_steps
 

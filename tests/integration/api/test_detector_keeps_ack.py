@@ -37,8 +37,9 @@ def call(eid: str, t: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def worker(service_env: dict[str, str], key_prefix: str, infra: Infra, topics: Topics,
-           tmp_path: Path) -> Iterator[Worker]:
+def worker(
+    service_env: dict[str, str], key_prefix: str, infra: Infra, topics: Topics, tmp_path: Path
+) -> Iterator[Worker]:
     create_topics(infra, topics)
     w = Worker(detector_env(service_env, key_prefix), tmp_path / "detector.log")
     w.wait_ready()
@@ -61,18 +62,22 @@ async def api(service_env: dict[str, str]) -> AsyncIterator[Client]:
 
 def last_of(reader: AlertReader, eid: str, **want: Any) -> dict[str, Any]:
     """The newest record about the alert triggered by ``eid`` once it has the wanted field values."""
+
     def found() -> dict[str, Any] | None:
         mine = [a for a in reader.read() if a["evidence"].get("event_ids", [""])[-1] == eid]
         return mine[-1] if mine and all(mine[-1].get(k) == v for k, v in want.items()) else None
+
     return poll(found, timeout=60, what=f"a record of {eid}'s alert with {want}")
 
 
 async def test_the_detectors_later_records_carry_the_agents_handling(
-        worker: Worker, alerts: AlertReader, api: Client, infra: Infra, topics: Topics) -> None:
+    worker: Worker, alerts: AlertReader, api: Client, infra: Infra, topics: Topics
+) -> None:
     produce(infra, topics.stitched_events, [call("c-1", T), call("c-2", T + H), call("c-3", T + 2 * H)])
     a3 = last_of(alerts, "c-3", type="repeat_contact", severity="medium")
-    resp = await api.post(f"/api/v1/alerts/{a3['alert_id']}/acknowledge", json={"note": "on it"},
-                          headers=AUTH)
+    resp = await api.post(
+        f"/api/v1/alerts/{a3['alert_id']}/acknowledge", json={"note": "on it"}, headers=AUTH
+    )
     assert resp.status == 200, await resp.text()
     last_of(alerts, "c-3", severity="medium", handling=(await resp.json())["alert"]["handling"])
 

@@ -24,14 +24,22 @@ def everything(redis: Any, prefix: str, audit: str) -> dict[str, bytes]:
         if key.decode() in (audit, f"{prefix}:audit:access"):
             continue
         kind = redis.type(key).decode()
-        content: Any = {"string": redis.get, "hash": redis.hgetall, "set": redis.smembers,
-                        "zset": lambda k: redis.zrange(k, 0, -1)}[kind](key)
+        content: Any = {
+            "string": redis.get,
+            "hash": redis.hgetall,
+            "set": redis.smembers,
+            "zset": lambda k: redis.zrange(k, 0, -1),
+        }[kind](key)
         out[key.decode()] = repr(content).encode()
     return out
 
 
 async def test_erase_leaves_no_key_or_value_of_the_customer(
-        client: Client, seeded: Keys, redis_client: Any, key_prefix: str, service_env: dict[str, str],
+    client: Client,
+    seeded: Keys,
+    redis_client: Any,
+    key_prefix: str,
+    service_env: dict[str, str],
 ) -> None:
     settings = api_settings(service_env)
     raw_ids = (("phone", story.ALICE_PHONE), ("email", story.ALICE_EMAIL), ("cookie_id", story.ALICE_COOKIE))
@@ -39,11 +47,14 @@ async def test_erase_leaves_no_key_or_value_of_the_customer(
     # What the detector and the stitcher keep beyond the customer's own keys: leased timers and the
     # merge-outcome replay records (keyed by event id) that name the customer.
     redis_client.zadd(seeded.timers_inflight, {f"{story.ALICE}|purchase": 9, f"{story.BOB}|support": 9})
-    redis_client.set(seeded.merge_outcome("call-77"), f'["{story.ALICE}",[],[["merge","{story.ALICE}",'
-                                                      f'"{story.ALICE_OLD}",["email"],false]]]')
+    redis_client.set(
+        seeded.merge_outcome("call-77"),
+        f'["{story.ALICE}",[],[["merge","{story.ALICE}","{story.ALICE_OLD}",["email"],false]]]',
+    )
     redis_client.set(seeded.merge_outcome("b-2"), f'["{story.BOB}",[],[]]')
-    bob_before = {k: v for k, v in everything(redis_client, key_prefix, seeded.erasure_audit).items()
-                  if story.BOB in k}
+    bob_before = {
+        k: v for k, v in everything(redis_client, key_prefix, seeded.erasure_audit).items() if story.BOB in k
+    }
 
     resp = await client.delete(f"/api/v1/customers/{story.ALICE_OLD}", headers=AUTH)  # an alias erases all
     assert resp.status == 200, await resp.text()
@@ -77,7 +88,8 @@ async def test_erase_leaves_no_key_or_value_of_the_customer(
 
 
 async def test_an_identifier_relinked_to_someone_else_survives_the_erase(
-        client: Client, seeded: Keys, redis_client: Any, service_env: dict[str, str]) -> None:
+    client: Client, seeded: Keys, redis_client: Any, service_env: dict[str, str]
+) -> None:
     # The stitcher moved Alice's e-mail to Bob between her link set and the erase: not ours to delete.
     email_key = lookup_key(api_settings(service_env), "email", story.ALICE_EMAIL)
     assert email_key is not None

@@ -53,8 +53,9 @@ GARBAGE = [
 
 
 @pytest.mark.parametrize(("method", "url"), GARBAGE)
-async def test_garbage_gets_a_4xx_with_a_reason_never_a_500(client: Client, seeded: object, method: str,
-                                                            url: str) -> None:
+async def test_garbage_gets_a_4xx_with_a_reason_never_a_500(
+    client: Client, seeded: object, method: str, url: str
+) -> None:
     resp = await client.request(method, url, headers=AUTH)
     body = orjson.loads(await resp.read())
     assert 400 <= resp.status < 500, (resp.status, body)
@@ -67,15 +68,27 @@ async def test_a_bad_value_is_never_echoed(client: Client, seeded: object) -> No
     assert "555" not in (await resp.text())
 
 
-BAD_AUTH = [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdA=="},
-            {"Authorization": "Bearer"}, {"Authorization": "test-token"}]
+BAD_AUTH = [
+    {},
+    {"Authorization": "Bearer wrong"},
+    {"Authorization": "Basic dGVzdA=="},
+    {"Authorization": "Bearer"},
+    {"Authorization": "test-token"},
+]
 
 
 @pytest.mark.parametrize("headers", BAD_AUTH)
-async def test_api_calls_need_the_bearer_token(client: Client, seeded: object, headers: dict[str, str],
-                                               ) -> None:
-    for method, url in [("GET", "/api/v1/journeys/lookup?phone=07700900958"), ("GET", "/api/v1/alerts"),
-                        ("DELETE", "/api/v1/customers/c_5e1f0a2b3c4d5e6f"), ("GET", "/api/v1/nothing")]:
+async def test_api_calls_need_the_bearer_token(
+    client: Client,
+    seeded: object,
+    headers: dict[str, str],
+) -> None:
+    for method, url in [
+        ("GET", "/api/v1/journeys/lookup?phone=07700900958"),
+        ("GET", "/api/v1/alerts"),
+        ("DELETE", "/api/v1/customers/c_5e1f0a2b3c4d5e6f"),
+        ("GET", "/api/v1/nothing"),
+    ]:
         resp = await client.request(method, url, headers=headers)
         assert resp.status == 401, url
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")

@@ -40,8 +40,9 @@ def cluster_redis(redis_cluster: str, key_prefix: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-async def client(cluster_env: dict[str, str], cluster_redis: Any, key_prefix: str, infra: Infra,
-                 topics: Topics) -> AsyncIterator[Client]:
+async def client(
+    cluster_env: dict[str, str], cluster_redis: Any, key_prefix: str, infra: Infra, topics: Topics
+) -> AsyncIterator[Client]:
     create_topics(infra, topics)
     keys = Keys(key_prefix)
     seed(cluster_redis, keys, api_settings(cluster_env), [story.alice(), story.alice_old(), story.bob()])
@@ -50,7 +51,8 @@ async def client(cluster_env: dict[str, str], cluster_redis: Any, key_prefix: st
     old = story.OLD_ALERT
     cluster_redis.hset(keys.open_alerts(story.ALICE), old["alert_id"], orjson.dumps(old))
     assert cluster_redis.keyslot(keys.alert_handling(story.ALICE_OLD)) != cluster_redis.keyslot(
-        keys.alert_handling(story.ALICE))
+        keys.alert_handling(story.ALICE)
+    )
     async with TestClient(TestServer(create_app(api_settings(cluster_env)))) as c:
         yield c
 
@@ -76,7 +78,10 @@ async def test_handling_across_slots_reaches_the_survivors_feed(client: Client) 
     resp.close()
 
     listed = await (await client.get("/api/v1/alerts", headers=AUTH)).json()
-    states = {a["alert_id"]: (a.get("status", "open"), a.get("handling", {}).get("state"))
-              for a in listed["alerts"] if a.get("customer_id")}
+    states = {
+        a["alert_id"]: (a.get("status", "open"), a.get("handling", {}).get("state"))
+        for a in listed["alerts"]
+        if a.get("customer_id")
+    }
     assert states[old] == ("open", "acknowledged") and states[switch] == ("closed", "resolved")
     assert states[story.BOB_ALERT["alert_id"]] == ("open", None)

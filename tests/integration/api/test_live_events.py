@@ -32,8 +32,14 @@ LIVE_WITHIN_S = 2.0  # the page promises a second; a loaded 2-core test machine 
 
 
 def event(eid: str, at_ms: int, **extra: Any) -> dict[str, Any]:
-    return {"event_id": eid, "occurred_at": format_ms(at_ms), "channel": "phone", "touchpoint": "call",
-            "intent": "billing", **extra}
+    return {
+        "event_id": eid,
+        "occurred_at": format_ms(at_ms),
+        "channel": "phone",
+        "touchpoint": "call",
+        "intent": "billing",
+        **extra,
+    }
 
 
 class Stream:
@@ -64,7 +70,8 @@ async def api(service_env: dict[str, str], infra: Infra, topics: Topics) -> Asyn
 
 
 async def test_the_view_follows_touchpoints_alerts_and_acks(
-        api: Client, redis_client: Any, key_prefix: str, service_env: dict[str, str], infra: Infra) -> None:
+    api: Client, redis_client: Any, key_prefix: str, service_env: dict[str, str], infra: Infra
+) -> None:
     keys, settings = Keys(key_prefix), api_settings(service_env)
     t0 = now_ms() - 3_600_000
     events = [event("c-1", t0, journey={"type": "purchase", "stage": "checkout"})]
@@ -94,8 +101,9 @@ async def test_the_view_follows_touchpoints_alerts_and_acks(
     proc = Proc(infra.redis_url, key_prefix)
     try:
         started = time.monotonic()
-        await proc.events([stitched(f"c-{n}", CID, t0 + n * 60_000, channel="phone", intent="billing")
-                           for n in (1, 2, 3)])
+        await proc.events(
+            [stitched(f"c-{n}", CID, t0 + n * 60_000, channel="phone", intent="billing") for n in (1, 2, 3)]
+        )
         name, view = await stream.next()
         took = time.monotonic() - started
         [alert] = view["journey"]["open_alerts"]
@@ -103,8 +111,9 @@ async def test_the_view_follows_touchpoints_alerts_and_acks(
 
         # Another agent acknowledges it: every open page shows who took it.
         started = time.monotonic()
-        ack = await api.post(f"/api/v1/alerts/{alert['alert_id']}/acknowledge", json={"note": "mine"},
-                             headers=AUTH)
+        ack = await api.post(
+            f"/api/v1/alerts/{alert['alert_id']}/acknowledge", json={"note": "mine"}, headers=AUTH
+        )
         assert ack.status == 200
         name, view = await stream.next()
         took = time.monotonic() - started
@@ -124,12 +133,25 @@ async def test_unknown_customer_and_missing_token(api: Client) -> None:
     assert (await api.get("/api/v1/journeys/nope/events", headers=AUTH)).status == 400
 
 
-async def test_what_comes_next_on_its_own(api: Client, redis_client: Any, key_prefix: str,
-                                          service_env: dict[str, str]) -> None:
+async def test_what_comes_next_on_its_own(
+    api: Client, redis_client: Any, key_prefix: str, service_env: dict[str, str]
+) -> None:
     t0 = now_ms() - 3 * 3_600_000
-    seed(redis_client, Keys(key_prefix), api_settings(service_env), [Customer(CID, {"account_id": "acc-n"}, [
-        event("n-1", t0, journey={"type": "purchase", "stage": "payment"}),
-        event("n-2", t0, journey={"type": "upgrade", "stage": "converted"})])])
+    seed(
+        redis_client,
+        Keys(key_prefix),
+        api_settings(service_env),
+        [
+            Customer(
+                CID,
+                {"account_id": "acc-n"},
+                [
+                    event("n-1", t0, journey={"type": "purchase", "stage": "payment"}),
+                    event("n-2", t0, journey={"type": "upgrade", "stage": "converted"}),
+                ],
+            )
+        ],
+    )
     body = await (await api.get(f"/api/v1/journeys/{CID}/next", headers=AUTH)).json()
     [j] = body["journeys"]  # upgrade is finished
     assert j["journey"] == "purchase" and j["seconds_left"] < -7000  # 1 h SLA, 3 h ago: overdue

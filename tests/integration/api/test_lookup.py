@@ -21,12 +21,19 @@ async def get_json(client: Client, url: str, status: int = 200) -> Any:
     return orjson.loads(body)
 
 
-@pytest.mark.parametrize("query", [
-    "phone=%2B44%207700%20900958", "phone=07700900958", "phone=%2B447700900958",
-    "email=alice.smith%40example.com", "email=%20ALICE.SMITH%40EXAMPLE.COM%20",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "phone=%2B44%207700%20900958",
+        "phone=07700900958",
+        "phone=%2B447700900958",
+        "email=alice.smith%40example.com",
+        "email=%20ALICE.SMITH%40EXAMPLE.COM%20",
+    ],
+)
 async def test_lookup_normalises_like_the_stitcher_and_returns_a_valid_journey(
-        client: Client, seeded: object, query: str) -> None:
+    client: Client, seeded: object, query: str
+) -> None:
     doc = await get_json(client, f"/api/v1/journeys/lookup?{query}")
     assert list(errors(JOURNEY, doc)) == []
     assert doc["customer_id"] == story.ALICE
@@ -48,8 +55,10 @@ async def test_no_raw_identifier_leaves_the_api(client: Client, seeded: object) 
         assert raw not in body.lower()
 
 
-async def test_an_identifier_of_a_merged_away_id_resolves_to_the_survivor(client: Client, seeded: object,
-                                                                          ) -> None:
+async def test_an_identifier_of_a_merged_away_id_resolves_to_the_survivor(
+    client: Client,
+    seeded: object,
+) -> None:
     doc = await get_json(client, f"/api/v1/journeys/lookup?cookie_id={story.ALICE_COOKIE}")
     assert doc["customer_id"] == story.ALICE
     by_id = await get_json(client, f"/api/v1/journeys/{story.ALICE_OLD}")
@@ -63,7 +72,8 @@ async def test_unknown_customers_are_404(client: Client, seeded: object) -> None
 
 
 async def test_the_most_recent_touchpoints_are_returned_and_marked_truncated(
-        service_env: dict[str, str], seeded: object) -> None:
+    service_env: dict[str, str], seeded: object
+) -> None:
     from aiohttp.test_utils import TestServer
 
     from services.api.app import create_app
@@ -77,15 +87,17 @@ async def test_the_most_recent_touchpoints_are_returned_and_marked_truncated(
 
 
 async def test_an_alias_cycle_is_an_unknown_customer_not_a_hang(
-        client: Client, seeded: Any, redis_client: Any) -> None:
+    client: Client, seeded: Any, redis_client: Any
+) -> None:
     redis_client.set(seeded.alias("c_aaaaaaaaaaaaaaaa"), "c_bbbbbbbbbbbbbbbb")
     redis_client.set(seeded.alias("c_bbbbbbbbbbbbbbbb"), "c_aaaaaaaaaaaaaaaa")
     redis_client.zadd(seeded.timeline("c_bbbbbbbbbbbbbbbb"), {"x": 1})
     await get_json(client, "/api/v1/journeys/c_aaaaaaaaaaaaaaaa", 404)
 
 
-async def test_a_timeline_entry_without_its_touchpoint_is_left_out(client: Client, seeded: Any,
-                                                                   redis_client: Any) -> None:
+async def test_a_timeline_entry_without_its_touchpoint_is_left_out(
+    client: Client, seeded: Any, redis_client: Any
+) -> None:
     redis_client.zadd(seeded.timeline(story.BOB), {"b-gone": 1793610000000})
     doc = await get_json(client, f"/api/v1/journeys/{story.BOB}")
     assert [t["event_id"] for t in doc["touchpoints"]] == ["b-1", "b-2", "b-3"]

@@ -35,9 +35,13 @@ async def main(stop: asyncio.Event) -> None:
     settings = CommonSettings()
     metrics = LoopMetrics.register(CollectorRegistry())
     store = aioredis.Redis.from_url(settings.redis_url)
-    loop = KafkaLoop(settings, group_id=f"smoke-{settings.key_prefix}",
-                     topics=[settings.topic_channel_events], handler=SmokeHandler(store, settings.key_prefix),
-                     metrics=metrics)
+    loop = KafkaLoop(
+        settings,
+        group_id=f"smoke-{settings.key_prefix}",
+        topics=[settings.topic_channel_events],
+        handler=SmokeHandler(store, settings.key_prefix),
+        metrics=metrics,
+    )
     try:
         await loop.run(stop)
     finally:

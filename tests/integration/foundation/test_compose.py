@@ -24,7 +24,12 @@ def test_compose_file_is_valid() -> None:
     compose = compose_command()
     assert compose is not None, "docker client without compose: `journeys setup` installs docker-compose"
     done = subprocess.run(
-        [*compose, "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        [*compose, "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**os.environ, **SECRETS},
     )
     assert done.returncode == 0, done.stderr
@@ -33,8 +38,9 @@ def test_compose_file_is_valid() -> None:
 def test_compose_runs_every_service_with_the_shared_ports() -> None:
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = spec["services"]
-    assert {"kafka", "redis", "stitcher", "gap_detector", "map", "api", "prometheus",
-            "grafana"} <= set(services)
+    assert {"kafka", "redis", "stitcher", "gap_detector", "map", "api", "prometheus", "grafana"} <= set(
+        services
+    )
     assert services["kafka"]["image"] == "apache/kafka:3.9.1"
     assert [services[s]["command"] for s in ("stitcher", "gap_detector", "map", "api")] == [
         ["stitcher"],
@@ -65,8 +71,15 @@ def test_cluster_profile_is_valid() -> None:
         pytest.skip("no docker client on this machine")
     compose = compose_command()
     assert compose is not None, "docker client without compose: `journeys setup` installs docker-compose"
-    done = subprocess.run([*compose, "--profile", "cluster", "config", "-q"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=False, env={**os.environ, **SECRETS})
+    done = subprocess.run(
+        [*compose, "--profile", "cluster", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **SECRETS},
+    )
     assert done.returncode == 0, done.stderr
 
 

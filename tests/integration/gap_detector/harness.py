@@ -115,9 +115,14 @@ class TopicReader:
     def __init__(self, infra: Infra, topic: str) -> None:
         from confluent_kafka import Consumer
 
-        self.consumer = Consumer({"bootstrap.servers": infra.bootstrap_servers,
-                                  "group.id": f"reader-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": infra.bootstrap_servers,
+                "group.id": f"reader-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         self.consumer.subscribe([topic])
         self.records: list[Any] = []
 
@@ -138,7 +143,7 @@ class AlertReader:
         self.alerts: list[dict[str, Any]] = []
 
     def read(self) -> list[dict[str, Any]]:
-        for rec in self.reader.read()[len(self.alerts):]:
+        for rec in self.reader.read()[len(self.alerts) :]:
             alert = orjson.loads(rec.value())
             assert contracts.first_error(contracts.GAP_ALERT, alert) is None, alert
             self.alerts.append(alert)

@@ -24,8 +24,9 @@ def die(_offsets: Offsets) -> None:
 async def main(stop: asyncio.Event) -> None:
     settings = load_settings()
     client = aioredis.Redis.from_url(settings.redis_url)
-    loop, _ = build(settings, load_definitions(settings.definitions), DetectorMetrics(), client,
-                    before_commit=die)
+    loop, _ = build(
+        settings, load_definitions(settings.definitions), DetectorMetrics(), client, before_commit=die
+    )
     await loop.run(stop)
 
 

@@ -32,13 +32,19 @@ class Proc:
 
     def __init__(self, url: str, prefix: str, cache: int = 1000) -> None:
         self.settings = GapDetectorSettings.model_validate(
-            {"REDIS_URL": url, "JOURNEYS_KEY_PREFIX": prefix, "JOURNEYS_TIMER_CLOCK": "event"})
+            {"REDIS_URL": url, "JOURNEYS_KEY_PREFIX": prefix, "JOURNEYS_TIMER_CLOCK": "event"}
+        )
         self.client: AsyncClient = connect(url)
         self.keys = Keys(prefix)
         self.metrics = DetectorMetrics()
         self.store = DetectorStore(self.client, self.keys, self.settings.retention_ms, 1000, cache_size=cache)
-        self.proc = DetectorProcessor(self.settings, DetectorLogic(load_definitions()), self.store,
-                                      self.metrics, ClockStore(self.client, self.keys))
+        self.proc = DetectorProcessor(
+            self.settings,
+            DetectorLogic(load_definitions()),
+            self.store,
+            self.metrics,
+            ClockStore(self.client, self.keys),
+        )
         self.published: list[dict[str, Any]] = []
         self.fail_publish = 0  # publishes to refuse (a broker outage)
         self.offset = 0
@@ -61,8 +67,9 @@ class Proc:
         return await self.proc.on_events(records, self)
 
     async def merges(self, pairs: list[tuple[str, str]]) -> int:
-        return await self.proc.on_merges([self.record("identity-merges", s, merge_doc(s, loser))
-                                          for s, loser in pairs], self)
+        return await self.proc.on_merges(
+            [self.record("identity-merges", s, merge_doc(s, loser)) for s, loser in pairs], self
+        )
 
     async def alias(self, survivor: str, loser: str) -> None:
         """What the stitcher writes when it merges ``loser`` into ``survivor`` (chains compressed)."""
@@ -86,9 +93,17 @@ class Proc:
     def final(self) -> dict[str, tuple[Any, ...]]:
         """The last record per alert id, without the wall-clock fields."""
         last = {a["alert_id"]: a for a in self.published}
-        return {aid: (a["type"], a["status"], a["severity"], a.get("customer_id"),
-                      tuple(a["evidence"].get("event_ids", ())), a["evidence"].get("minute"))
-                for aid, a in last.items()}
+        return {
+            aid: (
+                a["type"],
+                a["status"],
+                a["severity"],
+                a.get("customer_id"),
+                tuple(a["evidence"].get("event_ids", ())),
+                a["evidence"].get("minute"),
+            )
+            for aid, a in last.items()
+        }
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -123,8 +138,17 @@ def cid_of(text: str) -> str:
 
 def merge_doc(survivor: str, loser: str) -> dict[str, Any]:
     rid = "m_" + hashlib.sha256(f"{survivor}{loser}".encode()).hexdigest()[:16]
-    return {"schema_version": "1.0", "record_id": rid, "kind": "merge", "survivor": survivor, "loser": loser,
-            "event_id": "e", "identifier_types": ["email"], "occurred_at_ms": 1, "recorded_at_ms": 1}
+    return {
+        "schema_version": "1.0",
+        "record_id": rid,
+        "kind": "merge",
+        "survivor": survivor,
+        "loser": loser,
+        "event_id": "e",
+        "identifier_types": ["email"],
+        "occurred_at_ms": 1,
+        "recorded_at_ms": 1,
+    }
 
 
 Step = tuple[str, Any]  # ("alias", (survivor, loser)) | ("merge", (survivor, loser)) | ("event", doc)
@@ -175,13 +199,18 @@ def population(customers: int, seed: int) -> tuple[list[Step], int]:
     return steps, newest
 
 
-async def run(proc: Proc, steps: list[Step], newest: int, batch: int = 100,
-              between: Callable[[int], Awaitable[None]] | None = None) -> None:
+async def run(
+    proc: Proc,
+    steps: list[Step],
+    newest: int,
+    batch: int = 100,
+    between: Callable[[int], Awaitable[None]] | None = None,
+) -> None:
     """Feed the steps in batches as the worker does (aliases are in Redis before the batch is read;
     merges first, then events), the third batch's publish refused once and retried like the Kafka loop;
     then fire every stall and judge every minute, sweeping what the failed publish left in the outbox."""
     for n, start in enumerate(range(0, len(steps), batch)):
-        chunk = steps[start:start + batch]
+        chunk = steps[start : start + batch]
         for kind, what in chunk:
             if kind == "alias":
                 await proc.alias(*what)

@@ -37,24 +37,35 @@ def events(n: int, prefix: str = "e") -> list[dict[str, Any]]:
 
 
 def merge(survivor: str, loser: str) -> dict[str, Any]:
-    return {"schema_version": "1.0", "record_id": f"m_{loser}", "kind": "merge", "survivor": survivor,
-            "loser": loser, "event_id": "x", "recorded_at_ms": T0}
+    return {
+        "schema_version": "1.0",
+        "record_id": f"m_{loser}",
+        "kind": "merge",
+        "survivor": survivor,
+        "loser": loser,
+        "event_id": "x",
+        "recorded_at_ms": T0,
+    }
 
 
 def committed(infra: Infra, group: str, topics: Topics) -> Offsets:
     """The group's committed offsets of both input topics (partitions without one are left out)."""
     c = Consumer({"bootstrap.servers": infra.bootstrap_servers, "group.id": group})
     try:
-        tps = [TopicPartition(t, p) for t in (topics.stitched_events, topics.identity_merges)
-               for p in range(PARTITIONS)]
+        tps = [
+            TopicPartition(t, p)
+            for t in (topics.stitched_events, topics.identity_merges)
+            for p in range(PARTITIONS)
+        ]
         return {(tp.topic, tp.partition): tp.offset for tp in c.committed(tps, timeout=10) if tp.offset >= 0}
     finally:
         c.close()
 
 
 @pytest.fixture
-def settings(service_env: dict[str, str], key_prefix: str, infra: Infra,
-             topics: Topics) -> GapDetectorSettings:
+def settings(
+    service_env: dict[str, str], key_prefix: str, infra: Infra, topics: Topics
+) -> GapDetectorSettings:
     create_topics(infra, topics)
     return GapDetectorSettings.model_validate(detector_env(service_env, key_prefix))
 
@@ -65,7 +76,9 @@ def client(settings: GapDetectorSettings, redis_client: Any) -> Iterator[aioredi
 
 
 def detector(
-    settings: GapDetectorSettings, client: aioredis.Redis, failing: Callable[[], bool] = lambda: False,
+    settings: GapDetectorSettings,
+    client: aioredis.Redis,
+    failing: Callable[[], bool] = lambda: False,
     before_commit: Callable[[Offsets], None] | None = None,
 ) -> tuple[KafkaLoop, Recording, DetectorMetrics]:
     metrics = DetectorMetrics()
@@ -80,9 +93,15 @@ async def test_committed_offsets_are_the_last_handled_plus_one(
 ) -> None:
     docs = events(40)
     produce(infra, topics.stitched_events, docs)
-    produce(infra, topics.identity_merges, [merge("c_00000000000000f1", "c_00000000000000f2"),
-                                           merge("c_00000000000000f3", "c_00000000000000f4")],
-            key_field="survivor")
+    produce(
+        infra,
+        topics.identity_merges,
+        [
+            merge("c_00000000000000f1", "c_00000000000000f2"),
+            merge("c_00000000000000f3", "c_00000000000000f4"),
+        ],
+        key_field="survivor",
+    )
     loop, rec, _ = detector(settings, client)
 
     def all_committed() -> bool:
@@ -120,9 +139,12 @@ async def test_a_batch_is_not_committed_while_redis_is_unreachable(
         assert rec.handled == [] and committed(infra, settings.group_id, topics) == {}
         assert (metrics.registry.get_sample_value("journeys_retries_total", {"target": "redis"}) or 0) >= 2
         use(client)  # Redis is back: the same batch is handled and only now committed
-        await running.until(lambda: len(rec.handled) >= 10
-                            and committed(infra, settings.group_id, topics) == rec.last_plus_one(),
-                            what="the batch handled and committed once Redis is back")
+        await running.until(
+            lambda: (
+                len(rec.handled) >= 10 and committed(infra, settings.group_id, topics) == rec.last_plus_one()
+            ),
+            what="the batch handled and committed once Redis is back",
+        )
     finally:
         await running.close()
     await dead.aclose()
@@ -148,7 +170,8 @@ async def test_a_failing_handler_is_never_committed_and_its_batch_is_retried(
     assert while_failing and all(c == {} for c in while_failing)
     assert (metrics.registry.get_sample_value("journeys_retries_total", {"target": "handler"}) or 0) >= 3
     assert sorted(orjson.loads(r.value or b"")["event_id"] for r in rec.handled) == sorted(
-        f"e{i}" for i in range(20))  # the same records, each handled once it worked
+        f"e{i}" for i in range(20)
+    )  # the same records, each handled once it worked
     await client.aclose()
 
 
@@ -157,11 +180,13 @@ class Crash(Exception):
 
 
 async def redis_snapshot(client: aioredis.Redis, keys: Keys, cids: list[str]) -> dict[str, Any]:
-    return {"timers": await client.zrange(keys.timers, 0, -1, withscores=True),
-            "alerts": sorted(await client.hkeys(keys.alerts_by_id)),
-            "recent": await client.zcard(keys.recent_alerts),
-            "open": {c: sorted(await client.hkeys(keys.open_alerts(c))) for c in cids},
-            "state": {c: await client.hgetall(keys.detector_state(c)) for c in cids}}
+    return {
+        "timers": await client.zrange(keys.timers, 0, -1, withscores=True),
+        "alerts": sorted(await client.hkeys(keys.alerts_by_id)),
+        "recent": await client.zcard(keys.recent_alerts),
+        "open": {c: sorted(await client.hkeys(keys.open_alerts(c))) for c in cids},
+        "state": {c: await client.hgetall(keys.detector_state(c)) for c in cids},
+    }
 
 
 async def test_a_crash_before_the_commit_replays_the_batch_without_duplicates(
@@ -171,8 +196,9 @@ async def test_a_crash_before_the_commit_replays_the_batch_without_duplicates(
     # stage with an SLA (a stall timer).
     cids = [f"c_{i + 1:016x}" for i in range(12)]
     docs = [stitched(f"w{i}", c, T0, "web", intent="billing", journey=PAY) for i, c in enumerate(cids)]
-    docs += [stitched(f"p{i}", c, T0 + 60_000, "phone", intent="billing", journey=PAY)
-             for i, c in enumerate(cids)]
+    docs += [
+        stitched(f"p{i}", c, T0 + 60_000, "phone", intent="billing", journey=PAY) for i, c in enumerate(cids)
+    ]
     produce(infra, topics.stitched_events, docs)
     keys = Keys(key_prefix)
 
@@ -187,17 +213,26 @@ async def test_a_crash_before_the_commit_replays_the_batch_without_duplicates(
     assert rec.handled and written["alerts"]  # the crashed batch's writes are in Redis
 
     second, rec2, _ = detector(settings, client)
-    await run_until(second, lambda: len(rec2.handled) >= len(docs)
-                    and committed(infra, settings.group_id, topics) == rec2.last_plus_one(),
-                    what="every record handled and committed by the second worker")
+    await run_until(
+        second,
+        lambda: (
+            len(rec2.handled) >= len(docs)
+            and committed(infra, settings.group_id, topics) == rec2.last_plus_one()
+        ),
+        what="every record handled and committed by the second worker",
+    )
     assert {r.offset for r in rec.handled} <= {r.offset for r in rec2.handled}  # the batch came again
     after = await redis_snapshot(client, keys, cids)
     # Exactly what one clean pass writes: one timer and one channel_switch per customer, nothing twice.
     assert after["timers"] == sorted((f"{c}|purchase".encode(), float(T0 + 60_000 + 3_600_000)) for c in cids)
     want = sorted(alert_id("channel_switch", c, f"p{i}").encode() for i, c in enumerate(cids))
     assert after["alerts"] == want and after["recent"] == len(cids)
-    assert after["open"] == {c: [a] for c, a in zip(cids, [alert_id("channel_switch", c, f"p{i}").encode()
-                                                          for i, c in enumerate(cids)], strict=True)}
+    assert after["open"] == {
+        c: [a]
+        for c, a in zip(
+            cids, [alert_id("channel_switch", c, f"p{i}").encode() for i, c in enumerate(cids)], strict=True
+        )
+    }
     for i, c in enumerate(cids):
         assert [e[1] for e in orjson.loads(after["state"][c][b"buf"])] == [f"w{i}", f"p{i}"]
     if len(rec.handled) == len(docs):  # the crashed batch held everything: its replay changed nothing

@@ -47,8 +47,9 @@ class Harness:
         self.dead: list[tuple[bytes, str]] = []
         store = DetectorStore(self.client, Keys(key_prefix), self.settings.retention_ms, 100, cache_size=1000)
         logic = DetectorLogic(load_definitions(), lateness_ms=self.settings.lateness_ms)
-        self.proc = DetectorProcessor(self.settings, logic, store, self.metrics,
-                                      ClockStore(self.client, Keys(key_prefix)))
+        self.proc = DetectorProcessor(
+            self.settings, logic, store, self.metrics, ClockStore(self.client, Keys(key_prefix))
+        )
         self.progress = ProgressStore(self.client, Keys(key_prefix))
         self.newest = 0  # what feed() delivered: tick() proves it unless a test proves inputs itself
         self.explicit = False
@@ -346,8 +347,10 @@ async def test_one_record_per_alert_id_and_batch(infra: Infra, key_prefix: str, 
     h = Harness(infra, key_prefix)
     cid = "c_00000000000000f7"
     # c arrives last but happened before e: within the batch e's repeat_contact goes from 3 to 4 contacts.
-    docs = [stitched(i, cid, T0 + n * MIN, "phone", intent="refund") for i, n in
-            (("a", 0), ("b", 1), ("e", 3), ("c", 2))]
+    docs = [
+        stitched(i, cid, T0 + n * MIN, "phone", intent="refund")
+        for i, n in (("a", 0), ("b", 1), ("e", 3), ("c", 2))
+    ]
     await h.events([rec(cid.encode(), orjson.dumps(d)) for d in docs])
     ids = [a["alert_id"] for a in h.published]
     assert len(ids) == len(set(ids))
@@ -364,8 +367,13 @@ async def test_an_outbox_left_by_the_previous_version_is_still_published(
     # Before outboxes per customer, the index member was the alert's JSON itself: an upgrade sweeps it too.
     h = Harness(infra, key_prefix)
     cid = "c_00000000000000f8"
-    alert = {**stitched("x", cid, T0), "alert_id": alert_id("channel_switch", cid, "x"),
-             "type": "channel_switch", "status": "open", "severity": "medium"}
+    alert = {
+        **stitched("x", cid, T0),
+        "alert_id": alert_id("channel_switch", cid, "x"),
+        "type": "channel_switch",
+        "status": "open",
+        "severity": "medium",
+    }
     await h.client.zadd(Keys(key_prefix).alerts_outbox, {orjson.dumps(alert): 0})
     await h.tick()
     assert [a["alert_id"] for a in h.published] == [alert["alert_id"]]

@@ -25,7 +25,8 @@ def stitched_event(n: int) -> tuple[bytes | None, bytes]:
 
 
 def test_a_killed_detector_restarted_under_its_name_is_back_within_seconds(
-        infra: Infra, topics: Topics, service_env: dict[str, str], key_prefix: str, tmp_path: Path) -> None:
+    infra: Infra, topics: Topics, service_env: dict[str, str], key_prefix: str, tmp_path: Path
+) -> None:
     boot, topic = infra.bootstrap_servers, topics.stitched_events
     create_topics(infra, topics)
     # The default session (10 s): the restart must not wait it out.
@@ -36,20 +37,30 @@ def test_a_killed_detector_restarted_under_its_name_is_back_within_seconds(
         with live_input(boot, topic, stitched_event):
             workers.append(Worker(env, tmp_path / "first.log"))
             workers[0].wait_ready()
-            poll(lambda: committed_through(boot, group, topic, heads(boot, topic)), timeout=60, interval=0.2,
-                 what="the first detector committing the live input")
+            poll(
+                lambda: committed_through(boot, group, topic, heads(boot, topic)),
+                timeout=60,
+                interval=0.2,
+                what="the first detector committing the live input",
+            )
             killed = kill(workers[0].proc)  # mid-stream: the input keeps coming
             marks = heads(boot, topic)
             started = time.monotonic()
             workers.append(Worker(env, tmp_path / "second.log"))
             workers[1].wait_ready()
             ready = time.monotonic()
-            poll(lambda: committed_through(boot, group, topic, marks), timeout=30, interval=0.1,
-                 what="the restarted detector committing past everything queued at the kill")
+            poll(
+                lambda: committed_through(boot, group, topic, marks),
+                timeout=30,
+                interval=0.1,
+                what="the restarted detector committing past everything queued at the kill",
+            )
             done = time.monotonic()
     finally:
         for w in workers:
             w.stop()
-    print(f"\ndetector restarted under the same name: committing {done - killed:.1f} s after the kill, "
-          f"{done - started:.1f} s after the process start ({ready - started:.1f} s of it to start up)")
+    print(
+        f"\ndetector restarted under the same name: committing {done - killed:.1f} s after the kill, "
+        f"{done - started:.1f} s after the process start ({ready - started:.1f} s of it to start up)"
+    )
     assert done - started < 10, "a restarted detector must not wait out the session of its old self"

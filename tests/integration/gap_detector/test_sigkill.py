@@ -44,8 +44,13 @@ def committed(infra: Infra, group: str, topic: str) -> int:
 
 
 def test_a_detector_killed_before_its_commit_leaves_no_duplicate_in_redis(
-        infra: Infra, topics: Topics, service_env: dict[str, str], key_prefix: str, redis_client: Any,
-        tmp_path: Path) -> None:
+    infra: Infra,
+    topics: Topics,
+    service_env: dict[str, str],
+    key_prefix: str,
+    redis_client: Any,
+    tmp_path: Path,
+) -> None:
     create_topics(infra, topics)
     env = detector_env(service_env, key_prefix)
     group = env["JOURNEYS_DETECTOR_GROUP"]
@@ -53,16 +58,22 @@ def test_a_detector_killed_before_its_commit_leaves_no_duplicate_in_redis(
     # Each customer: a web contact, then a phone call on the same intent (a channel switch), on a journey
     # stage with an SLA (a stall timer).
     docs = [stitched(f"w{i}", c, T0, "web", intent="billing", journey=PAY) for i, c in enumerate(cids)]
-    docs += [stitched(f"p{i}", c, T0 + 60_000, "phone", intent="billing", journey=PAY)
-             for i, c in enumerate(cids)]
+    docs += [
+        stitched(f"p{i}", c, T0 + 60_000, "phone", intent="billing", journey=PAY) for i, c in enumerate(cids)
+    ]
     produce(infra, topics.stitched_events, docs)
     keys = Keys(key_prefix)
     want_alerts = {alert_id("channel_switch", c, f"p{i}") for i, c in enumerate(cids)}
 
     log = tmp_path / "killed.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.integration.gap_detector.kill_before_commit"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.gap_detector.kill_before_commit"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     try:
         assert proc.wait(timeout=90) == -signal.SIGKILL, log.read_text()[-3000:]
     finally:
@@ -75,8 +86,11 @@ def test_a_detector_killed_before_its_commit_leaves_no_duplicate_in_redis(
     worker = Worker(env, tmp_path / "second.log")
     try:
         worker.wait_ready()
-        poll(lambda: committed(infra, group, topics.stitched_events) == len(docs), timeout=120,
-             what="every offset committed by the second worker")
+        poll(
+            lambda: committed(infra, group, topics.stitched_events) == len(docs),
+            timeout=120,
+            what="every offset committed by the second worker",
+        )
         poll(lambda: {a["alert_id"] for a in reader.read()} >= want_alerts, what="every alert on the topic")
     finally:
         worker.stop()

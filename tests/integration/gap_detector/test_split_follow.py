@@ -25,8 +25,14 @@ MIN = 60_000
 KEPT, NEW = "c_000000000000c0c0", "c_000000000000d0d0"
 PAY = {"type": "purchase", "stage": "payment"}  # sla 1 h
 SIGNUP = {"type": "onboarding", "stage": "signup"}  # sla 1 d
-SPLIT = {"split_id": "s_00000000000000e1", "customer": KEPT, "new_customer": NEW, "generation": 1,
-         "identifier_types": ["email"], "by": "ops-admin"}
+SPLIT = {
+    "split_id": "s_00000000000000e1",
+    "customer": KEPT,
+    "new_customer": NEW,
+    "generation": 1,
+    "identifier_types": ["email"],
+    "by": "ops-admin",
+}
 
 
 @pytest.fixture(params=["single", "cluster"])
@@ -53,13 +59,17 @@ async def held(p: Proc, cid: str) -> tuple[list[str], set[str], list[str]]:
     raw = await p.client.hget(p.keys.detector_state(cid), "buf")
     opened = await p.client.hkeys(p.keys.open_alerts(cid))
     timers = [text(t) for t in await p.client.zrange(p.keys.timers, 0, -1)]
-    return ([e[1] for e in orjson.loads(raw or b"[]")], {text(a) for a in opened},
-            [t for t in timers if t.startswith(cid)])
+    return (
+        [e[1] for e in orjson.loads(raw or b"[]")],
+        {text(a) for a in opened},
+        [t for t in timers if t.startswith(cid)],
+    )
 
 
 async def snapshot(p: Proc) -> list[Any]:
     return [await p.client.hgetall(p.keys.detector_state(c)) for c in (KEPT, NEW)] + [
-        await p.client.hgetall(p.keys.open_alerts(c)) for c in (KEPT, NEW)]
+        await p.client.hgetall(p.keys.open_alerts(c)) for c in (KEPT, NEW)
+    ]
 
 
 async def test_an_open_alert_follows_the_split_and_comes_back_with_the_undo(
@@ -67,8 +77,9 @@ async def test_an_open_alert_follows_the_split_and_comes_back_with_the_undo(
 ) -> None:
     p = Proc(redis_url, key_prefix)
     # One customer that is two people: 'a' is the kept person's, 'x' (a payment, stalled) the other's.
-    await p.events([stitched("a", KEPT, T0, "web", intent="billing"),
-                    stitched("x", KEPT, T0 + MIN, "app", journey=PAY)])
+    await p.events(
+        [stitched("a", KEPT, T0, "web", intent="billing"), stitched("x", KEPT, T0 + MIN, "app", journey=PAY)]
+    )
     assert await p.tick_at(T0 + 62 * MIN) == 1
     stall = alert_id("stall", KEPT, "purchase", "x")
     assert [a["alert_id"] for a in p.published] == [stall]

@@ -57,8 +57,10 @@ def expected_figures(truth: dict[str, Any], population: Path) -> dict[tuple[str,
             values[rec["value"]["event_id"]] = rec["value"]
     out: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for info in truth["customers"].values():
-        evs = sorted((values[e] for e in info["events"] if e in values and "journey" in values[e]),
-                     key=lambda v: (parse_rfc3339_ms(v["occurred_at"]), v["event_id"]))
+        evs = sorted(
+            (values[e] for e in info["events"] if e in values and "journey" in values[e]),
+            key=lambda v: (parse_rfc3339_ms(v["occurred_at"]), v["event_id"]),
+        )
         current: dict[str, str] = {}  # journey type -> stage the customer is at (none after a terminal one)
         for v in evs:
             j, s = v["journey"]["type"], v["journey"]["stage"]
@@ -90,23 +92,58 @@ async def test_the_map_equals_what_the_ground_truth_implies(
 ) -> None:
     start = format_ms((now_ms() - 4 * DAY_MS) // 60_000 * 60_000)
     pop = tmp_path / "pop.jsonl"
-    done = subprocess.run([*JOURNEYS, "simulate", "--customers", str(CUSTOMERS), "--seed", "5",
-                           "--start", start, "--span", "3d", "--out", str(pop)],
-                          env=service_env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            *JOURNEYS,
+            "simulate",
+            "--customers",
+            str(CUSTOMERS),
+            "--seed",
+            "5",
+            "--start",
+            start,
+            "--span",
+            "3d",
+            "--out",
+            str(pop),
+        ],
+        env=service_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     truth = orjson.loads((tmp_path / "pop.truth.json").read_bytes())
     expected = expected_figures(truth, pop)
     ports = {name: free_port() for name in ("stitcher", "detector", "map")}
-    env = {**service_env, "JOURNEYS_TIMER_CLOCK": "event", "JOURNEYS_LOG_LEVEL": "WARNING",
-           "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
-           "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["detector"]),
-           "JOURNEYS_MAP_METRICS_PORT": str(ports["map"])}
-    with (_worker("stitcher", env, tmp_path), _worker("detector", env, tmp_path),
-          _worker("map", env, tmp_path)):
-        poll(lambda: all(http_ok(f"http://127.0.0.1:{p}/metrics") for p in ports.values()), timeout=90,
-             interval=0.25, what="stitcher, detector and map metrics endpoints")
-        done = subprocess.run([*JOURNEYS, "replay", str(pop), "--rate", str(max(200, CUSTOMERS))], env=env,
-                              capture_output=True, text=True, timeout=600, check=False)
+    env = {
+        **service_env,
+        "JOURNEYS_TIMER_CLOCK": "event",
+        "JOURNEYS_LOG_LEVEL": "WARNING",
+        "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
+        "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["detector"]),
+        "JOURNEYS_MAP_METRICS_PORT": str(ports["map"]),
+    }
+    with (
+        _worker("stitcher", env, tmp_path),
+        _worker("detector", env, tmp_path),
+        _worker("map", env, tmp_path),
+    ):
+        poll(
+            lambda: all(http_ok(f"http://127.0.0.1:{p}/metrics") for p in ports.values()),
+            timeout=90,
+            interval=0.25,
+            what="stitcher, detector and map metrics endpoints",
+        )
+        done = subprocess.run(
+            [*JOURNEYS, "replay", str(pop), "--rate", str(max(200, CUSTOMERS))],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         async with TestClient(TestServer(create_app(api_settings(service_env)))) as api:
             window = {"since": str(parse_rfc3339_ms(start) - DAY_MS), "until": str(now_ms() + DAY_MS)}
@@ -118,10 +155,15 @@ async def test_the_map_equals_what_the_ground_truth_implies(
                     assert resp.status == 200, await resp.text()
                     for st in (await resp.json())["stages"]:
                         c = got[(j, st["name"])]
-                        c.update({"entries": st["entries"], "conversions": st["conversions"],
-                                  "abandoned": st["dropoffs"]["abandoned"],
-                                  "stalled": st["dropoffs"]["stalled"],
-                                  "sentiment_n": st["sentiment"]["count"]})
+                        c.update(
+                            {
+                                "entries": st["entries"],
+                                "conversions": st["conversions"],
+                                "abandoned": st["dropoffs"]["abandoned"],
+                                "stalled": st["dropoffs"]["stalled"],
+                                "sentiment_n": st["sentiment"]["count"],
+                            }
+                        )
                         c["sentiment_mean"] = st["sentiment"]["mean"] or 0
                 return got
 
@@ -131,8 +173,10 @@ async def test_the_map_equals_what_the_ground_truth_implies(
             deadline_got: dict[tuple[str, str], Counter[str]] = {}
             for _ in range(240 + CUSTOMERS // 2):  # ~2 min (more for a larger run) to drain the replay
                 deadline_got = await figures()
-                if all(view(deadline_got, m) == view(expected, m)
-                       for m in ("entries", "conversions", "abandoned", "sentiment_n", "stalled")):
+                if all(
+                    view(deadline_got, m) == view(expected, m)
+                    for m in ("entries", "conversions", "abandoned", "sentiment_n", "stalled")
+                ):
                     break
                 await _pause()
             got = deadline_got
@@ -140,13 +184,16 @@ async def test_the_map_equals_what_the_ground_truth_implies(
         assert view(got, metric) == view(expected, metric), (metric, _tail(tmp_path / "map.log"))
     for key, c in expected.items():
         if c["sentiment_n"]:
-            assert got[key]["sentiment_mean"] == pytest.approx(c["sentiment_milli"] / 1000 / c["sentiment_n"],
-                                                               abs=1e-4), key
+            assert got[key]["sentiment_mean"] == pytest.approx(
+                c["sentiment_milli"] / 1000 / c["sentiment_n"], abs=1e-4
+            ), key
     stalled_expected, stalled_got = view(expected, "stalled"), view(got, "stalled")
     assert stalled_got == stalled_expected, (stalled_got, stalled_expected)
     totals = {m: sum(view(got, m).values()) for m in ("entries", "conversions", "abandoned", "stalled")}
-    print(f"journey map vs ground truth: {len(truth['customers'])} customers, {truth['counts']['events']} "
-          f"events, {totals}")
+    print(
+        f"journey map vs ground truth: {len(truth['customers'])} customers, {truth['counts']['events']} "
+        f"events, {totals}"
+    )
     assert totals["entries"] > 300 and totals["abandoned"] > 0 and totals["stalled"] > 0
 
 

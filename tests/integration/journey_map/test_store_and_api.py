@@ -32,10 +32,22 @@ MAP_SCHEMA = contracts.validator(contracts.JOURNEY_MAP)
 
 
 def stitched(eid: str, cid: str, t: int, stage: str, channel: str = "web", **extra: Any) -> dict[str, Any]:
-    return {"schema_version": "1.0", "event_id": eid, "occurred_at": format_ms(t), "occurred_at_ms": t,
-            "channel": channel, "touchpoint": "tp", "direction": "inbound", "visibility": "onstage",
-            "journey": {"type": "purchase", "stage": stage}, "persona": extra.pop("persona", "price_hunter"),
-            "customer_id": cid, "identity_keys": [], "stitched_at_ms": t, **extra}
+    return {
+        "schema_version": "1.0",
+        "event_id": eid,
+        "occurred_at": format_ms(t),
+        "occurred_at_ms": t,
+        "channel": channel,
+        "touchpoint": "tp",
+        "direction": "inbound",
+        "visibility": "onstage",
+        "journey": {"type": "purchase", "stage": stage},
+        "persona": extra.pop("persona", "price_hunter"),
+        "customer_id": cid,
+        "identity_keys": [],
+        "stitched_at_ms": t,
+        **extra,
+    }
 
 
 class Feed:
@@ -51,8 +63,9 @@ class Feed:
 
 
 @pytest.fixture(params=["single", "cluster"])
-def map_env(request: pytest.FixtureRequest, service_env: dict[str, str],
-            key_prefix: str) -> Iterator[dict[str, str]]:
+def map_env(
+    request: pytest.FixtureRequest, service_env: dict[str, str], key_prefix: str
+) -> Iterator[dict[str, str]]:
     """The test's environment on the shared single Redis, or on a real 3-master Redis Cluster."""
     if request.param == "single":
         request.getfixturevalue("redis_client")  # removes the test's keys afterwards
@@ -69,7 +82,8 @@ def map_env(request: pytest.FixtureRequest, service_env: dict[str, str],
 @pytest.fixture
 async def feed(map_env: dict[str, str]) -> AsyncIterator[Feed]:
     settings = JourneyMapSettings.model_validate(
-        {k: v for k, v in map_env.items() if k.startswith(("JOURNEYS_", "REDIS_", "KAFKA_"))})
+        {k: v for k, v in map_env.items() if k.startswith(("JOURNEYS_", "REDIS_", "KAFKA_"))}
+    )
     client = connect(settings.redis_url)
     _, handler = build(settings, load_definitions(), MapMetrics(), client)
     yield Feed(settings, handler)
@@ -100,9 +114,11 @@ async def test_batches_merges_redelivery_and_alerts_read_back_through_the_api(
 ) -> None:
     s = feed.s
     a, b = "c_00000000000000a1", "c_00000000000000b2"
-    events = [stitched("e1", a, T0 + 5 * MIN, "browse"),
-              stitched("e2", a, T0 + 65 * MIN, "cart", "mobile_app"),
-              stitched("e3", b, T0 + 70 * MIN, "checkout", "phone", sentiment=-0.5, department="sales")]
+    events = [
+        stitched("e1", a, T0 + 5 * MIN, "browse"),
+        stitched("e2", a, T0 + 65 * MIN, "cart", "mobile_app"),
+        stitched("e3", b, T0 + 70 * MIN, "checkout", "phone", sentiment=-0.5, department="sales"),
+    ]
     await feed.send(s.topic_stitched_events, *events)
     await feed.send(s.topic_stitched_events, *events)  # redelivered
     doc = await get_map(api)
@@ -110,8 +126,15 @@ async def test_batches_merges_redelivery_and_alerts_read_back_through_the_api(
     assert doc["totals"]["in_journey_now"] == 2  # two customers so far
     assert stage(doc, "checkout")["sentiment"] == {"mean": -0.5, "count": 1}
 
-    merge = {"schema_version": "1.0", "record_id": "m1", "kind": "merge", "survivor": a, "loser": b,
-             "event_id": "e3", "recorded_at_ms": T0}
+    merge = {
+        "schema_version": "1.0",
+        "record_id": "m1",
+        "kind": "merge",
+        "survivor": a,
+        "loser": b,
+        "event_id": "e3",
+        "recorded_at_ms": T0,
+    }
     await feed.send(s.topic_identity_merges, merge)
     await feed.send(s.topic_identity_merges, merge)
     doc = await get_map(api)
@@ -120,19 +143,31 @@ async def test_batches_merges_redelivery_and_alerts_read_back_through_the_api(
     assert stage(doc, "cart")["conversions"] == 1
 
     # b's late event (still keyed by the loser) lands in the survivor; an alert on it is a pain point.
-    await feed.send(s.topic_stitched_events, stitched("e4", b, T0 + 80 * MIN, "checkout", "phone",
-                                                      outcome="abandoned"))
-    alert = {"schema_version": "1.0", "alert_id": "a_" + "1" * 32, "type": "stall", "severity": "high",
-             "customer_id": b, "status": "open", "detected_at": format_ms(T0), "occurred_at":
-             format_ms(T0 + 90 * MIN), "journey": {"type": "purchase", "stage": "checkout"},
-             "evidence": {"event_ids": ["e4"]}}
+    await feed.send(
+        s.topic_stitched_events, stitched("e4", b, T0 + 80 * MIN, "checkout", "phone", outcome="abandoned")
+    )
+    alert = {
+        "schema_version": "1.0",
+        "alert_id": "a_" + "1" * 32,
+        "type": "stall",
+        "severity": "high",
+        "customer_id": b,
+        "status": "open",
+        "detected_at": format_ms(T0),
+        "occurred_at": format_ms(T0 + 90 * MIN),
+        "journey": {"type": "purchase", "stage": "checkout"},
+        "evidence": {"event_ids": ["e4"]},
+    }
     await feed.send(s.topic_gap_alerts, alert)
     doc = await get_map(api)
     checkout = stage(doc, "checkout")
     assert checkout["dropoffs"] == {"abandoned": 1, "stalled": 1, "total": 2}
     assert checkout["alerts"] == {"stall": 1}
-    resp = await api.get("/api/v1/journey-map/customers", headers=AUTH,
-                         params={"journey": "purchase", "stage": "checkout", "type": "stall"})
+    resp = await api.get(
+        "/api/v1/journey-map/customers",
+        headers=AUTH,
+        params={"journey": "purchase", "stage": "checkout", "type": "stall"},
+    )
     listed = (await resp.json())["customers"]
     assert [c["customer_id"] for c in listed] == [a] and listed[0]["persona"] == "price_hunter"
 
@@ -161,14 +196,22 @@ async def test_batches_merges_redelivery_and_alerts_read_back_through_the_api(
     assert all(state is None for state, _ in (await feed.h.store.load([a, b])).values())
     doc = await get_map(api)
     assert doc["totals"] == {"entries": 0, "touches": 0, "in_journey_now": 0, "dropoffs": 0, "open_alerts": 0}
-    resp = await api.get("/api/v1/journey-map/customers", headers=AUTH,
-                         params={"journey": "purchase", "stage": "checkout", "type": "stall"})
+    resp = await api.get(
+        "/api/v1/journey-map/customers",
+        headers=AUTH,
+        params={"journey": "purchase", "stage": "checkout", "type": "stall"},
+    )
     assert (await resp.json())["customers"] == []
 
 
 async def test_bad_parameters_are_400s_and_the_page_shell_is_open(api: TestClient[Any, Any]) -> None:
-    for params in ({"journey": "nope"}, {"persona": "x"}, {"since": "yesterday"}, {"limit": "3"},
-                   {"since": "2000", "until": "1000"}):
+    for params in (
+        {"journey": "nope"},
+        {"persona": "x"},
+        {"since": "yesterday"},
+        {"limit": "3"},
+        {"since": "2000", "until": "1000"},
+    ):
         resp = await api.get("/api/v1/journey-map", params=params, headers=AUTH)
         assert resp.status == 400, params
     assert (await api.get("/api/v1/journey-map")).status == 401
@@ -185,7 +228,7 @@ async def test_a_write_planned_on_a_stale_state_is_refused(feed: Feed, api: Test
     s, cid = feed.s, "c_00000000000000c3"
     await feed.send(s.topic_stitched_events, stitched("x1", cid, T0 + 5 * MIN, "browse"))
     store = feed.h.store
-    (_, gen), = (await store.load([cid])).values()
+    ((_, gen),) = (await store.load([cid])).values()
     await feed.send(s.topic_stitched_events, stitched("x2", cid, T0 + 6 * MIN, "cart"))  # another worker
     with pytest.raises(Conflict):
         await store.write(store.keys.shard_of(cid), {cid: (b'{"v":1}', gen)}, [Delta()])

@@ -20,8 +20,9 @@ PARTITIONS = 3
 
 
 def settings(infra: Infra) -> CommonSettings:
-    return CommonSettings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-                                          "REDIS_URL": infra.redis_url})
+    return CommonSettings.model_validate(
+        {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers, "REDIS_URL": infra.redis_url}
+    )
 
 
 REGISTRIES: dict[int, CollectorRegistry] = {}
@@ -97,10 +98,24 @@ async def test_commits_last_handled_offset_plus_one_per_partition(infra: Infra, 
     produce(infra, topic, 500)
     seen_commits: list[Offsets] = []
     handler = Recorder(copy_to=out_topic)
-    loop = KafkaLoop(settings(infra), group_id=group, topics=[topic], handler=handler, metrics=metrics(),
-                     batch_size=64, on_commit=seen_commits.append)
-    await run_until(loop, lambda: len(handler.seen) >= 500 and bool(seen_commits)
-                    and sum(seen_commits[-1].values()) > 0 and _all_committed(seen_commits, 500))
+    loop = KafkaLoop(
+        settings(infra),
+        group_id=group,
+        topics=[topic],
+        handler=handler,
+        metrics=metrics(),
+        batch_size=64,
+        on_commit=seen_commits.append,
+    )
+    await run_until(
+        loop,
+        lambda: (
+            len(handler.seen) >= 500
+            and bool(seen_commits)
+            and sum(seen_commits[-1].values()) > 0
+            and _all_committed(seen_commits, 500)
+        ),
+    )
     last = {p: max(r.offset for r in handler.seen if r.partition == p) for p in range(PARTITIONS)}
     assert committed(infra, group, topic) == {p: o + 1 for p, o in last.items()}
     assert high_watermarks(infra, topic) == {p: o + 1 for p, o in last.items()}
@@ -162,8 +177,9 @@ async def test_lag_is_high_watermark_minus_committed(infra: Infra, unique: str) 
     fail = [True]
     handler = Recorder(failing=lambda: fail[0])
     m = metrics()
-    loop = KafkaLoop(settings(infra), group_id=group, topics=[topic], handler=handler, metrics=m,
-                     lag_every_s=0.1)
+    loop = KafkaLoop(
+        settings(infra), group_id=group, topics=[topic], handler=handler, metrics=m, lag_every_s=0.1
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
     deadline = asyncio.get_running_loop().time() + 60
@@ -185,8 +201,9 @@ async def test_seen_through_proves_only_what_was_committed(infra: Infra, unique:
     produce(infra, topic, 40)
     fail = [True]
     handler = Recorder(failing=lambda: fail[0])
-    loop = KafkaLoop(settings(infra), group_id=group, topics=[topic], handler=handler, metrics=metrics(),
-                     lag_every_s=0.1)
+    loop = KafkaLoop(
+        settings(infra), group_id=group, topics=[topic], handler=handler, metrics=metrics(), lag_every_s=0.1
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
     deadline = asyncio.get_running_loop().time() + 60
@@ -213,9 +230,13 @@ async def test_a_worker_fenced_by_its_static_name_stops_instead_of_idling(infra:
 
     topic, group = f"t{unique}-in", f"g{unique}"
     create_topics(infra.bootstrap_servers, [topic], PARTITIONS)
-    named = CommonSettings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-                                           "REDIS_URL": infra.redis_url,
-                                           "JOURNEYS_INSTANCE_ID": f"w-{unique}"})
+    named = CommonSettings.model_validate(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+            "REDIS_URL": infra.redis_url,
+            "JOURNEYS_INSTANCE_ID": f"w-{unique}",
+        }
+    )
     old = KafkaLoop(named, group_id=group, topics=[topic], handler=Recorder(), metrics=metrics())
     stop = asyncio.Event()
     first = asyncio.create_task(old.run(stop))

@@ -35,11 +35,19 @@ def http_get(url: str, headers: dict[str, str] | None = None, method: str = "GET
 def service(command: str, env: dict[str, str], log: Path, metrics_url: str) -> Iterator[None]:
     """``journeys <command>`` until the test ends; ready once its /metrics answers; SIGTERM after."""
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", command], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", command],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        poll(lambda: proc.poll() is not None or http_get(metrics_url)[0] == 200, timeout=90,
-             interval=0.2, what=f"journeys {command} to serve {metrics_url}")
+        poll(
+            lambda: proc.poll() is not None or http_get(metrics_url)[0] == 200,
+            timeout=90,
+            interval=0.2,
+            what=f"journeys {command} to serve {metrics_url}",
+        )
         assert proc.poll() is None, f"journeys {command} exited: {log.read_text()[-3000:]}"
         yield
     finally:
@@ -52,20 +60,31 @@ def prometheus(tmp: Path, targets: dict[str, str], rule_files: list[Path]) -> It
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(p) for p in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [t]}]}
-                           for job, t in targets.items()],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [t]}]} for job, t in targets.items()
+        ],
     }
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with (tmp / "prometheus.log").open("ab") as out:
-        proc = subprocess.Popen([PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={tmp / 'tsdb'}",
-                                 f"--web.listen-address=127.0.0.1:{port}",
-                                 "--log.level=warn"], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        poll(lambda: proc.poll() is not None or http_get(f"{base}/-/ready")[0] == 200, timeout=60,
-             what="Prometheus to be ready")
+        poll(
+            lambda: proc.poll() is not None or http_get(f"{base}/-/ready")[0] == 200,
+            timeout=60,
+            what="Prometheus to be ready",
+        )
         assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-3000:]
         yield base
     finally:

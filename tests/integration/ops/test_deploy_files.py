@@ -48,10 +48,16 @@ def test_promtool_accepts_the_configs_and_rules(config: str) -> None:
 
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.compose.yml"])
 def test_the_four_jobs_scrape_the_contract_ports(config: str) -> None:
-    jobs = {j["job_name"]: j["static_configs"][0]["targets"][0]
-            for j in yaml.safe_load((PROM / config).read_text())["scrape_configs"]}
+    jobs = {
+        j["job_name"]: j["static_configs"][0]["targets"][0]
+        for j in yaml.safe_load((PROM / config).read_text())["scrape_configs"]
+    }
     assert {name: target.split(":")[1] for name, target in jobs.items()} == {
-        "stitcher": "9101", "gap_detector": "9102", "map": "9103", "api": "8088"}
+        "stitcher": "9101",
+        "gap_detector": "9102",
+        "map": "9103",
+        "api": "8088",
+    }
 
 
 def test_every_metric_read_is_in_the_contract() -> None:
@@ -62,10 +68,17 @@ def test_every_metric_read_is_in_the_contract() -> None:
 
 def test_the_dashboard_covers_what_ops_watches() -> None:
     read = set().union(*(metric_names(e) for _, e in dashboard_exprs()))
-    for needed in ("journeys_events_in_total", "journeys_consumer_lag_messages",
-                   "journeys_end_to_end_latency_seconds", "journeys_alerts_total", "journeys_dropoff_rate",
-                   "journeys_lookup_latency_seconds", "journeys_map_records_total",
-                   "journeys_map_records_skipped_total", "journeys_map_batch_seconds"):
+    for needed in (
+        "journeys_events_in_total",
+        "journeys_consumer_lag_messages",
+        "journeys_end_to_end_latency_seconds",
+        "journeys_alerts_total",
+        "journeys_dropoff_rate",
+        "journeys_lookup_latency_seconds",
+        "journeys_map_records_total",
+        "journeys_map_records_skipped_total",
+        "journeys_map_batch_seconds",
+    ):
         assert needed in read
 
 

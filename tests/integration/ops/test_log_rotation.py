@@ -31,10 +31,19 @@ raise SystemExit("exit message")
 
 def test_the_log_rotates_by_size_keeps_n_files_and_takes_stdout_along(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "stitcher.log"
-    env = {**os.environ, "JOURNEYS_LOG_FILE": str(log), "JOURNEYS_LOG_MAX_BYTES": "20000",
-           "JOURNEYS_LOG_BACKUPS": "3"}
-    done = subprocess.run([sys.executable, "-c", WRITER], env=env, capture_output=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[3])
+    env = {
+        **os.environ,
+        "JOURNEYS_LOG_FILE": str(log),
+        "JOURNEYS_LOG_MAX_BYTES": "20000",
+        "JOURNEYS_LOG_BACKUPS": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", WRITER],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[3],
+    )
     assert done.returncode == 1, done.stderr
     files = sorted(p.name for p in log.parent.iterdir())
     assert files == ["stitcher.log", "stitcher.log.1", "stitcher.log.2", "stitcher.log.3"]
@@ -54,10 +63,17 @@ def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[di
     small log files."""
     state = tmp_path_factory.mktemp("private") / "state"
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
-    env.update({"JOURNEYS_STATE_DIR": str(state), "JOURNEYS_KAFKA_PORT": str(free_port()),
-                "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()), "JOURNEYS_REDIS_PORT": str(free_port()),
-                "JOURNEYS_LOG_MAX_BYTES": "20000", "JOURNEYS_LOG_BACKUPS": "2",
-                "JOURNEYS_STACK_TIMEOUT": "90"})
+    env.update(
+        {
+            "JOURNEYS_STATE_DIR": str(state),
+            "JOURNEYS_KAFKA_PORT": str(free_port()),
+            "JOURNEYS_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "JOURNEYS_REDIS_PORT": str(free_port()),
+            "JOURNEYS_LOG_MAX_BYTES": "20000",
+            "JOURNEYS_LOG_BACKUPS": "2",
+            "JOURNEYS_STACK_TIMEOUT": "90",
+        }
+    )
     try:
         up = run_journeys(env, "up", "--infra-only", timeout=180, cwd=ROOT)
         assert up.returncode == 0, up.stderr
@@ -76,7 +92,8 @@ def test_the_local_brokers_log_rotates_too(private_stack: tuple[dict[str, str], 
 
 
 def test_replay_sends_to_the_stack_of_its_ports_not_the_default_one(
-        private_stack: tuple[dict[str, str], Path], tmp_path: Path) -> None:
+    private_stack: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
     from services.simulator.collect import count_topic
 
     env = {**private_stack[0], "JOURNEYS_TOPIC_CHANNEL_EVENTS": f"replay-{uuid.uuid4().hex[:8]}"}

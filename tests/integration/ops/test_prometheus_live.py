@@ -26,9 +26,10 @@ from tests.helpers import free_port, poll
 from tests.integration.ops.promql import RULES_DIR, dashboard_exprs, metric_names, rule_exprs
 from tests.integration.ops.services import http_get, prometheus, query, scraped_names, service
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not Path("/usr/bin/prometheus").exists(),
-                                 reason="needs /usr/bin/prometheus")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path("/usr/bin/prometheus").exists(), reason="needs /usr/bin/prometheus"),
+]
 TOKEN = "ops-token"
 
 
@@ -39,47 +40,95 @@ def events() -> tuple[list[bytes], list[bytes]]:
     t = now_ms() - 20 * 60_000
 
     def ev(eid: str, minute: int, channel: str, ids: dict[str, str], **extra: Any) -> bytes:
-        return orjson.dumps({"event_id": eid, "occurred_at": format_ms(t + minute * 60_000),
-                             "channel": channel,
-                             "touchpoint": extra.pop("touchpoint", "page"), "identifiers": ids, **extra})
+        return orjson.dumps(
+            {
+                "event_id": eid,
+                "occurred_at": format_ms(t + minute * 60_000),
+                "channel": channel,
+                "touchpoint": extra.pop("touchpoint", "page"),
+                "identifiers": ids,
+                **extra,
+            }
+        )
 
     pay = {"journey": {"type": "purchase", "stage": "payment"}}
-    first = ev("ops-1", 6, "web", {"email": "ops.one@example.com"}, intent="payment_problem",
-               outcome="failure", **pay)
+    first = ev(
+        "ops-1",
+        6,
+        "web",
+        {"email": "ops.one@example.com"},
+        intent="payment_problem",
+        outcome="failure",
+        **pay,
+    )
     return [ev("ops-0", 0, "web", {"cookie_id": "ck_ops_0"})], [
-        first, first,                                                           # duplicate
+        first,
+        first,  # duplicate
         ev("ops-2", 7, "mobile_app", {"phone": "+44 7700 900111"}, **pay, outcome="abandoned"),
         ev("ops-3", 8, "web", {"email": "ops.one@example.com", "phone": "+44 7700 900111"}, **pay),  # merge
         ev("ops-4", 9, "web", {"customer_id": "crm-1", "email": "ops.one@example.com"}),
-        ev("ops-5", 10, "web", {"customer_id": "crm-2", "email": "ops.one@example.com"}),         # conflict
-        ev("ops-6", 16, "phone", {"email": "ops.one@example.com"}, touchpoint="agent_call",
-           intent="payment_problem", **pay),                                                  # channel switch
+        ev("ops-5", 10, "web", {"customer_id": "crm-2", "email": "ops.one@example.com"}),  # conflict
+        ev(
+            "ops-6",
+            16,
+            "phone",
+            {"email": "ops.one@example.com"},
+            touchpoint="agent_call",
+            intent="payment_problem",
+            **pay,
+        ),  # channel switch
         ev("ops-7", 20, "web", {"cookie_id": "ck_ops_7"}, journey={"type": "purchase", "stage": "browse"}),
-        b"{not json",                                                                          # dead letter
+        b"{not json",  # dead letter
     ]
 
 
 @pytest.fixture
-def running(infra: Infra, topics: Topics, service_env: dict[str, str], tmp_path: Path,
-            ) -> Iterator[dict[str, str]]:
-    create_topics(infra.bootstrap_servers, [topics.channel_events, topics.dlq, topics.stitched_events,
-                                            topics.identity_merges, topics.gap_alerts], 2)
+def running(
+    infra: Infra,
+    topics: Topics,
+    service_env: dict[str, str],
+    tmp_path: Path,
+) -> Iterator[dict[str, str]]:
+    create_topics(
+        infra.bootstrap_servers,
+        [
+            topics.channel_events,
+            topics.dlq,
+            topics.stitched_events,
+            topics.identity_merges,
+            topics.gap_alerts,
+        ],
+        2,
+    )
     ports = {"stitcher": free_port(), "gap_detector": free_port(), "map": free_port(), "api": free_port()}
     prefix = service_env["JOURNEYS_KEY_PREFIX"]
-    env = {**service_env, "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
-           "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["gap_detector"]),
-           "JOURNEYS_MAP_METRICS_PORT": str(ports["map"]),
-           "JOURNEYS_API_PORT": str(ports["api"]), "JOURNEYS_API_TOKEN": TOKEN,
-           "JOURNEYS_STITCHER_GROUP": f"s-{prefix}", "JOURNEYS_DETECTOR_GROUP": f"d-{prefix}",
-           "JOURNEYS_MAP_GROUP": f"m-{prefix}",
-           "JOURNEYS_TIMER_CLOCK": "event", "JOURNEYS_TOPIC_PARTITIONS": "2"}
+    env = {
+        **service_env,
+        "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
+        "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["gap_detector"]),
+        "JOURNEYS_MAP_METRICS_PORT": str(ports["map"]),
+        "JOURNEYS_API_PORT": str(ports["api"]),
+        "JOURNEYS_API_TOKEN": TOKEN,
+        "JOURNEYS_STITCHER_GROUP": f"s-{prefix}",
+        "JOURNEYS_DETECTOR_GROUP": f"d-{prefix}",
+        "JOURNEYS_MAP_GROUP": f"m-{prefix}",
+        "JOURNEYS_TIMER_CLOCK": "event",
+        "JOURNEYS_TOPIC_PARTITIONS": "2",
+    }
     urls = {f"{job}_metrics": f"http://127.0.0.1:{port}/metrics" for job, port in ports.items()}
     with ExitStack() as stack:
-        for job, command in (("stitcher", "stitcher"), ("gap_detector", "detector"), ("map", "map"),
-                             ("api", "api")):
+        for job, command in (
+            ("stitcher", "stitcher"),
+            ("gap_detector", "detector"),
+            ("map", "map"),
+            ("api", "api"),
+        ):
             stack.enter_context(service(command, env, tmp_path / f"{job}.log", urls[f"{job}_metrics"]))
-        prom = stack.enter_context(prometheus(tmp_path, {j: f"127.0.0.1:{p}" for j, p in ports.items()},
-                                              sorted(RULES_DIR.glob("*.yml"))))
+        prom = stack.enter_context(
+            prometheus(
+                tmp_path, {j: f"127.0.0.1:{p}" for j, p in ports.items()}, sorted(RULES_DIR.glob("*.yml"))
+            )
+        )
         yield {"prometheus": prom, "api": f"http://127.0.0.1:{ports['api']}", **urls}
 
 
@@ -91,15 +140,24 @@ def push_traffic(infra: Infra, topics: Topics, api: str, redis_client: Any, pref
             producer.send(topics.channel_events, value, partition=0)
         producer.flush()
         if wave is first_wave:  # drop-off minutes are judged from the detector's first watermark on
-            poll(lambda: redis_client.exists(Keys(prefix).dropoff_judged), timeout=60,
-                 what="the detector to judge its first minute")
+            poll(
+                lambda: redis_client.exists(Keys(prefix).dropoff_judged),
+                timeout=60,
+                what="the detector to judge its first minute",
+            )
     producer.close()
     auth = {"Authorization": f"Bearer {TOKEN}"}
     lookup = f"{api}/api/v1/journeys/lookup?email=ops.one%40example.com"
-    poll(lambda: http_get(lookup, auth)[0] == 200, timeout=60,
-         what="the stitched journey to be readable through the API")
-    poll(lambda: b"channel_switch" in http_get(f"{api}/api/v1/alerts", auth)[1], timeout=60,
-         what="the detector's channel_switch alert")
+    poll(
+        lambda: http_get(lookup, auth)[0] == 200,
+        timeout=60,
+        what="the stitched journey to be readable through the API",
+    )
+    poll(
+        lambda: b"channel_switch" in http_get(f"{api}/api/v1/alerts", auth)[1],
+        timeout=60,
+        what="the detector's channel_switch alert",
+    )
     _, body = http_get(f"{api}/api/v1/journeys/lookup?phone=%2B447700900111", auth)
     journey = orjson.loads(body)  # what the real stitcher and detector wrote, read back by the API
     assert list(errors(JOURNEY, journey)) == []
@@ -113,7 +171,8 @@ def push_traffic(infra: Infra, topics: Topics, api: str, redis_client: Any, pref
 
 
 def test_every_dashboard_and_rule_expression_parses_and_has_data(
-        infra: Infra, topics: Topics, running: dict[str, str], redis_client: Any, key_prefix: str) -> None:
+    infra: Infra, topics: Topics, running: dict[str, str], redis_client: Any, key_prefix: str
+) -> None:
     push_traffic(infra, topics, running["api"], redis_client, key_prefix)
     prom = running["prometheus"]
 
@@ -149,7 +208,8 @@ def test_every_dashboard_and_rule_expression_parses_and_has_data(
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="needs promtool")
 def test_every_service_metrics_output_passes_promtool(
-        infra: Infra, topics: Topics, running: dict[str, str], redis_client: Any, key_prefix: str) -> None:
+    infra: Infra, topics: Topics, running: dict[str, str], redis_client: Any, key_prefix: str
+) -> None:
     push_traffic(infra, topics, running["api"], redis_client, key_prefix)
     for job in ("stitcher", "gap_detector", "map", "api"):
         status, body = http_get(running[f"{job}_metrics"])

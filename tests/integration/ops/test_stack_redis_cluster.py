@@ -39,13 +39,15 @@ def consecutive_free_ports(count: int) -> int:
 def cluster_env(tmp_path: Path, infra: Infra, topics: Topics) -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "JOURNEYS_REDIS_CLUSTER")}
     env.update(topics.env())
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-        "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
-        "JOURNEYS_REDIS_PORT": str(consecutive_free_ports(NODES)),
-        "JOURNEYS_TOPIC_PARTITIONS": "1",
-        "JOURNEYS_STACK_TIMEOUT": "60",
-    })
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+            "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
+            "JOURNEYS_REDIS_PORT": str(consecutive_free_ports(NODES)),
+            "JOURNEYS_TOPIC_PARTITIONS": "1",
+            "JOURNEYS_STACK_TIMEOUT": "60",
+        }
+    )
     yield env
     run_journeys(env, "down", cwd=str(ROOT))  # never leave a node behind, whatever the test did
 
@@ -79,11 +81,13 @@ def test_up_status_down_with_a_cluster(cluster_env: dict[str, str]) -> None:
         client.close()
 
     # A second `up` (the flag given through the environment this time) leaves the running nodes alone.
-    again = run_journeys({**cluster_env, "JOURNEYS_REDIS_CLUSTER": "1"}, "up", "--infra-only",
-                         timeout=180, cwd=str(ROOT))
+    again = run_journeys(
+        {**cluster_env, "JOURNEYS_REDIS_CLUSTER": "1"}, "up", "--infra-only", timeout=180, cwd=str(ROOT)
+    )
     assert again.returncode == 0 and again.stderr.count("already running") == NODES, again.stderr
     assert {p["name"]: p["pid"] for p in status(cluster_env)[1]["processes"]} == {
-        n: p["pid"] for n, p in nodes.items()}
+        n: p["pid"] for n, p in nodes.items()
+    }
 
     stopped = run_journeys(cluster_env, "down", cwd=str(ROOT))
     assert stopped.returncode == 0, stopped.stderr

@@ -25,18 +25,20 @@ BACK_WITHIN_S = 60.0  # restart delay + interpreter start + the worker joining i
 def sup_env(service_env: dict[str, str], tmp_path: Path, unique: str) -> Iterator[dict[str, str]]:
     """The shared Kafka and Redis (this test's topics and keys), own state folder, ports and groups."""
     env = dict(service_env)
-    env.update({
-        "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
-        "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
-        "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()),
-        "JOURNEYS_MAP_METRICS_PORT": str(free_port()),
-        "JOURNEYS_API_PORT": str(free_port()),
-        "JOURNEYS_STITCHER_GROUP": f"t{unique}-stitcher",
-        "JOURNEYS_DETECTOR_GROUP": f"t{unique}-detector",
-        "JOURNEYS_MAP_GROUP": f"t{unique}-map",
-        "JOURNEYS_RESTART_DELAY": "0.2",
-        "JOURNEYS_STACK_TIMEOUT": "90",
-    })
+    env.update(
+        {
+            "JOURNEYS_STATE_DIR": str(tmp_path / "state"),
+            "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
+            "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()),
+            "JOURNEYS_MAP_METRICS_PORT": str(free_port()),
+            "JOURNEYS_API_PORT": str(free_port()),
+            "JOURNEYS_STITCHER_GROUP": f"t{unique}-stitcher",
+            "JOURNEYS_DETECTOR_GROUP": f"t{unique}-detector",
+            "JOURNEYS_MAP_GROUP": f"t{unique}-map",
+            "JOURNEYS_RESTART_DELAY": "0.2",
+            "JOURNEYS_STACK_TIMEOUT": "90",
+        }
+    )
     env.pop("JOURNEYS_BIND_HOST", None)
     env.pop("JOURNEYS_API_HOST", None)
     yield env
@@ -102,14 +104,24 @@ def test_a_killed_service_is_restarted_with_backoff_and_down_leaves_nothing(sup_
         old = status(sup_env)["stitcher"]["pid"]
         os.kill(old, signal.SIGKILL)
         start = time.monotonic()
-        row = poll(lambda old=old, n=crash: back_again(sup_env, "stitcher", old, n), timeout=BACK_WITHIN_S,
-                   interval=0.2, what=f"the stitcher back after kill {crash}")
+        row = poll(
+            lambda old=old, n=crash: back_again(sup_env, "stitcher", old, n),
+            timeout=BACK_WITHIN_S,
+            interval=0.2,
+            what=f"the stitcher back after kill {crash}",
+        )
         timings.append(time.monotonic() - start)
         seen_pids.add(row["pid"])
     old = status(sup_env)["api"]["pid"]
     os.kill(old, signal.SIGKILL)
-    seen_pids.add(poll(lambda: back_again(sup_env, "api", old, 1), timeout=BACK_WITHIN_S, interval=0.2,
-                       what="the API back")["pid"])
+    seen_pids.add(
+        poll(
+            lambda: back_again(sup_env, "api", old, 1),
+            timeout=BACK_WITHIN_S,
+            interval=0.2,
+            what="the API back",
+        )["pid"]
+    )
     log = (Path(sup_env["JOURNEYS_STATE_DIR"]) / "logs" / "supervisor.log").read_text()
     assert re.search(r"stitcher: pid \d+ exited after [\d.]+ s; restart 1 in 0\.2 s", log), log
     assert re.search(r"stitcher: pid \d+ killed by SIGKILL after [\d.]+ s; restart 2 in 0\.4 s", log), log

@@ -25,6 +25,7 @@ def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
     # It does find a mistake: a misspelt key.
     (tmp_path / "journeys-api.service").write_text(
-        (tmp_path / "journeys-api.service").read_text().replace("RestartSec=", "RestartSecs="))
+        (tmp_path / "journeys-api.service").read_text().replace("RestartSec=", "RestartSecs=")
+    )
     bad = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
     assert "RestartSecs" in bad.stdout + bad.stderr

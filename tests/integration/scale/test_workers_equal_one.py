@@ -39,11 +39,16 @@ class Workers:
         name = f"{command}-{len(self.procs)}"
         log = (self.folder / f"{name}.log").open("wb")
         env = {**self.env, f"JOURNEYS_{command.upper()}_METRICS_PORT": str(port)}
-        proc = subprocess.Popen([*JOURNEYS, command], env=env, cwd=self.folder, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*JOURNEYS, command], env=env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
+        )
         self.procs.append((name, proc, log))
-        poll(lambda: proc.poll() is None and http_ok(f"http://127.0.0.1:{port}/metrics"), timeout=90,
-             interval=0.25, what=f"{name} metrics endpoint\n{self.tail(name)}")
+        poll(
+            lambda: proc.poll() is None and http_ok(f"http://127.0.0.1:{port}/metrics"),
+            timeout=90,
+            interval=0.25,
+            what=f"{name} metrics endpoint\n{self.tail(name)}",
+        )
         return len(self.procs) - 1
 
     def stop(self, index: int) -> None:
@@ -71,12 +76,35 @@ def test_three_workers_and_a_rebalance_equal_one_worker(
     tmp_path: Path, infra: Infra, topics: Topics, service_env: dict[str, str], redis_url: str
 ) -> None:
     start = format_ms((now_ms() - 4 * DAY_MS) // 60_000 * 60_000)
-    env = {**service_env, "REDIS_URL": redis_url, "JOURNEYS_TIMER_CLOCK": "event",
-           "JOURNEYS_LOG_LEVEL": "WARNING", "JOURNEYS_TOPIC_PARTITIONS": str(PARTITIONS)}
+    env = {
+        **service_env,
+        "REDIS_URL": redis_url,
+        "JOURNEYS_TIMER_CLOCK": "event",
+        "JOURNEYS_LOG_LEVEL": "WARNING",
+        "JOURNEYS_TOPIC_PARTITIONS": str(PARTITIONS),
+    }
     pop = tmp_path / "pop.jsonl"
-    done = subprocess.run([*JOURNEYS, "simulate", "--customers", "400", "--seed", "11", "--start", start,
-                           "--span", "3d", "--out", str(pop)], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [
+            *JOURNEYS,
+            "simulate",
+            "--customers",
+            "400",
+            "--seed",
+            "11",
+            "--start",
+            start,
+            "--span",
+            "3d",
+            "--out",
+            str(pop),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     truth = orjson.loads((tmp_path / "pop.truth.json").read_bytes())
     events = truth["counts"]["events"]
@@ -85,31 +113,64 @@ def test_three_workers_and_a_rebalance_equal_one_worker(
     try:
         stitchers = [workers.start("stitcher") for _ in range(3)]
         detectors = [workers.start("detector") for _ in range(3)]
-        replay = subprocess.Popen([*JOURNEYS, "replay", str(pop), "--rate", "150"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        replay = subprocess.Popen(
+            [*JOURNEYS, "replay", str(pop), "--rate", "150"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         # Midway: one stitcher and one detector leave, one of each joins (both groups rebalance).
-        poll(lambda: collect.count_topic(infra.bootstrap_servers, topics.stitched_events) >= events // 2,
-             timeout=120, interval=0.5, what="half of the events stitched")
+        poll(
+            lambda: collect.count_topic(infra.bootstrap_servers, topics.stitched_events) >= events // 2,
+            timeout=120,
+            interval=0.5,
+            what="half of the events stitched",
+        )
         workers.stop(stitchers[0])
         workers.stop(detectors[0])
         workers.start("stitcher")
         workers.start("detector")
         assert replay.wait(timeout=180) == 0, replay.stderr.read() if replay.stderr else ""
-        poll(lambda: collect.count_topic(infra.bootstrap_servers, topics.stitched_events) >= events,
-             timeout=120, interval=0.5, what=f"{events} stitched events")
+        poll(
+            lambda: collect.count_topic(infra.bootstrap_servers, topics.stitched_events) >= events,
+            timeout=120,
+            interval=0.5,
+            what=f"{events} stitched events",
+        )
         done = subprocess.run(
-            [*JOURNEYS, "evaluate", "--truth", str(tmp_path / "pop.truth.json"), "--population", str(pop),
-             "--json", "--idle", "5",
-             "--min-precision", "0.99", "--min-recall", "0.99", "--max-false-merges", "0",
-             "--min-accuracy", "0.99"],
-            env=env, capture_output=True, text=True, timeout=300, check=False)
+            [
+                *JOURNEYS,
+                "evaluate",
+                "--truth",
+                str(tmp_path / "pop.truth.json"),
+                "--population",
+                str(pop),
+                "--json",
+                "--idle",
+                "5",
+                "--min-precision",
+                "0.99",
+                "--min-recall",
+                "0.99",
+                "--max-false-merges",
+                "0",
+                "--min-accuracy",
+                "0.99",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     finally:
         workers.close()
     report = orjson.loads(done.stdout) if done.stdout.strip().startswith("{") else {}
     assert done.returncode == 0, (
         report.get("failures"),
         {t: (v["missed"][:5], v["unexpected"][:5]) for t, v in report.get("types", {}).items()},
-        done.stderr[-2000:])
+        done.stderr[-2000:],
+    )
     stitching = report["stitching"]
     assert stitching["false_merges"] == stitching["missed_merges"] == 0, stitching
     assert stitching["seen"] == stitching["in_journey_store"] == events, stitching

@@ -28,8 +28,23 @@ def make_ca(folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     ca, ca_key = folder / "ca.pem", folder / "ca.key"
     if not ca.is_file():
-        _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out",
-             str(ca), "-days", "2", "-subj", "/CN=journeys-test-ca", cwd=folder)
+        _run(
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=journeys-test-ca",
+            cwd=folder,
+        )
     return ca, ca_key
 
 
@@ -39,17 +54,83 @@ def make_certs(folder: Path, name: str) -> Certs:
     key, csr, cert = folder / f"{name}.key", folder / f"{name}.csr", folder / f"{name}.pem"
     ext = folder / f"{name}.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-         "-subj", f"/CN={name}", cwd=folder)
-    _run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-         "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext), cwd=folder)
+    _run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        f"/CN={name}",
+        cwd=folder,
+    )
+    _run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+        cwd=folder,
+    )
     keystore, truststore = folder / f"{name}.p12", folder / "truststore.p12"
-    _run("openssl", "pkcs12", "-export", "-in", str(cert), "-inkey", str(key), "-name", name,
-         "-out", str(keystore), "-passout", f"pass:{STORE_PASSWORD}", cwd=folder)
+    _run(
+        "openssl",
+        "pkcs12",
+        "-export",
+        "-in",
+        str(cert),
+        "-inkey",
+        str(key),
+        "-name",
+        name,
+        "-out",
+        str(keystore),
+        "-passout",
+        f"pass:{STORE_PASSWORD}",
+        cwd=folder,
+    )
     if not truststore.is_file():
-        _run("keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", str(ca), "-keystore",
-             str(truststore), "-storetype", "PKCS12", "-storepass", STORE_PASSWORD, cwd=folder)
+        _run(
+            "keytool",
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            "ca",
+            "-file",
+            str(ca),
+            "-keystore",
+            str(truststore),
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            STORE_PASSWORD,
+            cwd=folder,
+        )
     # The JVM must read the keystore openssl wrote (openssl 3 encrypts it with AES): fail here, not in Kafka.
-    _run("keytool", "-list", "-keystore", str(keystore), "-storetype", "PKCS12", "-storepass",
-         STORE_PASSWORD, cwd=folder)
+    _run(
+        "keytool",
+        "-list",
+        "-keystore",
+        str(keystore),
+        "-storetype",
+        "PKCS12",
+        "-storepass",
+        STORE_PASSWORD,
+        cwd=folder,
+    )
     return Certs(ca, cert, key, keystore, truststore)

@@ -26,21 +26,29 @@ class SecureKafka:
     bootstrap: str
     certs: Certs
 
-    def env(self, mechanism: str = "SCRAM-SHA-512", user: str = USER,
-            password: str = PASSWORD) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-                "KAFKA_SASL_MECHANISM": mechanism, "KAFKA_SASL_USERNAME": user,
-                "KAFKA_SASL_PASSWORD": password, "KAFKA_SSL_CA_FILE": str(self.certs.ca)}
+    def env(
+        self, mechanism: str = "SCRAM-SHA-512", user: str = USER, password: str = PASSWORD
+    ) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": mechanism,
+            "KAFKA_SASL_USERNAME": user,
+            "KAFKA_SASL_PASSWORD": password,
+            "KAFKA_SSL_CA_FILE": str(self.certs.ca),
+        }
 
 
 def properties(data: Path, port: int, internal: int, controller: int, certs: Certs) -> dict[str, str]:
-    jaas_plain = (f'org.apache.kafka.common.security.plain.PlainLoginModule required '
-                  f'user_{PLAIN_USER}="{PLAIN_PASSWORD}";')
+    jaas_plain = (
+        f"org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'user_{PLAIN_USER}="{PLAIN_PASSWORD}";'
+    )
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     return {
         **kafka_broker.server_properties(data, port, controller, 4),
         "listeners": f"SASL_SSL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal},"
-                     f"CONTROLLER://127.0.0.1:{controller}",
+        f"CONTROLLER://127.0.0.1:{controller}",
         "advertised.listeners": f"SASL_SSL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal}",
         "inter.broker.listener.name": "INTERNAL",
         "listener.security.protocol.map": "SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -57,10 +65,20 @@ def properties(data: Path, port: int, internal: int, controller: int, certs: Cer
 
 
 def _format(settings: StackSettings, props: Path, root: Path) -> None:
-    users = [f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]",
-             f"SCRAM-SHA-256=[name={USER},password={PASSWORD}]"]
-    cmd = kafka_broker._java_cmd(settings, "kafka.tools.StorageTool", "format", "-t", "Zm9ybWF0LXRlc3QtaWQx",
-                                 "-c", str(props), *[a for u in users for a in ("--add-scram", u)])
+    users = [
+        f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]",
+        f"SCRAM-SHA-256=[name={USER},password={PASSWORD}]",
+    ]
+    cmd = kafka_broker._java_cmd(
+        settings,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        "Zm9ybWF0LXRlc3QtaWQx",
+        "-c",
+        str(props),
+        *[a for u in users for a in ("--add-scram", u)],
+    )
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False, cwd=root)
     assert done.returncode == 0, f"kafka-storage format: {(done.stderr or done.stdout)[-800:]}"
 
@@ -81,10 +99,17 @@ def secure_kafka(root: Path) -> Iterator[SecureKafka]:
     proc = procs.spawn("kafka-sasl", cmd, log)
     found = SecureKafka(f"127.0.0.1:{port}", certs)
     env = found.env()
-    admin = AdminClient({"bootstrap.servers": found.bootstrap, "security.protocol": "SASL_SSL",
-                         "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": env["KAFKA_SASL_USERNAME"],
-                         "sasl.password": env["KAFKA_SASL_PASSWORD"], "ssl.ca.location": str(certs.ca),
-                         "log_level": 0})  # quiet once the broker stops
+    admin = AdminClient(
+        {
+            "bootstrap.servers": found.bootstrap,
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": env["KAFKA_SASL_USERNAME"],
+            "sasl.password": env["KAFKA_SASL_PASSWORD"],
+            "ssl.ca.location": str(certs.ca),
+            "log_level": 0,
+        }
+    )  # quiet once the broker stops
 
     def answers() -> bool:
         assert proc.alive(), f"the SASL_SSL broker exited: {log.read_text()[-2000:]}"

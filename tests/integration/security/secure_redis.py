@@ -37,14 +37,26 @@ def secure_redis(root: Path, service_acl: str) -> Iterator[SecureRedis]:
     certs = make_certs(root / "certs", "redis")
     port = free_port()
     conf = root / "redis.conf"
-    conf.write_text("\n".join([
-        "port 0", f"tls-port {port}", "bind 127.0.0.1", f"tls-cert-file {certs.cert}",
-        f"tls-key-file {certs.key}", f"tls-ca-cert-file {certs.ca}", "tls-auth-clients no",
-        'save ""', "appendonly no", f"dir {root}",
-        "user default off",
-        f"user admin on >{ADMIN_PASSWORD} ~* &* +@all",
-        f"user {SERVICE_USER} on >{SERVICE_PASSWORD} {service_acl}",
-    ]) + "\n")
+    conf.write_text(
+        "\n".join(
+            [
+                "port 0",
+                f"tls-port {port}",
+                "bind 127.0.0.1",
+                f"tls-cert-file {certs.cert}",
+                f"tls-key-file {certs.key}",
+                f"tls-ca-cert-file {certs.ca}",
+                "tls-auth-clients no",
+                'save ""',
+                "appendonly no",
+                f"dir {root}",
+                "user default off",
+                f"user admin on >{ADMIN_PASSWORD} ~* &* +@all",
+                f"user {SERVICE_USER} on >{SERVICE_PASSWORD} {service_acl}",
+            ]
+        )
+        + "\n"
+    )
     log = root / "redis.log"
     with log.open("ab") as out:
         proc = subprocess.Popen([server, str(conf)], stdout=out, stderr=subprocess.STDOUT)

@@ -30,8 +30,15 @@ EMAIL_QUERY = "email=alice.smith%40example.com"
 def settings_of(service_env: dict[str, str], **extra: str) -> ApiSettings:
     env = {k: v for k, v in service_env.items() if k.startswith(("JOURNEYS_", "REDIS_", "KAFKA_"))}
     env.pop("JOURNEYS_API_TOKEN", None)
-    return ApiSettings.model_validate({**env, "JOURNEYS_ENV": "prod", "JOURNEYS_HMAC_SECRET": NEW_KEY,
-                                       "JOURNEYS_API_TOKENS": TOKENS, **extra})
+    return ApiSettings.model_validate(
+        {
+            **env,
+            "JOURNEYS_ENV": "prod",
+            "JOURNEYS_HMAC_SECRET": NEW_KEY,
+            "JOURNEYS_API_TOKENS": TOKENS,
+            **extra,
+        }
+    )
 
 
 def auth(token: str) -> dict[str, str]:
@@ -63,23 +70,29 @@ async def test_an_agent_reads_but_may_not_erase(client: Client, seeded: Keys, re
 
 
 @pytest.mark.parametrize("header", ["Bearer", "Bearer ", "Bearer dev-token", f"Bearer {token_hash(AGENT)}"])
-async def test_no_token_a_bare_bearer_or_the_dev_token_is_401(client: Client, seeded: Keys,
-                                                              header: str) -> None:
+async def test_no_token_a_bare_bearer_or_the_dev_token_is_401(
+    client: Client, seeded: Keys, header: str
+) -> None:
     for method, url in (("GET", "/api/v1/alerts"), ("DELETE", f"/api/v1/customers/{story.ALICE}")):
         resp = await client.request(method, url, headers={"Authorization": header})
         assert resp.status == 401, (method, header)
 
 
 async def test_every_lookup_and_erase_is_audited_without_the_identifier(
-        client: Client, seeded: Keys, redis_client: Any) -> None:
+    client: Client, seeded: Keys, redis_client: Any
+) -> None:
     await client.get(f"/api/v1/journeys/lookup?{EMAIL_QUERY}", headers=auth(AGENT))
     await client.get("/api/v1/journeys/lookup?phone=%2B447700900958", headers=auth(AGENT))
     await client.delete(f"/api/v1/customers/{story.ALICE}", headers=auth(AGENT))
     await client.delete(f"/api/v1/customers/{story.ALICE}", headers=auth(ADMIN))
-    entries = [{k.decode(): v.decode() for k, v in fields.items()}
-               for _, fields in redis_client.xrange(access_audit(seeded))]
-    got = [(e["who"], e["role"], e["method"], e["route"], e["status"], e["customer_id"], e["by"])
-           for e in entries]
+    entries = [
+        {k.decode(): v.decode() for k, v in fields.items()}
+        for _, fields in redis_client.xrange(access_audit(seeded))
+    ]
+    got = [
+        (e["who"], e["role"], e["method"], e["route"], e["status"], e["customer_id"], e["by"])
+        for e in entries
+    ]
     assert got == [
         ("ana.agent", "agent", "GET", "/api/v1/journeys/lookup", "200", story.ALICE, "email"),
         ("ana.agent", "agent", "GET", "/api/v1/journeys/lookup", "200", story.ALICE, "phone"),
@@ -93,7 +106,8 @@ async def test_every_lookup_and_erase_is_audited_without_the_identifier(
 
 
 async def test_a_lookup_whose_audit_cannot_be_written_returns_no_data(
-        client: Client, seeded: Keys, redis_client: Any) -> None:
+    client: Client, seeded: Keys, redis_client: Any
+) -> None:
     redis_client.set(access_audit(seeded), "not a stream")  # XADD now fails (WRONGTYPE)
     resp = await client.get(f"/api/v1/journeys/lookup?{EMAIL_QUERY}", headers=auth(AGENT))
     body = await resp.read()
@@ -101,7 +115,8 @@ async def test_a_lookup_whose_audit_cannot_be_written_returns_no_data(
 
 
 async def test_lookups_find_customers_stitched_under_the_previous_key(
-        redis_client: Any, key_prefix: str, service_env: dict[str, str]) -> None:
+    redis_client: Any, key_prefix: str, service_env: dict[str, str]
+) -> None:
     keys = Keys(key_prefix)
     seed(redis_client, keys, settings_of(service_env, JOURNEYS_HMAC_SECRET=OLD_KEY), [story.alice()])
     url = f"/api/v1/journeys/lookup?{EMAIL_QUERY}"

@@ -22,15 +22,25 @@ def config(env: dict[str, str], *profile: str) -> subprocess.CompletedProcess[st
     if compose is None:
         pytest.skip("no docker compose on this machine")
     clean = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    return subprocess.run([*compose, *profile, "config", "-q"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False, env={**clean, **env})
+    return subprocess.run(
+        [*compose, *profile, "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**clean, **env},
+    )
 
 
 @pytest.mark.parametrize("profile", [(), ("--profile", "cluster")])
-@pytest.mark.parametrize("missing, says", [
-    ("JOURNEYS_HMAC_SECRET", "set JOURNEYS_HMAC_SECRET to 32+ random bytes"),
-    ("JOURNEYS_API_TOKENS", "set JOURNEYS_API_TOKENS to name:role:sha256hex entries"),
-])
+@pytest.mark.parametrize(
+    "missing, says",
+    [
+        ("JOURNEYS_HMAC_SECRET", "set JOURNEYS_HMAC_SECRET to 32+ random bytes"),
+        ("JOURNEYS_API_TOKENS", "set JOURNEYS_API_TOKENS to name:role:sha256hex entries"),
+    ],
+)
 def test_compose_refuses_to_run_without_a_secret(missing: str, says: str, profile: tuple[str, ...]) -> None:
     for value in (None, ""):  # unset, or set to nothing
         env = {k: v for k, v in SECRETS.items() if k != missing}

@@ -26,8 +26,14 @@ LOOKUPS = ("email=alice.smith%40example.com", "phone=%2B447700900958", f"cookie_
 
 def run_rekey(service_env: dict[str, str], files: list[Path]) -> str:
     env = {**service_env, "JOURNEYS_HMAC_SECRET": NEW_KEY, "JOURNEYS_HMAC_PREVIOUS_SECRETS": OLD_KEY}
-    done = subprocess.run([sys.executable, "-m", "services.api.rekey", *map(str, files)], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.api.rekey", *map(str, files)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -38,7 +44,8 @@ async def statuses(service_env: dict[str, str], **extra: str) -> list[int]:
 
 
 async def test_rekey_moves_the_identity_graph_to_the_new_key(
-        redis_client: Any, key_prefix: str, service_env: dict[str, str], tmp_path: Path) -> None:
+    redis_client: Any, key_prefix: str, service_env: dict[str, str], tmp_path: Path
+) -> None:
     keys = Keys(key_prefix)
     old_settings = settings_of(service_env, JOURNEYS_HMAC_SECRET=OLD_KEY)
     seed(redis_client, keys, old_settings, [story.alice(), story.alice_old(), story.bob()])
@@ -48,15 +55,22 @@ async def test_rekey_moves_the_identity_graph_to_the_new_key(
     assert await statuses(service_env, JOURNEYS_HMAC_PREVIOUS_SECRETS=OLD_KEY) == [200, 200, 200]
 
     events = tmp_path / "channel-events.jsonl"
-    events.write_bytes(b"\n".join([
-        orjson.dumps({"event_id": "x",
-                      "identifiers": {"email": story.ALICE_EMAIL, "phone": story.ALICE_PHONE}}),
-        orjson.dumps({"type": "cookie_id", "value": story.ALICE_COOKIE}),
-        orjson.dumps({"type": "email", "value": "nobody.known@example.com"}),
-        b"not json",
-    ]))
-    assert run_rekey(service_env, [events]) == \
-        "rekey: 4 identifiers read, 3 moved to the new key, 1 under no old key"
+    events.write_bytes(
+        b"\n".join(
+            [
+                orjson.dumps(
+                    {"event_id": "x", "identifiers": {"email": story.ALICE_EMAIL, "phone": story.ALICE_PHONE}}
+                ),
+                orjson.dumps({"type": "cookie_id", "value": story.ALICE_COOKIE}),
+                orjson.dumps({"type": "email", "value": "nobody.known@example.com"}),
+                b"not json",
+            ]
+        )
+    )
+    assert (
+        run_rekey(service_env, [events])
+        == "rekey: 4 identifiers read, 3 moved to the new key, 1 under no old key"
+    )
     assert await statuses(service_env) == [200, 200, 200]  # no previous key needed any more
 
     new_email = id_key(NEW_KEY.encode(), "email", "alice.smith@example.com")
@@ -68,5 +82,7 @@ async def test_rekey_moves_the_identity_graph_to_the_new_key(
     members = redis_client.smembers(keys.customer_ids(story.ALICE))
     assert new_email.encode() in members and id_key(NEW_KEY.encode(), "phone", phone).encode() in members
     assert old_email.encode() not in members
-    assert run_rekey(service_env, [events]) == \
-        "rekey: 4 identifiers read, 0 moved to the new key, 4 under no old key"  # safe to repeat
+    assert (
+        run_rekey(service_env, [events])
+        == "rekey: 4 identifiers read, 0 moved to the new key, 4 under no old key"
+    )  # safe to repeat

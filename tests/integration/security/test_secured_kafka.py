@@ -40,8 +40,15 @@ def settings_of(env: dict[str, str]) -> CommonSettings:
 
 
 def event(eid: str, minute: int, email: str) -> bytes:
-    return orjson.dumps({"event_id": eid, "occurred_at": format_ms(now_ms() - (30 - minute) * 60_000),
-                         "channel": "web", "touchpoint": "page", "identifiers": {"email": email}})
+    return orjson.dumps(
+        {
+            "event_id": eid,
+            "occurred_at": format_ms(now_ms() - (30 - minute) * 60_000),
+            "channel": "web",
+            "touchpoint": "page",
+            "identifiers": {"email": email},
+        }
+    )
 
 
 def committed(settings: CommonSettings, group: str, topic: str) -> int:
@@ -54,28 +61,43 @@ def committed(settings: CommonSettings, group: str, topic: str) -> int:
         consumer.close()
 
 
-def test_stitcher_and_detector_run_over_sasl_ssl(kafka: SecureKafka, service_env: dict[str, str],
-                                                 topics: Topics, tmp_path: Path, key_prefix: str) -> None:
+def test_stitcher_and_detector_run_over_sasl_ssl(
+    kafka: SecureKafka, service_env: dict[str, str], topics: Topics, tmp_path: Path, key_prefix: str
+) -> None:
     ports = {"stitcher": free_port(), "detector": free_port()}
-    env = {**service_env, **kafka.env(), "JOURNEYS_TOPIC_PARTITIONS": "2",
-           "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
-           "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["detector"]),
-           "JOURNEYS_STITCHER_GROUP": f"s-{key_prefix}", "JOURNEYS_DETECTOR_GROUP": f"d-{key_prefix}",
-           "JOURNEYS_INSTANCE_ID": "none"}
+    env = {
+        **service_env,
+        **kafka.env(),
+        "JOURNEYS_TOPIC_PARTITIONS": "2",
+        "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
+        "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["detector"]),
+        "JOURNEYS_STITCHER_GROUP": f"s-{key_prefix}",
+        "JOURNEYS_DETECTOR_GROUP": f"d-{key_prefix}",
+        "JOURNEYS_INSTANCE_ID": "none",
+    }
     settings = settings_of(env)
     with ExitStack() as stack:
         for name in ("stitcher", "detector"):
-            stack.enter_context(service(name, env, tmp_path / f"{name}.log",
-                                        f"http://127.0.0.1:{ports[name]}/metrics"))
+            stack.enter_context(
+                service(name, env, tmp_path / f"{name}.log", f"http://127.0.0.1:{ports[name]}/metrics")
+            )
         producer = Producer(producer_config(settings))
         for i in range(3):
             value = event(f"sec-{key_prefix}-{i}", i, "sasl.user@example.com")
             producer.produce(topics.channel_events, value)
         assert producer.flush(30) == 0
-        poll(lambda: committed(settings, f"s-{key_prefix}", topics.channel_events) >= 3, timeout=90,
-             interval=0.5, what="the stitcher to commit the events it read over SASL_SSL")
-        poll(lambda: committed(settings, f"d-{key_prefix}", topics.stitched_events) >= 3, timeout=90,
-             interval=0.5, what="the detector to commit the stitched events it read over SASL_SSL")
+        poll(
+            lambda: committed(settings, f"s-{key_prefix}", topics.channel_events) >= 3,
+            timeout=90,
+            interval=0.5,
+            what="the stitcher to commit the events it read over SASL_SSL",
+        )
+        poll(
+            lambda: committed(settings, f"d-{key_prefix}", topics.stitched_events) >= 3,
+            timeout=90,
+            interval=0.5,
+            what="the detector to commit the stitched events it read over SASL_SSL",
+        )
     assert _read_all(settings, topics.stitched_events, 3) == {f"sec-{key_prefix}-{i}" for i in range(3)}
 
 
@@ -101,33 +123,45 @@ def test_plain_and_scram_256_users_log_in_too(kafka: SecureKafka) -> None:
 
 
 @pytest.mark.parametrize("command", ["stitcher", "detector"])
-def test_a_wrong_password_stops_a_service_with_one_line(kafka: SecureKafka, service_env: dict[str, str],
-                                                        command: str) -> None:
-    env = {**service_env, **kafka.env(password="not-the-password-0123456789"),
-           "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
-           "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port())}
+def test_a_wrong_password_stops_a_service_with_one_line(
+    kafka: SecureKafka, service_env: dict[str, str], command: str
+) -> None:
+    env = {
+        **service_env,
+        **kafka.env(password="not-the-password-0123456789"),
+        "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
+        "JOURNEYS_DETECTOR_METRICS_PORT": str(free_port()),
+    }
     started = time.monotonic()
     done = run_journeys(env, command, timeout=60)
     took = time.monotonic() - started
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr[-2000:]
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"journeys: error: Kafka at {kafka.bootstrap} refused the SASL credentials "
-                               "(SASL_SSL SCRAM-SHA-512 as 'journeys')")
+    assert lines[0].startswith(
+        f"journeys: error: Kafka at {kafka.bootstrap} refused the SASL credentials "
+        "(SASL_SSL SCRAM-SHA-512 as 'journeys')"
+    )
     assert "not-the-password" not in done.stderr
     assert took < 30, f"took {took:.1f} s to give up"
 
 
 def test_an_untrusted_broker_certificate_stops_a_service_with_one_line(
-        kafka: SecureKafka, service_env: dict[str, str], tmp_path: Path) -> None:
+    kafka: SecureKafka, service_env: dict[str, str], tmp_path: Path
+) -> None:
     other_ca, _ = make_ca(tmp_path / "other")
-    env: dict[str, Any] = {**service_env, **kafka.env(), "KAFKA_SSL_CA_FILE": str(other_ca),
-                           "JOURNEYS_STITCHER_METRICS_PORT": str(free_port())}
+    env: dict[str, Any] = {
+        **service_env,
+        **kafka.env(),
+        "KAFKA_SSL_CA_FILE": str(other_ca),
+        "JOURNEYS_STITCHER_METRICS_PORT": str(free_port()),
+    }
     done = run_journeys(env, "stitcher", timeout=60)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines() == [
         f"journeys: error: Kafka at {kafka.bootstrap} failed the TLS handshake (SASL_SSL SCRAM-SHA-512 as "
-        "'journeys'); check KAFKA_SSL_CA_FILE (and the client cert)"]
+        "'journeys'); check KAFKA_SSL_CA_FILE (and the client cert)"
+    ]
 
 
 def test_no_broker_at_all_is_one_line_after_the_timeout() -> None:

@@ -58,40 +58,79 @@ def traffic() -> list[dict[str, Any]]:
     t = now_ms() - 20 * 60_000
 
     def ev(eid: str, minute: int, channel: str, ids: dict[str, str], **extra: Any) -> dict[str, Any]:
-        return {"event_id": eid, "occurred_at": format_ms(t + minute * 60_000), "channel": channel,
-                "touchpoint": extra.pop("touchpoint", "page"), "identifiers": ids, **extra}
+        return {
+            "event_id": eid,
+            "occurred_at": format_ms(t + minute * 60_000),
+            "channel": channel,
+            "touchpoint": extra.pop("touchpoint", "page"),
+            "identifiers": ids,
+            **extra,
+        }
 
     pay = {"journey": {"type": "purchase", "stage": "payment"}}
-    return [ev("r-0", 0, "web", {"cookie_id": "ck_r_0"}),
-            ev("r-1", 6, "web", {"email": "tls.one@example.com"}, intent="payment_problem", outcome="failure",
-               **pay),
-            ev("r-2", 8, "web", {"email": "tls.one@example.com", "phone": "+44 7700 900222"}, **pay),
-            ev("r-3", 16, "phone", {"email": "tls.one@example.com"}, touchpoint="agent_call",
-               intent="payment_problem", **pay),
-            ev("r-4", 40, "web", {"cookie_id": "ck_r_4"})]
+    return [
+        ev("r-0", 0, "web", {"cookie_id": "ck_r_0"}),
+        ev(
+            "r-1",
+            6,
+            "web",
+            {"email": "tls.one@example.com"},
+            intent="payment_problem",
+            outcome="failure",
+            **pay,
+        ),
+        ev("r-2", 8, "web", {"email": "tls.one@example.com", "phone": "+44 7700 900222"}, **pay),
+        ev(
+            "r-3",
+            16,
+            "phone",
+            {"email": "tls.one@example.com"},
+            touchpoint="agent_call",
+            intent="payment_problem",
+            **pay,
+        ),
+        ev("r-4", 40, "web", {"cookie_id": "ck_r_4"}),
+    ]
 
 
 def test_services_run_on_tls_redis_as_the_documented_acl_user(
-        tls_redis: SecureRedis, infra: Infra, topics: Topics, service_env: dict[str, str], key_prefix: str,
-        tmp_path: Path) -> None:
+    tls_redis: SecureRedis,
+    infra: Infra,
+    topics: Topics,
+    service_env: dict[str, str],
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     ports = {name: free_port() for name in ("stitcher", "detector", "api")}
-    env = {**service_env, **tls_redis.env(), "JOURNEYS_API_TOKEN": TOKEN, "JOURNEYS_TIMER_CLOCK": "event",
-           "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
-           "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["detector"]), "JOURNEYS_API_PORT": str(ports["api"]),
-           "JOURNEYS_STITCHER_GROUP": f"s-{key_prefix}", "JOURNEYS_DETECTOR_GROUP": f"d-{key_prefix}",
-           "JOURNEYS_INSTANCE_ID": "none"}
+    env = {
+        **service_env,
+        **tls_redis.env(),
+        "JOURNEYS_API_TOKEN": TOKEN,
+        "JOURNEYS_TIMER_CLOCK": "event",
+        "JOURNEYS_STITCHER_METRICS_PORT": str(ports["stitcher"]),
+        "JOURNEYS_DETECTOR_METRICS_PORT": str(ports["detector"]),
+        "JOURNEYS_API_PORT": str(ports["api"]),
+        "JOURNEYS_STITCHER_GROUP": f"s-{key_prefix}",
+        "JOURNEYS_DETECTOR_GROUP": f"d-{key_prefix}",
+        "JOURNEYS_INSTANCE_ID": "none",
+    }
     api, auth = f"http://127.0.0.1:{ports['api']}", {"Authorization": f"Bearer {TOKEN}"}
     lookup = f"{api}/api/v1/journeys/lookup?email=tls.one%40example.com"
     with ExitStack() as stack:
-        for name, url in (("stitcher", f"http://127.0.0.1:{ports['stitcher']}/metrics"),
-                          ("detector", f"http://127.0.0.1:{ports['detector']}/metrics"),
-                          ("api", f"{api}/healthz")):
+        for name, url in (
+            ("stitcher", f"http://127.0.0.1:{ports['stitcher']}/metrics"),
+            ("detector", f"http://127.0.0.1:{ports['detector']}/metrics"),
+            ("api", f"{api}/healthz"),
+        ):
             stack.enter_context(service(name, env, tmp_path / f"{name}.log", url))
         produce(infra.bootstrap_servers, topics.channel_events, traffic(), partition=0)
         poll(lambda: http_get(lookup, auth)[0] == 200, timeout=90, what="the journey, stitched over TLS")
-        poll(lambda: b"channel_switch" in http_get(f"{api}/api/v1/alerts", auth)[1], timeout=90,
-             what="the detector's channel_switch alert")
+        poll(
+            lambda: b"channel_switch" in http_get(f"{api}/api/v1/alerts", auth)[1],
+            timeout=90,
+            what="the detector's channel_switch alert",
+        )
         journey = orjson.loads(http_get(lookup, auth)[1])
         assert {"r-1", "r-2", "r-3"} <= {t["event_id"] for t in journey["touchpoints"]}
         assert http_get(f"{api}/api/v1/customers/{journey['customer_id']}", auth, method="DELETE")[0] == 200
@@ -108,16 +147,25 @@ def test_the_acl_user_cannot_administer_or_leave_its_prefix(tls_redis: SecureRed
     client = connect_sync(tls_redis.url(), ssl_ca_certs=str(tls_redis.certs.ca))
     try:
         assert client.set(f"{key_prefix}:probe", "1")
-        for command in (("KEYS", "*"), ("FLUSHALL",), ("CONFIG", "GET", "*"), ("SCRIPT", "FLUSH"),
-                        ("GET", "other:key"), ("SUBSCRIBE", "x"), ("ACL", "LIST"), ("INFO",)):
+        for command in (
+            ("KEYS", "*"),
+            ("FLUSHALL",),
+            ("CONFIG", "GET", "*"),
+            ("SCRIPT", "FLUSH"),
+            ("GET", "other:key"),
+            ("SUBSCRIBE", "x"),
+            ("ACL", "LIST"),
+            ("INFO",),
+        ):
             with pytest.raises(redis.exceptions.NoPermissionError):
                 client.execute_command(*command)
     finally:
         client.close()
 
 
-def test_a_client_that_does_not_trust_the_ca_cannot_connect(tls_redis: SecureRedis,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_client_that_does_not_trust_the_ca_cannot_connect(
+    tls_redis: SecureRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("REDIS_SSL_CA_FILE", raising=False)
     client = connect_sync(tls_redis.url(), socket_timeout=5)
     with pytest.raises(redis.exceptions.ConnectionError, match="certificate verify failed"):

@@ -64,7 +64,11 @@ def test_demo_runs_headless_and_cleans_up(tmp_path: Path, service_env: dict[str,
     assert "stopped: stitcher, detector, api, map" in out
     ports = [
         int(env[v])
-        for v in ("JOURNEYS_STITCHER_METRICS_PORT", "JOURNEYS_DETECTOR_METRICS_PORT", "JOURNEYS_API_PORT",
-                  "JOURNEYS_MAP_METRICS_PORT")
+        for v in (
+            "JOURNEYS_STITCHER_METRICS_PORT",
+            "JOURNEYS_DETECTOR_METRICS_PORT",
+            "JOURNEYS_API_PORT",
+            "JOURNEYS_MAP_METRICS_PORT",
+        )
     ]
     assert not [p for p in ports if _listening(p)], "a service the demo started is still up"

@@ -27,8 +27,6 @@ DAY_MS = 86_400_000
 MIN_SCORE = "0.99"
 
 
-
-
 @contextmanager
 def _worker(command: str, env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
     log = (cwd / f"{command}.log").open("wb")

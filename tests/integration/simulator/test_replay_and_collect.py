@@ -17,7 +17,6 @@ from tests.helpers import run_journeys
 pytestmark = pytest.mark.integration
 
 
-
 def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return run_journeys(env, *args, timeout=timeout)
 

@@ -32,8 +32,12 @@ def create_topics(bootstrap: str, topics: Topics, partitions: int = 4) -> None:
 
 def worker_env(env: dict[str, str], **extra: str) -> dict[str, str]:
     """The test's environment for a worker: its own metrics port, the test's consumer group."""
-    full = dict(env, JOURNEYS_STITCHER_METRICS_PORT=str(free_port()),
-                JOURNEYS_STITCHER_GROUP=group_of(env), JOURNEYS_KAFKA_SESSION_TIMEOUT="6s")
+    full = dict(
+        env,
+        JOURNEYS_STITCHER_METRICS_PORT=str(free_port()),
+        JOURNEYS_STITCHER_GROUP=group_of(env),
+        JOURNEYS_KAFKA_SESSION_TIMEOUT="6s",
+    )
     full.update(extra)
     return full
 
@@ -46,11 +50,18 @@ def group_of(env: dict[str, str]) -> str:
 def stitcher(env: dict[str, str], log: Path, **extra: str) -> Iterator[subprocess.Popen[bytes]]:
     """A worker (`journeys stitcher`) in its own process; SIGTERM on exit."""
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "stitcher"],
-                                env=worker_env(env, **extra), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "stitcher"],
+            env=worker_env(env, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        poll(lambda: proc.poll() is not None or b"stitcher ready" in log.read_bytes(), timeout=60,
-             what="the stitcher worker to start")
+        poll(
+            lambda: proc.poll() is not None or b"stitcher ready" in log.read_bytes(),
+            timeout=60,
+            what="the stitcher worker to start",
+        )
         assert proc.poll() is None, log.read_text()[-3000:]
         yield proc
     finally:
@@ -61,8 +72,12 @@ def killed_before_its_first_commit(env: dict[str, str], log: Path, **extra: str)
     """Run a real worker process that SIGKILLs itself when its first batch is handled (Redis written,
     records produced) and about to be committed; returns its exit status once it is dead."""
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.integration.stitcher.kill_before_commit"],
-                                env=worker_env(env, **extra), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.stitcher.kill_before_commit"],
+            env=worker_env(env, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         return proc.wait(timeout=90)
     finally:
@@ -80,12 +95,23 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int = 4) -> di
 
 
 def event(eid: str, ms: int | None = None, channel: str = "web", **ids: str) -> dict[str, Any]:
-    return {"event_id": eid, "occurred_at": format_ms(ms if ms is not None else now_ms() - 60_000),
-            "channel": channel, "touchpoint": "t", "identifiers": ids}
+    return {
+        "event_id": eid,
+        "occurred_at": format_ms(ms if ms is not None else now_ms() - 60_000),
+        "channel": channel,
+        "touchpoint": "t",
+        "identifiers": ids,
+    }
 
 
-def produce(bootstrap: str, topic: str, items: Sequence[dict[str, Any] | bytes], partition: int | None = None,
-            key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+def produce(
+    bootstrap: str,
+    topic: str,
+    items: Sequence[dict[str, Any] | bytes],
+    partition: int | None = None,
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     for item in items:
         value = item if isinstance(item, bytes) else orjson.dumps(item)
@@ -102,22 +128,37 @@ class Consumed:
     partition: int
 
 
-def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 30,
-                distinct: Callable[[Any], Any] | None = None) -> list[Consumed]:
+def consume_all(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout: float = 30,
+    distinct: Callable[[Any], Any] | None = None,
+) -> list[Consumed]:
     """Records of a topic, once at least ``expected`` (distinct by ``distinct``, when given) arrived.
     confluent-kafka reads them: the services produce lz4 batches, which kafka-python cannot decode."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"read-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     got: list[Consumed] = []
     try:
+
         def more() -> bool:
             for m in consumer.consume(1000, 0.5):
                 if m.error() is None:
-                    headers = [(k, v if isinstance(v, bytes) else str(v or "").encode())
-                               for k, v in cast(list[tuple[str, str | bytes | None]], m.headers() or [])]
+                    headers = [
+                        (k, v if isinstance(v, bytes) else str(v or "").encode())
+                        for k, v in cast(list[tuple[str, str | bytes | None]], m.headers() or [])
+                    ]
                     got.append(Consumed(m.key(), m.value() or b"", headers, m.partition() or 0))
             return len({distinct(r) for r in got} if distinct else got) >= expected
+
         poll(more, timeout=timeout, what=f"{expected} records on {topic}")
     finally:
         consumer.close()

@@ -23,8 +23,9 @@ from tests.integration.stitcher.support import committed, create_topics, event, 
 pytestmark = pytest.mark.integration
 
 
-def worker(settings: StitcherSettings, client: aioredis.Redis,
-           failing: Callable[[], bool] = lambda: False) -> tuple[KafkaLoop, Recording, StitcherMetrics]:
+def worker(
+    settings: StitcherSettings, client: aioredis.Redis, failing: Callable[[], bool] = lambda: False
+) -> tuple[KafkaLoop, Recording, StitcherMetrics]:
     metrics = StitcherMetrics()
     loop, handler = build(settings, metrics, client)
     recording = Recording(handler, failing)
@@ -44,14 +45,18 @@ def channel_events(n: int) -> list[dict[str, Any]]:
 
 
 async def test_committed_offsets_are_the_last_handled_plus_one(
-        settings: StitcherSettings, infra: Infra, topics: Topics, redis_client: Any) -> None:
+    settings: StitcherSettings, infra: Infra, topics: Topics, redis_client: Any
+) -> None:
     produce(infra.bootstrap_servers, topics.channel_events, channel_events(40))
     client = aioredis.Redis.from_url(settings.redis_url)
     loop, rec, metrics = worker(settings, client)
 
     def all_committed() -> bool:
-        return len(rec.handled) >= 40 and committed(infra.bootstrap_servers, settings.group_id,
-                                                    topics.channel_events) == rec.last_plus_one_by_partition()
+        return (
+            len(rec.handled) >= 40
+            and committed(infra.bootstrap_servers, settings.group_id, topics.channel_events)
+            == rec.last_plus_one_by_partition()
+        )
 
     await run_until(loop, all_committed, "the handled batches committed")
     assert len(rec.last_plus_one_by_partition()) > 1  # several partitions, each exact
@@ -60,7 +65,8 @@ async def test_committed_offsets_are_the_last_handled_plus_one(
 
 
 async def test_a_failing_handler_is_never_committed_and_its_batch_is_retried(
-        settings: StitcherSettings, infra: Infra, topics: Topics, redis_client: Any) -> None:
+    settings: StitcherSettings, infra: Infra, topics: Topics, redis_client: Any
+) -> None:
     produce(infra.bootstrap_servers, topics.channel_events, channel_events(20))
     client = aioredis.Redis.from_url(settings.redis_url)
     failing = [True]
@@ -79,12 +85,14 @@ async def test_a_failing_handler_is_never_committed_and_its_batch_is_retried(
     assert while_failing and all(c == {} for c in while_failing)
     assert (metrics.registry.get_sample_value("journeys_retries_total", {"target": "handler"}) or 0) >= 3
     assert sorted(orjson.loads(r.value or b"")["event_id"] for r in rec.handled) == sorted(
-        f"e{i}" for i in range(20))  # the same records, each handled once it worked
+        f"e{i}" for i in range(20)
+    )  # the same records, each handled once it worked
     await client.aclose()
 
 
 async def test_the_stitcher_proves_only_what_it_stitched_and_committed(
-        settings: StitcherSettings, infra: Infra, topics: Topics, redis_client: Any) -> None:
+    settings: StitcherSettings, infra: Infra, topics: Topics, redis_client: Any
+) -> None:
     """The gap detector's stall evidence (services/common/progress.py): nothing while a batch fails, then
     per input partition the newest event stitched and a drained-through time after the records."""
     from services.common.keys import Keys
@@ -106,13 +114,20 @@ async def test_the_stitcher_proves_only_what_it_stitched_and_committed(
             failing[0] = rec.attempts < 3
             return False
         parts = {int(p): InputProgress.parse(v) for p, v in reports.items() if p != b"n"}
-        return (reports.get(b"n") == b"4" and len(parts) == 4
-                and all(v.seen_ms >= produced_by for v in parts.values()))
+        return (
+            reports.get(b"n") == b"4"
+            and len(parts) == 4
+            and all(v.seen_ms >= produced_by for v in parts.values())
+        )
 
     await run_until(loop, proven, "every input partition proven past the produced records")
     # While failing, no partition claimed any stitched event (a drained-through time needs the commit).
-    assert all(InputProgress.parse(v).event_ms == 0 and InputProgress.parse(v).seen_ms < produced_by
-               for reports in while_failing for p, v in reports.items() if p != b"n")
+    assert all(
+        InputProgress.parse(v).event_ms == 0 and InputProgress.parse(v).seen_ms < produced_by
+        for reports in while_failing
+        for p, v in reports.items()
+        if p != b"n"
+    )
     parts = {int(p): InputProgress.parse(v) for p, v in redis_client.hgetall(key).items() if p != b"n"}
     newest: dict[int, int] = {}
     for r in rec.handled:

@@ -35,10 +35,16 @@ def redis_url(request: pytest.FixtureRequest, infra: Infra) -> Iterator[str]:
 
 
 def event(eid: str, at: str = "10:00", **ids: str) -> list[Prepared]:
-    body = {"event_id": eid, "occurred_at": f"2026-11-03T{at}:00Z", "channel": "web", "touchpoint": "login",
-            "identifiers": ids}
-    return prepare([bare_record(orjson.dumps(body))], IdentifierHasher(b"k", "GB"), NOW_MS,
-                   DecodePolicy()).ready
+    body = {
+        "event_id": eid,
+        "occurred_at": f"2026-11-03T{at}:00Z",
+        "channel": "web",
+        "touchpoint": "login",
+        "identifiers": ids,
+    }
+    return prepare(
+        [bare_record(orjson.dumps(body))], IdentifierHasher(b"k", "GB"), NOW_MS, DecodePolicy()
+    ).ready
 
 
 def journey_of(sync: Any, keys: Keys, cid: str) -> tuple[list[str], dict[str, str]]:
@@ -50,7 +56,7 @@ def journey_of(sync: Any, keys: Keys, cid: str) -> tuple[list[str], dict[str, st
 def test_batches_give_the_model_s_journeys_on_either_redis(redis_url: str, unique: str) -> None:
     rng = random.Random(7)
     values = random_events(rng, 400, 40)
-    batches = [prepared(values[i:i + 50]) for i in range(0, len(values), 50)]
+    batches = [prepared(values[i : i + 50]) for i in range(0, len(values), 50)]
     keys, limits = Keys(f"t{unique}"), parse_limits("")
     model = StitchModel(limits, 8)
 

@@ -46,9 +46,13 @@ def random_events(rng: random.Random, n: int, people: int) -> list[bytes]:
         if rng.random() < 0.05:
             picks["device_id"] = f"shared-kiosk-{rng.randint(0, 1)}"  # links different people
         event: dict[str, Any] = {
-            "event_id": f"e{i}", "occurred_at": f"2026-11-02T0{rng.randint(0, 9)}:00:00Z",
-            "channel": rng.choice(["web", "phone", "chat"]), "touchpoint": "t", "identifiers": picks,
-            "direction": rng.choice(["inbound", "outbound"]), "department": rng.choice(["a", "b"]),
+            "event_id": f"e{i}",
+            "occurred_at": f"2026-11-02T0{rng.randint(0, 9)}:00:00Z",
+            "channel": rng.choice(["web", "phone", "chat"]),
+            "touchpoint": "t",
+            "identifiers": picks,
+            "direction": rng.choice(["inbound", "outbound"]),
+            "department": rng.choice(["a", "b"]),
         }
         if rng.random() < 0.5:
             event["journey"] = {"type": "buy", "stage": rng.choice(["x", "y"])}
@@ -124,8 +128,9 @@ def same(got: dict[str, Any], want: dict[str, Any]) -> None:
         assert (key, got.get(key)) == (key, want.get(key))
 
 
-async def run_store(url: str, keys: Keys, limits: dict[str, int], cap: int,
-                    batches: Sequence[Sequence[Prepared]]) -> list[list[Stitched]]:
+async def run_store(
+    url: str, keys: Keys, limits: dict[str, int], cap: int, batches: Sequence[Sequence[Prepared]]
+) -> list[list[Stitched]]:
     client = aioredis.Redis.from_url(url)
     try:
         store = RedisStitchStore(client, keys, limits, cap, RETENTION_MS)
@@ -134,8 +139,14 @@ async def run_store(url: str, keys: Keys, limits: dict[str, int], cap: int,
         await client.aclose()
 
 
-def check(infra: Infra, sync: Any, prefix: str, limits: dict[str, int], cap: int,
-          batches: Sequence[Sequence[Prepared]]) -> StitchModel:
+def check(
+    infra: Infra,
+    sync: Any,
+    prefix: str,
+    limits: dict[str, int],
+    cap: int,
+    batches: Sequence[Sequence[Prepared]],
+) -> StitchModel:
     """Run the batches through Redis and the model, then redeliver the last batch; all must agree."""
     keys, model = Keys(prefix), StitchModel(limits, cap)
     try:
@@ -151,7 +162,8 @@ def check(infra: Infra, sync: Any, prefix: str, limits: dict[str, int], cap: int
         first = got[-1]
         assert again == model.stitch(batches[-1], NOW_MS)
         assert [s.resolution.customer_id for s in again] == [
-            model.graph.canonical(s.resolution.customer_id) for s in first]
+            model.graph.canonical(s.resolution.customer_id) for s in first
+        ]
         assert [s.resolution.outcomes for s in again] == [s.resolution.outcomes for s in first]
         assert WRITTEN not in [s.status for s in again]
         after = redis_dump(sync, prefix)
@@ -183,21 +195,28 @@ def split_into(items: list[Prepared], sizes: list[int]) -> list[list[Prepared]]:
     for size in sizes:
         if at >= len(items):
             break
-        out.append(items[at:at + size])
+        out.append(items[at : at + size])
         at += size
     if at < len(items):
         out.append(items[at:])
     return out
 
 
-@pytest.mark.parametrize(("seed", "limits", "cap"),
-                         [(1, "", 1000), (2, "account_id=1,email=1", 4), (3, "", 3)])
+@pytest.mark.parametrize(
+    ("seed", "limits", "cap"), [(1, "", 1000), (2, "account_id=1,email=1", 4), (3, "", 3)]
+)
 def test_lua_agrees_with_the_model(infra: Infra, key_prefix: str, seed: int, limits: str, cap: int) -> None:
     rng = random.Random(seed)
     items = prepared(random_events(rng, 200, 12))
     sync = redis.Redis.from_url(infra.redis_url)
-    model = check(infra, sync, key_prefix, parse_limits(limits), cap,
-                  split_into(items, [rng.randint(1, 40) for _ in range(40)]))
+    model = check(
+        infra,
+        sync,
+        key_prefix,
+        parse_limits(limits),
+        cap,
+        split_into(items, [rng.randint(1, 40) for _ in range(40)]),
+    )
     assert model.graph.alias, "the event set should contain merges"
     outcomes = [o for r in model.graph.recorded.values() for o in r.outcomes]
     assert limits == "" or any(o.kind == "conflict" for o in outcomes), "and conflicts"
@@ -222,8 +241,9 @@ def scenario(draw: st.DrawFn) -> tuple[list[bytes], list[int], str, int]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scenario())
-def test_lua_agrees_with_the_model_on_any_batches(infra: Infra, key_prefix: str,
-                                                  case: tuple[list[bytes], list[int], str, int]) -> None:
+def test_lua_agrees_with_the_model_on_any_batches(
+    infra: Infra, key_prefix: str, case: tuple[list[bytes], list[int], str, int]
+) -> None:
     values, sizes, limits, cap = case
     sync = redis.Redis.from_url(infra.redis_url)
     try:

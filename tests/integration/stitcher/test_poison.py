@@ -47,8 +47,13 @@ def produce_raw(bootstrap: str, topic: str, items: Records) -> None:
 
 def retries(registry: CollectorRegistry) -> float:
     """Every batch retried, whatever the target (a crash loop would show here)."""
-    return sum(s.value for m in registry.collect() if m.name == "journeys_retries" for s in m.samples
-               if s.name == "journeys_retries_total")
+    return sum(
+        s.value
+        for m in registry.collect()
+        if m.name == "journeys_retries"
+        for s in m.samples
+        if s.name == "journeys_retries_total"
+    )
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int = 4) -> dict[int, int]:
@@ -81,8 +86,9 @@ def bursts(kinds: list[tuple[str, bytes | None]]) -> tuple[Records, dict[str, li
     return out, valid
 
 
-async def stitch_all(service_env: dict[str, str], infra: Infra, topics: Topics,
-                     records: Records) -> tuple[Recording, StitcherMetrics]:
+async def stitch_all(
+    service_env: dict[str, str], infra: Infra, topics: Topics, records: Records
+) -> tuple[Recording, StitcherMetrics]:
     """One stitcher worker: the records produced, handled and committed to the end of channel-events."""
     produce_raw(infra.bootstrap_servers, topics.channel_events, records)
     ends = end_offsets(infra.bootstrap_servers, topics.channel_events)
@@ -99,8 +105,8 @@ async def stitch_all(service_env: dict[str, str], infra: Infra, topics: Topics,
 
 
 async def test_every_poison_kind_is_dead_lettered_alone_and_its_key_keeps_flowing(
-        service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis,
-        key_prefix: str) -> None:
+    service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis, key_prefix: str
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     poison = channel_poison(event("p", now_ms() - 60_000, cookie_id="ck-poison"))
     odd = odd_but_valid(event("odd", now_ms() - 60_000, cookie_id="ck-odd"))
@@ -126,8 +132,9 @@ async def test_every_poison_kind_is_dead_lettered_alone_and_its_key_keeps_flowin
     for p in poison:
         copy, h = by_key[f"k-{p.kind}".encode()]
         assert h["dlq_reason"] == p.reason.encode(), (p.kind, h["dlq_detail"])
-        assert h["dlq_id"] == b"/".join([topics.channel_events.encode(), h["dlq_source_partition"],
-                                         h["dlq_source_offset"]])
+        assert h["dlq_id"] == b"/".join(
+            [topics.channel_events.encode(), h["dlq_source_partition"], h["dlq_source_offset"]]
+        )
         if len(p.value or b"") < MAX_COPY_BYTES - 1000:
             assert copy.value == (p.value or b""), p.kind
     big, h = by_key[b"k-oversized_copy_too_large"]
@@ -143,16 +150,19 @@ async def test_every_poison_kind_is_dead_lettered_alone_and_its_key_keeps_flowin
 def create_small_topics(bootstrap: str, topics: Topics, stitched_max: int, dlq_max: int) -> None:
     """The stitcher's topics, stitched-events and the DLQ with a small max.message.bytes."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    new = [NewTopic(topics.channel_events, 4, 1), NewTopic(topics.identity_merges, 4, 1),
-           NewTopic(topics.stitched_events, 4, 1, config={"max.message.bytes": str(stitched_max)}),
-           NewTopic(topics.dlq, 4, 1, config={"max.message.bytes": str(dlq_max)})]
+    new = [
+        NewTopic(topics.channel_events, 4, 1),
+        NewTopic(topics.identity_merges, 4, 1),
+        NewTopic(topics.stitched_events, 4, 1, config={"max.message.bytes": str(stitched_max)}),
+        NewTopic(topics.dlq, 4, 1, config={"max.message.bytes": str(dlq_max)}),
+    ]
     for future in admin.create_topics(new).values():
         future.result(30)
 
 
 async def test_records_the_broker_refuses_for_good_are_dead_lettered_not_retried_forever(
-        service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis,
-        key_prefix: str) -> None:
+    service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis, key_prefix: str
+) -> None:
     # stitched-events takes 3 KB record batches, the DLQ 6 KB: a valid event with 32 long attributes stitches
     # into a record stitched-events refuses; a 20 KB malformed record's dead-letter copy is refused by the DLQ
     # (batches of small records are refused too at such limits: each refused record is tried alone first).
@@ -160,8 +170,9 @@ async def test_records_the_broker_refuses_for_good_are_dead_lettered_not_retried
     t = now_ms() - 60_000
     big = event("big", t + 500, cookie_id="ck-1")
     big["attributes"] = {f"a{i:02d}": "v" * 100 for i in range(32)}  # 4 KB: fits the DLQ only
-    items: list[bytes | None] = [orjson.dumps(event(f"v{i:02d}", t + i * 1000, cookie_id="ck-1"))
-                                 for i in range(20)]
+    items: list[bytes | None] = [
+        orjson.dumps(event(f"v{i:02d}", t + i * 1000, cookie_id="ck-1")) for i in range(20)
+    ]
     records: Records = [(b"k", v) for v in items[:10]] + [(b"k", orjson.dumps(big)), (b"k", b"{" * 20_000)]
     records += [(b"k", v) for v in items[10:]]
     rec, metrics = await stitch_all(service_env, infra, topics, records)
@@ -206,7 +217,8 @@ class FailsOnceAfterFlushing:
 
 
 async def test_a_batch_retried_by_a_live_process_does_not_dead_letter_twice(
-        service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis) -> None:
+    service_env: dict[str, str], infra: Infra, topics: Topics, redis_client: redis.Redis
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     t = now_ms() - 60_000
     bad = [b"{not json", b"[]", b"{" * 10]

@@ -39,7 +39,8 @@ def members(bootstrap: str, group: str) -> list[int]:
 
 
 def test_a_killed_worker_restarted_under_its_name_is_back_within_seconds(
-        infra: Infra, topics: Topics, service_env: dict[str, str], tmp_path: Path) -> None:
+    infra: Infra, topics: Topics, service_env: dict[str, str], tmp_path: Path
+) -> None:
     boot, topic = infra.bootstrap_servers, topics.channel_events
     create_topics(boot, topics, PARTITIONS)
     group = group_of(service_env)
@@ -47,23 +48,34 @@ def test_a_killed_worker_restarted_under_its_name_is_back_within_seconds(
     same = {"JOURNEYS_STITCHER_METRICS_PORT": str(free_port()), "JOURNEYS_KAFKA_SESSION_TIMEOUT": "10s"}
     with live_input(boot, topic, channel_event), ExitStack() as stack:
         first = stack.enter_context(stitcher(service_env, tmp_path / "first.log", **same))
-        poll(lambda: committed_through(boot, group, topic, heads(boot, topic)), timeout=60, interval=0.2,
-             what="the first worker committing the live input")
+        poll(
+            lambda: committed_through(boot, group, topic, heads(boot, topic)),
+            timeout=60,
+            interval=0.2,
+            what="the first worker committing the live input",
+        )
         killed = kill(first)  # mid-stream: the input keeps coming
         marks = heads(boot, topic)
         started = time.monotonic()
         stack.enter_context(stitcher(service_env, tmp_path / "second.log", **same))
         ready = time.monotonic()
-        poll(lambda: committed_through(boot, group, topic, marks), timeout=30, interval=0.1,
-             what="the restarted worker committing past everything queued at the kill")
+        poll(
+            lambda: committed_through(boot, group, topic, marks),
+            timeout=30,
+            interval=0.1,
+            what="the restarted worker committing past everything queued at the kill",
+        )
         done = time.monotonic()
-        print(f"\nrestart under the same name: committing {done - killed:.1f} s after the kill, "
-              f"{done - started:.1f} s after the process start ({ready - started:.1f} s of it to start up)")
+        print(
+            f"\nrestart under the same name: committing {done - killed:.1f} s after the kill, "
+            f"{done - started:.1f} s after the process start ({ready - started:.1f} s of it to start up)"
+        )
         assert done - started < 10, "a restarted worker must not wait out the session of its old self"
 
 
 def test_a_worker_killed_for_good_hands_its_partitions_to_the_survivor_within_the_session(
-        infra: Infra, topics: Topics, service_env: dict[str, str], tmp_path: Path) -> None:
+    infra: Infra, topics: Topics, service_env: dict[str, str], tmp_path: Path
+) -> None:
     boot, topic = infra.bootstrap_servers, topics.channel_events
     create_topics(boot, topics, PARTITIONS)
     group = group_of(service_env)
@@ -71,16 +83,30 @@ def test_a_worker_killed_for_good_hands_its_partitions_to_the_survivor_within_th
     with live_input(boot, topic, channel_event), ExitStack() as stack:
         doomed = stack.enter_context(stitcher(service_env, tmp_path / "doomed.log", **session))
         stack.enter_context(stitcher(service_env, tmp_path / "survivor.log", **session))
-        poll(lambda: members(boot, group) == [2, 2], timeout=60, interval=0.2,
-             what="both workers in the group with two partitions each")
-        poll(lambda: committed_through(boot, group, topic, heads(boot, topic)), timeout=60, interval=0.2,
-             what="both workers committing the live input")
+        poll(
+            lambda: members(boot, group) == [2, 2],
+            timeout=60,
+            interval=0.2,
+            what="both workers in the group with two partitions each",
+        )
+        poll(
+            lambda: committed_through(boot, group, topic, heads(boot, topic)),
+            timeout=60,
+            interval=0.2,
+            what="both workers committing the live input",
+        )
         killed = kill(doomed)
         marks = heads(boot, topic)
-        poll(lambda: committed_through(boot, group, topic, marks), timeout=SESSION_S + 30, interval=0.1,
-             what="the survivor committing past everything queued at the kill")
+        poll(
+            lambda: committed_through(boot, group, topic, marks),
+            timeout=SESSION_S + 30,
+            interval=0.1,
+            what="the survivor committing past everything queued at the kill",
+        )
         done = time.monotonic()
         assert members(boot, group) == [PARTITIONS]
-        print(f"\nsurvivor took over: committing every partition {done - killed:.1f} s after the kill "
-              f"(session timeout {SESSION_S} s)")
+        print(
+            f"\nsurvivor took over: committing every partition {done - killed:.1f} s after the kill "
+            f"(session timeout {SESSION_S} s)"
+        )
         assert done - killed < SESSION_S + 5

@@ -33,13 +33,18 @@ def tls_redis(tmp_path: Path, key_prefix: str) -> Iterator[SecureRedis]:
 
 
 def test_evidence_blocks_split_and_undo_need_only_the_documented_commands(
-        tls_redis: SecureRedis, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tls_redis: SecureRedis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in tls_redis.env().items():
         monkeypatch.setenv(name, value)
     a, b = pool("a"), pool("b")
-    first = prepared([event("a0", {"email": a["email"]}, 0, "web", None),
-                      event("b0", {"email": b["email"], "cookie_id": b["cookie_id"]}, 1, "web", None),
-                      event("x0", {"email": a["email"], "cookie_id": b["cookie_id"]}, 2, "web", None)])
+    first = prepared(
+        [
+            event("a0", {"email": a["email"]}, 0, "web", None),
+            event("b0", {"email": b["email"], "cookie_id": b["cookie_id"]}, 1, "web", None),
+            event("x0", {"email": a["email"], "cookie_id": b["cookie_id"]}, 2, "web", None),
+        ]
+    )
     again = prepared([event("x1", {"email": a["email"], "cookie_id": b["cookie_id"]}, 3, "web", None)])
     keys, limits = Keys(key_prefix), parse_limits("")
 

@@ -28,8 +28,13 @@ pytestmark = pytest.mark.integration
 
 
 def journeys(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def stitch(env: dict[str, str], keys: Keys, items: list[dict[str, Any]]) -> str:
@@ -44,21 +49,29 @@ def stitch(env: dict[str, str], keys: Keys, items: list[dict[str, Any]]) -> str:
             return done[-1].resolution.customer_id
         finally:
             await client.aclose()
+
     return asyncio.run(run())
 
 
 def test_split_why_repeat_and_undo_from_the_command_line(
-        infra: Infra, topics: Topics, redis_client: Any, service_env: dict[str, str],
-        key_prefix: str) -> None:
+    infra: Infra, topics: Topics, redis_client: Any, service_env: dict[str, str], key_prefix: str
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     keys = Keys(key_prefix)
-    cid = stitch(service_env, keys, [event("a0", email="ann@shop.com"),
-                                     event("b0", email="bob@shop.com", cookie_id="ck-bob"),
-                                     event("x0", email="ann@shop.com", cookie_id="ck-bob")])
+    cid = stitch(
+        service_env,
+        keys,
+        [
+            event("a0", email="ann@shop.com"),
+            event("b0", email="bob@shop.com", cookie_id="ck-bob"),
+            event("x0", email="ann@shop.com", cookie_id="ck-bob"),
+        ],
+    )
     assert sorted(journey_ids(redis_client, keys, cid)) == ["a0", "b0", "x0"]
 
-    done = journeys(service_env, "split", cid, "--email", "bob@shop.com", "--cookie-id", "ck-bob",
-                    "--by", "ops")
+    done = journeys(
+        service_env, "split", cid, "--email", "bob@shop.com", "--cookie-id", "ck-bob", "--by", "ops"
+    )
     assert done.returncode == 0, done.stderr
     out = orjson.loads(done.stdout)
     assert "bob@shop.com" not in done.stdout and "ck-bob" not in done.stdout

@@ -48,21 +48,32 @@ def all_events(r: redis.Redis, keys: Keys, cids: set[str]) -> list[str]:
 
 
 async def test_a_split_during_live_traffic_leaves_two_correct_journeys(
-        infra: Infra, topics: Topics, service_env: dict[str, str], redis_client: Any, key_prefix: str,
-        tmp_path: Path, api: Client) -> None:
+    infra: Infra,
+    topics: Topics,
+    service_env: dict[str, str],
+    redis_client: Any,
+    key_prefix: str,
+    tmp_path: Path,
+    api: Client,
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     keys, t0 = Keys(key_prefix), now_ms() - 3_600_000
-    first = [event("a0", t0, **A), event("b0", t0 + 1, **B),
-             event("bridge", t0 + 2, email=A["email"], cookie_id=B["cookie_id"])]  # the shared tablet
+    first = [
+        event("a0", t0, **A),
+        event("b0", t0 + 1, **B),
+        event("bridge", t0 + 2, email=A["email"], cookie_id=B["cookie_id"]),
+    ]  # the shared tablet
     sent = {"a": ["a0"], "b": ["b0"]}
     with stitcher(service_env, tmp_path / "w.log"):
         produce(infra.bootstrap_servers, topics.channel_events, first)
-        key = {f"{p}.{t}": lookup(service_env, t, v)
-               for p, ids in (("a", A), ("b", B)) for t, v in ids.items()}
+        key = {
+            f"{p}.{t}": lookup(service_env, t, v) for p, ids in (("a", A), ("b", B)) for t, v in ids.items()
+        }
 
         def merged() -> bool:
             a, b = (customer_of(redis_client, keys, key[f"{p}.email"]) for p in "ab")
             return a is not None and a == b and len(journey_ids(redis_client, keys, a)) == 3
+
         poll(merged, timeout=60, what="the wrong merge")
         cid = customer_of(redis_client, keys, key["a.email"]) or ""
 
@@ -72,8 +83,10 @@ async def test_a_split_during_live_traffic_leaves_two_correct_journeys(
         def traffic() -> None:
             i = 1
             while not stop.is_set() or i < 40:
-                batch = [event(f"a{i}", t0 + 10 * i, channel="phone", **A),
-                         event(f"b{i}", t0 + 10 * i + 1, channel="chat", **B)]
+                batch = [
+                    event(f"a{i}", t0 + 10 * i, channel="phone", **A),
+                    event(f"b{i}", t0 + 10 * i + 1, channel="chat", **B),
+                ]
                 produce(infra.bootstrap_servers, topics.channel_events, batch)
                 sent["a"].append(f"a{i}")
                 sent["b"].append(f"b{i}")
@@ -83,11 +96,22 @@ async def test_a_split_during_live_traffic_leaves_two_correct_journeys(
         thread = threading.Thread(target=traffic)
         thread.start()
         try:
-            refused = await api.post(f"/api/v1/customers/{cid}/split", headers=AGENT,
-                                     json={"identifiers": [{"type": "email", "value": B["email"]}]})
+            refused = await api.post(
+                f"/api/v1/customers/{cid}/split",
+                headers=AGENT,
+                json={"identifiers": [{"type": "email", "value": B["email"]}]},
+            )
             assert refused.status == 403  # splitting is an admin's
-            resp = await api.post(f"/api/v1/customers/{cid}/split", headers=AUTH, json={"identifiers": [
-                {"type": "email", "value": B["email"]}, {"type": "cookie_id", "value": B["cookie_id"]}]})
+            resp = await api.post(
+                f"/api/v1/customers/{cid}/split",
+                headers=AUTH,
+                json={
+                    "identifiers": [
+                        {"type": "email", "value": B["email"]},
+                        {"type": "cookie_id", "value": B["cookie_id"]},
+                    ]
+                },
+            )
             body = await resp.text()
             assert resp.status == 200, body
         finally:
@@ -99,8 +123,11 @@ async def test_a_split_during_live_traffic_leaves_two_correct_journeys(
         assert split["customer"] == cid and {m["type"] for m in split["moved"]} == {"email", "cookie_id"}
 
         total = len(sent["a"]) + len(sent["b"]) + 1
-        poll(lambda: len(all_events(redis_client, keys, {cid, new})) >= total, timeout=60,
-             what="every event of the live traffic stitched")
+        poll(
+            lambda: len(all_events(redis_client, keys, {cid, new})) >= total,
+            timeout=60,
+            what="every event of the live traffic stitched",
+        )
         # A worker's batch resolved to the old customer before the split may land after the journey move:
         # the split's settle pass moved it (the API ran it). Nothing is in both, nothing is lost.
         a_events, b_events = journey_ids(redis_client, keys, cid), journey_ids(redis_client, keys, new)
@@ -112,28 +139,41 @@ async def test_a_split_during_live_traffic_leaves_two_correct_journeys(
         assert redis_client.hget(keys.summary(cid), "count") == str(len(sent["a"]) + 1).encode()
 
         # The next shared event does not merge them again: a conflict ('split').
-        produce(infra.bootstrap_servers, topics.channel_events,
-                [event("shared-again", t0 + 5_000, email=A["email"], cookie_id=B["cookie_id"])])
-        poll(lambda: "shared-again" in journey_ids(redis_client, keys, cid), timeout=60,
-             what="the shared event")
+        produce(
+            infra.bootstrap_servers,
+            topics.channel_events,
+            [event("shared-again", t0 + 5_000, email=A["email"], cookie_id=B["cookie_id"])],
+        )
+        poll(
+            lambda: "shared-again" in journey_ids(redis_client, keys, cid),
+            timeout=60,
+            what="the shared event",
+        )
         # The bridge merged two customers only if it came after both people's first events (any order).
         bridged = any(v.startswith(b"merge|") for v in redis_client.hvals(keys.evidence(cid)))
-        records = consume_all(infra.bootstrap_servers, topics.identity_merges, 2 + bridged, timeout=60,
-                              distinct=lambda r: r.value)
+        records = consume_all(
+            infra.bootstrap_servers,
+            topics.identity_merges,
+            2 + bridged,
+            timeout=60,
+            distinct=lambda r: r.value,
+        )
         docs = [orjson.loads(r.value) for r in records]
         for doc in docs:
             assert first_error(IDENTITY_MERGE, doc) is None
         splits = [d for d in docs if d.get("split")]
         assert [(d["kind"], d["limit"], d["survivor"], d["loser"], d["split"]["action"]) for d in splits] == [
-            ("conflict", "split", cid, new, "split")]
+            ("conflict", "split", cid, new, "split")
+        ]
         refused_merge = [d for d in docs if d["event_id"] == "shared-again"]
         assert [(d["kind"], d["limit"]) for d in refused_merge] == [("conflict", "split")]
         assert customer_of(redis_client, keys, key["a.email"]) == cid
         assert customer_of(redis_client, keys, key["b.email"]) == new
 
         # Why is that cookie part of the new customer? Agents may ask; masks only.
-        resp = await api.get(f"/api/v1/customers/{new}/why", params={"cookie_id": B["cookie_id"]},
-                             headers=AGENT)
+        resp = await api.get(
+            f"/api/v1/customers/{new}/why", params={"cookie_id": B["cookie_id"]}, headers=AGENT
+        )
         why = await resp.text()
         assert resp.status == 200, why
         assert B["cookie_id"] not in why and key["b.cookie_id"] not in why
@@ -143,6 +183,9 @@ async def test_a_split_during_live_traffic_leaves_two_correct_journeys(
         resp = await api.post(f"/api/v1/splits/{split['split_id']}/undo", headers=AUTH)
         assert resp.status == 200, await resp.text()
         assert customer_of(redis_client, keys, key["b.email"]) == cid
-        poll(lambda: len(journey_ids(redis_client, keys, cid)) == total + 1, timeout=30,
-             what="the undone split's journeys folded back")
+        poll(
+            lambda: len(journey_ids(redis_client, keys, cid)) == total + 1,
+            timeout=30,
+            what="the undone split's journeys folded back",
+        )
         assert not journey_ids(redis_client, keys, new)

@@ -54,8 +54,9 @@ def redis_url(request: pytest.FixtureRequest, infra: Infra) -> Iterator[str]:
 
 def comparable(dump: dict[str, Any], keys: Keys) -> dict[str, Any]:
     """Without the split records (the model keeps none) and empty values (Redis keeps no empty key)."""
-    return {k: v for k, v in dump.items() if v not in ({}, [], set())
-            and not k.startswith(keys.split_record(""))}
+    return {
+        k: v for k, v in dump.items() if v not in ({}, [], set()) and not k.startswith(keys.split_record(""))
+    }
 
 
 def check_same(sync: Any, keys: Keys, model: StitchModel) -> None:
@@ -121,24 +122,30 @@ def run_case(url: str, keys: Keys, order: list[bytes], crash_at: str | None) -> 
         sync.close()
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=wrong_merge())
 def test_split_and_undo_match_the_model_on_one_redis(infra: Infra, unique: str, case: tuple) -> None:
     run_case(infra.redis_url, Keys(f"t{unique}"), case[3], None)
 
 
 @pytest.mark.parametrize("crash_at", [None, "journey", "rebuild"])
-def test_split_survives_a_crash_at_each_step_on_either_redis(redis_url: str, unique: str,
-                                                               crash_at: str | None) -> None:
+def test_split_survives_a_crash_at_each_step_on_either_redis(
+    redis_url: str, unique: str, crash_at: str | None
+) -> None:
     from tests.unit.stitcher.split_cases import event, pool
 
     a, b = pool("a"), pool("b")
-    order = [event("a0", {"email": a["email"], "phone": a["phone"]}, 0, "web", "x"),
-             event("b0", {"email": b["email"], "cookie_id": b["cookie_id"]}, 1, "chat", "y"),
-             event("b1", {"email": b["email"], "device_id": b["device_id"]}, 2, "phone", None),
-             event("bridge", {"email": a["email"], "cookie_id": b["cookie_id"]}, 3, "store", None),
-             event("a1", {"email": a["email"]}, 4, "web", "y")]
+    order = [
+        event("a0", {"email": a["email"], "phone": a["phone"]}, 0, "web", "x"),
+        event("b0", {"email": b["email"], "cookie_id": b["cookie_id"]}, 1, "chat", "y"),
+        event("b1", {"email": b["email"], "device_id": b["device_id"]}, 2, "phone", None),
+        event("bridge", {"email": a["email"], "cookie_id": b["cookie_id"]}, 3, "store", None),
+        event("a1", {"email": a["email"]}, 4, "web", "y"),
+    ]
     run_case(redis_url, Keys(f"t{unique}{crash_at}"), order, crash_at)
 
 
@@ -147,9 +154,13 @@ def test_allowed_pair_merges_again_and_a_late_undo_is_harmless(infra: Infra, uni
 
     a, b = pool("a"), pool("b")
     keys = Keys(f"t{unique}")
-    first = prepared([event("a0", {"email": a["email"]}, 0, "web", None),
-                      event("b0", {"email": b["email"], "cookie_id": b["cookie_id"]}, 1, "web", None),
-                      event("x0", {"email": a["email"], "cookie_id": b["cookie_id"]}, 2, "web", None)])
+    first = prepared(
+        [
+            event("a0", {"email": a["email"]}, 0, "web", None),
+            event("b0", {"email": b["email"], "cookie_id": b["cookie_id"]}, 1, "web", None),
+            event("x0", {"email": a["email"], "cookie_id": b["cookie_id"]}, 2, "web", None),
+        ]
+    )
     again = prepared([event("x1", {"email": a["email"], "cookie_id": b["cookie_id"]}, 3, "web", None)])
     later = prepared([event("x2", {"email": a["email"], "cookie_id": b["cookie_id"]}, 4, "web", None)])
 

@@ -23,14 +23,21 @@ SLACK_MS = RETENTION_MS // TTL_SLACK_DIVISOR
 
 
 def one(eid: str) -> list[Prepared]:
-    body = {"event_id": eid, "occurred_at": "2026-11-03T10:00:00Z", "channel": "web", "touchpoint": "login",
-            "identifiers": {"email": "ana@example.com"}}
-    return prepare([bare_record(orjson.dumps(body))], IdentifierHasher(b"k", "GB"), NOW_MS,
-                   DecodePolicy()).ready
+    body = {
+        "event_id": eid,
+        "occurred_at": "2026-11-03T10:00:00Z",
+        "channel": "web",
+        "touchpoint": "login",
+        "identifiers": {"email": "ana@example.com"},
+    }
+    return prepare(
+        [bare_record(orjson.dumps(body))], IdentifierHasher(b"k", "GB"), NOW_MS, DecodePolicy()
+    ).ready
 
 
-async def test_journey_keys_live_at_least_retention_after_a_write(infra: Infra, key_prefix: str,
-                                                                  redis_client: object) -> None:
+async def test_journey_keys_live_at_least_retention_after_a_write(
+    infra: Infra, key_prefix: str, redis_client: object
+) -> None:
     client = aioredis.Redis.from_url(infra.redis_url)
     keys = Keys(key_prefix)
     store = RedisStitchStore(client, keys, parse_limits(""), 100, RETENTION_MS)
@@ -58,10 +65,16 @@ async def test_journey_keys_live_at_least_retention_after_a_write(infra: Infra, 
 
 
 def event(eid: str, **ids: str) -> list[Prepared]:
-    body = {"event_id": eid, "occurred_at": "2026-11-03T10:00:00Z", "channel": "web", "touchpoint": "login",
-            "identifiers": ids}
-    return prepare([bare_record(orjson.dumps(body))], IdentifierHasher(b"k", "GB"), NOW_MS,
-                   DecodePolicy()).ready
+    body = {
+        "event_id": eid,
+        "occurred_at": "2026-11-03T10:00:00Z",
+        "channel": "web",
+        "touchpoint": "login",
+        "identifiers": ids,
+    }
+    return prepare(
+        [bare_record(orjson.dumps(body))], IdentifierHasher(b"k", "GB"), NOW_MS, DecodePolicy()
+    ).ready
 
 
 async def graph_keys(client: aioredis.Redis, keys: Keys, cid: str) -> list[str]:
@@ -70,11 +83,13 @@ async def graph_keys(client: aioredis.Redis, keys: Keys, cid: str) -> list[str]:
     aliases = [keys.alias(c.decode()) for c in await client.smembers(keys.aliases_of(cid))]
     assert ids, "a customer has identifiers"
     return [*ids, *aliases, keys.customer_ids(cid), keys.customer(cid)] + (
-        [keys.aliases_of(cid)] if aliases else [])
+        [keys.aliases_of(cid)] if aliases else []
+    )
 
 
 async def test_identity_graph_keys_expire_with_the_journey_and_are_re_armed_on_reuse(
-        infra: Infra, key_prefix: str, redis_client: object) -> None:
+    infra: Infra, key_prefix: str, redis_client: object
+) -> None:
     client = aioredis.Redis.from_url(infra.redis_url)
     keys = Keys(key_prefix)
     store = RedisStitchStore(client, keys, parse_limits(""), 100, RETENTION_MS)
@@ -87,9 +102,12 @@ async def test_identity_graph_keys_expire_with_the_journey_and_are_re_armed_on_r
 
     def armed(found: dict[str, int], low: int = RETENTION_MS) -> bool:
         """The journey keeps retention (+ up to a slack) after a write; its graph one slack longer."""
-        return all(low + (SLACK_MS if ":{" + keys.prefix + ":idg}" in k else 0) < t
-                   <= RETENTION_MS + (2 * SLACK_MS if ":{" + keys.prefix + ":idg}" in k else SLACK_MS)
-                   for k, t in found.items())
+        return all(
+            low + (SLACK_MS if ":{" + keys.prefix + ":idg}" in k else 0)
+            < t
+            <= RETENTION_MS + (2 * SLACK_MS if ":{" + keys.prefix + ":idg}" in k else SLACK_MS)
+            for k, t in found.items()
+        )
 
     async def ordered(cid: str) -> None:
         """Expiry times: the journey's <= every identity-graph key's <= the customer hash's (no identifier
@@ -115,8 +133,9 @@ async def test_identity_graph_keys_expire_with_the_journey_and_are_re_armed_on_r
     await ordered(cid)
 
     # A new identifier while the journey is still above retention (no re-arm due): it gets the TTL too.
-    assert [s.status for s in await store.stitch(event("a3", cookie_id="ck-ana", phone="+447700900123"),
-                                                 NOW_MS)] == [WRITTEN]
+    assert [
+        s.status for s in await store.stitch(event("a3", cookie_id="ck-ana", phone="+447700900123"), NOW_MS)
+    ] == [WRITTEN]
     found = await ttls(cid)
     assert len(found) == 4 + 3 + 2 and armed(found), found
     await ordered(cid)

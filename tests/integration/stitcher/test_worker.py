@@ -48,21 +48,41 @@ def lookup(env: dict[str, str], id_type: str, raw: str) -> str:
 
 
 def test_late_events_are_placed_by_event_time_and_bad_input_is_dead_lettered(
-        infra: Infra, topics: Topics, service_env: dict[str, str], redis_client: Any, key_prefix: str,
-        tmp_path: Path) -> None:
+    infra: Infra,
+    topics: Topics,
+    service_env: dict[str, str],
+    redis_client: Any,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     t = now_ms() - 3_600_000
-    produce(infra.bootstrap_servers, topics.channel_events,
-            [event("late-3", t + 3000, cookie_id="ck_late"), event("late-1", t + 1000, cookie_id="ck_late"),
-             event("late-2", t + 2000, channel="phone", cookie_id="ck_late")], partition=0)
-    produce(infra.bootstrap_servers, topics.channel_events, [b"{not json"], key=b"k-1",
-            headers=[("trace", b"abc")], partition=1)
+    produce(
+        infra.bootstrap_servers,
+        topics.channel_events,
+        [
+            event("late-3", t + 3000, cookie_id="ck_late"),
+            event("late-1", t + 1000, cookie_id="ck_late"),
+            event("late-2", t + 2000, channel="phone", cookie_id="ck_late"),
+        ],
+        partition=0,
+    )
+    produce(
+        infra.bootstrap_servers,
+        topics.channel_events,
+        [b"{not json"],
+        key=b"k-1",
+        headers=[("trace", b"abc")],
+        partition=1,
+    )
     future = event("future", now_ms() + 3_600_000, cookie_id="c")
     produce(infra.bootstrap_servers, topics.channel_events, [future])
     with stitcher(service_env, tmp_path / "w.log"):
         keys = Keys(key_prefix)
-        cid = poll(lambda: customer_of(redis_client, keys, lookup(service_env, "cookie_id", "ck_late")),
-                   what="the customer")
+        cid = poll(
+            lambda: customer_of(redis_client, keys, lookup(service_env, "cookie_id", "ck_late")),
+            what="the customer",
+        )
         poll(lambda: len(journey_ids(redis_client, keys, cid)) == 3, what="three touchpoints")
         assert journey_ids(redis_client, keys, cid) == ["late-1", "late-2", "late-3"]
         summary = {k.decode(): v.decode() for k, v in redis_client.hgetall(keys.summary(cid)).items()}
@@ -79,8 +99,13 @@ def test_late_events_are_placed_by_event_time_and_bad_input_is_dead_lettered(
 
 
 def test_a_merge_split_across_partitions_at_the_same_time(
-        infra: Infra, topics: Topics, service_env: dict[str, str], redis_client: Any, key_prefix: str,
-        tmp_path: Path) -> None:
+    infra: Infra,
+    topics: Topics,
+    service_env: dict[str, str],
+    redis_client: Any,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
     """Two workers, each half of every customer on a different partition, produced at once."""
     create_topics(infra.bootstrap_servers, topics)
     n, t = 40, now_ms() - 600_000
@@ -96,10 +121,14 @@ def test_a_merge_split_across_partitions_at_the_same_time(
         keys = Keys(key_prefix)
 
         def all_stitched() -> bool:
-            cids = {customer_of(redis_client, keys, lookup(service_env, "email", f"p{i}@shop.com"))
-                    for i in range(n)}
-            return None not in cids and sum(
-                len(journey_ids(redis_client, keys, c)) for c in cids if c) == 4 * n
+            cids = {
+                customer_of(redis_client, keys, lookup(service_env, "email", f"p{i}@shop.com"))
+                for i in range(n)
+            }
+            return (
+                None not in cids and sum(len(journey_ids(redis_client, keys, c)) for c in cids if c) == 4 * n
+            )
+
         poll(all_stitched, timeout=60, what="every event in its customer's journey")
     for i in range(n):
         cid = customer_of(redis_client, keys, lookup(service_env, "email", f"p{i}@shop.com"))
@@ -111,24 +140,34 @@ def test_a_merge_split_across_partitions_at_the_same_time(
 
 
 def test_a_worker_killed_before_its_commit_is_redelivered_and_nothing_doubles(
-        infra: Infra, topics: Topics, service_env: dict[str, str], redis_client: Any, key_prefix: str,
-        tmp_path: Path) -> None:
+    infra: Infra,
+    topics: Topics,
+    service_env: dict[str, str],
+    redis_client: Any,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     n, t = 3000, now_ms() - 600_000
     # First half: 300 cookie-only customers; second half links cookies j and j+150 through p(j % 150).
     items = [event(f"e{i}", t + i, cookie_id=f"ck-{i % 300}") for i in range(n // 2)]
-    items += [event(f"e{i}", t + i, cookie_id=f"ck-{i % 300}", email=f"p{i % 150}@shop.com")
-              for i in range(n // 2, n)]
+    items += [
+        event(f"e{i}", t + i, cookie_id=f"ck-{i % 300}", email=f"p{i % 150}@shop.com")
+        for i in range(n // 2, n)
+    ]
     produce(infra.bootstrap_servers, topics.channel_events, items)
     keys = Keys(key_prefix)
 
     def written() -> int:
-        return sum(int(redis_client.hget(k, "count") or 0)
-                   for k in redis_client.scan_iter(match=f"{key_prefix}:*:sum", count=1000))
+        return sum(
+            int(redis_client.hget(k, "count") or 0)
+            for k in redis_client.scan_iter(match=f"{key_prefix}:*:sum", count=1000)
+        )
 
     # A real worker process, SIGKILLed between its first batch's Redis writes and that batch's commit.
-    status = killed_before_its_first_commit(service_env, tmp_path / "w1.log",
-                                            JOURNEYS_STITCHER_BATCH_SIZE="100")
+    status = killed_before_its_first_commit(
+        service_env, tmp_path / "w1.log", JOURNEYS_STITCHER_BATCH_SIZE="100"
+    )
     assert status == -signal.SIGKILL, (tmp_path / "w1.log").read_text()[-3000:]
     first = written()
     assert first > 0, "the killed worker's batch should be in Redis"
@@ -136,16 +175,26 @@ def test_a_worker_killed_before_its_commit_is_redelivered_and_nothing_doubles(
 
     with stitcher(service_env, tmp_path / "w2.log"):
         poll(lambda: written() == n, timeout=90, what=f"{n} touchpoints")
-        poll(lambda: sum(committed(infra.bootstrap_servers, group_of(service_env),
-                                   topics.channel_events).values()) == n, what="every offset committed")
+        poll(
+            lambda: (
+                sum(committed(infra.bootstrap_servers, group_of(service_env), topics.channel_events).values())
+                == n
+            ),
+            what="every offset committed",
+        )
         # Cross-partition order decides how many links are merges; each merge leaves exactly one alias.
         aliases = len(list(redis_client.scan_iter(match=keys.alias("*"), count=1000)))
         assert aliases > 0
-        merges = consume_all(infra.bootstrap_servers, topics.identity_merges, aliases,
-                             distinct=lambda r: orjson.loads(r.value)["record_id"])
+        merges = consume_all(
+            infra.bootstrap_servers,
+            topics.identity_merges,
+            aliases,
+            distinct=lambda r: orjson.loads(r.value)["record_id"],
+        )
         stitched = consume_all(infra.bootstrap_servers, topics.stitched_events, n + first)
-    cids = {customer_of(redis_client, keys, lookup(service_env, "email", f"p{i}@shop.com"))
-            for i in range(150)}
+    cids = {
+        customer_of(redis_client, keys, lookup(service_env, "email", f"p{i}@shop.com")) for i in range(150)
+    }
     assert len(cids) == 150
     total = 0
     for cid in cids:
@@ -162,14 +211,25 @@ def test_a_worker_killed_before_its_commit_is_redelivered_and_nothing_doubles(
 
 
 def test_a_merge_beyond_a_limit_is_a_conflict_and_nothing_merges(
-        infra: Infra, topics: Topics, service_env: dict[str, str], redis_client: Any, key_prefix: str,
-        tmp_path: Path) -> None:
+    infra: Infra,
+    topics: Topics,
+    service_env: dict[str, str],
+    redis_client: Any,
+    key_prefix: str,
+    tmp_path: Path,
+) -> None:
     create_topics(infra.bootstrap_servers, topics)
     t = now_ms() - 600_000
-    produce(infra.bootstrap_servers, topics.channel_events,
-            [event("u1", t, customer_id="CUST-1", device_id="kiosk-7"),
-             event("u2", t + 1, customer_id="CUST-2", cookie_id="ck-2"),
-             event("u3", t + 2, device_id="kiosk-7", cookie_id="ck-2")], partition=0)
+    produce(
+        infra.bootstrap_servers,
+        topics.channel_events,
+        [
+            event("u1", t, customer_id="CUST-1", device_id="kiosk-7"),
+            event("u2", t + 1, customer_id="CUST-2", cookie_id="ck-2"),
+            event("u3", t + 2, device_id="kiosk-7", cookie_id="ck-2"),
+        ],
+        partition=0,
+    )
     with stitcher(service_env, tmp_path / "w.log"):
         records = consume_all(infra.bootstrap_servers, topics.identity_merges, 1)
         stitched = consume_all(infra.bootstrap_servers, topics.stitched_events, 3)
@@ -178,8 +238,12 @@ def test_a_merge_beyond_a_limit_is_a_conflict_and_nothing_merges(
     c2 = customer_of(redis_client, keys, lookup(service_env, "customer_id", "CUST-2"))
     assert c1 and c2 and c1 != c2
     (record,) = [orjson.loads(r.value) for r in records]
-    assert (record["kind"], record["survivor"], record["loser"], record["limit"]) == ("conflict", c1, c2,
-                                                                                      "customer_id")
+    assert (record["kind"], record["survivor"], record["loser"], record["limit"]) == (
+        "conflict",
+        c1,
+        c2,
+        "customer_id",
+    )
     assert redis_client.get(keys.alias(c2)) is None
     u3 = next(orjson.loads(r.value) for r in stitched if orjson.loads(r.value)["event_id"] == "u3")
     assert u3["customer_id"] == c1 and u3["merge_conflict"] is True

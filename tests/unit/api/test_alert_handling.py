@@ -28,9 +28,17 @@ T0 = 1_793_000_000_000
 
 
 def alert(status: str = "open") -> dict[str, Any]:
-    return {"schema_version": "1.2", "alert_id": "a_0123456789abcdef", "type": "stall", "severity": "high",
-            "status": status, "customer_id": "c_0123456789abcdef", "detected_at": "2026-11-02T08:00:00Z",
-            "occurred_at": "2026-11-02T08:00:00Z", "evidence": {"stage": "payment"}}
+    return {
+        "schema_version": "1.2",
+        "alert_id": "a_0123456789abcdef",
+        "type": "stall",
+        "severity": "high",
+        "status": status,
+        "customer_id": "c_0123456789abcdef",
+        "detected_at": "2026-11-02T08:00:00Z",
+        "occurred_at": "2026-11-02T08:00:00Z",
+        "evidence": {"stage": "payment"},
+    }
 
 
 def test_acknowledge_then_resolve_keeps_both_steps() -> None:
@@ -39,7 +47,9 @@ def test_acknowledge_then_resolve_keeps_both_steps() -> None:
     done = transition(ack.handling, "resolve", "agent-2", T0 + 60_000, "fixed")
     assert done.changed and done.handling["state"] == "resolved" and done.handling["note"] == "fixed"
     assert [(s["state"], s["by"], s["note"]) for s in done.handling["history"]] == [
-        ("acknowledged", "agent-1", "calling back"), ("resolved", "agent-2", "fixed")]
+        ("acknowledged", "agent-1", "calling back"),
+        ("resolved", "agent-2", "fixed"),
+    ]
     assert done.handling["at"] == format_ms(T0 + 60_000)
 
 

@@ -12,18 +12,27 @@ pytestmark = pytest.mark.unit
 
 
 def alert(alert_id: str, type_: str, detected: str, cid: str | None = "c_0123456789abcdef") -> bytes:
-    a = {"schema_version": "1.0", "alert_id": alert_id, "type": type_, "severity": "low",
-         "detected_at": detected, "occurred_at": "2026-11-02T08:00:00Z", "evidence": {}}
+    a = {
+        "schema_version": "1.0",
+        "alert_id": alert_id,
+        "type": type_,
+        "severity": "low",
+        "detected_at": detected,
+        "occurred_at": "2026-11-02T08:00:00Z",
+        "evidence": {},
+    }
     if cid:
         a["customer_id"] = cid
     return orjson.dumps(a)
 
 
-RAW = [alert("a_" + "1" * 16, "stall", "2026-11-02T08:00:00Z"),
-       alert("a_" + "2" * 16, "channel_switch", "2026-11-02T08:00:00.500+00:00"),
-       alert("a_" + "3" * 16, "dropoff_spike", "2026-11-02T07:59:59Z", cid=None),
-       alert("a_" + "4" * 16, "stall", "2026-11-02T08:59:00+01:00", cid="c_9999999999999999"),
-       b"not json"]
+RAW = [
+    alert("a_" + "1" * 16, "stall", "2026-11-02T08:00:00Z"),
+    alert("a_" + "2" * 16, "channel_switch", "2026-11-02T08:00:00.500+00:00"),
+    alert("a_" + "3" * 16, "dropoff_spike", "2026-11-02T07:59:59Z", cid=None),
+    alert("a_" + "4" * 16, "stall", "2026-11-02T08:59:00+01:00", cid="c_9999999999999999"),
+    b"not json",
+]
 
 
 def ids(alerts: list[dict[str, object]]) -> list[str]:
@@ -63,13 +72,19 @@ def test_erasure_steps_each_stay_in_one_slot_and_drop_the_graph_last() -> None:
 
     k = Keys("p")
     cids = ["c_a", "c_b"]
-    steps = erase_steps(k, cids, id_keys=[k.identifier("email:x")], outcome_keys=[k.merge_outcome("e1")],
-                        timers={k.timers: [b"c_a|buy"], k.timers_inflight: []}, alert_ids=[b"al1"])
+    steps = erase_steps(
+        k,
+        cids,
+        id_keys=[k.identifier("email:x")],
+        outcome_keys=[k.merge_outcome("e1")],
+        timers={k.timers: [b"c_a|buy"], k.timers_inflight: []},
+        alert_ids=[b"al1"],
+    )
     for step in steps:
         keys = [step.slot_key]
         for command in step.commands:
             if command.method == "eval":
-                keys += list(command.args[2:2 + command.args[1]])
+                keys += list(command.args[2 : 2 + command.args[1]])
             else:
                 keys += [a for a in command.args if isinstance(a, str)]
         assert {slot_of(key) for key in keys} == {slot_of(step.slot_key)}, step

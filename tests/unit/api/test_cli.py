@@ -13,8 +13,14 @@ def test_help_names_every_api_variable(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         build_parser().parse_args(["api", "--help"])
     out = capsys.readouterr().out
-    for name in ("JOURNEYS_API_HOST", "JOURNEYS_API_PORT", "JOURNEYS_API_TOKEN", "REDIS_URL",
-                 "JOURNEYS_KEY_PREFIX", "JOURNEYS_API_MAX_TOUCHPOINTS"):
+    for name in (
+        "JOURNEYS_API_HOST",
+        "JOURNEYS_API_PORT",
+        "JOURNEYS_API_TOKEN",
+        "REDIS_URL",
+        "JOURNEYS_KEY_PREFIX",
+        "JOURNEYS_API_MAX_TOUCHPOINTS",
+    ):
         assert name in out
 
 

@@ -70,6 +70,8 @@ def test_without_a_stage_time_there_is_no_countdown() -> None:
 def test_a_stall_alert_marks_its_journey_stalled() -> None:
     stall = {"type": "stall", "status": "open", "journey": {"type": "purchase", "stage": "checkout"}}
     other = {"type": "channel_switch", "status": "open", "journey": {"type": "upgrade"}}
-    got = {j["journey"]: j["stalled"] for j in what_next(
-        summary(purchase=("checkout", T), upgrade=("quote", T)), DEFS, T, [stall, other])}
+    got = {
+        j["journey"]: j["stalled"]
+        for j in what_next(summary(purchase=("checkout", T), upgrade=("quote", T)), DEFS, T, [stall, other])
+    }
     assert got == {"purchase": True, "upgrade": False}

@@ -11,14 +11,17 @@ def test_one_identifier_is_taken_as_given() -> None:
     assert lookup_param({"phone": "+44 7700 900958"}) == ("phone", "+44 7700 900958")
 
 
-@pytest.mark.parametrize(("query", "reason"), [
-    ({}, "exactly one"),
-    ({"phone": "1", "email": "a@b.c"}, "exactly one"),
-    ({"ssn": "1"}, "unknown parameter(s): ssn"),
-    ({"social_handle": "@x"}, "unknown parameter"),
-    ({"email": "   "}, "email is empty"),
-    ({"email": "x" * 257}, "longer than 256"),
-])
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ({}, "exactly one"),
+        ({"phone": "1", "email": "a@b.c"}, "exactly one"),
+        ({"ssn": "1"}, "unknown parameter(s): ssn"),
+        ({"social_handle": "@x"}, "unknown parameter"),
+        ({"email": "   "}, "email is empty"),
+        ({"email": "x" * 257}, "longer than 256"),
+    ],
+)
 def test_bad_lookups_say_why_without_echoing_the_value(query: dict[str, str], reason: str) -> None:
     with pytest.raises(BadRequest, match=reason.replace("(", r"\(").replace(")", r"\)")) as exc:
         lookup_param(query)
@@ -48,19 +51,37 @@ def test_bad_customer_ids(value: str) -> None:
 
 
 def test_alert_filter_parses_every_field() -> None:
-    flt = alert_filter({"type": "stall, channel_switch", "customer_id": "c_0123456789abcdef",
-                        "since": "2026-11-02T08:00:00Z", "until": "1793606882000", "limit": "7"},
-                       default_limit=100)
-    assert flt == AlertFilter(frozenset({"stall", "channel_switch"}), "c_0123456789abcdef",
-                              1793606400000, 1793606882000, 7)
+    flt = alert_filter(
+        {
+            "type": "stall, channel_switch",
+            "customer_id": "c_0123456789abcdef",
+            "since": "2026-11-02T08:00:00Z",
+            "until": "1793606882000",
+            "limit": "7",
+        },
+        default_limit=100,
+    )
+    assert flt == AlertFilter(
+        frozenset({"stall", "channel_switch"}), "c_0123456789abcdef", 1793606400000, 1793606882000, 7
+    )
     assert alert_filter({}, default_limit=25) == AlertFilter(limit=25)
 
 
-@pytest.mark.parametrize("query", [
-    {"type": "nope"}, {"type": ","}, {"since": "yesterday"}, {"since": "2026-11-02T08:00:00"},
-    {"since": "2", "until": "1"}, {"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"colour": "red"},
-    {"customer_id": "bob"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"type": "nope"},
+        {"type": ","},
+        {"since": "yesterday"},
+        {"since": "2026-11-02T08:00:00"},
+        {"since": "2", "until": "1"},
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "ten"},
+        {"colour": "red"},
+        {"customer_id": "bob"},
+    ],
+)
 def test_bad_alert_filters(query: dict[str, str]) -> None:
     with pytest.raises(BadRequest):
         alert_filter(query, default_limit=100)

@@ -14,9 +14,18 @@ pytestmark = pytest.mark.unit
 
 
 def figures(stitcher: Pace, detector: Pace | None = None, **kw: object) -> report.Figures:
-    f = report.Figures(events=1_000_000, customers=100_000, partitions=4, bare_ck=Pace(1_000_000, 4.0, 3.0),
-                       bare_aio=Pace(1_000_000, 5.0, 4.0), stitcher=stitcher, stitcher_redis_us=8.0,
-                       merges=10.0, stitched=1_000_000, detector=detector)
+    f = report.Figures(
+        events=1_000_000,
+        customers=100_000,
+        partitions=4,
+        bare_ck=Pace(1_000_000, 4.0, 3.0),
+        bare_aio=Pace(1_000_000, 5.0, 4.0),
+        stitcher=stitcher,
+        stitcher_redis_us=8.0,
+        merges=10.0,
+        stitched=1_000_000,
+        detector=detector,
+    )
     for k, v in kw.items():
         setattr(f, k, v)
     return f
@@ -32,11 +41,22 @@ def test_pace_derives_rate_and_cpu_per_event() -> None:
 
 
 def test_each_target_is_met_at_its_bound_and_missed_past_it() -> None:
-    at_bounds = figures(Pace(1_000_000, 40.0, 20.0), Pace(30_000, 1.0, 1.0), rate=5000,
-                        journey_ms=(10.0, 49.9), switch_ms=(20.0, 99.9))
+    at_bounds = figures(
+        Pace(1_000_000, 40.0, 20.0),
+        Pace(30_000, 1.0, 1.0),
+        rate=5000,
+        journey_ms=(10.0, 49.9),
+        switch_ms=(20.0, 99.9),
+    )
     assert all(judged(report.rows(at_bounds)).values())
-    worse = figures(Pace(1_000_000, 40.1, 20.1), Pace(29_000, 1.0, 1.0), rate=5000, stitcher_redis_us=10.1,
-                    journey_ms=(10.0, 50.0), switch_ms=(20.0, 100.0))
+    worse = figures(
+        Pace(1_000_000, 40.1, 20.1),
+        Pace(29_000, 1.0, 1.0),
+        rate=5000,
+        stitcher_redis_us=10.1,
+        journey_ms=(10.0, 50.0),
+        switch_ms=(20.0, 100.0),
+    )
     assert not any(judged(report.rows(worse)).values())
     assert len(judged(report.rows(worse))) == 6  # the six targets of issue 9
 
@@ -59,6 +79,8 @@ def test_append_adds_a_dated_section_with_the_command_and_the_table(tmp_path: Pa
     text = path.read_text()
     assert text.startswith("# Benchmark results, ")
     assert text.count("## Run of ") == 2 and "`python -m bench --events 2000`" in text
-    assert ("| stitcher | worker CPU per event (its CPU / wall) | 1,000.0 µs (100% of a core) | <= 20 µs "
-            "| NOT MET |") in text
+    assert (
+        "| stitcher | worker CPU per event (its CPU / wall) | 1,000.0 µs (100% of a core) | <= 20 µs "
+        "| NOT MET |"
+    ) in text
     assert "- a note" in text

@@ -28,15 +28,19 @@ def test_a_copy_keeps_the_original_bytes_and_says_where_from() -> None:
     assert (copy.topic, copy.key, copy.value) == ("dlq", b"k", b"{bad")
     assert h["dlq_reason"] == b"malformed_json" and h["trace"] == b"t1" and h["dlq_at_ms"] == b"99"
     assert (h["dlq_source_topic"], h["dlq_source_partition"], h["dlq_source_offset"]) == (
-        b"channel-events", b"3", b"1234")
+        b"channel-events",
+        b"3",
+        b"1234",
+    )
     assert "dlq_truncated" not in h
 
 
 def test_every_copy_of_one_input_has_the_same_dlq_id() -> None:
     first = dict(dead_letter(source(b"x"), "dlq", "oversized", "d", 1).headers)
     again = dict(dead_letter(source(b"x"), "dlq", "oversized", "d", 2).headers)
-    other = dict(dead_letter(Record("channel-events", 3, 1235, None, b"x", {}), "dlq", "oversized", "d",
-                             1).headers)
+    other = dict(
+        dead_letter(Record("channel-events", 3, 1235, None, b"x", {}), "dlq", "oversized", "d", 1).headers
+    )
     assert first["dlq_id"] == again["dlq_id"] == b"channel-events/3/1234" != other["dlq_id"]
 
 
@@ -51,8 +55,9 @@ def test_a_record_that_fits_the_broker_gets_a_copy_that_fits_too() -> None:
 
 
 def test_huge_headers_and_keys_are_cut_too() -> None:
-    copy = dead_letter(source(b"v" * 10, key=b"k" * 900_000, headers={"big": b"h" * 900_000}), "dlq",
-                       "oversized", "d", 1)
+    copy = dead_letter(
+        source(b"v" * 10, key=b"k" * 900_000, headers={"big": b"h" * 900_000}), "dlq", "oversized", "d", 1
+    )
     h = dict(copy.headers)
     assert whole(copy) <= MAX_COPY_BYTES and "big" not in h and len(copy.key or b"") == MAX_KEY
     assert h["dlq_truncated"] == b"headers,key" and copy.value == b"v" * 10
@@ -73,8 +78,15 @@ def test_the_detail_is_bounded() -> None:
 
 
 def test_reasons_are_the_documented_ones() -> None:
-    assert {"unprocessable", "undeliverable", "malformed_json", "schema_violation", "oversized",
-            "bad_timestamp", "no_identifier"} == set(REASONS)
+    assert {
+        "unprocessable",
+        "undeliverable",
+        "malformed_json",
+        "schema_violation",
+        "oversized",
+        "bad_timestamp",
+        "no_identifier",
+    } == set(REASONS)
 
 
 def test_every_copy_follows_the_dead_letter_headers_contract() -> None:
@@ -82,8 +94,17 @@ def test_every_copy_follows_the_dead_letter_headers_contract() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     check = jsonschema.Draft202012Validator(schema)
     assert schema["properties"]["dlq_reason"]["enum"] == list(REASONS)
-    copies = [dead_letter(source(b"x" * FITS_BUT_ITS_COPY_DOES_NOT), "dlq", reason, "d", 1,
-                          extra=[("dlq_failed_topic", b"stitched-events")]) for reason in REASONS]
+    copies = [
+        dead_letter(
+            source(b"x" * FITS_BUT_ITS_COPY_DOES_NOT),
+            "dlq",
+            reason,
+            "d",
+            1,
+            extra=[("dlq_failed_topic", b"stitched-events")],
+        )
+        for reason in REASONS
+    ]
     for copy in [*copies, stripped(copies[0])]:
         doc = {k: v.decode() for k, v in copy.headers}
         assert list(check.iter_errors(doc)) == []

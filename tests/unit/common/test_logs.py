@@ -29,8 +29,9 @@ def test_a_storm_of_one_error_is_one_line_per_interval_and_counts_the_rest() -> 
     passed = []
     for i in range(3000):  # 30 s of a broker outage at 100 lines/s, the numbers in each line differ
         clock.now = i / 100
-        r = record("librdkafka", logging.ERROR, "FAIL [thrd:127.0.0.1:%d]: Connect failed (after %dms)",
-                   39092, i)
+        r = record(
+            "librdkafka", logging.ERROR, "FAIL [thrd:127.0.0.1:%d]: Connect failed (after %dms)", 39092, i
+        )
         if limiter.filter(r):
             passed.append(r.getMessage())
     assert len(passed) == 2  # at 0 s and 20 s

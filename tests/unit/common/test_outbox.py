@@ -57,9 +57,15 @@ class Broker:
     pending: list[tuple[Sent, Callable[..., None]]] = field(default_factory=list)
     too_big_to_send: int = 10**9
 
-    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None,
-                headers: list[tuple[str, bytes]] | None = None, timestamp: int = 0,
-                on_delivery: Callable[..., None] | None = None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        timestamp: int = 0,
+        on_delivery: Callable[..., None] | None = None,
+    ) -> None:
         if len(value or b"") > self.too_big_to_send:
             raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
         assert on_delivery is not None
@@ -178,4 +184,3 @@ def test_a_copy_that_was_not_acknowledged_is_sent_again() -> None:
     box.send([dead_letter(SOURCE, DLQ, "malformed_json", "d", 2)])
     flush(box)
     assert len(broker.written) == 1 and box.resends_skipped == 0
-

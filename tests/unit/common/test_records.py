@@ -24,8 +24,9 @@ DECODERS: dict[str, Callable[[bytes], msgspec.Struct]] = {
     contracts.STITCHED_EVENT: records.decode_stitched,
     contracts.IDENTITY_MERGE: records.decode_merge,
 }
-DEFAULTS = {contracts.CHANNEL_EVENT: {"schema_version": "1.0", "direction": "inbound",
-                                      "visibility": "onstage"}}
+DEFAULTS = {
+    contracts.CHANNEL_EVENT: {"schema_version": "1.0", "direction": "inbound", "visibility": "onstage"}
+}
 EXAMPLE_DIR = contracts.SCHEMA_DIR / "examples"
 EXAMPLES = [(name, p) for name in DECODERS for p in sorted((EXAMPLE_DIR / name).glob("*/*"))]
 
@@ -107,24 +108,42 @@ def test_identity_merge_decoder_matches_the_schema(doc: dict[str, Any]) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from(sorted(DECODERS)), st.binary(max_size=40) | st.sampled_from(
-    [b"", b"{", b"[]", b"null", b'{"a":1', b"\xff", b'{"event_id": NaN}']))
+@given(
+    st.sampled_from(sorted(DECODERS)),
+    st.binary(max_size=40)
+    | st.sampled_from([b"", b"{", b"[]", b"null", b'{"a":1', b"\xff", b'{"event_id": NaN}']),
+)
 def test_garbage_is_malformed_or_a_violation_never_a_crash(name: str, value: bytes) -> None:
     agrees(name, value)
 
 
-@pytest.mark.parametrize(("text", "valid"), [
-    ("2026-11-03T10:00:00Z", True), ("2026-02-29T10:00:00Z", False), ("2024-02-29T10:00:00Z", True),
-    ("1900-02-29T00:00:00Z", False), ("2000-02-29T00:00:00Z", True), ("2026-11-03T24:00:00Z", False),
-    ("2026-11-03T23:59:60Z", True), ("2026-11-03T23:59:60+01:00", False),
-    ("2026-11-04T00:29:60+00:30", True), ("2026-11-03T10:00:00+24:00", False),
-    ("2026-11-03T10:00:00+23:59", True), ("2026-11-31T10:00:00Z", False),
-])
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("2026-11-03T10:00:00Z", True),
+        ("2026-02-29T10:00:00Z", False),
+        ("2024-02-29T10:00:00Z", True),
+        ("1900-02-29T00:00:00Z", False),
+        ("2000-02-29T00:00:00Z", True),
+        ("2026-11-03T24:00:00Z", False),
+        ("2026-11-03T23:59:60Z", True),
+        ("2026-11-03T23:59:60+01:00", False),
+        ("2026-11-04T00:29:60+00:30", True),
+        ("2026-11-03T10:00:00+24:00", False),
+        ("2026-11-03T10:00:00+23:59", True),
+        ("2026-11-31T10:00:00Z", False),
+    ],
+)
 def test_date_time_calendar_matches_the_format_check(text: str, valid: bool) -> None:
     assert (records.rfc3339_ms(text) is not None) is valid
     check = contracts.validator(contracts.CHANNEL_EVENT)
-    doc = {"event_id": "e", "occurred_at": text, "channel": "web", "touchpoint": "t",
-           "identifiers": {"email": "x"}}
+    doc = {
+        "event_id": "e",
+        "occurred_at": text,
+        "channel": "web",
+        "touchpoint": "t",
+        "identifiers": {"email": "x"},
+    }
     assert check.is_valid(doc) is valid
 
 
@@ -143,8 +162,13 @@ def test_a_stitched_event_survives_a_round_trip() -> None:
 
 
 def test_channel_errors_never_quote_an_identifier() -> None:
-    doc = {"event_id": "e", "occurred_at": "2026-11-03T10:00:00Z", "channel": "web", "touchpoint": "t",
-           "identifiers": {"email": "secret.person@example.com" * 20}}
+    doc = {
+        "event_id": "e",
+        "occurred_at": "2026-11-03T10:00:00Z",
+        "channel": "web",
+        "touchpoint": "t",
+        "identifiers": {"email": "secret.person@example.com" * 20},
+    }
     with pytest.raises(RecordError) as info:
         records.decode_channel(dumps(doc))
     assert "secret" not in info.value.detail and "identifiers/email" in info.value.detail

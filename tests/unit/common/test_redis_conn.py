@@ -121,7 +121,10 @@ def test_redact_hides_passwords() -> None:
     assert redact("redis://h:1/0") == "redis://h:1/0"
     assert "pw" not in redact("rediss://:pw@h:1")
     assert redact("redis://u:p@ss@h:1/0?x=1", "#") == "redis://u:#@h:1/0?x=1"
-    assert redact("redis://u@h:1/0") == "redis://u@h:1/0" and redact("unix:///tmp/r.sock") == "unix:///tmp/r.sock"
+    assert (
+        redact("redis://u@h:1/0") == "redis://u@h:1/0"
+        and redact("unix:///tmp/r.sock") == "unix:///tmp/r.sock"
+    )
 
 
 def test_pool_wait_gives_a_blocking_pool_on_single_redis_only() -> None:

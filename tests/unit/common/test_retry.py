@@ -31,7 +31,9 @@ def test_rate_limited_log_says_how_many_lines_it_held_back(caplog: pytest.LogCap
             limited.warn("redis down", ConnectionError("refused"))
         limited.warn("kafka down", ConnectionError("refused"))
     assert [r.getMessage() for r in caplog.records] == [
-        "redis down: ConnectionError: refused", "kafka down: ConnectionError: refused"]
+        "redis down: ConnectionError: refused",
+        "kafka down: ConnectionError: refused",
+    ]
     limited.every_s = 0
     with caplog.at_level(logging.WARNING):
         limited.warn("redis down", ConnectionError("refused"))

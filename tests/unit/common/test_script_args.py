@@ -33,9 +33,15 @@ def _script_path(sig: type[Signature]) -> str:
     return str(Path(*sig.PACKAGE.split(".")[1:], sig.SCRIPT))
 
 
-SIGNATURES = [c for m in MODULES for c in vars(m).values()
-              if isinstance(c, type) and issubclass(c, Signature) and c is not Signature
-              and _script_path(c) not in NOT_YET]
+SIGNATURES = [
+    c
+    for m in MODULES
+    for c in vars(m).values()
+    if isinstance(c, type)
+    and issubclass(c, Signature)
+    and c is not Signature
+    and _script_path(c) not in NOT_YET
+]
 
 
 @pytest.mark.parametrize("sig", SIGNATURES, ids=lambda s: s.__name__)

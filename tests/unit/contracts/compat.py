@@ -23,12 +23,38 @@ import jsonschema
 
 Schema = dict[str, Any] | bool
 
-ANNOTATIONS = {"$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples",
-               "deprecated", "readOnly", "writeOnly"}
+ANNOTATIONS = {
+    "$schema",
+    "$id",
+    "$defs",
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+}
 LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
 UPPER_BOUNDS = ("maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties")
-HANDLED = {"type", "enum", "const", "pattern", "format", "properties", "required", "additionalProperties",
-           "propertyNames", "items", "anyOf", "oneOf", "$ref", *LOWER_BOUNDS, *UPPER_BOUNDS}
+HANDLED = {
+    "type",
+    "enum",
+    "const",
+    "pattern",
+    "format",
+    "properties",
+    "required",
+    "additionalProperties",
+    "propertyNames",
+    "items",
+    "anyOf",
+    "oneOf",
+    "$ref",
+    *LOWER_BOUNDS,
+    *UPPER_BOUNDS,
+}
 
 
 class Side:
@@ -136,8 +162,9 @@ def _types_and_bounds(old: dict[str, Any], new: dict[str, Any], where: str, out:
             out.append(f"{where}: {key} lowered to {new[key]} (was {before})")
 
 
-def _objects(a: Side, old: dict[str, Any], b: Side, new: dict[str, Any], path: str, out: list[str],
-             additive: bool) -> None:
+def _objects(
+    a: Side, old: dict[str, Any], b: Side, new: dict[str, Any], path: str, out: list[str], additive: bool
+) -> None:
     where = path or "(root)"
     added = sorted(set(new.get("required", [])) - set(old.get("required", [])))
     if added:  # additive: the sides are swapped, so these were required before and are optional now
@@ -149,8 +176,15 @@ def _objects(a: Side, old: dict[str, Any], b: Side, new: dict[str, Any], path: s
             continue  # a new optional field (sides swapped): what a reader of the old version drops
         if not additive and name in props_old and name not in props_new:
             out.append(f"{path}/{name}: no longer named (a field is never removed within a major)")
-        _walk(a, props_old.get(name, rest_old), b, props_new.get(name, rest_new), f"{path}/{name}", out,
-              additive)
+        _walk(
+            a,
+            props_old.get(name, rest_old),
+            b,
+            props_new.get(name, rest_new),
+            f"{path}/{name}",
+            out,
+            additive,
+        )
     if not additive:
         _walk(a, rest_old, b, rest_new, f"{path}/*", out, additive)
     if "propertyNames" in new and not additive and old.get("propertyNames") != new["propertyNames"]:

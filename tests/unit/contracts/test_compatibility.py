@@ -43,16 +43,22 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def current() -> list[tuple[str, int, Path]]:
-    found = [(m["name"], int(m["major"]), p) for p in sorted(SCHEMA_DIR.glob("*.json"))
-             if (m := _CURRENT.match(p.name))]
+    found = [
+        (m["name"], int(m["major"]), p)
+        for p in sorted(SCHEMA_DIR.glob("*.json"))
+        if (m := _CURRENT.match(p.name))
+    ]
     assert found, f"no contracts in {SCHEMA_DIR}"
     return found
 
 
 def releases(name: str, major: int) -> list[tuple[int, Path]]:
     """Released minor versions of ``name`` in ``major``, oldest first."""
-    out = [(int(m["minor"]), p) for p in RELEASED.glob(f"{name}.v{major}.*.json")
-           if (m := _RELEASE.match(p.name)) and m["name"] == name and int(m["major"]) == major]
+    out = [
+        (int(m["minor"]), p)
+        for p in RELEASED.glob(f"{name}.v{major}.*.json")
+        if (m := _RELEASE.match(p.name)) and m["name"] == name and int(m["major"]) == major
+    ]
     return sorted(out)
 
 
@@ -91,18 +97,24 @@ def test_the_current_version_is_released_as_it_is(name: str, major: int, path: P
         assert at == (major, 0), f"{path.name}: a new contract starts at v{major}.0"
         pytest.skip(f"{name} is new: copy it to schemas/released/{name}.v{major}.0.json when it ships")
     assert at[1] in released, f"copy {path.name} to schemas/released/{name}.v{major}.{at[1]}.json"
-    assert at[1] == max(released), f"{path.name} is v{major}.{at[1]}, older than a released v{major}." \
-                                   f"{max(released)}"
+    assert at[1] == max(released), (
+        f"{path.name} is v{major}.{at[1]}, older than a released v{major}.{max(released)}"
+    )
     copy = load(released[at[1]])
     assert without_annotations(copy) == without_annotations(doc), (
-        f"{path.name} changed since v{major}.{at[1]} was released: raise its minor version and release it")
+        f"{path.name} changed since v{major}.{at[1]} was released: raise its minor version and release it"
+    )
 
 
 @pytest.mark.parametrize(("name", "major", "path"), CURRENT, ids=IDS)
 def test_every_release_keeps_what_the_ones_before_it_accepted(name: str, major: int, path: Path) -> None:
     chain = [(minor, load(p)) for minor, p in releases(name, major)] + [(version(load(path))[1], load(path))]
-    problems = [f"v{major}.{a} -> v{major}.{b}: {p}"
-                for i, (b, new) in enumerate(chain) for a, old in chain[:i] for p in breaks(name, old, new)]
+    problems = [
+        f"v{major}.{a} -> v{major}.{b}: {p}"
+        for i, (b, new) in enumerate(chain)
+        for a, old in chain[:i]
+        for p in breaks(name, old, new)
+    ]
     assert not problems, "\n".join(problems)
 
 

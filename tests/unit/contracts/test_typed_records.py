@@ -78,8 +78,9 @@ def _named(doc: Any, typed: Any) -> Any:
     return doc
 
 
-@pytest.mark.parametrize(("contract", "path"), [(c, p) for c in ROOTS for p in _valid(c)],
-                         ids=lambda v: getattr(v, "stem", v))
+@pytest.mark.parametrize(
+    ("contract", "path"), [(c, p) for c in ROOTS for p in _valid(c)], ids=lambda v: getattr(v, "stem", v)
+)
 def test_every_valid_example_converts_and_comes_back(contract: str, path: Path) -> None:
     doc = orjson.loads(path.read_bytes())
     typed = msgspec.to_builtins(msgspec.convert(doc, ROOTS[contract]))

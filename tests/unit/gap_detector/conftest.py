@@ -15,12 +15,28 @@ MIN = 60_000
 CID = "c_00000000000000aa"
 
 
-def event(eid: str, t: int, channel: str = "web", *, direction: str = "inbound", visibility: str = "onstage",
-          **extra: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"schema_version": "1.0", "event_id": eid, "occurred_at": "x", "occurred_at_ms": t,
-                           "channel": channel, "touchpoint": "tp", "direction": direction,
-                           "visibility": visibility, "customer_id": CID, "identity_keys": [],
-                           "stitched_at_ms": t}
+def event(
+    eid: str,
+    t: int,
+    channel: str = "web",
+    *,
+    direction: str = "inbound",
+    visibility: str = "onstage",
+    **extra: Any,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "schema_version": "1.0",
+        "event_id": eid,
+        "occurred_at": "x",
+        "occurred_at_ms": t,
+        "channel": channel,
+        "touchpoint": "tp",
+        "direction": direction,
+        "visibility": visibility,
+        "customer_id": CID,
+        "identity_keys": [],
+        "stitched_at_ms": t,
+    }
     doc.update(extra)
     return doc
 

@@ -12,8 +12,9 @@ from services.gap_detector.metrics import DetectorMetrics
 pytestmark = pytest.mark.unit
 
 
-def alert(kind: str, persona: str | None = None, status: str = "open",
-          severity: str = "high") -> dict[str, Any]:
+def alert(
+    kind: str, persona: str | None = None, status: str = "open", severity: str = "high"
+) -> dict[str, Any]:
     doc: dict[str, Any] = {"type": kind, "severity": severity, "status": status}
     if persona is not None:
         doc["persona"] = persona
@@ -21,22 +22,32 @@ def alert(kind: str, persona: str | None = None, status: str = "open",
 
 
 def raised(metrics: DetectorMetrics) -> dict[tuple[str, str, str], float]:
-    return {(s.labels["type"], s.labels["severity"], s.labels["persona"]): s.value
-            for family in metrics.registry.collect() if family.name == "journeys_alerts"
-            for s in family.samples if s.name == "journeys_alerts_total"}
+    return {
+        (s.labels["type"], s.labels["severity"], s.labels["persona"]): s.value
+        for family in metrics.registry.collect()
+        if family.name == "journeys_alerts"
+        for s in family.samples
+        if s.name == "journeys_alerts_total"
+    }
 
 
 def test_alerts_are_counted_by_type_severity_and_a_bounded_persona() -> None:
     metrics = DetectorMetrics(CollectorRegistry(), personas=("store_loyal", "price_hunter"))
-    metrics.count_alerts([
-        alert("stall", "store_loyal"), alert("stall", "store_loyal"), alert("channel_switch", "price_hunter"),
-        alert("stall", "someone_new"),            # not in the list: other
-        alert("dropoff_spike", severity="critical"),  # no customer, no persona: other
-        alert("stall", "store_loyal", status="closed"),  # a retraction is not raised
-    ])
+    metrics.count_alerts(
+        [
+            alert("stall", "store_loyal"),
+            alert("stall", "store_loyal"),
+            alert("channel_switch", "price_hunter"),
+            alert("stall", "someone_new"),  # not in the list: other
+            alert("dropoff_spike", severity="critical"),  # no customer, no persona: other
+            alert("stall", "store_loyal", status="closed"),  # a retraction is not raised
+        ]
+    )
     assert raised(metrics) == {
-        ("stall", "high", "store_loyal"): 2, ("channel_switch", "high", "price_hunter"): 1,
-        ("stall", "high", "other"): 1, ("dropoff_spike", "critical", "other"): 1,
+        ("stall", "high", "store_loyal"): 2,
+        ("channel_switch", "high", "price_hunter"): 1,
+        ("stall", "high", "other"): 1,
+        ("dropoff_spike", "critical", "other"): 1,
     }
     assert metrics.registry.get_sample_value("journeys_alerts_retracted_total", {"type": "stall"}) == 1
 

@@ -20,8 +20,14 @@ def test_help_names_every_variable(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["detector", "--help"])
     text = capsys.readouterr().out
-    for name in ("JOURNEYS_TIMER_CLOCK", "JOURNEYS_WATERMARK_LATENESS", "JOURNEYS_DEFINITIONS",
-                 "JOURNEYS_DETECTOR_METRICS_PORT", "JOURNEYS_ALERT_WEBHOOK_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+    for name in (
+        "JOURNEYS_TIMER_CLOCK",
+        "JOURNEYS_WATERMARK_LATENESS",
+        "JOURNEYS_DEFINITIONS",
+        "JOURNEYS_DETECTOR_METRICS_PORT",
+        "JOURNEYS_ALERT_WEBHOOK_URL",
+        "KAFKA_BOOTSTRAP_SERVERS",
+    ):
         assert name in text
 
 
@@ -31,11 +37,13 @@ def test_bad_setting_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
         cli.load_settings()
 
 
-def test_bad_definitions_fail_before_anything_connects(monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: Path) -> None:
+def test_bad_definitions_fail_before_anything_connects(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     bad = tmp_path / "defs.yaml"
-    bad.write_text('schema_version: "1.0"\nchannels: {assisted: [phone], self_service: [web]}\n'
-                   "journeys: {}\n")
+    bad.write_text(
+        'schema_version: "1.0"\nchannels: {assisted: [phone], self_service: [web]}\njourneys: {}\n'
+    )
     monkeypatch.setenv("JOURNEYS_DEFINITIONS", str(bad))
     with pytest.raises(UserError, match=r"defs.yaml:3: field journeys"):
         cli.run(argparse.Namespace())

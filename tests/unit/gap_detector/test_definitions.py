@@ -82,8 +82,10 @@ def test_stage_that_is_also_terminal_is_refused() -> None:
 
 def test_json_file_and_broken_syntax(tmp_path: Path) -> None:
     good = tmp_path / "defs.json"
-    good.write_text('{"schema_version": "1.0", "channels": {"assisted": ["phone"], "self_service": []},\n'
-                    ' "journeys": {"x": {"stages": [{"name": "a", "sla": "bad"}], "terminal": ["done"]}}}')
+    good.write_text(
+        '{"schema_version": "1.0", "channels": {"assisted": ["phone"], "self_service": []},\n'
+        ' "journeys": {"x": {"stages": [{"name": "a", "sla": "bad"}], "terminal": ["done"]}}}'
+    )
     with pytest.raises(UserError, match=r"defs.json:2: field journeys/x/stages/0/sla"):
         load_definitions(good)
     broken = tmp_path / "broken.yaml"

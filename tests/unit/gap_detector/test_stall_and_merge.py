@@ -200,11 +200,32 @@ def test_a_version_1_state_hash_still_decodes(logic: DetectorLogic) -> None:
     st = CustomerState()
     logic.on_item(CID, st, entry("a", T0, "web", intent="x", journey=PAY), T0)
     [alert] = logic.on_item(CID, st, entry("b", T0 + MIN, "phone", intent="x", journey=PAY), T0).alerts
-    v1 = {b"v": b"1", b"h": b"-1", b"s": b"{}",
-          b"buf": orjson.dumps([[e.t, e.id, e.channel, int(e.inbound), int(e.onstage), e.journey, e.stage,
-                                 e.intent, e.outcome, e.department, e.device_key, e.device_type,
-                                 list(e.alerted)] for e in st.buffer]),
-          b"j:purchase": orjson.dumps(st.marks["purchase"].to_json())}
+    v1 = {
+        b"v": b"1",
+        b"h": b"-1",
+        b"s": b"{}",
+        b"buf": orjson.dumps(
+            [
+                [
+                    e.t,
+                    e.id,
+                    e.channel,
+                    int(e.inbound),
+                    int(e.onstage),
+                    e.journey,
+                    e.stage,
+                    e.intent,
+                    e.outcome,
+                    e.department,
+                    e.device_key,
+                    e.device_type,
+                    list(e.alerted),
+                ]
+                for e in st.buffer
+            ]
+        ),
+        b"j:purchase": orjson.dumps(st.marks["purchase"].to_json()),
+    }
     back = decode_state(v1, dict(st.timers), {alert["alert_id"].encode(): orjson.dumps(alert)})
     assert back.buffer == st.buffer and back.marks == st.marks and back.open_alerts == st.open_alerts
     assert encode_state(back)[b"v"] == b"2" and b"o" in encode_state(back)
@@ -218,8 +239,7 @@ def test_alert_timestamps_format_like_timeutil(ms: int) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 30), st.booleans(), st.integers(0, 3)), min_size=1, max_size=40))
-def test_a_buffer_encoded_from_its_last_encoding_has_the_same_bytes(
-        ops: list[tuple[int, bool, int]]) -> None:
+def test_a_buffer_encoded_from_its_last_encoding_has_the_same_bytes(ops: list[tuple[int, bool, int]]) -> None:
     # Events at random times (in order or late), alerted tuples replaced, trims from the front.
     state, prev = CustomerState(), None
     for i, (t, relabel, trim) in enumerate(ops):
@@ -232,7 +252,8 @@ def test_a_buffer_encoded_from_its_last_encoding_has_the_same_bytes(
         assert prev.data == msgspec.json.encode(state.buffer)
         starts = [1, *(end + 1 for end in prev.ends[:-1])]
         assert [prev.data[a:b] for a, b in zip(starts, prev.ends, strict=True)] == [
-            msgspec.json.encode(e) for e in state.buffer]
+            msgspec.json.encode(e) for e in state.buffer
+        ]
 
 
 def test_a_stall_retracted_after_a_merge_keeps_the_id_it_was_published_with(logic: DetectorLogic) -> None:

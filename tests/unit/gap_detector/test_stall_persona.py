@@ -58,8 +58,12 @@ def test_a_superseded_stall_takes_the_persona_from_the_state_it_is_given(logic: 
 def test_after_a_merge_the_stall_sees_the_merged_events(logic: DetectorLogic) -> None:
     loser, survivor = CustomerState(), CustomerState()
     logic.on_item(CID, survivor, entry("s", T0, journey=PAY, persona="store_loyal"), T0)
-    logic.on_item("c_00000000000000bb", loser, entry("l", T0 + MIN, intent="billing",
-                                                     persona="small_business_owner"), T0)
+    logic.on_item(
+        "c_00000000000000bb",
+        loser,
+        entry("l", T0 + MIN, intent="billing", persona="small_business_owner"),
+        T0,
+    )
     logic.on_fold(CID, survivor, loser, T0)
     assert persona_of(survivor) == "small_business_owner"
     [stall] = logic.on_notify(CID, survivor, "purchase", T0 + HOUR, T0).alerts

@@ -53,14 +53,34 @@ class Store:
 
 
 def ev(i: int, stage: str, channel: str = "web", journey: str = "purchase", **kw: object) -> Ev:
-    return Ev(t=1_000_000_000_000 + i * 10 * MIN, id=f"e{i}", channel=channel, journey=journey, stage=stage,
-              persona=kw.pop("persona", "digital_native"), **kw)  # type: ignore[arg-type]
+    return Ev(
+        t=1_000_000_000_000 + i * 10 * MIN,
+        id=f"e{i}",
+        channel=channel,
+        journey=journey,
+        stage=stage,
+        persona=kw.pop("persona", "digital_native"),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-PATH = [ev(0, "browse"), ev(1, "browse", "mobile_app"), ev(2, "cart"), ev(3, "checkout", department="sales"),
-        ev(4, "payment", "phone", department="billing", outcome="unresolved", sentiment=-0.5,
-           emotion="frustrated"),
-        ev(5, "converted", outcome="success", sentiment=0.5), ev(6, "", journey="", nps=10, channel="email")]
+PATH = [
+    ev(0, "browse"),
+    ev(1, "browse", "mobile_app"),
+    ev(2, "cart"),
+    ev(3, "checkout", department="sales"),
+    ev(
+        4,
+        "payment",
+        "phone",
+        department="billing",
+        outcome="unresolved",
+        sentiment=-0.5,
+        emotion="frustrated",
+    ),
+    ev(5, "converted", outcome="success", sentiment=0.5),
+    ev(6, "", journey="", nps=10, channel="email"),
+]
 PATH[-1] = Ev(t=PATH[-1].t, id="e6", channel="email", nps=10)
 
 
@@ -86,7 +106,7 @@ def test_any_arrival_order_and_redelivery_give_the_figures_of_event_time_order(s
     arrivals = PATH + rng.sample(PATH, 3)  # some redelivered
     rng.shuffle(arrivals)
     for i in range(0, len(arrivals), 2):
-        shuffled.run([EventIn("c_00000001", e) for e in arrivals[i:i + 2]])
+        shuffled.run([EventIn("c_00000001", e) for e in arrivals[i : i + 2]])
     assert shuffled.counts == ordered.counts and shuffled.now == ordered.now
 
 
@@ -119,15 +139,22 @@ def test_a_merged_customer_is_counted_once_whichever_comes_first() -> None:
 def test_unknown_values_are_counted_under_other() -> None:
     from services.common.records import decode_stitched
 
-    raw = (b'{"schema_version":"1.0","event_id":"x1","occurred_at":"2026-11-01T00:00:00Z",'
-           b'"occurred_at_ms":1793491200000,"channel":"fax","touchpoint":"t","direction":"inbound",'
-           b'"visibility":"onstage","journey":{"type":"purchase","stage":"haggle"},"persona":"alien",'
-           b'"department":"secret_ops","customer_id":"c_00000001","identity_keys":[],"stitched_at_ms":1}')
+    raw = (
+        b'{"schema_version":"1.0","event_id":"x1","occurred_at":"2026-11-01T00:00:00Z",'
+        b'"occurred_at_ms":1793491200000,"channel":"fax","touchpoint":"t","direction":"inbound",'
+        b'"visibility":"onstage","journey":{"type":"purchase","stage":"haggle"},"persona":"alien",'
+        b'"department":"secret_ops","customer_id":"c_00000001","identity_keys":[],"stitched_at_ms":1}'
+    )
     from services.journey_map.core.state import ev_from_record
 
     e = ev_from_record(decode_stitched(raw), BOUNDS)
-    assert (e.channel, e.journey, e.stage, e.persona, e.department) == ("other", "purchase", "other", "other",
-                                                                     "other")
+    assert (e.channel, e.journey, e.stage, e.persona, e.department) == (
+        "other",
+        "purchase",
+        "other",
+        "other",
+        "other",
+    )
     e2 = ev_from_record(decode_stitched(raw.replace(b'"purchase"', b'"barter"')), BOUNDS)
     assert (e2.journey, e2.stage) == ("other", "other")
 
@@ -138,8 +165,14 @@ def test_open_alerts_are_pain_points_and_a_retraction_takes_them_back() -> None:
     s.run([EventIn("c_00000001", e) for e in PATH[:3]] + [AlertIn("c_00000001", stall)])
     assert s.metric("purchase", "cart", "al:stall") == 1
     assert s.members[("purchase", "cart", "stall")] == {"c_00000001|a_1|digital_native"}
-    s.run([AlertIn("c_00000001", Alert(**{**{f: getattr(stall, f) for f in stall.__struct_fields__},
-                                          "open": False}))])
+    s.run(
+        [
+            AlertIn(
+                "c_00000001",
+                Alert(**{**{f: getattr(stall, f) for f in stall.__struct_fields__}, "open": False}),
+            )
+        ]
+    )
     assert s.metric("purchase", "cart", "al:stall") == 0 and not s.members[("purchase", "cart", "stall")]
 
 
@@ -153,8 +186,21 @@ def test_abandoning_into_a_terminal_stage_is_a_dropoff_of_the_stage_left() -> No
 def test_document_filters_by_persona_and_channel() -> None:
     s = Store()
     s.run([EventIn("c_00000001", e) for e in PATH])
-    s.run([EventIn("c_00000002", Ev(t=PATH[0].t, id="z0", channel="store", journey="purchase",
-                                     stage="browse", persona="store_loyal"))])
+    s.run(
+        [
+            EventIn(
+                "c_00000002",
+                Ev(
+                    t=PATH[0].t,
+                    id="z0",
+                    channel="store",
+                    journey="purchase",
+                    stage="browse",
+                    persona="store_loyal",
+                ),
+            )
+        ]
+    )
     hashes = [{"|".join(str(p) for p in k[1:]): v for k, v in s.counts.items()}]
     now = {"|".join(str(p) for p in k): v for k, v in s.now.items()}
 
@@ -200,8 +246,12 @@ def test_a_merge_whose_survivor_write_was_lost_is_completed_by_its_redelivery() 
 def test_dropoffs_by_persona_ignore_the_persona_filter() -> None:
     s = Store()
     s.run([EventIn("c_00000001", e) for e in [ev(0, "cart"), ev(1, "abandoned", outcome="abandoned")]])
-    s.run([EventIn("c_00000002", e) for e in [ev(2, "cart", persona="store_loyal"), ev(3, "checkout",
-                                                                                     persona="store_loyal")]])
+    s.run(
+        [
+            EventIn("c_00000002", e)
+            for e in [ev(2, "cart", persona="store_loyal"), ev(3, "checkout", persona="store_loyal")]
+        ]
+    )
     hashes = [{"|".join(str(p) for p in k[1:]): v for k, v in s.counts.items()}]
     doc = build_document(MapQuery("purchase", "store_loyal", None, 0, 2**41), BOUNDS, hashes, {}, 0)
     cart = {r["persona"]: r for r in doc["dropoffs_by_persona"] if r["stage"] == "cart"}

@@ -42,8 +42,9 @@ def test_a_bare_or_foreign_authorization_header_carries_no_token(header: str) ->
     assert bearer(header) is None
 
 
-@pytest.mark.parametrize("env", [{}, {"JOURNEYS_API_TOKEN": ""}, {"JOURNEYS_API_TOKEN": "  "},
-                                 {"JOURNEYS_API_TOKENS": ""}])
+@pytest.mark.parametrize(
+    "env", [{}, {"JOURNEYS_API_TOKEN": ""}, {"JOURNEYS_API_TOKEN": "  "}, {"JOURNEYS_API_TOKENS": ""}]
+)
 def test_prod_refuses_to_start_without_a_token(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("JOURNEYS_API_TOKEN", "JOURNEYS_API_TOKENS"):
         monkeypatch.delenv(name, raising=False)
@@ -57,13 +58,16 @@ def test_prod_refuses_a_short_token() -> None:
     assert prod(JOURNEYS_API_TOKEN="t" * 24).token_table().caller("t" * 24) == Caller("token", "admin")
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("ana:agent", "name:role:sha256hex"),
-    (f"ana:boss:{'0' * 64}", "role must be one of agent, admin"),
-    ("ana:agent:abc", "64 hex digits"),
-    (f"ana:agent:{'0' * 64},ana:admin:{'1' * 64}", "used twice"),
-    (f"a b:agent:{'0' * 64}", "a name of"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("ana:agent", "name:role:sha256hex"),
+        (f"ana:boss:{'0' * 64}", "role must be one of agent, admin"),
+        ("ana:agent:abc", "64 hex digits"),
+        (f"ana:agent:{'0' * 64},ana:admin:{'1' * 64}", "used twice"),
+        (f"a b:agent:{'0' * 64}", "a name of"),
+    ],
+)
 def test_bad_token_entries_are_named(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         parse_tokens(text)

@@ -25,16 +25,27 @@ PASSWORD = "s3cret-scram-password"
 def secured(tmp_path: Path, **extra: Any) -> CommonSettings:
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    env = {"KAFKA_BOOTSTRAP_SERVERS": "k1:9093,k2:9093", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-           "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "stitcher",
-           "KAFKA_SASL_PASSWORD": PASSWORD, "KAFKA_SSL_CA_FILE": str(ca), **extra}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": "k1:9093,k2:9093",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+        "KAFKA_SASL_USERNAME": "stitcher",
+        "KAFKA_SASL_PASSWORD": PASSWORD,
+        "KAFKA_SSL_CA_FILE": str(ca),
+        **extra,
+    }
     return CommonSettings(**env)
 
 
 def test_every_client_config_carries_sasl_ssl(tmp_path: Path) -> None:
     s = secured(tmp_path)
-    want = {"security.protocol": "sasl_ssl", "sasl.mechanism": "SCRAM-SHA-256", "sasl.username": "stitcher",
-            "sasl.password": PASSWORD, "ssl.ca.location": str(tmp_path / "ca.pem")}
+    want = {
+        "security.protocol": "sasl_ssl",
+        "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": "stitcher",
+        "sasl.password": PASSWORD,
+        "ssl.ca.location": str(tmp_path / "ca.pem"),
+    }
     for config in (client_config(s), consumer_config(s, "g"), producer_config(s)):
         assert want.items() <= config.items()
 
@@ -51,9 +62,14 @@ def test_kafka_python_clients_get_the_same_security(tmp_path: Path) -> None:
     key.write_text("x")
     s = secured(tmp_path, KAFKA_SSL_CERT_FILE=str(cert), KAFKA_SSL_KEY_FILE=str(key))
     assert kafka_python_config(s) == {
-        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-256", "sasl_plain_username": "stitcher",
-        "sasl_plain_password": PASSWORD, "ssl_cafile": str(tmp_path / "ca.pem"), "ssl_certfile": str(cert),
-        "ssl_keyfile": str(key)}
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": "stitcher",
+        "sasl_plain_password": PASSWORD,
+        "ssl_cafile": str(tmp_path / "ca.pem"),
+        "ssl_certfile": str(cert),
+        "ssl_keyfile": str(key),
+    }
     assert client_config(s)["ssl.certificate.location"] == str(cert)
 
 

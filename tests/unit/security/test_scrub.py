@@ -10,11 +10,19 @@ from services.stitcher.core.scrub import REDACTED, AttributePolicy, scrub_text
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("text", [
-    "call me on +44 7700 900958 after 5", "ring 07700-900958", "tel (0)7700 900958", "+447700900958",
-    "mail ana.smith+x@example.co.uk please", "ANA@EXAMPLE.COM", "card 4111 1111 1111 1111",
-    "07700.900.958",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call me on +44 7700 900958 after 5",
+        "ring 07700-900958",
+        "tel (0)7700 900958",
+        "+447700900958",
+        "mail ana.smith+x@example.co.uk please",
+        "ANA@EXAMPLE.COM",
+        "card 4111 1111 1111 1111",
+        "07700.900.958",
+    ],
+)
 def test_phone_numbers_and_emails_in_text_are_redacted(text: str) -> None:
     out = scrub_text(text)
     assert REDACTED in out
@@ -22,18 +30,40 @@ def test_phone_numbers_and_emails_in_text_are_redacted(text: str) -> None:
     assert "@" not in out and len(digits) < 9, out
 
 
-@pytest.mark.parametrize("text", ["order 12345 for £129.99", "2026-11-02 at 08:10", "plan gold-2", "5 stars",
-                                  "ticket INC-20261102", "@ana on twitter said hi"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 12345 for £129.99",
+        "2026-11-02 at 08:10",
+        "plan gold-2",
+        "5 stars",
+        "ticket INC-20261102",
+        "@ana on twitter said hi",
+    ],
+)
 def test_ordinary_text_passes_unchanged(text: str) -> None:
     assert scrub_text(text) == text
 
 
 def test_the_default_policy_keeps_names_and_scrubs_values() -> None:
-    attrs = {"note": "customer said: reach me at ana@example.com or 07700 900958", "amount": 129.99,
-             "order_id": 123456, "vip": True, "callback": 447700900958, "ana@example.com": "x", "none": None}
+    attrs = {
+        "note": "customer said: reach me at ana@example.com or 07700 900958",
+        "amount": 129.99,
+        "order_id": 123456,
+        "vip": True,
+        "callback": 447700900958,
+        "ana@example.com": "x",
+        "none": None,
+    }
     out = AttributePolicy().apply(attrs)
-    assert out == {"note": f"customer said: reach me at {REDACTED} or {REDACTED}", "amount": 129.99,
-                   "order_id": 123456, "vip": True, "callback": REDACTED, "none": None}
+    assert out == {
+        "note": f"customer said: reach me at {REDACTED} or {REDACTED}",
+        "amount": 129.99,
+        "order_id": 123456,
+        "vip": True,
+        "callback": REDACTED,
+        "none": None,
+    }
     assert attrs["callback"] == 447700900958  # the input is not changed
 
 

@@ -29,8 +29,9 @@ def test_prod_accepts_32_bytes_and_uses_them() -> None:
 
 def test_prod_refuses_a_short_previous_key() -> None:
     with pytest.raises(ValidationError, match="JOURNEYS_HMAC_PREVIOUS_SECRETS must be at least 32"):
-        CommonSettings(JOURNEYS_ENV="prod", JOURNEYS_HMAC_SECRET=STRONG,
-                       JOURNEYS_HMAC_PREVIOUS_SECRETS=f"{'o' * 32},old")
+        CommonSettings(
+            JOURNEYS_ENV="prod", JOURNEYS_HMAC_SECRET=STRONG, JOURNEYS_HMAC_PREVIOUS_SECRETS=f"{'o' * 32},old"
+        )
 
 
 def test_dev_reads_an_empty_secret_as_unset_not_as_the_empty_key() -> None:
@@ -39,6 +40,7 @@ def test_dev_reads_an_empty_secret_as_unset_not_as_the_empty_key() -> None:
 
 
 def test_previous_keys_newest_first() -> None:
-    s = CommonSettings(JOURNEYS_HMAC_SECRET=STRONG,
-                       JOURNEYS_HMAC_PREVIOUS_SECRETS=f" {'a' * 32} ,{'b' * 32},")
+    s = CommonSettings(
+        JOURNEYS_HMAC_SECRET=STRONG, JOURNEYS_HMAC_PREVIOUS_SECRETS=f" {'a' * 32} ,{'b' * 32},"
+    )
     assert s.previous_secret_bytes() == [b"a" * 32, b"b" * 32]

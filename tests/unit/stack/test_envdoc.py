@@ -39,8 +39,12 @@ def test_env_shows_the_values_in_effect_and_whether_they_are_set() -> None:
 
 
 def test_env_never_prints_a_secret() -> None:
-    environ = {"JOURNEYS_HMAC_SECRET": "hunter2", "JOURNEYS_API_TOKEN": "tok-123",
-               "REDIS_URL": "redis://user:pa55@r:6379/0", "JOURNEYS_WEBHOOK_PASSWORD": "pw"}
+    environ = {
+        "JOURNEYS_HMAC_SECRET": "hunter2",
+        "JOURNEYS_API_TOKEN": "tok-123",
+        "REDIS_URL": "redis://user:pa55@r:6379/0",
+        "JOURNEYS_WEBHOOK_PASSWORD": "pw",
+    }
     out = envdoc.plain(environ)
     for secret in ("hunter2", "tok-123", "pa55"):
         assert secret not in out

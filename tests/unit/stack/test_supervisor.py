@@ -59,7 +59,8 @@ def watched(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Supervisor
 
 
 def test_a_dead_service_is_restarted_after_its_delay_and_counted(
-        watched: tuple[Supervisor, list[str], Path]) -> None:
+    watched: tuple[Supervisor, list[str], Path],
+) -> None:
     sup, started, folder = watched
     sup.tick(100.0)
     assert started == []  # seen gone: restart due in 1 s

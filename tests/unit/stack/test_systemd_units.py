@@ -9,8 +9,12 @@ import pytest
 
 pytestmark = pytest.mark.unit
 UNITS = Path(__file__).resolve().parents[3] / "deploy" / "systemd"
-SERVICES = {"journeys-stitcher.service": "stitcher", "journeys-detector.service": "detector",
-            "journeys-api.service": "api", "journeys-map.service": "map"}
+SERVICES = {
+    "journeys-stitcher.service": "stitcher",
+    "journeys-detector.service": "detector",
+    "journeys-api.service": "api",
+    "journeys-map.service": "map",
+}
 
 
 def unit(name: str) -> configparser.ConfigParser:
@@ -39,6 +43,9 @@ def test_the_target_starts_all_four_and_the_env_file_names_real_variables() -> N
     from services.stack import envdoc
 
     known = {row[0] for row in envdoc.rows()}
-    lines = [ln for ln in (UNITS / "journeys.env.example").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln
+        for ln in (UNITS / "journeys.env.example").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     assert lines and {ln.split("=", 1)[0] for ln in lines} <= known

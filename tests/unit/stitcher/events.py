@@ -16,9 +16,14 @@ CHANNELS = ("web", "mobile_app", "email", "phone", "chat", "store")
 
 def person_ids(person: int) -> list[tuple[str, str]]:
     """A small pool of identifiers that belong to one person."""
-    return [("email", f"p{person}@example.com"), ("phone", f"07700 90{person:04d}"),
-            ("cookie_id", f"ck_{person}_a"), ("cookie_id", f"ck_{person}_b"), ("device_id", f"dev-{person}"),
-            ("account_id", f"ACC-{person}")]
+    return [
+        ("email", f"p{person}@example.com"),
+        ("phone", f"07700 90{person:04d}"),
+        ("cookie_id", f"ck_{person}_a"),
+        ("cookie_id", f"ck_{person}_b"),
+        ("device_id", f"dev-{person}"),
+        ("account_id", f"ACC-{person}"),
+    ]
 
 
 @st.composite

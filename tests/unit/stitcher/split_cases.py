@@ -21,13 +21,23 @@ BRIDGE = "bridge"
 
 def pool(person: str) -> dict[str, str]:
     n = 1 if person == "a" else 2
-    return {"email": f"{person}@example.com", "phone": f"07700 90000{n}", "cookie_id": f"ck_{person}",
-            "device_id": f"dev-{person}"}
+    return {
+        "email": f"{person}@example.com",
+        "phone": f"07700 90000{n}",
+        "cookie_id": f"ck_{person}",
+        "device_id": f"dev-{person}",
+    }
 
 
 def event(eid: str, ids: dict[str, str], minute: int, channel: str, stage: str | None) -> bytes:
-    doc: dict[str, Any] = {"event_id": eid, "occurred_at": format_ms(BASE_MS + minute * 60_000),
-                           "channel": channel, "touchpoint": "t", "identifiers": ids, "direction": "inbound"}
+    doc: dict[str, Any] = {
+        "event_id": eid,
+        "occurred_at": format_ms(BASE_MS + minute * 60_000),
+        "channel": channel,
+        "touchpoint": "t",
+        "identifiers": ids,
+        "direction": "inbound",
+    }
     if stage:
         doc["journey"] = {"type": "buy", "stage": stage}
     return orjson.dumps(doc)
@@ -41,9 +51,15 @@ def person_events(draw: st.DrawFn, person: str) -> list[bytes]:
         extra = draw(st.lists(st.sampled_from(["phone", "cookie_id", "device_id"]), max_size=2, unique=True))
         if person == "b":  # B's own cookie is on every one of B's events: the bridge reaches B
             extra = ["cookie_id", *(t for t in extra if t != "cookie_id")]
-        out.append(event(f"{person}{i}", {"email": p["email"], **{t: p[t] for t in extra}},
-                         draw(st.integers(0, 30)), draw(st.sampled_from(["web", "phone", "chat"])),
-                         draw(st.sampled_from([None, "x", "y"]))))
+        out.append(
+            event(
+                f"{person}{i}",
+                {"email": p["email"], **{t: p[t] for t in extra}},
+                draw(st.integers(0, 30)),
+                draw(st.sampled_from(["web", "phone", "chat"])),
+                draw(st.sampled_from([None, "x", "y"])),
+            )
+        )
     return out
 
 
@@ -51,8 +67,13 @@ def person_events(draw: st.DrawFn, person: str) -> list[bytes]:
 def wrong_merge(draw: st.DrawFn) -> tuple[list[bytes], list[bytes], bytes, list[bytes]]:
     """(A's events, B's events, the bridge, every event in one arrival order)."""
     a, b = draw(person_events("a")), draw(person_events("b"))
-    bridge = event(BRIDGE, {"email": pool("a")["email"], "cookie_id": pool("b")["cookie_id"]},
-                   draw(st.integers(0, 30)), "store", None)
+    bridge = event(
+        BRIDGE,
+        {"email": pool("a")["email"], "cookie_id": pool("b")["cookie_id"]},
+        draw(st.integers(0, 30)),
+        "store",
+        None,
+    )
     return a, b, bridge, draw(st.permutations([*a, *b, bridge]))
 
 
@@ -69,5 +90,8 @@ def keys_of(person: str) -> set[str]:
 def journey_view(model: InMemoryStitcher, cid: str) -> tuple[Any, ...]:
     """A journey without its masks: timeline in order, touchpoints, summary."""
     j = model.store.journeys[cid]
-    return (sorted(j.timeline.items(), key=lambda kv: (kv[1], kv[0])), dict(j.touchpoints),
-            dict(sorted(j.summary.items())))
+    return (
+        sorted(j.timeline.items(), key=lambda kv: (kv[1], kv[0])),
+        dict(j.touchpoints),
+        dict(sorted(j.summary.items())),
+    )

@@ -38,29 +38,61 @@ pytestmark = pytest.mark.unit
 NOW = 1_793_700_000_000
 HASHER = IdentifierHasher(b"k", "GB")
 TOPICS = OutTopics("stitched", "merges")
-STITCHED_FIELDS = ("department", "journey", "intent", "outcome", "sentiment", "nps", "emotion", "device",
-                   "persona", "source", "attributes")
+STITCHED_FIELDS = (
+    "department",
+    "journey",
+    "intent",
+    "outcome",
+    "sentiment",
+    "nps",
+    "emotion",
+    "device",
+    "persona",
+    "source",
+    "attributes",
+)
 
 
 def body(eid: str, **ids: str) -> dict[str, Any]:
-    return {"event_id": eid, "occurred_at": "2026-11-03T10:00:00+01:00", "channel": "web",
-            "touchpoint": "login", "identifiers": ids, "device": {"type": "mobile"},
-            "journey": {"type": "buy", "stage": "pay"},
-            "sentiment": -0.25, "nps": 7, "attributes": {"campaign": "x", "n": 3, "ok": True, "none": None}}
+    return {
+        "event_id": eid,
+        "occurred_at": "2026-11-03T10:00:00+01:00",
+        "channel": "web",
+        "touchpoint": "login",
+        "identifiers": ids,
+        "device": {"type": "mobile"},
+        "journey": {"type": "buy", "stage": "pay"},
+        "sentiment": -0.25,
+        "nps": 7,
+        "attributes": {"campaign": "x", "n": 3, "ok": True, "none": None},
+    }
 
 
 def event(eid: str, **ids: str) -> Record:
     return Record("channel-events", 3, 40, b"k", orjson.dumps(body(eid, **ids)), {}, 1_793_699_000_000)
 
 
-def stitched_before(ev: Mapping[str, Any], occurred_ms: int, cid: str, keys: list[str],
-                    masked: dict[str, str], device_key: str | None, conflict: bool) -> dict[str, Any]:
+def stitched_before(
+    ev: Mapping[str, Any],
+    occurred_ms: int,
+    cid: str,
+    keys: list[str],
+    masked: dict[str, str],
+    device_key: str | None,
+    conflict: bool,
+) -> dict[str, Any]:
     """stitch.stitched_event as it was (a dict for orjson), to hold the typed encoder to the same content."""
     out: dict[str, Any] = {
         # 1.1 since other_identity_keys (only for identifier types the graph does not know): else the same
-        "schema_version": "1.1", "event_id": ev["event_id"], "occurred_at": ev["occurred_at"],
-        "occurred_at_ms": occurred_ms, "channel": ev["channel"], "touchpoint": ev["touchpoint"],
-        "direction": ev.get("direction", "inbound"), "visibility": ev.get("visibility", "onstage")}
+        "schema_version": "1.1",
+        "event_id": ev["event_id"],
+        "occurred_at": ev["occurred_at"],
+        "occurred_at_ms": occurred_ms,
+        "channel": ev["channel"],
+        "touchpoint": ev["touchpoint"],
+        "direction": ev.get("direction", "inbound"),
+        "visibility": ev.get("visibility", "onstage"),
+    }
     out.update({name: ev[name] for name in STITCHED_FIELDS if name in ev})
     if device_key is not None:
         out["device_key"] = device_key
@@ -81,8 +113,11 @@ def normal(value: Any) -> Any:
 
 
 def test_junk_only_events_are_rejected_as_no_identifier() -> None:
-    batch = [event("e1", email="test@example.com", cookie_id="null"), event("e2", phone="07700 900123"),
-             bare_record(b"{oops")]
+    batch = [
+        event("e1", email="test@example.com", cookie_id="null"),
+        event("e2", phone="07700 900123"),
+        bare_record(b"{oops"),
+    ]
     split = prepare(batch, HASHER, NOW, DecodePolicy())
     assert [r.reason for _, r in split.rejected] == ["no_identifier", "malformed_json"]
     assert split.rejected[0][0] is batch[0]
@@ -91,8 +126,9 @@ def test_junk_only_events_are_rejected_as_no_identifier() -> None:
 
 
 def test_prepare_computes_what_the_journey_write_needs() -> None:
-    (prep,) = prepare([event("e1", cookie_id="ck_1", email="Ana@Example.com")], HASHER, NOW,
-                      DecodePolicy()).ready
+    (prep,) = prepare(
+        [event("e1", cookie_id="ck_1", email="Ana@Example.com")], HASHER, NOW, DecodePolicy()
+    ).ready
     assert prep.occurred_ms == NOW - 3_600_000 and prep.raw.offset == 40
     assert [i.id_type for i in prep.idents] == ["email", "cookie_id"]  # contract order
     assert prep.mint == mint_customer_id(strongest([i.key for i in prep.idents]))
@@ -105,8 +141,11 @@ def test_prepare_computes_what_the_journey_write_needs() -> None:
 
 
 def test_outputs_follow_the_contracts_and_hold_no_raw_identifier() -> None:
-    bodies = [body("e1", cookie_id="ck_1"), body("e2", email="ana@example.com"),
-              body("e3", cookie_id="ck_1", email="ana@example.com", phone="07700 900123")]
+    bodies = [
+        body("e1", cookie_id="ck_1"),
+        body("e2", email="ana@example.com"),
+        body("e3", cookie_id="ck_1", email="ana@example.com", phone="07700 900123"),
+    ]
     split = prepare([event(b["event_id"], **b["identifiers"]) for b in bodies], HASHER, NOW, DecodePolicy())
     graph = IdentityGraph(parse_limits(""))
     res = [graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint) for p in split.ready]
@@ -119,17 +158,29 @@ def test_outputs_follow_the_contracts_and_hold_no_raw_identifier() -> None:
         assert (rec.topic, rec.key) == ("stitched", r.customer_id.encode())
         assert rec.timestamp_ms == 1_793_699_000_000  # the channel event's: latency stays measurable
         assert dict(rec.headers) == {
-            "ce_specversion": b"1.0", "ce_id": doc["event_id"].encode(),
-            "ce_type": b"dev.journeys.stitched_event.v1", "ce_source": b"journeys/stitcher",
-            "ce_time": doc["occurred_at"].encode(), "content-type": b"application/json"}
-        before = stitched_before(doc, prep.occurred_ms, r.customer_id, st["identity_keys"], st["masked"],
-                                 st.get("device_key"), False)
+            "ce_specversion": b"1.0",
+            "ce_id": doc["event_id"].encode(),
+            "ce_type": b"dev.journeys.stitched_event.v1",
+            "ce_source": b"journeys/stitcher",
+            "ce_time": doc["occurred_at"].encode(),
+            "content-type": b"application/json",
+        }
+        before = stitched_before(
+            doc,
+            prep.occurred_ms,
+            r.customer_id,
+            st["identity_keys"],
+            st["masked"],
+            st.get("device_key"),
+            False,
+        )
         assert rec.value == orjson.dumps(before)  # the same bytes as the dict + orjson of before
         assert decode_stitched(rec.value or b"").customer_id == r.customer_id
     last = orjson.loads(stitched[2].value or b"")
     assert last["masked"] == {"email": "a***@example.com", "phone": "•••• 0123", "cookie_id": "c…"}
     assert "device_key" in orjson.loads(stitched[0].value or b"") and "device_key" not in orjson.loads(
-        stitched[1].value or b"")
+        stitched[1].value or b""
+    )
     (merge,) = merges
     m = orjson.loads(merge.value or b"")
     assert first_error(IDENTITY_MERGE, m) is None and m["kind"] == "merge"
@@ -140,8 +191,16 @@ def test_outputs_follow_the_contracts_and_hold_no_raw_identifier() -> None:
 
 def test_conflicts_are_flagged_and_counted() -> None:
     limits = parse_limits("cookie_id=1")
-    split = prepare([event("e1", cookie_id="ck_1"), event("e2", cookie_id="ck_2", email="b@shop.com"),
-                     event("e3", cookie_id="ck_1", email="b@shop.com")], HASHER, NOW, DecodePolicy())
+    split = prepare(
+        [
+            event("e1", cookie_id="ck_1"),
+            event("e2", cookie_id="ck_2", email="b@shop.com"),
+            event("e3", cookie_id="ck_1", email="b@shop.com"),
+        ],
+        HASHER,
+        NOW,
+        DecodePolicy(),
+    )
     graph = IdentityGraph(limits)
     res = [graph.resolve(p.event_id, p.occurred_ms, [i.key for i in p.idents], p.mint) for p in split.ready]
     stitched, merges, stats = outputs(split.ready, res, NOW, TOPICS)
@@ -178,11 +237,20 @@ def test_every_valid_event_gives_the_records_of_before(doc: dict[str, Any], conf
     (rec,), merges, stats = outputs([prep], [res], NOW, TOPICS)
     value = rec.value or b""
     st_doc = orjson.loads(value)
-    assert first_error(STITCHED_EVENT, st_doc) is None and not merges and stats.conflicts == (
-        {"email": 1} if conflict else {})
-    before = stitched_before(doc, prep.occurred_ms, cid, [i.key for i in prep.idents],
-                             {i.id_type: i.masked for i in prep.idents},
-                             st_doc.get("device_key"), conflict)
+    assert (
+        first_error(STITCHED_EVENT, st_doc) is None
+        and not merges
+        and stats.conflicts == ({"email": 1} if conflict else {})
+    )
+    before = stitched_before(
+        doc,
+        prep.occurred_ms,
+        cid,
+        [i.key for i in prep.idents],
+        {i.id_type: i.masked for i in prep.idents},
+        st_doc.get("device_key"),
+        conflict,
+    )
     assert st_doc == normal(before)
     assert list(st_doc) == list(before)  # and the same key order
     tp = orjson.loads(prep.touchpoint)

@@ -13,8 +13,13 @@ pytestmark = pytest.mark.unit
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples" / "channel_event.v1"
 NOW = 1_793_700_000_000 + 80 * 60_000  # 2026-11-03T11:20Z
-EVENT = {"event_id": "e1", "occurred_at": "2026-11-03T10:00:00Z", "channel": "web", "touchpoint": "login",
-         "identifiers": {"email": "secret.person@example.com"}}
+EVENT = {
+    "event_id": "e1",
+    "occurred_at": "2026-11-03T10:00:00Z",
+    "channel": "web",
+    "touchpoint": "login",
+    "identifiers": {"email": "secret.person@example.com"},
+}
 
 
 def reason(value: bytes | None, headers: dict[str, bytes] | None = None, **policy: int) -> str:
@@ -29,12 +34,19 @@ def test_a_valid_event_decodes_with_its_event_time() -> None:
     assert out.occurred_ms == 1_793_700_000_000
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("missing_event_id", "schema_violation"), ("no_identifiers", "no_identifier"),
-    ("nps_eleven", "schema_violation"), ("sentiment_out_of_range", "schema_violation"),
-    ("timestamp_without_offset", "bad_timestamp"), ("channel_not_a_name", "schema_violation"),
-    ("identifier_type_not_a_name", "schema_violation"), ("too_many_identifiers", "schema_violation"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("missing_event_id", "schema_violation"),
+        ("no_identifiers", "no_identifier"),
+        ("nps_eleven", "schema_violation"),
+        ("sentiment_out_of_range", "schema_violation"),
+        ("timestamp_without_offset", "bad_timestamp"),
+        ("channel_not_a_name", "schema_violation"),
+        ("identifier_type_not_a_name", "schema_violation"),
+        ("too_many_identifiers", "schema_violation"),
+    ],
+)
 def test_invalid_examples_get_their_reason(name: str, expected: str) -> None:
     assert reason((EXAMPLES / "invalid" / f"{name}.json").read_bytes()) == expected
 
@@ -49,15 +61,23 @@ def test_valid_examples_decode_on_both_paths(path: Path) -> None:
 
 def test_a_later_minor_version_with_new_fields_is_decoded_not_dead_lettered() -> None:
     """channel_event.v1 is open within the major: unknown fields are dropped, open names kept as sent."""
-    later = dict(EVENT, schema_version="1.7", locale="pt-PT", channel="kiosk",
-                 identifiers={"email": "ana@example.com", "whatsapp_id": "+351912345678"},
-                 journey={"type": "support", "stage": "triage", "step": 3}, consent={"marketing": False})
+    later = dict(
+        EVENT,
+        schema_version="1.7",
+        locale="pt-PT",
+        channel="kiosk",
+        identifiers={"email": "ana@example.com", "whatsapp_id": "+351912345678"},
+        journey={"type": "support", "stage": "triage", "step": 3},
+        consent={"marketing": False},
+    )
     out = decode(orjson.dumps(later), {}, NOW)
     assert isinstance(out, Decoded)
     assert out.event.channel == "kiosk" and out.event.schema_version == "1.7"
     assert out.event.identifiers == {"email": "ana@example.com", "whatsapp_id": "+351912345678"}
     assert out.event.journey is not None and (out.event.journey.type, out.event.journey.stage) == (
-        "support", "triage")
+        "support",
+        "triage",
+    )
     assert not hasattr(out.event, "locale")
 
 
@@ -84,8 +104,14 @@ def test_details_never_quote_an_identifier() -> None:
 
 def test_structured_cloudevent_maps_id_time_source() -> None:
     data = {k: v for k, v in EVENT.items() if k not in ("event_id", "occurred_at")}
-    body = {"specversion": "1.0", "id": "ce-9", "source": "crm", "type": "x", "time": EVENT["occurred_at"],
-            "data": data}
+    body = {
+        "specversion": "1.0",
+        "id": "ce-9",
+        "source": "crm",
+        "type": "x",
+        "time": EVENT["occurred_at"],
+        "data": data,
+    }
     out = decode(orjson.dumps(body), {"content-type": b"application/cloudevents+json"}, NOW)
     assert isinstance(out, Decoded)
     assert (out.event.event_id, out.event.source) == ("ce-9", "crm")

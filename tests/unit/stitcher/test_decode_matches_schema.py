@@ -32,8 +32,9 @@ pytestmark = pytest.mark.unit
 NOW = 1_793_700_120_000  # 2026-11-03T10:02:00Z: the corpus's good date-times fall either side of the skew
 # Without the attribute scrubber: this test holds decoding to the schema; scrubbing has its own tests
 # (tests/unit/security/test_scrub.py) and would rewrite the generated attribute values.
-POLICY = DecodePolicy(max_future_skew_ms=5 * 60_000, max_event_age_ms=30 * 86_400_000,
-                      attributes=AttributePolicy(scrub=False))
+POLICY = DecodePolicy(
+    max_future_skew_ms=5 * 60_000, max_event_age_ms=30 * 86_400_000, attributes=AttributePolicy(scrub=False)
+)
 DEFAULTS = {"schema_version": "1.0", "direction": "inbound", "visibility": "onstage"}
 
 
@@ -63,8 +64,9 @@ def records(draw: st.DrawFn) -> tuple[bytes, dict[str, bytes]]:
     """A channel event as a plain, binary-mode or structured CloudEvent record, maybe broken."""
     doc = draw(mutated(channel_events()))
     if isinstance(doc.get("identifiers"), dict):  # marked, so a detail quoting one is caught
-        doc["identifiers"] = {k: "SECRET" + v[:8] if isinstance(v, str) else v
-                              for k, v in doc["identifiers"].items()}
+        doc["identifiers"] = {
+            k: "SECRET" + v[:8] if isinstance(v, str) else v for k, v in doc["identifiers"].items()
+        }
     mode = draw(st.sampled_from(["plain", "plain", "binary", "structured", "structured_by_header", "noise"]))
     headers: dict[str, bytes] = {}
     if mode == "binary":
@@ -72,8 +74,9 @@ def records(draw: st.DrawFn) -> tuple[bytes, dict[str, bytes]]:
             if draw(st.booleans()):
                 doc.pop(field, None)
             if draw(st.booleans()):
-                value = draw(st.sampled_from(["ce-1", "2026-11-03T10:01:00Z", "x" * 130, "crm"])
-                             | date_times())
+                value = draw(
+                    st.sampled_from(["ce-1", "2026-11-03T10:01:00Z", "x" * 130, "crm"]) | date_times()
+                )
                 headers[header] = value.encode()
     elif mode.startswith("structured"):
         envelope: dict[str, Any] = {"specversion": "1.0", "type": "t"}
@@ -104,7 +107,8 @@ def known_fields(doc: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records())
 def test_decode_accepts_exactly_what_the_schema_and_the_time_policy_accept(
-        record: tuple[bytes, dict[str, bytes]]) -> None:
+    record: tuple[bytes, dict[str, bytes]],
+) -> None:
     value, headers = record
     body = json.loads(value)
     doc = from_cloudevent(copy.deepcopy(body), headers) if isinstance(body, dict) else body

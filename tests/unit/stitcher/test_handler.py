@@ -51,14 +51,24 @@ def record(offset: int, value: bytes, key: bytes | None = None) -> Record:
 
 
 def event(eid: str, channel: str = "web", **ids: str) -> bytes:
-    return orjson.dumps({"event_id": eid, "occurred_at": format_ms(now_ms() - 1000), "channel": channel,
-                         "touchpoint": "login", "identifiers": ids})
+    return orjson.dumps(
+        {
+            "event_id": eid,
+            "occurred_at": format_ms(now_ms() - 1000),
+            "channel": channel,
+            "touchpoint": "login",
+            "identifiers": ids,
+        }
+    )
 
 
 def batch() -> list[Record]:
-    return [record(0, event("e1", cookie_id="ck-1")), record(1, event("e2", "phone", email="a@shop.com")),
-            record(2, b"\xff not json", key=b"k"),
-            record(3, event("e3", cookie_id="ck-1", email="a@shop.com"))]
+    return [
+        record(0, event("e1", cookie_id="ck-1")),
+        record(1, event("e2", "phone", email="a@shop.com")),
+        record(2, b"\xff not json", key=b"k"),
+        record(3, event("e3", cookie_id="ck-1", email="a@shop.com")),
+    ]
 
 
 def sample(m: StitcherMetrics, name: str, **labels: str) -> float:
@@ -76,8 +86,12 @@ async def test_a_batch_is_dead_lettered_stitched_merged_and_written(settings: St
 
     (dead,) = out.on(settings.topic_dlq)
     headers = dict(dead.headers)
-    assert (dead.value, dead.key, headers["dlq_reason"], headers["trace"]) == (b"\xff not json", b"k",
-                                                                              b"malformed_json", b"t-1")
+    assert (dead.value, dead.key, headers["dlq_reason"], headers["trace"]) == (
+        b"\xff not json",
+        b"k",
+        b"malformed_json",
+        b"t-1",
+    )
     assert (headers["dlq_source_partition"], headers["dlq_source_offset"]) == (b"2", b"2")
     stitched = out.on(settings.topic_stitched_events)
     docs = [orjson.loads(r.value or b"") for r in stitched]
@@ -99,15 +113,24 @@ async def test_a_batch_is_dead_lettered_stitched_merged_and_written(settings: St
 
 
 async def test_a_redelivered_batch_writes_nothing_again_and_replays_its_records(
-        settings: StitcherSettings) -> None:
+    settings: StitcherSettings,
+) -> None:
     store, first, again, m = ModelStore(settings), ListOutbox(), ListOutbox(), StitcherMetrics()
     handler = StitchHandler(settings, store, m)
     await handler.handle(batch(), first)  # type: ignore[arg-type]
     await handler.handle(batch(), again)  # type: ignore[arg-type]
 
     def view(out: ListOutbox) -> list[tuple[str, bytes | None, Any]]:
-        return [(r.topic, r.key, orjson.loads(r.value or b"null").get("record_id") if r.topic ==
-                 settings.topic_identity_merges else None) for r in out.sent]
+        return [
+            (
+                r.topic,
+                r.key,
+                orjson.loads(r.value or b"null").get("record_id")
+                if r.topic == settings.topic_identity_merges
+                else None,
+            )
+            for r in out.sent
+        ]
 
     survivor = [r.key for r in first.on(settings.topic_stitched_events)][-1]
     # Same customers (the survivor's, now that e1's customer is merged away), same merge record.

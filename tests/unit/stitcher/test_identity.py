@@ -9,9 +9,15 @@ from services.stitcher.settings import parse_limits
 
 pytestmark = pytest.mark.unit
 
-E1, E2, C1, C2, C3, A1, A2 = ("email:" + "1" * 64, "email:" + "2" * 64, "cookie_id:" + "a" * 64,
-                              "cookie_id:" + "b" * 64, "cookie_id:" + "c" * 64, "customer_id:" + "d" * 64,
-                              "customer_id:" + "e" * 64)
+E1, E2, C1, C2, C3, A1, A2 = (
+    "email:" + "1" * 64,
+    "email:" + "2" * 64,
+    "cookie_id:" + "a" * 64,
+    "cookie_id:" + "b" * 64,
+    "cookie_id:" + "c" * 64,
+    "customer_id:" + "d" * 64,
+    "customer_id:" + "e" * 64,
+)
 
 
 def test_unseen_identifiers_mint_and_later_events_attach() -> None:
@@ -29,8 +35,12 @@ def test_a_linking_event_merges_into_the_earliest_first_seen() -> None:
     res = g.resolve("e3", 300, [C1, C2], "c_z")
     assert res.customer_id == "c_b"
     (merge,) = res.outcomes
-    assert (merge.kind, merge.survivor, merge.loser, merge.identifier_types) == ("merge", "c_b", "c_a",
-                                                                                   ("cookie_id",))
+    assert (merge.kind, merge.survivor, merge.loser, merge.identifier_types) == (
+        "merge",
+        "c_b",
+        "c_a",
+        ("cookie_id",),
+    )
     assert g.alias == {"c_a": "c_b"} and g.aliases_of == {"c_b": {"c_a"}}
     assert g.ids[C1] == "c_b" and "c_a" not in g.customers
 
@@ -54,8 +64,12 @@ def test_a_merge_that_breaks_a_limit_is_a_conflict_and_nothing_merges() -> None:
     assert res.customer_id == "c_a"
     assert res.conflict_types == ("customer_id",)
     (conflict,) = res.outcomes
-    assert (conflict.kind, conflict.survivor, conflict.loser, conflict.limit) == ("conflict", "c_a", "c_b",
-                                                                                   "customer_id")
+    assert (conflict.kind, conflict.survivor, conflict.loser, conflict.limit) == (
+        "conflict",
+        "c_a",
+        "c_b",
+        "customer_id",
+    )
     assert g.alias == {} and set(g.customers) == {"c_a", "c_b"}
 
 

@@ -13,8 +13,17 @@ pytestmark = pytest.mark.unit
 
 
 def tp(eid: str, channel: str = "web", **extra: Any) -> bytes:
-    return orjson.dumps({"event_id": eid, "occurred_at": "x", "channel": channel, "touchpoint": "t",
-                         "direction": extra.pop("direction", "inbound"), "visibility": "onstage", **extra})
+    return orjson.dumps(
+        {
+            "event_id": eid,
+            "occurred_at": "x",
+            "channel": channel,
+            "touchpoint": "t",
+            "direction": extra.pop("direction", "inbound"),
+            "visibility": "onstage",
+            **extra,
+        }
+    )
 
 
 def write(store: JourneyStore, cid: str, eid: str, ms: int, **extra: Any) -> int:

@@ -30,9 +30,14 @@ WHATSAPP = "+351 912 345 678"
 
 
 def event(n: int, **fields: Any) -> bytes:
-    doc = {"event_id": f"e{n}", "occurred_at": "2026-11-03T10:00:00Z", "channel": "web",
-           "touchpoint": "login",
-           "identifiers": {"email": f"p{n}@example.com"}, **fields}
+    doc = {
+        "event_id": f"e{n}",
+        "occurred_at": "2026-11-03T10:00:00Z",
+        "channel": "web",
+        "touchpoint": "login",
+        "identifiers": {"email": f"p{n}@example.com"},
+        **fields,
+    }
     return orjson.dumps(doc)
 
 
@@ -75,8 +80,13 @@ def test_an_event_with_only_unknown_types_has_nothing_to_be_stitched_on() -> Non
 def test_a_shared_unknown_identifier_links_nobody() -> None:
     """Two people who send the same whatsapp_id stay two customers (the graph never sees it)."""
     stitcher = InMemoryStitcher(HASHER, parse_limits(""), 100)
-    stitcher.process([event(4, identifiers={"email": "a@example.com", "whatsapp_id": WHATSAPP}),
-                      event(5, identifiers={"email": "b@example.com", "whatsapp_id": WHATSAPP})], NOW)
+    stitcher.process(
+        [
+            event(4, identifiers={"email": "a@example.com", "whatsapp_id": WHATSAPP}),
+            event(5, identifiers={"email": "b@example.com", "whatsapp_id": WHATSAPP}),
+        ],
+        NOW,
+    )
     assert len({s.customer_id for s in stitcher.stitched}) == 2
     assert not stitcher.merges
 
@@ -89,7 +99,14 @@ def test_an_unknown_channel_is_stitched_as_sent_and_counted_as_other() -> None:
 
 
 def test_a_later_minor_version_with_new_fields_is_stitched_and_the_new_fields_dropped() -> None:
-    doc, _ = stitched(event(8, schema_version="1.4", locale="pt-PT", consent={"marketing": True},
-                            journey={"type": "support", "stage": "triage", "step": 2}))
+    doc, _ = stitched(
+        event(
+            8,
+            schema_version="1.4",
+            locale="pt-PT",
+            consent={"marketing": True},
+            journey={"type": "support", "stage": "triage", "step": 2},
+        )
+    )
     assert "locale" not in doc and "consent" not in doc
     assert doc["journey"] == {"type": "support", "stage": "triage"}

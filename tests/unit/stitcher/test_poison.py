@@ -20,12 +20,28 @@ pytestmark = pytest.mark.unit
 
 HASHER = IdentifierHasher(b"k" * 32, "GB")
 POLICY = DecodePolicy()
-STITCHED = {"schema_version": "1.0", "event_id": "e1", "occurred_at": "2026-11-03T10:00:00Z",
-            "occurred_at_ms": 1_793_700_000_000, "channel": "web", "touchpoint": "login",
-            "direction": "inbound", "visibility": "onstage", "customer_id": "c_0123456789abcdef",
-            "identity_keys": ["email:" + "a" * 64], "stitched_at_ms": 1_793_700_000_001}
-MERGE = {"schema_version": "1.0", "record_id": "m_1", "kind": "merge", "survivor": "c_0123456789abcdef",
-         "loser": "c_0123456789abcdee", "event_id": "e1", "recorded_at_ms": 1}
+STITCHED = {
+    "schema_version": "1.0",
+    "event_id": "e1",
+    "occurred_at": "2026-11-03T10:00:00Z",
+    "occurred_at_ms": 1_793_700_000_000,
+    "channel": "web",
+    "touchpoint": "login",
+    "direction": "inbound",
+    "visibility": "onstage",
+    "customer_id": "c_0123456789abcdef",
+    "identity_keys": ["email:" + "a" * 64],
+    "stitched_at_ms": 1_793_700_000_001,
+}
+MERGE = {
+    "schema_version": "1.0",
+    "record_id": "m_1",
+    "kind": "merge",
+    "survivor": "c_0123456789abcdef",
+    "loser": "c_0123456789abcdee",
+    "event_id": "e1",
+    "recorded_at_ms": 1,
+}
 
 
 @pytest.mark.parametrize("poison", channel_poison(EVENT), ids=lambda p: p.kind)
@@ -70,9 +86,11 @@ def test_whatever_raises_while_preparing_one_record_rejects_it_alone() -> None:
             return super().usable(identifiers)
 
     hasher = Exploding(b"k" * 32, "GB")
-    batch = [bare_record(orjson.dumps(dict(EVENT, event_id="v1"))),
-             bare_record(orjson.dumps(dict(EVENT, event_id="x", identifiers={"email": "boom@example.com"}))),
-             bare_record(orjson.dumps(dict(EVENT, event_id="v2")))]
+    batch = [
+        bare_record(orjson.dumps(dict(EVENT, event_id="v1"))),
+        bare_record(orjson.dumps(dict(EVENT, event_id="x", identifiers={"email": "boom@example.com"}))),
+        bare_record(orjson.dumps(dict(EVENT, event_id="v2"))),
+    ]
     split = prepare(batch, hasher, NOW, POLICY)
     assert [p.event_id for p in split.ready] == ["v1", "v2"]
     [(raw, rejected)] = split.rejected

@@ -59,8 +59,9 @@ def test_any_order_and_duplication_gives_the_same_result(data: st.DataObject, ev
 
 @settings(max_examples=100, deadline=None)
 @given(st.data(), event_set(max_events=20, people=2))
-def test_the_cap_keeps_the_same_latest_touchpoints_in_any_order(data: st.DataObject,
-                                                                events: list[bytes]) -> None:
+def test_the_cap_keeps_the_same_latest_touchpoints_in_any_order(
+    data: st.DataObject, events: list[bytes]
+) -> None:
     a, b = run(events, cap=3), run(data.draw(arrival(events)), cap=3)
 
     def kept(m: InMemoryStitcher) -> set[tuple[frozenset[str], str | None]]:

@@ -64,14 +64,22 @@ def test_a_split_is_undone_exactly(case: tuple) -> None:
     _, _, _, order = case
     model = stitched(order, LIMITS)
     cid = only_customer(model)
-    before = (journey_view(model, cid), dict(model.store.journeys[cid].masked), model.graph.partition(),
-              {e: v.text() for e, v in model.graph.evidence[cid].items()})
+    before = (
+        journey_view(model, cid),
+        dict(model.store.journeys[cid].masked),
+        model.graph.partition(),
+        {e: v.text() for e, v in model.graph.evidence[cid].items()},
+    )
     plan = model.model.plan(cid, keys_of("b") & model.graph.customers[cid].ids)
     model.model.split(plan)
     model.model.unsplit(cid, plan.new_customer)
     assert only_customer(model) == cid
-    after = (journey_view(model, cid), dict(model.store.journeys[cid].masked), model.graph.partition(),
-             {e: v.text() for e, v in model.graph.evidence[cid].items()})
+    after = (
+        journey_view(model, cid),
+        dict(model.store.journeys[cid].masked),
+        model.graph.partition(),
+        {e: v.text() for e, v in model.graph.evidence[cid].items()},
+    )
     assert after == before
     assert model.graph.canonical(plan.new_customer) == cid and not model.graph.blocked
 
@@ -89,8 +97,9 @@ def test_the_separated_stay_apart_until_an_admin_allows() -> None:
     assert len(model.graph.customers) == 2
     assert model.merges[-1].kind == "conflict" and model.merges[-1].limit == SPLIT_BLOCK
     model.graph.blocked.clear()  # what SplitStore.allow does
-    model.process([event("x2", {"email": pool("a")["email"], "phone": pool("b")["phone"]}, 4, "web", None)],
-                  NOW_MS)
+    model.process(
+        [event("x2", {"email": pool("a")["email"], "phone": pool("b")["phone"]}, 4, "web", None)], NOW_MS
+    )
     assert len(model.graph.customers) == 1
 
 
@@ -104,8 +113,10 @@ def test_evidence_says_which_event_linked_and_merged() -> None:
     cid = only_customer(model)
     why = model.graph.evidence[cid]
     assert set(why) == {"a0", "b0", "a1", "x0"}  # the returning event a2 linked nothing: no entry
-    email_a, email_b, cookie = (model.hasher.usable({t: pool(p)[t]})[0].key
-                                for p, t in (("a", "email"), ("b", "email"), ("a", "cookie_id")))
+    email_a, email_b, cookie = (
+        model.hasher.usable({t: pool(p)[t]})[0].key
+        for p, t in (("a", "email"), ("b", "email"), ("a", "cookie_id"))
+    )
     assert why["a0"] == Evidence("mint", why["a0"].occurred_ms, NOW_MS, (), (email_a,))
     assert (why["a1"].rule, why["a1"].via, why["a1"].linked) == ("link", (email_a,), (cookie,))
     assert why["x0"].rule == "merge" and set(why["x0"].via) == {email_b, cookie}
@@ -132,9 +143,11 @@ def test_a_split_names_what_it_refuses() -> None:
 
 def test_an_identifier_attached_only_through_the_separated_ones_leaves_with_them() -> None:
     p, q = pool("a"), pool("b")
-    events = [event("a0", {"email": p["email"]}, 0, "web", None),
-              event("b0", {"email": p["email"], "cookie_id": q["cookie_id"]}, 1, "web", None),  # shared
-              event("b1", {"cookie_id": q["cookie_id"], "phone": q["phone"]}, 2, "web", None)]
+    events = [
+        event("a0", {"email": p["email"]}, 0, "web", None),
+        event("b0", {"email": p["email"], "cookie_id": q["cookie_id"]}, 1, "web", None),  # shared
+        event("b1", {"cookie_id": q["cookie_id"], "phone": q["phone"]}, 2, "web", None),
+    ]
     model = stitched(events, LIMITS)
     cid = only_customer(model)
     plan = model.model.plan(cid, {model.hasher.usable({"cookie_id": q["cookie_id"]})[0].key})
@@ -166,15 +179,24 @@ def test_split_records_read_as_1x_detectors_read_them() -> None:
     from services.common.records import decode_merge
     from services.stitcher.core.split import split_merge_record
 
-    rec = {"split_id": "s_0123456789abcdef", "customer": "c_1111111111111111",
-           "new_customer": "c_2222222222222222", "identifier_types": ["cookie_id", "email"], "generation": 1,
-           "by": "ops", "undone_by": "lead"}
+    rec = {
+        "split_id": "s_0123456789abcdef",
+        "customer": "c_1111111111111111",
+        "new_customer": "c_2222222222222222",
+        "identifier_types": ["cookie_id", "email"],
+        "generation": 1,
+        "by": "ops",
+        "undone_by": "lead",
+    }
     split, undo = split_merge_record(rec, "split", NOW_MS), split_merge_record(rec, "undo", NOW_MS)
     assert first_error(IDENTITY_MERGE, split) is None and first_error(IDENTITY_MERGE, undo) is None
     read_split, read_undo = (decode_merge(orjson.dumps(r)) for r in (split, undo))
     assert (read_split.kind, read_split.limit, read_split.split["action"]) == ("conflict", "split", "split")
     assert (read_undo.kind, read_undo.survivor, read_undo.loser) == (
-        "merge", rec["customer"], rec["new_customer"])
+        "merge",
+        rec["customer"],
+        rec["new_customer"],
+    )
     assert split["record_id"] != undo["record_id"]
     again = split_merge_record({**rec, "generation": 2}, "split", NOW_MS)  # split again after an undo
     assert again["record_id"] != split["record_id"]
