@@ -119,11 +119,7 @@ class RedisStitchStore:
             return []
         resolutions, finals = await self.resolve(batch, now_ms)
         losers = sorted({o.loser for r in resolutions for o in r.outcomes if o.kind == "merge"})
-        taken = await self.take(losers)
-        work: dict[str, Work] = {}
-        for loser in losers:
-            if taken[loser].ids:
-                work.setdefault(finals.get(loser, loser), Work()).folded.append(taken[loser])
+        taken, work = await self.take_into({loser: finals.get(loser, loser) for loser in losers})
         for x, (p, r) in enumerate(zip(batch, resolutions, strict=True)):
             cid = r.customer_id
             work.setdefault(finals.get(cid, cid), Work()).events.append((x, p))
@@ -179,6 +175,16 @@ class RedisStitchStore:
                 truncated == b"1",
             )
         return out
+
+    async def take_into(self, survivor_of: Mapping[str, str]) -> tuple[dict[str, Taken], dict[str, Work]]:
+        """Step 2 for merged-away customers (in the mapping's order): their journeys read, and the work
+        that folds each non-empty one into its survivor (step 3 adds the batch's events to it)."""
+        taken = await self.take(list(survivor_of))
+        work: dict[str, Work] = {}
+        for loser, survivor in survivor_of.items():
+            if taken[loser].ids:
+                work.setdefault(survivor, Work()).folded.append(taken[loser])
+        return taken, work
 
     async def drop(self, taken: Mapping[str, Taken]) -> None:
         calls = [DropCall(self.journey_keys(c), t.ids).call() for c, t in taken.items() if t.ids]
@@ -243,12 +249,7 @@ class RedisStitchStore:
             moved = {c: s.decode() for c, s in zip(written, reply, strict=True) if s}
             if not moved:
                 return
-            losers = sorted(moved)
-            taken = await self.take(losers)
-            work: dict[str, Work] = {}
-            for loser in losers:
-                if taken[loser].ids:
-                    work.setdefault(moved[loser], Work()).folded.append(taken[loser])
+            taken, work = await self.take_into(dict(sorted(moved.items())))
             await self.write(work, 0)
             await self.drop(taken)
             written = list(work)
