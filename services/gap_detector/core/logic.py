@@ -153,9 +153,21 @@ class DetectorLogic:
                 sup = SupersededStall.parse(suffix)
                 assert sup is not None  # state.superseded holds only their suffixes
                 old = sup.mark
-                if sup.journey == journey and old.deadline is not None and old.t < entry.t <= old.deadline:
+                if (
+                    sup.journey == journey
+                    and old.deadline is not None
+                    and old.order < entry.order
+                    and entry.t <= old.deadline
+                ):
                     del state.superseded[suffix]
                     step.extra_timers[suffix] = CANCEL
+            # And it is an X of its own, whose successor is already here: events of one customer reach
+            # different workers when customers merge (the loser's keep its partition), so a J-event can
+            # arrive after a later one, by more than its SLA. Judged now, as a superseded X.
+            sla = self.defs.sla_ms(journey, stage)
+            deadline = None if self.defs.is_terminal(journey, stage) else entry.t + sla
+            late = Mark(entry.t, entry.id, stage, entry.channel, deadline, sla)
+            self._judge_superseded(cid, state, journey, late, wm, now_ms, step)
             return
         if (
             mark is not None
@@ -185,6 +197,35 @@ class DetectorLogic:
         # Progress closes the journey's open stall alerts; a terminal stage closes all its alerts.
         if state.open_alerts:
             self._close(state, step, lambda m: m.journey == journey and (terminal or m.type == "stall"))
+
+    def _judge_superseded(
+        self, cid: str, state: CustomerState, journey: str, x: Mark, wm: int | None, now_ms: int, step: Step
+    ) -> None:
+        """X, a J-event that is not J's latest (a late arrival, or a pending mark that lost a fold), stalls
+        when the next J-event after it came past its deadline: at once if the watermark is there, else by a
+        superseded-stall timer. Judged only within the buffer's reach, and once."""
+        if x.deadline is None or x.t <= state.horizon:
+            return
+        current = state.marks.get(journey)
+        if current is None or current.order <= x.order:
+            return  # X is the latest: its own timer decides
+        nxt = current.t
+        for e in state.buffer:  # the first J-event after X (the latest mark when none is buffered)
+            if e.journey == journey and e.order > x.order:
+                nxt = e.t
+                break
+        suffix = SupersededStall(journey, x).suffix()
+        if nxt <= x.deadline or suffix in state.superseded:
+            return
+        if alert_id("stall", cid, journey, x.id) in state.open_alerts:
+            return
+        if wm is not None and x.deadline <= wm:
+            scratch = CustomerState()  # X is no mark of this state: firing must not touch its timers
+            self._fire(cid, scratch, journey, x, now_ms, step, persona_of(state))
+            state.open_alerts.update(scratch.open_alerts)
+        else:
+            state.superseded[suffix] = x.deadline
+            step.extra_timers[suffix] = ArmTimer(x.deadline)
 
     def _retract_stall(
         self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int, step: Step
@@ -284,6 +325,8 @@ class DetectorLogic:
         if result.first_new_t is not None:
             start = next(i for i, e in enumerate(survivor.buffer) if e.t >= result.first_new_t)
             self._evaluate_from(cid, survivor, start, now_ms, step)
+        for journey, mark in result.outpaced:  # a side's pending X, now followed by the other side's events
+            self._judge_superseded(cid, survivor, journey, mark, None, now_ms, step)
         survivor.trim(self.max_buffer_events, self.max_age_ms)
         return step
 

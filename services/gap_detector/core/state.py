@@ -228,6 +228,9 @@ class Fold:
 
     moved_timers: dict[str, int] = field(default_factory=dict)
     first_new_t: int | None = None
+    # Pending marks (their stall timer not fired) that lost to the other side's later mark of the journey:
+    # no timer stands for them any more, so the logic judges them as superseded.
+    outpaced: list[tuple[str, Mark]] = field(default_factory=list)
 
 
 def fold(survivor: CustomerState, loser: CustomerState) -> Fold:
@@ -246,7 +249,11 @@ def fold(survivor: CustomerState, loser: CustomerState) -> Fold:
     for journey, mark in loser.marks.items():
         current = survivor.marks.get(journey)
         if current is not None and current.order >= mark.order:
+            if current.order > mark.order and _pending(loser, journey, mark):
+                out.outpaced.append((journey, mark))
             continue
+        if current is not None and _pending(survivor, journey, current):
+            out.outpaced.append((journey, current))
         survivor.marks[journey] = mark
         if journey in loser.timers:
             survivor.timers[journey] = loser.timers[journey]
@@ -257,3 +264,8 @@ def fold(survivor: CustomerState, loser: CustomerState) -> Fold:
     for aid, meta in loser.open_alerts.items():
         survivor.open_alerts.setdefault(aid, meta)
     return out
+
+
+def _pending(state: CustomerState, journey: str, mark: Mark) -> bool:
+    """Whether ``mark``'s own stall timer is still to fire."""
+    return mark.deadline is not None and state.timers.get(journey) == mark.deadline

@@ -126,6 +126,58 @@ def test_merge_moves_the_loser_timer_when_its_mark_is_newer(logic: DetectorLogic
     assert survivor.marks["purchase"].id == "l"
 
 
+def test_a_late_event_older_than_the_latest_stalls_when_its_successor_came_past_its_deadline(
+    logic: DetectorLogic,
+) -> None:
+    """Issue 11: a merged-away customer's J-event reaches its worker after the survivor's later one (3
+    detectors, checkout stalls lost). It is judged as a superseded X, by the watermark or by a timer."""
+    st = CustomerState()
+    logic.on_item(CID, st, entry("later", T0 + 3 * HOUR, journey=PAY), T0)
+    step = logic.on_item(CID, st, entry("x", T0, journey=PAY), T0, T0 + HOUR - 1)  # not due yet
+    [(suffix, op)] = step.extra_timers.items()
+    assert op == ArmTimer(T0 + HOUR) and st.superseded == {suffix: T0 + HOUR}
+    assert st.timers == {"purchase": T0 + 4 * HOUR}  # the latest's own timer is untouched
+    [stall] = logic.on_notify_superseded(CID, suffix, T0).alerts
+    assert stall["alert_id"] == alert_id("stall", CID, "purchase", "x")
+    # Due already: fired at once, and only once (a redelivery changes nothing).
+    st2 = CustomerState()
+    logic.on_item(CID, st2, entry("later", T0 + 3 * HOUR, journey=PAY), T0)
+    [fired] = logic.on_item(CID, st2, entry("x", T0, journey=PAY), T0, T0 + 2 * HOUR).alerts
+    assert fired["alert_id"] == stall["alert_id"] and fired["alert_id"] in st2.open_alerts
+    assert st2.timers == {"purchase": T0 + 4 * HOUR}
+    assert logic.on_item(CID, st2, entry("x", T0, journey=PAY), T0, T0 + 2 * HOUR).alerts == []
+
+
+def test_a_late_event_followed_in_time_does_not_stall(logic: DetectorLogic) -> None:
+    st = CustomerState()
+    logic.on_item(CID, st, entry("later", T0 + 3 * HOUR, journey=PAY), T0)
+    logic.on_item(CID, st, entry("next", T0 + 30 * MIN, journey=PAY), T0, T0)
+    step = logic.on_item(CID, st, entry("x", T0, journey=PAY), T0, T0 + 2 * HOUR)
+    assert step.alerts == [] and not any(
+        isinstance(op, ArmTimer) and '"x"' in k for k, op in step.extra_timers.items()
+    )
+
+
+@pytest.mark.parametrize("newer", ["loser", "survivor"])
+def test_a_fold_judges_the_pending_mark_that_lost(logic: DetectorLogic, newer: str) -> None:
+    """Either side's pending X, outpaced by the other side's J-event past X's deadline, stalls: no timer of
+    its own stands for it once the fold keeps the later mark."""
+    loser, survivor = CustomerState(), CustomerState()
+    old_side, new_side = (survivor, loser) if newer == "loser" else (loser, survivor)
+    logic.on_item(CID, old_side, entry("x", T0, journey=PAY), T0)
+    logic.on_item(CID, new_side, entry("y", T0 + 3 * HOUR, journey=PAY), T0)
+    step = logic.on_fold(CID, survivor, loser, T0)
+    assert survivor.marks["purchase"].id == "y" and survivor.timers == {"purchase": T0 + 4 * HOUR}
+    [(suffix, op)] = step.extra_timers.items()
+    assert op == ArmTimer(T0 + HOUR) and '"x"' in suffix
+    assert logic.on_fold(CID, survivor, loser, T0).extra_timers == {}  # idempotent
+    # Followed in time by the other side: no stall.
+    loser, survivor = CustomerState(), CustomerState()
+    logic.on_item(CID, survivor, entry("x", T0, journey=PAY), T0)
+    logic.on_item(CID, loser, entry("y", T0 + 30 * MIN, journey=PAY), T0)
+    assert logic.on_fold(CID, survivor, loser, T0).extra_timers == {}
+
+
 def test_state_round_trips_through_the_hash_encoding(logic: DetectorLogic) -> None:
     st = CustomerState()
     logic.on_item(CID, st, entry("a", T0, "web", intent="x", device_key="d"), T0)
