@@ -32,7 +32,7 @@ from services.stitcher.core.identifiers import IDENTIFIER_TYPES, Denylist, id_ke
 
 # KEYS: old identifier key, new identifier key, the customer's identifier set. ARGV: customer id, old
 # id_key, new id_key. Moves only while the old key still names that customer and the new one is free.
-MOVE = """
+MOVE = """#!lua
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local ttl = redis.call('PTTL', KEYS[1])

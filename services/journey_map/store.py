@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 import orjson
 
 from services.common.redis_conn import AsyncClient
+from services.common.scripts import Script
 from services.journey_map.core.bounds import Bounds
 from services.journey_map.core.contribution import Delta
 from services.journey_map.keys import MapKeys
@@ -47,7 +48,7 @@ class MapStore:
         self.client, self.keys = client, keys
         self.minute_ttl_ms, self.hour_ttl_ms, self.state_ttl_ms = minute_ttl_ms, hour_ttl_ms, state_ttl_ms
         self.pain_cap = pain_members
-        self._apply = client.register_script(ApplyCall.source())
+        self._apply = Script(client, ApplyCall.PACKAGE, ApplyCall.SCRIPT)
 
     # -- worker ------------------------------------------------------------------------------------------
     async def load(self, cids: Iterable[str]) -> dict[str, tuple[bytes | None, str]]:
@@ -79,7 +80,7 @@ class MapStore:
             hours_kept=self.hour_ttl_ms // HOUR_MS + 24,
             payload=payload,
         )
-        reply = await self._apply(keys=call.keys(), args=call.argv())
+        reply = await self._apply(call.keys(), call.argv())
         if int(reply[0]) != 1:
             raise Conflict(f"journey-map state of {_text(reply[1])} changed while the batch was planned")
 

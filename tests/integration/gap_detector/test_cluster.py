@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from services.common.redis_conn import connect_sync
+from services.common.keys import Keys
+from services.common.progress import InputProgress
+from services.common.redis_conn import connect, connect_sync
+from services.common.scripts import Script
+from services.stitcher.adapters.progress_store import ProgressStore
 from tests.conftest import Infra
 from tests.integration.gap_detector.processors import Proc, population, run
 
@@ -50,3 +54,20 @@ async def test_a_population_gives_the_same_alerts_on_the_cluster_as_on_one_redis
     kinds = {v[0] for v in got["single"].values()}
     assert {"channel_switch", "stall", "repeat_contact", "dropoff_spike"} <= kinds
     assert got["cluster"] == got["single"]
+
+
+async def test_the_stitchers_evidence_script_runs_strict_on_the_cluster(
+    redis_cluster: str, key_prefix: str
+) -> None:
+    """progress.lua, the stitcher's report the detectors' clock reads, merged where it is stored."""
+    assert Script.strict  # the test suite's setting: the server holds the script to its key's slot
+    client, keys = connect(redis_cluster), Keys(key_prefix)
+    store = ProgressStore(client, keys)
+    try:
+        await store.publish(6, {0: InputProgress(100, 200, 150), 1: InputProgress(50, 60, 55)})
+        await store.publish(None, {0: InputProgress(90, 300, 95)})  # an old owner's late write
+        got = await client.hgetall(keys.clock_inputs)
+        assert got == {b"n": b"6", b"0": b"100:300:150", b"1": b"50:60:55"}
+    finally:
+        await client.delete(keys.clock_inputs)
+        await client.aclose()

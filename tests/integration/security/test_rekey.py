@@ -14,7 +14,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
+from services.api.rekey import rekey
 from services.common.keys import Keys
+from services.common.redis_conn import connect_sync
 from services.stitcher.core.identifiers import id_key, normalise
 from tests.integration.api import story
 from tests.integration.api.journey_seed import seed
@@ -86,3 +88,24 @@ async def test_rekey_moves_the_identity_graph_to_the_new_key(
         run_rekey(service_env, [events])
         == "rekey: 4 identifiers read, 0 moved to the new key, 4 under no old key"
     )  # safe to repeat
+
+
+def test_rekey_moves_an_identifier_on_a_cluster(
+    redis_cluster: str, key_prefix: str, service_env: dict[str, str]
+) -> None:
+    """The move script runs in Redis 7's strict mode (its keys in KEYS, one slot: the identity graph's)."""
+    client, keys = connect_sync(redis_cluster), Keys(key_prefix)
+    settings = settings_of(service_env, REDIS_URL=redis_cluster, JOURNEYS_HMAC_PREVIOUS_SECRETS=OLD_KEY)
+    old = id_key(OLD_KEY.encode(), "email", "alice.smith@example.com")
+    new = id_key(NEW_KEY.encode(), "email", "alice.smith@example.com")
+    client.set(keys.identifier(old), story.ALICE)
+    client.sadd(keys.customer_ids(story.ALICE), old)
+    try:
+        assert rekey(client, keys, settings, [("email", story.ALICE_EMAIL)]).moved == 1
+        assert client.get(keys.identifier(new)) == story.ALICE.encode()
+        assert client.get(keys.identifier(old)) is None
+        assert client.smembers(keys.customer_ids(story.ALICE)) == {new.encode()}
+        assert rekey(client, keys, settings, [("email", story.ALICE_EMAIL)]).moved == 0  # safe to repeat
+    finally:
+        client.delete(keys.identifier(new), keys.customer_ids(story.ALICE))
+        client.close()
