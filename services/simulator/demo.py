@@ -225,7 +225,7 @@ def _watch(
         return quiet_since is not None and now - quiet_since >= 10
 
     note = "Ctrl-C stops everything the demo started"
-    if args.no_live:
+    if args.no_live or not console.is_terminal:  # a log file gets a line every 5 s, not a live panel's frames
         next_line = 0.0
         while not done():
             if time.monotonic() >= next_line:
