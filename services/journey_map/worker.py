@@ -21,8 +21,10 @@ import orjson
 from services.common.documents import decode_alert
 from services.common.kafka_loop import KafkaLoop, Outbox, Record
 from services.common.limits import MAX_ALIAS_HOPS
-from services.common.records import RecordError, decode_merge, decode_stitched, rfc3339_ms
+from services.common.record_codec import decode_merge, decode_stitched
+from services.common.records import RecordError
 from services.common.redis_conn import AsyncClient, connect
+from services.common.rfc3339 import rfc3339_ms
 from services.common.runtime import tune_gc
 from services.gap_detector.core.definitions import Definitions
 from services.journey_map.core.batch import AlertIn, EventIn, Input, MergeIn, apply, missing_targets, names

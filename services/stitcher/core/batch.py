@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from msgspec import UNSET, Struct
 
 from services.common.kafka_loop import OutRecord, Record
-from services.common.records import ChannelEvent, encode
+from services.common.record_codec import encode
+from services.common.records import ChannelEvent
 from services.common.timeutil import format_ms
 from services.common.vocabulary import channel_label
 from services.stitcher.core.decode import DecodePolicy, Rejected, decode

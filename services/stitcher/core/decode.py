@@ -20,15 +20,10 @@ import msgspec
 from msgspec import UNSET
 
 from services.common.contracts import CHANNEL_EVENT
-from services.common.records import (
-    ChannelEvent,
-    RecordError,
-    channel_patterns_ok,
-    from_valid,
-    loads,
-    rfc3339_ms,
-    violation,
-)
+from services.common.record_codec import from_valid, loads, violation
+from services.common.record_patterns import channel_patterns_ok
+from services.common.records import ChannelEvent, RecordError
+from services.common.rfc3339 import rfc3339_ms
 from services.common.timeutil import parse_rfc3339_ms
 from services.stitcher.core.scrub import DEFAULT_ATTRIBUTES, AttributePolicy
 

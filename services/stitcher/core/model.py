@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from services.common.records import IdentityMerge, StitchedEvent, decode_merge, decode_stitched
+from services.common.record_codec import decode_merge, decode_stitched
+from services.common.records import IdentityMerge, StitchedEvent
 from services.stitcher.core.batch import OutTopics, Split, bare_record, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy
 from services.stitcher.core.identity import Customer, Evidence, IdentityGraph

@@ -16,14 +16,13 @@ import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
 from services.common import runtime
+from services.common.record_codec import decode_stitched, encode
 from services.common.records import (
     ChannelEvent,
     IdentifierType,
     IdentityMerge,
     StitchedEvent,
     Touchpoint,
-    decode_stitched,
-    encode,
 )
 from services.stitcher.core.identifiers import (
     DEFAULT_DENYLIST,

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common import contracts, records
+from services.common import contracts, record_codec, rfc3339
 from services.common.records import RecordError
 from tests.unit.common.record_docs import channel_events, identity_merges, mutated, stitched_events
 
 pytestmark = pytest.mark.unit
 
 DECODERS: dict[str, Callable[[bytes], msgspec.Struct]] = {
-    contracts.CHANNEL_EVENT: records.decode_channel,
-    contracts.STITCHED_EVENT: records.decode_stitched,
-    contracts.IDENTITY_MERGE: records.decode_merge,
+    contracts.CHANNEL_EVENT: record_codec.decode_channel,
+    contracts.STITCHED_EVENT: record_codec.decode_stitched,
+    contracts.IDENTITY_MERGE: record_codec.decode_merge,
 }
 DEFAULTS = {
     contracts.CHANNEL_EVENT: {"schema_version": "1.0", "direction": "inbound", "visibility": "onstage"}
@@ -135,7 +135,7 @@ def test_garbage_is_malformed_or_a_violation_never_a_crash(name: str, value: byt
     ],
 )
 def test_date_time_calendar_matches_the_format_check(text: str, valid: bool) -> None:
-    assert (records.rfc3339_ms(text) is not None) is valid
+    assert (rfc3339.rfc3339_ms(text) is not None) is valid
     check = contracts.validator(contracts.CHANNEL_EVENT)
     doc = {
         "event_id": "e",
@@ -148,17 +148,17 @@ def test_date_time_calendar_matches_the_format_check(text: str, valid: bool) -> 
 
 
 def test_date_time_to_epoch_ms() -> None:
-    assert records.rfc3339_ms("2026-11-02T09:15:02.120+01:00") == 1_793_607_302_120
-    assert records.rfc3339_ms("2026-11-03T10:00:00.123456789-00:30") == 1_793_700_000_123 + 1_800_000
-    assert records.rfc3339_ms("2026-11-03T23:59:60Z") == records.rfc3339_ms("2026-11-04T00:00:00Z")
-    assert records.rfc3339_ms("0000-03-01T00:00:00Z") == -62_162_035_200_000
+    assert rfc3339.rfc3339_ms("2026-11-02T09:15:02.120+01:00") == 1_793_607_302_120
+    assert rfc3339.rfc3339_ms("2026-11-03T10:00:00.123456789-00:30") == 1_793_700_000_123 + 1_800_000
+    assert rfc3339.rfc3339_ms("2026-11-03T23:59:60Z") == rfc3339.rfc3339_ms("2026-11-04T00:00:00Z")
+    assert rfc3339.rfc3339_ms("0000-03-01T00:00:00Z") == -62_162_035_200_000
 
 
 def test_a_stitched_event_survives_a_round_trip() -> None:
     value = (EXAMPLE_DIR / "stitched_event.v1" / "valid" / "stitched_web.json").read_bytes()
-    event = records.decode_stitched(value)
-    again = records.decode_stitched(records.encode(event))
-    assert again == event and orjson.loads(records.encode(event)).keys() == orjson.loads(value).keys()
+    event = record_codec.decode_stitched(value)
+    again = record_codec.decode_stitched(record_codec.encode(event))
+    assert again == event and orjson.loads(record_codec.encode(event)).keys() == orjson.loads(value).keys()
 
 
 def test_channel_errors_never_quote_an_identifier() -> None:
@@ -170,5 +170,5 @@ def test_channel_errors_never_quote_an_identifier() -> None:
         "identifiers": {"email": "secret.person@example.com" * 20},
     }
     with pytest.raises(RecordError) as info:
-        records.decode_channel(dumps(doc))
+        record_codec.decode_channel(dumps(doc))
     assert "secret" not in info.value.detail and "identifiers/email" in info.value.detail

@@ -137,7 +137,7 @@ def test_a_merged_customer_is_counted_once_whichever_comes_first() -> None:
 
 
 def test_unknown_values_are_counted_under_other() -> None:
-    from services.common.records import decode_stitched
+    from services.common.record_codec import decode_stitched
 
     raw = (
         b'{"schema_version":"1.0","event_id":"x1","occurred_at":"2026-11-01T00:00:00Z",'

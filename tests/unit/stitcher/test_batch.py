@@ -22,7 +22,7 @@ from services.common.contracts import (
     validator,
 )
 from services.common.kafka_loop import Record
-from services.common.records import decode_stitched
+from services.common.record_codec import decode_stitched
 from services.stitcher.core.batch import OutTopics, bare_record, outputs, prepare, rejected_by_reason
 from services.stitcher.core.decode import DecodePolicy
 from services.stitcher.core.identifiers import mint_customer_id, strongest

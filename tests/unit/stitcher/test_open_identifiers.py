@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.common.records import decode_stitched
+from services.common.record_codec import decode_stitched
 from services.stitcher.core.batch import OutTopics, bare_record, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy
 from services.stitcher.core.identity import Resolution

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.common import records
+from services.common import record_codec, records
 from services.common.records import RecordError
 from services.stitcher.core.batch import bare_record, prepare
 from services.stitcher.core.decode import REASONS, DecodePolicy, decode, decode_slow
@@ -61,7 +61,7 @@ def test_the_fast_and_the_reference_path_agree_on_the_channel_poison(poison: Poi
     assert decode(poison.value, {}, NOW, POLICY) == decode_slow(poison.value, {}, NOW, POLICY)
     if poison.reason in ("malformed_json", "schema_violation"):
         with pytest.raises(RecordError) as info:
-            records.decode_channel(poison.value)
+            record_codec.decode_channel(poison.value)
         assert info.value.reason == poison.reason
 
 
@@ -73,8 +73,8 @@ def test_odd_but_valid_events_are_prepared(kind: str, value: bytes) -> None:
 
 def test_duplicate_keys_mean_the_last_one_on_both_paths() -> None:
     value = dict(odd_but_valid(EVENT))["duplicate_keys_last_wins"]
-    fast = records.decode_channel(value)
-    slow = records.from_valid(records.loads(value), records.ChannelEvent)
+    fast = record_codec.decode_channel(value)
+    slow = record_codec.from_valid(record_codec.loads(value), records.ChannelEvent)
     assert fast.touchpoint == slow.touchpoint == "last"
 
 
@@ -99,23 +99,25 @@ def test_whatever_raises_while_preparing_one_record_rejects_it_alone() -> None:
 
 @pytest.mark.parametrize("poison", stitched_poison(STITCHED), ids=lambda p: p.kind)
 def test_stitched_poison_raises_only_record_errors(poison: Poison) -> None:
-    assert records.decode_stitched(orjson.dumps(STITCHED)).occurred_at_ms == STITCHED["occurred_at_ms"]
+    assert record_codec.decode_stitched(orjson.dumps(STITCHED)).occurred_at_ms == STITCHED["occurred_at_ms"]
     with pytest.raises(RecordError) as info:
-        records.decode_stitched(poison.value or b"")
+        record_codec.decode_stitched(poison.value or b"")
     assert info.value.reason == poison.reason
 
 
 @pytest.mark.parametrize("poison", merge_poison(MERGE), ids=lambda p: p.kind)
 def test_merge_poison_raises_only_record_errors(poison: Poison) -> None:
-    assert records.decode_merge(orjson.dumps(MERGE)).loser == MERGE["loser"]
+    assert record_codec.decode_merge(orjson.dumps(MERGE)).loser == MERGE["loser"]
     with pytest.raises(RecordError) as info:
-        records.decode_merge(poison.value or b"")
+        record_codec.decode_merge(poison.value or b"")
     assert info.value.reason == poison.reason
 
 
 def test_occurred_at_ms_is_bounded_to_what_a_date_time_can_name() -> None:
     for ms in (records.MIN_EVENT_MS, records.MAX_EVENT_MS):
-        assert records.decode_stitched(orjson.dumps(dict(STITCHED, occurred_at_ms=ms))).occurred_at_ms == ms
+        assert (
+            record_codec.decode_stitched(orjson.dumps(dict(STITCHED, occurred_at_ms=ms))).occurred_at_ms == ms
+        )
     for ms in (records.MIN_EVENT_MS - 1, records.MAX_EVENT_MS + 1):
         with pytest.raises(RecordError):
-            records.decode_stitched(orjson.dumps(dict(STITCHED, occurred_at_ms=ms)))
+            record_codec.decode_stitched(orjson.dumps(dict(STITCHED, occurred_at_ms=ms)))

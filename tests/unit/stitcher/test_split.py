@@ -176,7 +176,7 @@ def test_split_records_read_as_1x_detectors_read_them() -> None:
     """The detector folds kind=merge records and ignores conflicts (services/gap_detector/processor.py
     on_merges): a split is a conflict it leaves alone, its undo a merge it folds, and both are valid 1.2."""
     from services.common.contracts import IDENTITY_MERGE, first_error
-    from services.common.records import decode_merge
+    from services.common.record_codec import decode_merge
     from services.stitcher.core.split import split_merge_record
 
     rec = {
