@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from services.common.kafka_loop import Record
-from services.common.records import RecordError, decode_merge, decode_stitched
+from services.common.record_codec import decode_merge, decode_stitched
+from services.common.records import RecordError
 from services.common.timeutil import now_ms
 from services.gap_detector.batch_inputs import Evidence, Sink, chained
 from services.gap_detector.clock_store import ClockStore
