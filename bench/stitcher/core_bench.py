@@ -25,8 +25,8 @@ from bench.stitcher.events import events
 from services.common.timeutil import now_ms
 from services.stitcher.core.batch import OutTopics, bare_record, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy, decode
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.core.identity import IdentityGraph
-from services.stitcher.core.stitch import IdentifierHasher
 from services.stitcher.settings import parse_limits
 
 BATCH = 1000
@@ -39,7 +39,7 @@ from bench.stitcher.events import events
 from services.stitcher.core.batch import Raw, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy, decode
 from services.stitcher.core.identity import IdentityGraph
-from services.stitcher.core.stitch import IdentifierHasher
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.settings import parse_limits
 n, now, B = {n}, {now}, {batch}
 values = list(events(n, {customers}, now - 7_200_000))

@@ -37,7 +37,7 @@ from services.common.redis_conn import connect
 from services.stitcher.adapters.redis_store import RedisStitchStore
 from services.stitcher.core.batch import Prepared, bare_record, prepare
 from services.stitcher.core.decode import DecodePolicy
-from services.stitcher.core.stitch import IdentifierHasher
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.settings import parse_limits
 
 

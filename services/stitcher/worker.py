@@ -37,10 +37,10 @@ from services.stitcher.adapters.progress_store import ProgressStore
 from services.stitcher.adapters.redis_store import RedisStitchStore
 from services.stitcher.core.batch import OutTopics, Prepared, outputs, prepare, rejected_by_reason
 from services.stitcher.core.decode import DecodePolicy
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.core.identifiers import Denylist
 from services.stitcher.core.journey import DUPLICATE, WRITTEN, Stitched
 from services.stitcher.core.scrub import AttributePolicy
-from services.stitcher.core.stitch import IdentifierHasher
 from services.stitcher.metrics import StitcherMetrics
 from services.stitcher.settings import StitcherSettings
 

@@ -18,17 +18,14 @@ from services.common.records import ChannelEvent
 from services.common.timeutil import format_ms
 from services.common.vocabulary import channel_label
 from services.stitcher.core.decode import DecodePolicy, Rejected, decode
+from services.stitcher.core.hashed_identifiers import GRAPH_TYPES, Ident, IdentifierHasher, mint_for
 from services.stitcher.core.identity import Resolution
 from services.stitcher.core.journey import Facts
 from services.stitcher.core.stitch import (
-    GRAPH_TYPES,
     MERGE_CE_TYPE,
     STITCHED_CE_TYPE,
-    Ident,
-    IdentifierHasher,
     ce_headers,
     merge_record,
-    mint_for,
     stitched_json,
     touchpoint_json,
 )

@@ -16,10 +16,10 @@ from services.common.record_codec import decode_merge, decode_stitched
 from services.common.records import IdentityMerge, StitchedEvent
 from services.stitcher.core.batch import OutTopics, Split, bare_record, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy
+from services.stitcher.core.hashed_identifiers import Ident, IdentifierHasher
 from services.stitcher.core.identity import Customer, Evidence, IdentityGraph
 from services.stitcher.core.journey import Facts, JourneyStore, Stitched
 from services.stitcher.core.split import SplitPlan, moves, plan_split, refs
-from services.stitcher.core.stitch import Ident, IdentifierHasher
 
 TOPICS = OutTopics("stitched-events", "identity-merges")
 

@@ -28,9 +28,10 @@ from typing import Any
 import orjson
 from msgspec import Struct
 
+from services.stitcher.core.hashed_identifiers import key_ref
 from services.stitcher.core.identifiers import STRENGTH, mint_customer_id
 from services.stitcher.core.identity import Evidence, id_type_of
-from services.stitcher.core.stitch import key_ref, record_id
+from services.stitcher.core.stitch import record_id
 
 SPLIT_RECORD_VERSION = "1.2"  # identity_merge.v1.2: the 'split' object
 

@@ -17,9 +17,9 @@ from services.common.redis_conn import connect, connect_sync
 from services.stitcher.adapters.redis_store import RedisStitchStore, Work
 from services.stitcher.core.batch import Prepared, bare_record, prepare
 from services.stitcher.core.decode import DecodePolicy
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.core.journey import DUPLICATE, WRITTEN
 from services.stitcher.core.model import StitchModel
-from services.stitcher.core.stitch import IdentifierHasher
 from services.stitcher.settings import parse_limits
 from tests.conftest import Infra
 from tests.integration.stitcher.test_lua_matches_model import prepared, random_events

@@ -20,9 +20,9 @@ from services.common.keys import Keys
 from services.stitcher.adapters.redis_store import TTL_SLACK_DIVISOR, RedisStitchStore, resolution_of
 from services.stitcher.core.batch import Prepared, bare_record, prepare
 from services.stitcher.core.decode import DecodePolicy
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.core.journey import WRITTEN, Stitched
 from services.stitcher.core.model import StitchModel
-from services.stitcher.core.stitch import IdentifierHasher
 from services.stitcher.settings import parse_limits
 from tests.conftest import Infra
 from tests.unit.stitcher.events import NOW_MS, channel_event, person_ids

@@ -18,7 +18,7 @@ from services.common.timeutil import now_ms
 from services.stitcher.adapters.redis_store import RedisStitchStore
 from services.stitcher.core.batch import bare_record, prepare
 from services.stitcher.core.decode import DecodePolicy
-from services.stitcher.core.stitch import IdentifierHasher
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.settings import parse_limits
 from tests.conftest import Infra, Topics
 from tests.integration.stitcher.support import create_topics, event

@@ -11,8 +11,8 @@ import orjson
 from hypothesis import strategies as st
 
 from services.common.timeutil import format_ms
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.core.model import InMemoryStitcher
-from services.stitcher.core.stitch import IdentifierHasher
 from tests.unit.stitcher.events import BASE_MS, NOW_MS
 
 HASHER = IdentifierHasher(b"k", "GB")

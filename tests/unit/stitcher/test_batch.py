@@ -25,11 +25,12 @@ from services.common.kafka_loop import Record
 from services.common.record_codec import decode_stitched
 from services.stitcher.core.batch import OutTopics, bare_record, outputs, prepare, rejected_by_reason
 from services.stitcher.core.decode import DecodePolicy
+from services.stitcher.core.hashed_identifiers import IdentifierHasher, key_ref
 from services.stitcher.core.identifiers import mint_customer_id, strongest
 from services.stitcher.core.identity import IdentityGraph, Resolution
 from services.stitcher.core.journey import Facts
 from services.stitcher.core.scrub import AttributePolicy
-from services.stitcher.core.stitch import IdentifierHasher, key_ref, touchpoint
+from services.stitcher.core.stitch import touchpoint
 from services.stitcher.settings import parse_limits
 from tests.unit.common.record_docs import channel_events
 

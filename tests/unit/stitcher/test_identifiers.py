@@ -7,6 +7,7 @@ import hmac
 
 import pytest
 
+from services.stitcher.core.hashed_identifiers import IdentifierHasher, mint_for
 from services.stitcher.core.identifiers import (
     IDENTIFIER_TYPES,
     Denylist,
@@ -18,7 +19,6 @@ from services.stitcher.core.identifiers import (
     normalise,
     strongest,
 )
-from services.stitcher.core.stitch import IdentifierHasher, mint_for
 from services.stitcher.settings import StitcherSettings
 
 pytestmark = pytest.mark.unit

@@ -16,9 +16,9 @@ import pytest
 from services.common.record_codec import decode_stitched
 from services.stitcher.core.batch import OutTopics, bare_record, outputs, prepare
 from services.stitcher.core.decode import DecodePolicy
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.core.identity import Resolution
 from services.stitcher.core.model import InMemoryStitcher
-from services.stitcher.core.stitch import IdentifierHasher
 from services.stitcher.settings import parse_limits
 
 pytestmark = pytest.mark.unit

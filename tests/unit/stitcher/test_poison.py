@@ -12,7 +12,7 @@ from services.common import record_codec, records
 from services.common.records import RecordError
 from services.stitcher.core.batch import bare_record, prepare
 from services.stitcher.core.decode import REASONS, DecodePolicy, decode, decode_slow
-from services.stitcher.core.stitch import IdentifierHasher
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from tests.poison import Poison, channel_poison, merge_poison, odd_but_valid, stitched_poison
 from tests.unit.stitcher.test_decode import EVENT, NOW
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.stitcher.core.hashed_identifiers import IdentifierHasher
 from services.stitcher.core.identifiers import IDENTIFIER_TYPES
 from services.stitcher.core.model import InMemoryStitcher
-from services.stitcher.core.stitch import IdentifierHasher
 from services.stitcher.settings import parse_limits
 from tests.unit.stitcher.events import NOW_MS, arrival, event_set
 
