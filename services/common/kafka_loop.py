@@ -28,13 +28,12 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.common.kafka_config import consumer_config, producer_config
+from services.common.loop_metrics import LoopMetrics
 from services.common.outbox import DeliveryFailed, Outbox, OutRecord, Record
 from services.common.retry import MAX_DELAY_S, RateLimitedLog, target_of
 from services.common.settings import CommonSettings
@@ -44,12 +43,10 @@ __all__ = [
     "DeliveryFailed",
     "Handler",
     "KafkaLoop",
-    "LoopMetrics",
     "Offsets",
     "OutRecord",
     "Outbox",
     "Record",
-    "run_until_signalled",
 ]  # the records and the outbox live in outbox.py
 log = logging.getLogger(__name__)
 Offsets = dict[tuple[str, int], int]
@@ -65,29 +62,6 @@ class Handler(Protocol):
 
 class Ticking(Protocol):
     async def tick(self, out: Outbox) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LoopMetrics:
-    """The loop's series, created by the service in its own registry (names in docs/METRICS.md)."""
-
-    lag: Gauge  # journeys_consumer_lag_messages{topic}: high watermark - committed offset
-    retries: Counter  # journeys_retries_total{target}
-
-    @classmethod
-    def register(cls, registry: CollectorRegistry) -> LoopMetrics:
-        """The two series, as docs/METRICS.md names them, in a service's registry."""
-        return cls(
-            Gauge(
-                "journeys_consumer_lag_messages",
-                "High watermark minus the committed offset.",
-                ["topic"],
-                registry=registry,
-            ),
-            Counter(
-                "journeys_retries_total", "Failed batches (or calls) retried.", ["target"], registry=registry
-            ),
-        )
 
 
 class KafkaLoop:
@@ -324,17 +298,3 @@ class KafkaLoop:
 
 def _names(partitions: list[TopicPartition]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
-
-
-def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[Any]]) -> None:
-    """Run ``main(stop)`` in a fresh event loop; SIGINT/SIGTERM set ``stop`` (graceful: finish, commit)."""
-    import signal
-
-    async def _wrapped() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await main(stop)
-
-    asyncio.run(_wrapped())

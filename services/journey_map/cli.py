@@ -40,7 +40,7 @@ def load_settings() -> JourneyMapSettings:
 
 def run(args: argparse.Namespace) -> int:
     from services.common.kafka_config import ensure_topics
-    from services.common.kafka_loop import run_until_signalled
+    from services.common.signals import run_until_signalled
     from services.gap_detector.core.definitions import load_definitions
     from services.journey_map.metrics import MapMetrics
     from services.journey_map.worker import main

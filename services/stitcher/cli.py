@@ -44,7 +44,7 @@ def load_settings() -> StitcherSettings:
 
 def run(args: argparse.Namespace) -> int:
     from services.common.kafka_config import ensure_topics
-    from services.common.kafka_loop import run_until_signalled
+    from services.common.signals import run_until_signalled
     from services.stitcher.adapters.topics import stitcher_topics
     from services.stitcher.metrics import StitcherMetrics
     from services.stitcher.worker import main

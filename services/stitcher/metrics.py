@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-from services.common.kafka_loop import LoopMetrics
+from services.common.loop_metrics import LoopMetrics
 
 LATENCY_BUCKETS = (
     0.001,

@@ -12,8 +12,10 @@ import orjson
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from services.common.kafka_loop import KafkaLoop, LoopMetrics, Outbox, Record, run_until_signalled
+from services.common.kafka_loop import KafkaLoop, Outbox, Record
+from services.common.loop_metrics import LoopMetrics
 from services.common.settings import CommonSettings
+from services.common.signals import run_until_signalled
 
 
 def smoke_key(prefix: str, event_id: str) -> str:

@@ -10,7 +10,8 @@ import signal
 
 import redis.asyncio as aioredis
 
-from services.common.kafka_loop import Offsets, run_until_signalled
+from services.common.kafka_loop import Offsets
+from services.common.signals import run_until_signalled
 from services.gap_detector.cli import load_settings
 from services.gap_detector.core.definitions import load_definitions
 from services.gap_detector.metrics import DetectorMetrics

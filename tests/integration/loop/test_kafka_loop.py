@@ -10,7 +10,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from services.common.kafka_loop import KafkaLoop, LoopMetrics, Offsets, Outbox, OutRecord, Record
+from services.common.kafka_loop import KafkaLoop, Offsets, Outbox, OutRecord, Record
+from services.common.loop_metrics import LoopMetrics
 from services.common.settings import CommonSettings
 from services.stack.kafka_broker import create_topics
 from tests.conftest import Infra

@@ -8,7 +8,8 @@ import functools
 import os
 import signal
 
-from services.common.kafka_loop import Offsets, run_until_signalled
+from services.common.kafka_loop import Offsets
+from services.common.signals import run_until_signalled
 from services.stitcher.cli import load_settings
 from services.stitcher.metrics import StitcherMetrics
 from services.stitcher.worker import main
