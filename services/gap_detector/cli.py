@@ -53,7 +53,7 @@ def ensure_topics(settings: GapDetectorSettings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.common.kafka_loop import run_until_signalled
+    from services.common.signals import run_until_signalled
     from services.gap_detector.core.definitions import load_definitions
     from services.gap_detector.metrics import DetectorMetrics
     from services.gap_detector.worker import main
