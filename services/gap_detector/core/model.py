@@ -93,7 +93,7 @@ def entry_from_event(event: Any) -> Entry | Invalid:
 
 
 def entry_from_record(ev: StitchedEvent) -> Entry:
-    """The rules' view of a typed stitched_event.v1 (already valid: ``records.decode_stitched``). Empty
+    """The rules' view of a typed stitched_event.v1 (already valid: ``record_codec.decode_stitched``). Empty
     strings count as absent, as in ``entry_from_event`` (UNSET is falsy too)."""
     journey, device = ev.journey, ev.device
     jtype = stage = dtype = None
