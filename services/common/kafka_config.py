@@ -201,3 +201,22 @@ def ensure_topics(settings: CommonSettings, names: list[str], timeout_s: float =
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another worker was first: fine
                 raise UserError(f"cannot create topic {name} at {where}: {exc.args[0].str()}") from None
+    _await_visible(admin, missing, timeout_s)
+
+
+def _await_visible(admin: Any, names: list[str], timeout_s: float) -> None:
+    """Wait until the brokers report every one of ``names`` with led partitions: a created topic reaches
+    the metadata a moment after the controller accepts it, and a consumer subscribing in between is told
+    it does not exist. Best effort: after ``timeout_s`` the consumer's own metadata refresh takes over."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout_s).topics
+        if all(
+            n in topics
+            and topics[n].error is None
+            and topics[n].partitions
+            and all(p.leader >= 0 for p in topics[n].partitions.values())
+            for n in names
+        ):
+            return
+        time.sleep(0.1)  # polling the brokers' metadata, not synchronising a test
