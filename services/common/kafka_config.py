@@ -152,6 +152,11 @@ def consumer_config(settings: CommonSettings, group_id: str) -> dict[str, Any]:
         "session.timeout.ms": timeout_ms,
         "heartbeat.interval.ms": max(100, min(HEARTBEAT_MS, timeout_ms // 3)),
         "partition.assignment.strategy": "cooperative-sticky",
+        # A subscribed topic that appears after the group formed (created later by another service, or
+        # not yet in the metadata when the worker subscribed) is found within 10 s: librdkafka's default
+        # (5 min) left a journey-map worker, subscribed to three topics of which gap-alerts came a moment
+        # late, without a single stall for minutes (tests/integration/loop/test_topic_created_later.py).
+        "topic.metadata.refresh.interval.ms": 10_000,
         "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 4 * 1024 * 1024,
     }
