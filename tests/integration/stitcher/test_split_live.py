@@ -65,10 +65,17 @@ async def test_a_split_during_live_traffic_leaves_two_correct_journeys(
     ]  # the shared tablet
     sent = {"a": ["a0"], "b": ["b0"]}
     with stitcher(service_env, tmp_path / "w.log"):
-        produce(infra.bootstrap_servers, topics.channel_events, first)
         key = {
             f"{p}.{t}": lookup(service_env, t, v) for p, ids in (("a", A), ("b", B)) for t, v in ids.items()
         }
+        # Ann first: the merged customer then keeps her minted id, so the split moves Bob's side. (Sent at
+        # once, the two land on different partitions and either may be minted first: the customer id goes
+        # with its minting identifier, and the other side is the one moved.)
+        produce(infra.bootstrap_servers, topics.channel_events, first[:1])
+        poll(
+            lambda: customer_of(redis_client, keys, key["a.email"]) is not None, timeout=60, what="Ann minted"
+        )
+        produce(infra.bootstrap_servers, topics.channel_events, first[1:])
 
         def merged() -> bool:
             a, b = (customer_of(redis_client, keys, key[f"{p}.email"]) for p in "ab")
