@@ -16,7 +16,7 @@ from typing import Any
 
 from services.common.errors import UserError
 from services.common.redis_conn import connect_sync, parse_cluster_url
-from services.stack import procs
+from services.stack import procs, redis_server
 
 HOST = "127.0.0.1"
 NODES = 3
@@ -44,39 +44,16 @@ def require_free(ports: Sequence[int], variable: str) -> None:
 
 
 def spawn_node(port: int, data: Path, log: Path) -> procs.Proc:
-    server = shutil.which("redis-server")
-    if server is None:
-        raise UserError(
-            "redis-server is missing: run `journeys setup` (installs Debian's redis-server) or set REDIS_URL"
-        )
-    data.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        server,
-        "--port",
-        str(port),
-        "--bind",
-        HOST,
-        "--dir",
-        str(data),
+    cmd = redis_server.command(
+        port,
+        data,
         "--cluster-enabled",
         "yes",
         "--cluster-config-file",
         "nodes.conf",
         "--cluster-node-timeout",
         "5000",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        "--save",
-        "",
-        "--daemonize",
-        "no",
-        "--protected-mode",
-        "yes",
-        "--loglevel",
-        "notice",
-    ]
+    )
     return procs.spawn(node_name(port), cmd, log)
 
 

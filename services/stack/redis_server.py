@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from services.common.errors import UserError
 from services.common.redis_conn import connect_sync, is_cluster
@@ -10,23 +11,24 @@ from services.stack import procs
 from services.stack.settings import StackSettings
 
 
-def start(settings: StackSettings) -> procs.Proc:
+def command(port: int, data: Path, *extra: str) -> list[str]:
+    """The redis-server command line of the local stack (and, with ``extra`` flags, of a cluster node):
+    loopback only, append-only file on, no RDB snapshots, data in ``data``."""
     server = shutil.which("redis-server")
     if server is None:
         raise UserError(
             "redis-server is missing: run `journeys setup` (installs Debian's redis-server) or set REDIS_URL"
         )
-    procs.require_free(settings.redis_port, "Redis", "JOURNEYS_REDIS_PORT")
-    data = settings.state_path / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    cmd = [
+    return [
         server,
         "--port",
-        str(settings.redis_port),
+        str(port),
         "--bind",
         "127.0.0.1",
         "--dir",
         str(data),
+        *extra,
         "--appendonly",
         "yes",
         "--appendfsync",
@@ -40,6 +42,11 @@ def start(settings: StackSettings) -> procs.Proc:
         "--loglevel",
         "notice",
     ]
+
+
+def start(settings: StackSettings) -> procs.Proc:
+    cmd = command(settings.redis_port, settings.state_path / "redis")  # a missing redis-server is said first
+    procs.require_free(settings.redis_port, "Redis", "JOURNEYS_REDIS_PORT")
     return procs.spawn("redis", cmd, settings.state_path / "logs" / "redis.log")
 
 
