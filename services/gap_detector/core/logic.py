@@ -164,10 +164,7 @@ class DetectorLogic:
             # And it is an X of its own, whose successor is already here: events of one customer reach
             # different workers when customers merge (the loser's keep its partition), so a J-event can
             # arrive after a later one, by more than its SLA. Judged now, as a superseded X.
-            sla = self.defs.sla_ms(journey, stage)
-            deadline = None if self.defs.is_terminal(journey, stage) else entry.t + sla
-            late = Mark(entry.t, entry.id, stage, entry.channel, deadline, sla)
-            self._judge_superseded(cid, state, journey, late, wm, now_ms, step)
+            self._judge_superseded(cid, state, journey, self._mark_of(entry), wm, now_ms, step)
             return
         if (
             mark is not None
@@ -178,22 +175,15 @@ class DetectorLogic:
             # X is superseded by an event past its deadline before its timer fired (a big replay batch,
             # or the next event within the lateness): no J-event came in (X.t, deadline], so X stalls
             # once the watermark reaches the deadline - now, or by its own timer that needs no state.
-            if wm is not None and mark.deadline <= wm:
-                self._fire(cid, state, journey, mark, now_ms, step)
-            else:
-                suffix = SupersededStall(journey, mark).suffix()
-                state.superseded[suffix] = mark.deadline
-                step.extra_timers[suffix] = ArmTimer(mark.deadline)
+            self._supersede(cid, state, journey, mark, wm, now_ms, step)
         if mark is not None and mark.deadline is not None and entry.t <= mark.deadline:
             self._retract_stall(cid, state, journey, mark, now_ms, step)
-        terminal = self.defs.is_terminal(journey, stage)
-        sla = self.defs.sla_ms(journey, stage)
-        deadline = None if terminal else entry.t + sla
-        state.marks[journey] = Mark(entry.t, entry.id, stage, entry.channel, deadline, sla)
-        if deadline is None:
+        new = state.marks[journey] = self._mark_of(entry)
+        terminal = new.deadline is None
+        if new.deadline is None:
             state.timers.pop(journey, None)
         else:
-            state.timers[journey] = deadline
+            state.timers[journey] = new.deadline
         # Progress closes the journey's open stall alerts; a terminal stage closes all its alerts.
         if state.open_alerts:
             self._close(state, step, lambda m: m.journey == journey and (terminal or m.type == "stall"))
@@ -214,18 +204,33 @@ class DetectorLogic:
             if e.journey == journey and e.order > x.order:
                 nxt = e.t
                 break
-        suffix = SupersededStall(journey, x).suffix()
-        if nxt <= x.deadline or suffix in state.superseded:
+        if nxt <= x.deadline or SupersededStall(journey, x).suffix() in state.superseded:
             return
         if alert_id("stall", cid, journey, x.id) in state.open_alerts:
             return
+        self._supersede(cid, state, journey, x, wm, now_ms, step)
+
+    def _supersede(
+        self, cid: str, state: CustomerState, journey: str, x: Mark, wm: int | None, now_ms: int, step: Step
+    ) -> None:
+        """X, no longer J's latest, stalls: at once when the watermark is at its deadline, else by its own
+        superseded-stall timer (whose member holds X, so firing it needs no state)."""
+        assert x.deadline is not None
         if wm is not None and x.deadline <= wm:
-            scratch = CustomerState()  # X is no mark of this state: firing must not touch its timers
+            scratch = CustomerState()  # X is no longer J's mark here: firing must not touch the timers
             self._fire(cid, scratch, journey, x, now_ms, step, persona_of(state))
             state.open_alerts.update(scratch.open_alerts)
         else:
+            suffix = SupersededStall(journey, x).suffix()
             state.superseded[suffix] = x.deadline
             step.extra_timers[suffix] = ArmTimer(x.deadline)
+
+    def _mark_of(self, entry: Entry) -> Mark:
+        """The mark a J-event sets: its stall deadline by its stage's SLA (None: a terminal stage)."""
+        assert entry.journey is not None and entry.stage is not None
+        sla = self.defs.sla_ms(entry.journey, entry.stage)
+        deadline = None if self.defs.is_terminal(entry.journey, entry.stage) else entry.t + sla
+        return Mark(entry.t, entry.id, entry.stage, entry.channel, deadline, sla)
 
     def _retract_stall(
         self, cid: str, state: CustomerState, journey: str, mark: Mark, now_ms: int, step: Step
